@@ -1,0 +1,1 @@
+"""The karte web API (FastAPI). Routes are thin: they call :mod:`karte`, they do not compute."""

@@ -1,0 +1,246 @@
+"""The build pipeline: inputs -> cleaned layers -> kartes -> store (and demo outputs).
+
+``build_demo`` generates the synthetic register, cooperators and services; ``rebuild`` keeps the
+ones already in the store (imported from real files) and recomputes everything derived.
+Each step is timed (``BuildResult.timings``) for the progress display and ``bench/build.py``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+
+from gis.districts import dissolve_districts
+from gis.overlay import locate_points
+from karte import agebands, districts, sources, synthetic
+from karte.assemble import assemble_kartes, fiscal_year
+from karte.basestats import base_stats, district_counts
+from karte.schema import AGE_BANDS, Layer
+from karte.store.base import Store
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Where the build reads from. :meth:`shipped` gives the repository's real Aomori data."""
+
+    boundaries: Path
+    shelters: Path
+    emergency_sites: Path
+    district_map: Path | None = None
+    district_polygons: Path | None = None
+    district_code_field: str = "district_code"
+    district_name_field: str = "district_name"
+    age_table: Path | None = None
+
+    @classmethod
+    def shipped(cls, data_dir: Path, **overrides) -> Inputs:
+        base = {
+            "boundaries": data_dir / "boundaries" / "aomori_city_02201_small_areas_2015_estat_lod.geojson",
+            "shelters": data_dir / "shelters" / "aomori_022012_designated_shelters_gsi.geojson",
+            "emergency_sites": data_dir / "shelters" / "aomori_022012_emergency_evacuation_sites_gsi.geojson",
+            "district_map": data_dir / "districts" / "aomori_standin_districts.csv",
+        }
+        base.update({k: v for k, v in overrides.items() if v is not None})
+        if overrides.get("district_polygons") is not None and "district_map" not in overrides:
+            base["district_map"] = None
+        return cls(**base)
+
+
+@dataclass
+class Base:
+    """The real, non-personal layers every karte stands on."""
+
+    small_areas: gpd.GeoDataFrame
+    districts: gpd.GeoDataFrame
+    district_map: pd.DataFrame
+    shelters: gpd.GeoDataFrame
+    emergency_sites: gpd.GeoDataFrame
+    by_polygon: bool
+    synthetic_age: bool
+
+
+@dataclass
+class BuildResult:
+    store: Store
+    kartes: dict[str, dict]
+    stats: pd.DataFrame
+    city: pd.Series
+    base: Base
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class Steps:
+    """Times named steps and reports them to an optional callback (progress display)."""
+
+    def __init__(self, report: Callable[[str], None] | None = None):
+        self.report = report
+        self.timings: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        if self.report:
+            self.report(name)
+        t0 = time.perf_counter()
+        yield
+        self.timings[name] = time.perf_counter() - t0
+
+
+def load_base(inputs: Inputs, *, seed: int, steps: Steps | None = None) -> Base:
+    steps = steps or Steps()
+    with steps("read_boundaries"):
+        small = sources.read_small_areas(inputs.boundaries)
+    with steps("age_bands"):
+        if inputs.age_table is not None:
+            table = agebands.read_estat_age_table(inputs.age_table)
+            small = small.join(table, on="key_code")
+            synthetic_age = False
+            # no real table for these two either: keep the model's figures, marked synthetic
+            extra = agebands.synthetic_age_bands(small, seed=seed)[["elderly_alone", "disabled"]]
+        else:
+            extra = agebands.synthetic_age_bands(small, seed=seed)
+            synthetic_age = True
+        for col in extra.columns:
+            small[col] = extra[col]
+        small["synthetic_age"] = synthetic_age
+        for band in AGE_BANDS:
+            small[band] = small[band].astype("Int64")
+    with steps("districts"):
+        if inputs.district_polygons is not None:
+            dist = districts.read_district_polygons(
+                inputs.district_polygons, code=inputs.district_code_field,
+                name=inputs.district_name_field)
+            points = small.set_geometry(small.geometry.representative_point())
+            small["district_code"] = locate_points(points, dist, "district_code")
+            mapping = small[["key_code", "district_code"]].merge(
+                dist[["district_code", "district_name"]], on="district_code", how="left")
+            dist["small_areas"] = small["district_code"].value_counts().reindex(
+                dist["district_code"]).fillna(0).astype(int).to_numpy()
+            by_polygon = True
+        else:
+            mapping = districts.read_mapping(inputs.district_map, small)
+            small = small.merge(mapping[["key_code", "district_code"]], on="key_code", how="left")
+            dist = dissolve_districts(small, mapping)
+            by_polygon = False
+    with steps("read_shelters"):
+        shelters = sources.read_shelters(inputs.shelters)
+        sites = sources.read_emergency_sites(inputs.emergency_sites)
+    return Base(small, dist, mapping, shelters, sites, by_polygon, synthetic_age)
+
+
+def build_demo(store: Store, inputs: Inputs, *, seed: int, data_date: dt.date | None = None,
+               report: Callable[[str], None] | None = None) -> BuildResult:
+    """Build the whole demo: real base layers plus synthetic register, cooperators, services."""
+    steps = Steps(report)
+    base = load_base(inputs, seed=seed, steps=steps)
+    data_date = data_date or synthetic.DEMO_DATA_DATE
+    with steps("synthetic_data"):
+        demo = synthetic.generate(base.small_areas, base.districts, base.shelters,
+                                  base.emergency_sites, seed=seed, data_date=data_date)
+    flags = ["register", "cooperators", "services"]
+    return _finish(store, base, demo.register, demo.cooperators, demo.services, steps,
+                   data_date=data_date, synthetic_layers=flags)
+
+
+def rebuild(store: Store, inputs: Inputs, *, seed: int,
+            report: Callable[[str], None] | None = None) -> BuildResult:
+    """Rebuild from the inputs, keeping the register, cooperators and services in the store."""
+    steps = Steps(report)
+    base = load_base(inputs, seed=seed, steps=steps)
+    with steps("read_store"):
+        meta = store.meta()
+        layers = {n: store.read(n) for n in (Layer.REGISTER, Layer.COOPERATORS, Layer.SERVICES)}
+    for name, frame in layers.items():  # district lines may have changed: relocate
+        if isinstance(frame, gpd.GeoDataFrame) and len(frame):
+            located = locate_points(frame.to_crs(base.districts.crs), base.districts, "district_code")
+            frame["district_code"] = located.where(located.notna(), frame["district_code"])
+        layers[name] = frame
+    data_date = dt.date.fromisoformat(meta.get("data_date", dt.date.today().isoformat()))
+    flags = [f for f in json.loads(meta.get("synthetic_layers", "[]"))
+             if f in ("register", "cooperators", "services")]
+    return _finish(store, base, layers[Layer.REGISTER], layers[Layer.COOPERATORS],
+                   layers[Layer.SERVICES], steps, data_date=data_date, synthetic_layers=flags)
+
+
+def _finish(store, base: Base, register, cooperators, services, steps: Steps, *,
+            data_date: dt.date, synthetic_layers: list[str]) -> BuildResult:
+    synthetic_flags = list(synthetic_layers)
+    if base.synthetic_age:
+        synthetic_flags = ["age_bands", *synthetic_flags]
+    synthetic_flags = [*synthetic_flags, "elderly_alone", "disabled"]
+    meta = {
+        "data_date": data_date.isoformat(),
+        "fiscal_year": fiscal_year(data_date),
+        "built_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "synthetic": synthetic_flags,
+        "districts_standin": bool(base.districts["district_name"].str.startswith("（仮）").any()),
+        "by_polygon": base.by_polygon,
+    }
+    with steps("base_stats"):
+        counts = district_counts(base.small_areas, districts=base.districts,
+                                 by_polygon=base.by_polygon)
+        stats, city = base_stats(counts, register)
+    with steps("assemble"):
+        kartes = assemble_kartes(districts=base.districts, stats=stats, city=city,
+                                 register=register, cooperators=cooperators, services=services,
+                                 shelters=base.shelters, emergency_sites=base.emergency_sites,
+                                 meta=meta)
+    with steps("write_store"):
+        store.write({
+            Layer.SMALL_AREAS: base.small_areas,
+            Layer.DISTRICTS: base.districts,
+            Layer.DISTRICT_MAP: pd.DataFrame(base.district_map),
+            Layer.SHELTERS: base.shelters,
+            Layer.EMERGENCY_SITES: base.emergency_sites,
+            Layer.REGISTER: register,
+            Layer.COOPERATORS: cooperators,
+            Layer.SERVICES: services,
+            Layer.KARTES: pd.DataFrame({
+                "district_code": list(kartes),
+                "karte_json": [json.dumps(k, ensure_ascii=False) for k in kartes.values()],
+            }),
+            Layer.META: pd.DataFrame({
+                "key": ["data_date", "fiscal_year", "built_at", "synthetic", "synthetic_layers",
+                        "by_polygon"],
+                "value": [meta["data_date"], str(meta["fiscal_year"]), meta["built_at"],
+                          json.dumps(synthetic_flags), json.dumps(synthetic_layers),
+                          json.dumps(base.by_polygon)],
+            }),
+        })
+    return BuildResult(store, kartes, stats, city, base, steps.timings)
+
+
+def write_outputs(result: BuildResult, out: Path, *, basemap: str = "gsi_pale") -> dict[str, Path]:
+    """Write the demo's file outputs beside the store: overview map and karte JSON files."""
+    from karte.render.overview import write_overview
+
+    out.mkdir(parents=True, exist_ok=True)
+    services = result.store.read(Layer.SERVICES)
+    overview = write_overview(out / "overview.html", districts=result.base.districts,
+                              stats=result.stats, services=services,
+                              shelters=result.base.shelters, basemap=basemap,
+                              synthetic=result.base.synthetic_age)
+    folder = out / "kartes"
+    folder.mkdir(exist_ok=True)
+    for code, karte in result.kartes.items():
+        (folder / f"{code}.json").write_text(json.dumps(karte, ensure_ascii=False, indent=1),
+                                             encoding="utf-8")
+    return {"overview": overview, "kartes": folder}
+
+
+def read_karte(store: Store, code: str) -> dict:
+    from karte.errors import NotFoundError
+
+    table = store.read(Layer.KARTES)
+    hit = table[table["district_code"] == code]
+    if hit.empty:
+        known = ", ".join(sorted(table["district_code"])[:5])
+        raise NotFoundError(f"地区 {code} はありません (例: {known} …)")
+    return json.loads(hit.iloc[0]["karte_json"])

@@ -1,0 +1,1 @@
+"""Rendering of kartes: web maps (folium) and, later, printed sheets."""

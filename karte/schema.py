@@ -1,0 +1,200 @@
+"""The data model: layer names, columns and the controlled vocabularies.
+
+One English name per concept, with the Japanese term beside it. The full column-by-column
+description lives in ``docs/data-model.md``; keep the two in step.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Layer(StrEnum):
+    """Layers of the karte store (GeoPackage layers / PostGIS tables)."""
+
+    SMALL_AREAS = "small_areas"          # 町丁・字 with statistics and their district
+    DISTRICTS = "districts"              # 地区社協 areas (polygons)
+    DISTRICT_MAP = "district_map"        # key_code -> district (attribute table)
+    REGISTER = "register"                # 要支援者名簿 (personal data)
+    COOPERATORS = "cooperators"          # 共助協力者 (personal contacts)
+    SERVICES = "services"                # 共助サービス
+    SHELTERS = "shelters"                # 指定避難所 (GSI)
+    EMERGENCY_SITES = "emergency_sites"  # 指定緊急避難場所 (GSI)
+    KARTES = "kartes"                    # assembled karte per district (JSON text)
+    META = "meta"                        # key/value: data date, fiscal year, synthetic flags
+
+
+#: Layers holding personal data: protected, audited, never public.
+PERSONAL_LAYERS = frozenset({Layer.REGISTER, Layer.COOPERATORS})
+
+
+class Consent(StrEnum):
+    """Consent to share the register entry with district supporters in normal times."""
+
+    CONSENTED = "consented"          # 同意
+    REFUSED = "refused"              # 不同意
+    NO_ANSWER = "no_answer"          # 未回答
+    ORDINANCE = "ordinance"          # 条例による推定同意 (deemed consent under a municipal ordinance)
+
+    @property
+    def ja(self) -> str:
+        return CONSENT_JA[self]
+
+    @property
+    def shareable(self) -> bool:
+        """May the row be shown to district supporters in normal times?"""
+        return self in (Consent.CONSENTED, Consent.ORDINANCE)
+
+
+CONSENT_JA = {
+    Consent.CONSENTED: "同意",
+    Consent.REFUSED: "不同意",
+    Consent.NO_ANSWER: "未回答",
+    Consent.ORDINANCE: "条例による推定同意",
+}
+
+
+class PlanStatus(StrEnum):
+    """Individual evacuation plan (個別避難計画) status."""
+
+    DONE = "done"            # 作成済
+    IN_PROGRESS = "in_progress"  # 作成中
+    NONE = "none"            # 未作成
+
+
+PLAN_STATUS_JA = {PlanStatus.DONE: "作成済", PlanStatus.IN_PROGRESS: "作成中", PlanStatus.NONE: "未作成"}
+
+
+class LocationPrecision(StrEnum):
+    """How precisely a row's point is known."""
+
+    EXACT = "exact"   # address point or coordinates given
+    TOWN = "town"     # placed at its town's (町丁・字) representative point
+    NONE = "none"     # no location
+
+
+class Role(StrEnum):
+    """Cooperator roles (共助協力者の区分)."""
+
+    COUNCIL_OFFICER = "council_officer"            # 地区社協役員
+    WELFARE_COMMISSIONER = "welfare_commissioner"  # 民生委員・児童委員
+    CHIEF_CHILD_COMMISSIONER = "chief_child_commissioner"  # 主任児童委員
+    COMMUNITY_SUPPORT_CENTRE = "community_support_centre"  # 地域包括支援センター職員
+    NEIGHBOURHOOD_OFFICER = "neighbourhood_officer"  # 町会・町内会役員
+    FIRE_CORPS = "fire_corps"                      # 消防団員
+    WELFARE_SUPPORTER = "welfare_supporter"        # 地域福祉サポーター
+
+
+ROLE_JA = {
+    Role.COUNCIL_OFFICER: "地区社協役員",
+    Role.WELFARE_COMMISSIONER: "民生委員・児童委員",
+    Role.CHIEF_CHILD_COMMISSIONER: "主任児童委員",
+    Role.COMMUNITY_SUPPORT_CENTRE: "地域包括支援センター職員",
+    Role.NEIGHBOURHOOD_OFFICER: "町会・町内会役員",
+    Role.FIRE_CORPS: "消防団員",
+    Role.WELFARE_SUPPORTER: "地域福祉サポーター",
+}
+
+
+class HelpKind(StrEnum):
+    """Kinds of help a cooperator offers (Aomori's 地域福祉サポーター categories)."""
+
+    ELDERLY = "elderly"          # 高齢者支援
+    DISABILITY = "disability"    # 障がい者支援
+    CHILDCARE = "childcare"      # 子育て支援
+    HEALTH = "health"            # 健康づくり
+    WATCHING = "watching"        # 見守り
+    SAFETY = "safety"            # 防犯・交通安全
+    EVACUATION = "evacuation"    # 避難支援
+    SNOW = "snow"                # 除雪
+    TRANSPORT = "transport"      # 移送
+
+
+HELP_JA = {
+    HelpKind.ELDERLY: "高齢者支援",
+    HelpKind.DISABILITY: "障がい者支援",
+    HelpKind.CHILDCARE: "子育て支援",
+    HelpKind.HEALTH: "健康づくり",
+    HelpKind.WATCHING: "見守り",
+    HelpKind.SAFETY: "防犯・交通安全",
+    HelpKind.EVACUATION: "避難支援",
+    HelpKind.SNOW: "除雪",
+    HelpKind.TRANSPORT: "移送",
+}
+
+
+class ServiceKind(StrEnum):
+    """Mutual-aid services (共助サービス)."""
+
+    SALON = "salon"                  # サロン・茶話会
+    WATCHING = "watching"            # 見守り・声がけ
+    SNOW = "snow"                    # 雪かき
+    RUBBISH = "rubbish"              # ゴミ出し
+    SHOPPING = "shopping"            # 買い物
+    CHILDCARE = "childcare"          # 短時間の託児
+    PARENTING = "parenting"          # 子育て相談
+    EXERCISE = "exercise"            # 運動教室
+    HOBBY = "hobby"                  # 趣味の教室
+    HEALTH = "health"                # 健康教室
+
+
+SERVICE_JA = {
+    ServiceKind.SALON: "サロン・茶話会",
+    ServiceKind.WATCHING: "見守り・声がけ",
+    ServiceKind.SNOW: "雪かき",
+    ServiceKind.RUBBISH: "ゴミ出し",
+    ServiceKind.SHOPPING: "買い物",
+    ServiceKind.CHILDCARE: "短時間の託児",
+    ServiceKind.PARENTING: "子育て相談",
+    ServiceKind.EXERCISE: "運動教室",
+    ServiceKind.HOBBY: "趣味の教室",
+    ServiceKind.HEALTH: "健康教室",
+}
+
+#: Service frequency -> sessions per month (schedule is kept as one of these words).
+FREQUENCY_PER_MONTH = {
+    "weekly": 4.0,      # 毎週
+    "biweekly": 2.0,    # 隔週
+    "monthly": 1.0,     # 毎月
+    "bimonthly": 0.5,   # 隔月
+    "quarterly": 1 / 3,  # 年4回
+    "on_request": 0.0,  # 随時・依頼に応じて
+}
+FREQUENCY_JA = {
+    "weekly": "毎週", "biweekly": "隔週", "monthly": "毎月", "bimonthly": "隔月",
+    "quarterly": "年4回", "on_request": "随時",
+}
+
+#: Hazard flag columns of emergency sites (GSI 指定緊急避難場所), English name -> source column.
+HAZARDS = {
+    "flood": "洪水",
+    "landslide": "崖崩れ、土石流及び地滑り",
+    "storm_surge": "高潮",
+    "earthquake": "地震",
+    "tsunami": "津波",
+    "fire": "大規模な火事",
+    "inland_flood": "内水氾濫",
+    "volcano": "火山現象",
+}
+
+#: Age bands of the base statistics (基礎情報).
+AGE_BANDS = ("age_0_14", "age_15_64", "age_65_74", "age_75_plus")
+AGE_BANDS_JA = {
+    "age_0_14": "0〜14歳", "age_15_64": "15〜64歳", "age_65_74": "65〜74歳", "age_75_plus": "75歳以上",
+}
+
+#: Columns of each personal / resource layer, in order (geometry is added by the store).
+REGISTER_COLUMNS = (
+    "person_id", "name", "kana", "address", "location_precision", "birth_date",
+    "care_level", "disability_kind", "disability_grade", "elderly_only_household",
+    "intractable_disease", "infant", "medical_devices", "mobility",
+    "consent", "consent_date", "supporter_ids", "plan_status", "shelter_id",
+    "district_code", "key_code",
+)
+COOPERATOR_COLUMNS = (
+    "cooperator_id", "role", "name", "phone", "district_code", "help_kinds", "capacity",
+)
+SERVICE_COLUMNS = (
+    "service_id", "kind", "name", "operator", "venue", "frequency", "schedule", "contact",
+    "target", "district_code",
+)

@@ -1,0 +1,35 @@
+"""One settings object, read from the environment (``KARTE_*``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: The repository's shipped data (boundaries, shelters, town points, stand-in districts).
+REPO_DATA = Path(__file__).resolve().parent.parent / "data"
+
+
+class Settings(BaseSettings):
+    """Runtime settings. Every field can be set as ``KARTE_<NAME>`` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="KARTE_")
+
+    #: Folder for the store and generated outputs when no ``--store``/``--out`` is given.
+    workspace: Path = Path("workspace")
+    #: ``postgresql+psycopg://...`` selects the PostGIS store; empty means the GeoPackage.
+    database_url: str = ""
+    #: Shipped input data.
+    data_dir: Path = REPO_DATA
+    #: Fiscal year (年度) printed on kartes; default: the fiscal year of the build date.
+    fiscal_year: int | None = None
+    #: Seed of the synthetic demo data.
+    seed: int = 2026
+
+    @property
+    def default_store(self) -> Path:
+        return self.workspace / "karte.gpkg"
+
+
+def get_settings() -> Settings:
+    return Settings()
