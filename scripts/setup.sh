@@ -13,8 +13,9 @@ SUDO=""
 [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null && SUDO="sudo"
 
 # System packages: GDAL's command-line tools (ogrinfo: the tests check that GDAL reads our
-# GeoPackage as is) and poppler (pdftotext/pdffonts for the sheet tests).
-APT_PACKAGES=(gdal-bin poppler-utils)
+# GeoPackage as is), poppler (pdftotext/pdffonts for the sheet tests), Chromium and a Japanese
+# font for the real-browser tests and screenshots.
+APT_PACKAGES=(gdal-bin poppler-utils chromium fonts-ipafont-gothic)
 if [ "${KARTE_SKIP_APT:-0}" != "1" ] && command -v apt-get >/dev/null; then
   missing=()
   for pkg in "${APT_PACKAGES[@]}"; do

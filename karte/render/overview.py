@@ -43,7 +43,8 @@ def overview_map(
     d["fill"] = [PALETTE[c] if c >= 0 else "#cccccc" for c in cls]
     d["rate_text"] = d["ageing_rate"].map(lambda r: "—" if pd.isna(r) else f"{r:.1%}")
     d["pop_text"] = d["population"].map(lambda p: "—" if pd.isna(p) else f"{int(p):,}人")
-    web = for_web(d[["district_code", "district_name", "fill", "rate_text", "pop_text", "geometry"]])
+    web = for_web(d[["district_code", "district_name", "fill", "rate_text", "pop_text", "geometry"]],
+                  close_gaps_m=60)
 
     m = offline_map(web.total_bounds, asset_base=asset_base, basemap=basemap)
     folium.GeoJson(
@@ -90,6 +91,8 @@ def overview_map(
     title = "高齢化率（65歳以上）"
     if synthetic:
         title += "<br><small>※年齢構成は合成データ（デモ）</small>"
+    if districts["district_name"].str.startswith("（仮）").any():
+        title += "<br><small>※地区割りは代替（仮）: 実際の地区社協の区域ではありません</small>"
     m.get_root().html.add_child(folium.Element(legend_html(title, items)))
     m.get_root().header.add_child(folium.Element(
         '<meta charset="utf-8"><title>青森市 地区カルテ 全体図</title>'))

@@ -50,11 +50,18 @@ def copy_assets(folder: Path) -> Path:
     return dest
 
 
-def for_web(gdf: gpd.GeoDataFrame, *, tolerance_m: float = 15.0, decimals: int = 5):
-    """Simplify in metres, then reproject to WGS84 and round coordinates (small pages)."""
+def for_web(gdf: gpd.GeoDataFrame, *, tolerance_m: float = 15.0, decimals: int = 5,
+            close_gaps_m: float = 0.0):
+    """Simplify in metres, then reproject to WGS84 and round coordinates (small pages).
+
+    ``close_gaps_m`` closes slivers and pinholes narrower than twice that many metres (a
+    morphological closing: buffer out, then in), for display of dissolved census polygons.
+    """
     import shapely
 
     out = gdf.copy()
+    if close_gaps_m > 0:
+        out = out.set_geometry(out.geometry.buffer(close_gaps_m).buffer(-close_gaps_m))
     if tolerance_m > 0:
         out = out.set_geometry(out.geometry.simplify(tolerance_m, preserve_topology=True))
     out = out.to_crs(crs.WGS84)
@@ -69,7 +76,7 @@ def legend_html(title: str, items: list[tuple[str, str]]) -> str:
         for c, label in items
     )
     return (
-        '<div class="karte-legend" style="position:absolute;bottom:24px;left:10px;z-index:1000;'
+        '<div class="karte-legend" style="position:absolute;bottom:28px;right:10px;z-index:1000;'
         'background:rgba(255,255,255,0.92);padding:8px 10px;border:1px solid #888;'
         f'font:13px sans-serif;line-height:1.5"><b>{title}</b>{rows}</div>'
     )

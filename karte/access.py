@@ -1,0 +1,79 @@
+"""Who may see what: access levels and the rules on personal data, checked in one place.
+
+Access levels (each is also a PostgreSQL role ``karte_<level>`` in the PostGIS store):
+
+* ``city_staff`` (市職員): every row, consented or not;
+* ``coordinator`` (コーディネーター/CSW): every district, consented (shareable) rows only, plus counts;
+* ``district_member`` (地区社協): own district only, consented rows only;
+* ``public`` (一般): no personal rows at all; aggregates with small counts suppressed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+import pandas as pd
+
+from karte.schema import Consent
+
+#: Counts from 1 up to this value are shown as suppressed to public users (default 2).
+DEFAULT_SUPPRESS_MAX = 2
+SUPPRESSED = "秘匿"
+
+
+class Level(StrEnum):
+    CITY_STAFF = "city_staff"
+    COORDINATOR = "coordinator"
+    DISTRICT_MEMBER = "district_member"
+    PUBLIC = "public"
+
+
+LEVEL_JA = {Level.CITY_STAFF: "市職員", Level.COORDINATOR: "コーディネーター",
+            Level.DISTRICT_MEMBER: "地区社協", Level.PUBLIC: "一般"}
+
+
+@dataclass(frozen=True)
+class Access:
+    """The acting user: who, at which level, and (district members) for which district."""
+
+    user: str
+    level: Level
+    district: str | None = None
+
+    def __post_init__(self):
+        if self.level == Level.DISTRICT_MEMBER and not self.district:
+            raise ValueError("a district member needs a district")
+
+    @property
+    def sees_personal(self) -> bool:
+        return self.level != Level.PUBLIC
+
+    def may_see_district_rows(self, district: str) -> bool:
+        """May this user see personal rows of ``district`` at all?"""
+        if self.level == Level.PUBLIC:
+            return False
+        if self.level == Level.DISTRICT_MEMBER:
+            return district == self.district
+        return True
+
+    def filter_register(self, register: pd.DataFrame) -> pd.DataFrame:
+        """The register rows this user may see (empty for the public)."""
+        if self.level == Level.PUBLIC:
+            return register.iloc[0:0]
+        rows = register
+        if self.level == Level.DISTRICT_MEMBER:
+            rows = rows[rows["district_code"] == self.district]
+        if self.level != Level.CITY_STAFF:
+            rows = rows[rows["consent"].map(lambda c: Consent(c).shareable)]
+        return rows
+
+
+PUBLIC = Access(user="anonymous", level=Level.PUBLIC)
+
+
+def suppress(count: int | None, *, access: Access, max_small: int = DEFAULT_SUPPRESS_MAX):
+    """A count as this user may see it: public users get ``"秘匿"`` for 1..max_small."""
+    if count is None or access.level != Level.PUBLIC:
+        return count
+    return SUPPRESSED if 1 <= int(count) <= max_small else count
