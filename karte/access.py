@@ -35,11 +35,13 @@ LEVEL_JA = {Level.CITY_STAFF: "市職員", Level.COORDINATOR: "コーディネ�
 
 @dataclass(frozen=True)
 class Access:
-    """The acting user: who, at which level, and (district members) for which district."""
+    """The acting user: who, at which level, (district members) for which district, and the
+    route the request came through (``cli:show``, ``api:register``, ``export``…) for the access log."""
 
     user: str
     level: Level
     district: str | None = None
+    route: str = "store"
 
     def __post_init__(self):
         if self.level == Level.DISTRICT_MEMBER and not self.district:
@@ -66,6 +68,24 @@ class Access:
             rows = rows[rows["district_code"] == self.district]
         if self.level != Level.CITY_STAFF:
             rows = rows[rows["consent"].map(lambda c: Consent(c).shareable)]
+        return rows
+
+    def filter_rows(self, layer: str, rows: pd.DataFrame) -> pd.DataFrame:
+        """The rows of a personal ``layer`` this user may see; other layers pass unchanged.
+
+        The same rules as the PostGIS row-level security policies: the register by
+        :meth:`filter_register`; cooperators (listed by their own registration, so every row is
+        shareable) all for city staff and coordinators, own district for district members, none
+        for the public.
+        """
+        if str(layer) == "register":
+            return self.filter_register(rows)
+        if str(layer) != "cooperators":
+            return rows
+        if self.level == Level.PUBLIC:
+            return rows.iloc[0:0]
+        if self.level == Level.DISTRICT_MEMBER:
+            return rows[rows["district_code"] == self.district]
         return rows
 
 

@@ -24,6 +24,10 @@ class NotFoundError(KarteError):
     """A district or row that was asked for does not exist."""
 
 
+class ConflictError(StoreError):
+    """A row changed since it was read (optimistic locking): someone else saved first."""
+
+
 @dataclass(frozen=True)
 class Problem:
     """One problem in an input file, located as the user sees it (row counted from 1 in the

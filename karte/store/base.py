@@ -10,8 +10,12 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import pandas as pd
+
+if TYPE_CHECKING:
+    from karte.access import Access
 
 LIST_SEPARATOR = ";"
 
@@ -46,8 +50,12 @@ class Store(ABC):
         """Names of the layers present."""
 
     @abstractmethod
-    def read(self, layer: str, *, district: str | None = None) -> pd.DataFrame:
+    def read(self, layer: str, *, district: str | None = None, access: Access | None = None) -> pd.DataFrame:
         """Read one layer whole, or only the rows whose ``district_code`` is ``district``.
+
+        ``access`` (:class:`karte.access.Access`) narrows personal layers to the rows that user may
+        see (PostGIS: row-level security in the database) and names them in the access log; ``None``
+        means the store's own trusted user (the build pipeline).
 
         Raises :class:`karte.errors.StoreError` when the layer does not exist.
         """
@@ -64,6 +72,26 @@ class Store(ABC):
     def audit_log(self) -> pd.DataFrame:
         """The access log, oldest first (columns: at, actor, route, layer, district, rows)."""
         raise NotImplementedError
+
+    def locate(self, layer: str, *, polygons: str = "districts", field: str = "district_code",
+               access: Access | None = None) -> pd.Series:
+        """For each row of the point ``layer`` (in :meth:`read` order), ``field`` of the polygon of
+        ``polygons`` that contains it; points on a shared border take the lowest value, points
+        outside or without a location ``None``. PostGIS answers in the database."""
+        from gis.overlay import locate_points
+
+        points = self.read(layer, access=access)
+        return locate_points(points, self.read(polygons), field).reset_index(drop=True)
+
+    def read_row(self, layer: str, key: str, *, access: Access | None = None) -> dict:
+        """One row of a personal layer by its id, with its ``version`` (for :meth:`update_row`)."""
+        raise NotImplementedError(f"{type(self).__name__} does not edit single rows; use PostGIS")
+
+    def update_row(self, layer: str, key: str, changes: Mapping[str, object], *, version: int,
+                   access: Access | None = None) -> int:
+        """Change one row if it is still at ``version`` (optimistic locking) and return the new
+        version; raise :class:`karte.errors.ConflictError` when someone else saved first."""
+        raise NotImplementedError(f"{type(self).__name__} does not edit single rows; use PostGIS")
 
     def meta(self) -> dict[str, str]:
         """The ``meta`` key/value layer as a dict (empty when absent)."""

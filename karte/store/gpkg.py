@@ -20,6 +20,7 @@ import geopandas as gpd
 import pandas as pd
 import pyogrio
 
+from karte.access import Access
 from karte.errors import StoreError
 from karte.store.base import Store
 
@@ -37,14 +38,17 @@ class GeoPackageStore(Store):
             return []
         return [str(name) for name, _ in pyogrio.list_layers(self.path)]
 
-    def read(self, layer: str, *, district: str | None = None) -> pd.DataFrame:
+    def read(self, layer: str, *, district: str | None = None, access: Access | None = None) -> pd.DataFrame:
         layer = str(layer)
         if layer not in self.layers():
             raise StoreError(f"{self.location} にレイヤ {layer} がありません (karte build を先に実行)")
         where = None
         if district is not None:
             where = f"district_code = '{_quote(district)}'"
-        return pyogrio.read_dataframe(self.path, layer=layer, where=where)
+        frame = pyogrio.read_dataframe(self.path, layer=layer, where=where)
+        if access is None:
+            return frame
+        return access.filter_rows(layer, frame).reset_index(drop=True)
 
     def write(self, layers: Mapping[str, pd.DataFrame]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,153 @@
+"""Store administration behind ``karte db upgrade``, ``karte export`` and ``karte import``.
+
+Plain functions (the command line registers them): migrate a PostGIS database, and copy every
+layer of a store into a GeoPackage and back, losslessly. ``python -m karte.store.cli upgrade URL``
+runs the migrations without the full command line (used by ``scripts/setup_postgis.sh``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import getpass
+import os
+import sys
+from pathlib import Path
+
+from karte.access import Access, Level
+from karte.errors import StoreError
+from karte.schema import PERSONAL_LAYERS
+from karte.store.base import Store
+from karte.store.gpkg import GeoPackageStore
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def alembic_config(url: str):
+    """An Alembic configuration for ``url`` (no ``alembic.ini`` needed)."""
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["url"] = url
+    return config
+
+
+def db_upgrade(url: str, *, revision: str = "head") -> None:
+    """Create or upgrade the karte schema in the PostGIS database at ``url`` (idempotent).
+
+    ``url`` must be a role that may create schemas, tables and roles (the database owner), not the
+    application role ``karte_app``.
+    """
+    from alembic import command
+    from sqlalchemy.exc import DBAPIError
+
+    if not str(url).startswith("postgresql"):
+        raise StoreError("karte db upgrade には postgresql+psycopg:// の URL が必要です "
+                         f"(got {_safe(url)!r})")
+    try:
+        command.upgrade(alembic_config(url), revision)
+    except DBAPIError as exc:
+        raise StoreError(f"データベースの更新に失敗しました ({_safe(url)}): "
+                         f"{str(exc.orig).splitlines()[0]}") from exc
+
+
+def db_current(url: str) -> str | None:
+    """The schema revision the database is at (``None`` before the first upgrade)."""
+    from alembic.runtime.migration import MigrationContext
+    from sqlalchemy import create_engine, pool
+
+    from karte.store.postgis_models import SCHEMA
+
+    engine = create_engine(url, poolclass=pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(
+                conn, opts={"version_table_schema": SCHEMA}).get_current_revision()
+    finally:
+        engine.dispose()
+
+
+def export_store(src: Store | str | Path, dest_gpkg: str | Path, *, access: Access | None = None) -> Path:
+    """Copy every layer of ``src`` into the GeoPackage ``dest_gpkg`` (a new file that replaces
+    any old one atomically: it holds exactly the store's layers).
+
+    Personal layers keep their ``version``/``updated_at``/``updated_by`` columns so an import
+    restores them; the export of personal rows is written to ``src``'s access log (route
+    ``export``). Returns the GeoPackage path.
+    """
+    store = _open(src)
+    access = dataclasses.replace(access or getattr(store, "access", None) or _staff(), route="export")
+    names = store.layers()
+    if not names:
+        raise StoreError(f"{store.location} は空です: 書き出すレイヤがありません")
+    frames = {}
+    for name in names:
+        if hasattr(store, "read_full"):
+            frames[name] = store.read_full(name, access=access)
+        else:
+            frames[name] = store.read(name, access=access)
+            if name in PERSONAL_LAYERS:
+                store.audit(actor=access.user, route=access.route, layer=name, district=None,
+                            rows=len(frames[name]))
+    # a fresh file, so the export holds exactly the store's layers, then swapped in atomically
+    final = Path(dest_gpkg)
+    fresh = GeoPackageStore(final.with_name(f".{final.name}.{os.getpid()}.export.gpkg"))
+    fresh.path.unlink(missing_ok=True)
+    try:
+        fresh.write(frames)
+        os.replace(fresh.path, final)
+    finally:
+        fresh.path.unlink(missing_ok=True)
+    return final
+
+
+def import_store(src_gpkg: str | Path, dest: Store | str | Path) -> Store:
+    """Write every layer of the GeoPackage ``src_gpkg`` into ``dest`` in one atomic write (the
+    layers of ``dest`` not in the file are left alone). Returns the destination store."""
+    source = GeoPackageStore(src_gpkg)
+    if not source.exists():
+        raise StoreError(f"ファイルがありません: {source.location}")
+    target = _open(dest)
+    frames = {name: source.read(name) for name in source.layers()}
+    if not frames:
+        raise StoreError(f"{source.location} にレイヤがありません")
+    target.write(frames)
+    return target
+
+
+def _open(target: Store | str | Path) -> Store:
+    if isinstance(target, Store):
+        return target
+    from karte.store import open_store
+
+    return open_store(target)
+
+
+def _staff() -> Access:
+    return Access(user=getpass.getuser(), level=Level.CITY_STAFF)
+
+
+def _safe(url) -> str:
+    from karte.store.postgis import redact
+
+    return redact(str(url))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m karte.store.cli upgrade URL`` | ``current URL``."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2 or args[0] not in ("upgrade", "current"):
+        print("usage: python -m karte.store.cli upgrade|current URL", file=sys.stderr)
+        return 2
+    try:
+        if args[0] == "upgrade":
+            db_upgrade(args[1])
+        print(f"schema revision: {db_current(args[1])}")
+    except StoreError as exc:
+        print(f"エラー: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,725 @@
+"""The PostGIS store: every layer a table in the ``karte`` schema, personal rows behind row-level
+security, every read of them in an append-only access log.
+
+Selected by one setting: ``KARTE_DATABASE_URL=postgresql+psycopg://karte_app:…@host/db``. The
+application connects as ``karte_app``, a login that is no superuser, cannot bypass row-level
+security and owns nothing; it holds no rights of its own. Each transaction takes the access level
+of the acting user with ``SET LOCAL ROLE karte_<level>`` and sets the user and district with
+``set_config(…, is_local => true)`` (that is ``SET LOCAL``), so nothing survives the transaction and
+a pooled connection cannot carry one user's rights into the next request.
+
+* :meth:`PostGISStore.write` replaces layers in one transaction (atomic), bulk-loaded with ``COPY``.
+* Personal layers (register, cooperators) have a ``version``: :meth:`PostGISStore.update_row` is
+  optimistic locking, and the loser of two concurrent edits gets :class:`ConflictError`.
+* Spatial joins run in the database (:meth:`PostGISStore.locate`), on the GiST indexes.
+
+The schema comes from the Alembic migrations (``karte db upgrade``, :func:`karte.store.cli.db_upgrade`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+import getpass
+import json
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from pandas.api import types as ptypes
+from psycopg import errors as pgerrors
+from psycopg import sql
+from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+
+from karte.access import Access, Level
+from karte.errors import ConflictError, NotFoundError, StoreError
+from karte.store.base import Store
+from karte.store.postgis_models import (
+    LAYER_MODELS,
+    PERSONAL_MODELS,
+    SCHEMA,
+    SRID,
+    SYSTEM_COLUMNS,
+    attribute_columns,
+    has_geometry,
+)
+
+#: The database role of each access level.
+ROLE_OF = {level: f"karte_{level.value}" for level in Level}
+#: The login role the application connects as.
+APP_ROLE = "karte_app"
+_WRITE_LOCK = 0x6B61727466  # serialises writers: two replacements of a layer never interleave
+_GEOM_KINDS = {"POINT": {0}, "MULTIPOLYGON": {3, 6}}  # shapely type ids a typed column accepts
+
+
+def redact(url: str) -> str:
+    """``url`` without its password, for messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL at all: say so without echoing it
+        return "<invalid URL>"
+
+
+class PostGISStore(Store):
+    """The karte layers in PostGIS.
+
+    Parameters
+    ----------
+    url
+        ``postgresql+psycopg://karte_app:password@host:port/database`` (``postgresql://`` also works).
+    access
+        The acting user when a call passes none: default the OS user as city staff (the build
+        pipeline and the command line). A server passes each request's own :class:`Access`.
+    pool_size
+        Connections kept open in the pool.
+    """
+
+    def __init__(self, url: str, *, access: Access | None = None, pool_size: int = 5, _shared=None):
+        self.url = str(url)
+        self.location = redact(self.url)
+        self.access = access or Access(user=getpass.getuser(), level=Level.CITY_STAFF)
+        self._shared = _shared or _Shared(create_engine(
+            _driver_url(self.url), pool_size=pool_size, max_overflow=pool_size * 2,
+            pool_pre_ping=True, connect_args={"application_name": "karte"}))
+
+    def as_user(self, access: Access) -> PostGISStore:
+        """The same store (and connection pool) acting as ``access`` by default."""
+        return PostGISStore(self.url, access=access, _shared=self._shared)
+
+    def close(self) -> None:
+        """Close the pooled connections."""
+        self._shared.engine.dispose()
+
+    def __enter__(self) -> PostGISStore:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- the Store interface -------------------------------------------------------------------
+
+    def exists(self) -> bool:
+        return bool(self.layers())
+
+    def layers(self) -> list[str]:
+        with self._tx(self.access) as cur:
+            if not _migrated(cur):
+                return []
+            cur.execute(f"SELECT layer FROM {SCHEMA}.layer_catalog ORDER BY position")
+            return [r[0] for r in cur.fetchall()]
+
+    def read(self, layer: str, *, district: str | None = None, access: Access | None = None) -> pd.DataFrame:
+        return self._read(str(layer), district=district, access=access or self.access, system=False)
+
+    def read_full(self, layer: str, *, access: Access | None = None) -> pd.DataFrame:
+        """:meth:`read` plus, on personal layers, the store's ``version``, ``updated_at`` and
+        ``updated_by`` columns (what an export must carry to be restored exactly)."""
+        return self._read(str(layer), district=None, access=access or self.access, system=True)
+
+    def write(self, layers: Mapping[str, pd.DataFrame]) -> None:
+        prepared, problems = [], []
+        for name, frame in layers.items():
+            prepared.append(_prepare(str(name), frame, problems))
+        if problems:
+            raise StoreError(f"{self.location} に書き込めません。何も書き込んでいません:\n"
+                             + "\n".join(problems))
+        with self._tx(self.access) as cur:
+            _require_schema(cur, self.location)
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (_WRITE_LOCK,))
+            for layer in prepared:
+                _replace(cur, layer, actor=self.access.user)
+
+    def audit(self, *, actor: str, route: str, layer: str, district: str | None, rows: int) -> None:
+        access = dataclasses.replace(self.access, user=actor, route=route)
+        with self._tx(access) as cur:
+            _log(cur, access, str(layer), district, int(rows))
+
+    def audit_log(self) -> pd.DataFrame:
+        with self._tx(self.access) as cur:
+            cur.execute(f"SELECT at, actor, route, layer, district, rows, level "
+                        f"FROM {SCHEMA}.audit_log ORDER BY id")
+            rows = cur.fetchall()
+        cols = ["at", "actor", "route", "layer", "district", "rows", "level"]
+        frame = pd.DataFrame(rows, columns=cols)
+        frame["at"] = [_iso(v, timespec="seconds") for v in frame["at"]]
+        frame["rows"] = frame["rows"].astype("int64")
+        return frame
+
+    # -- beyond the interface ------------------------------------------------------------------
+
+    def locate(self, layer: str, *, polygons: str = "districts", field: str = "district_code",
+               access: Access | None = None) -> pd.Series:
+        layer, polygons = str(layer), str(polygons)
+        model, poly_model = LAYER_MODELS.get(layer), LAYER_MODELS.get(polygons)
+        if not (model and poly_model and has_geometry(model) and has_geometry(poly_model)
+                and field in attribute_columns(poly_model)):
+            return super().locate(layer, polygons=polygons, field=field, access=access)
+        access = access or self.access
+        with self._tx(access, snapshot=True) as cur:
+            _entry(cur, layer, self.location)
+            _entry(cur, polygons, self.location)
+            if layer in PERSONAL_MODELS and not access.sees_personal:
+                values = []
+            else:
+                cur.execute(sql.SQL(
+                    "SELECT (SELECT p.{f} FROM {s}.{p} p WHERE p.geom && t.geom "
+                    "AND ST_Intersects(p.geom, t.geom) ORDER BY p.{f} LIMIT 1) "
+                    "FROM {s}.{t} t ORDER BY t.fid").format(
+                        f=sql.Identifier(field), s=sql.Identifier(SCHEMA), p=sql.Identifier(polygons),
+                        t=sql.Identifier(layer)))
+                values = [r[0] for r in cur.fetchall()]
+            if layer in PERSONAL_MODELS:
+                _log(cur, dataclasses.replace(access, route=f"{access.route}:locate"), layer,
+                     access.district, len(values))
+        return pd.Series(values, dtype=object, name=field)
+
+    def read_row(self, layer: str, key: str, *, access: Access | None = None) -> dict:
+        layer, access = str(layer), access or self.access
+        model = _personal(layer)
+        with self._tx(access, snapshot=True) as cur:
+            entry = _entry(cur, layer, self.location)
+            frame = (_select(cur, layer, entry, where=(model.__key__, key), system=True)
+                     if access.sees_personal else _empty(entry, system=True))
+            _log(cur, access, layer, access.district, len(frame))
+        if frame.empty:
+            raise NotFoundError(f"{layer} に {key} はありません（または閲覧権限がありません）")
+        row = frame.iloc[0].to_dict()
+        row["version"] = int(row["version"])
+        return row
+
+    def update_row(self, layer: str, key: str, changes: Mapping[str, object], *, version: int,
+                   access: Access | None = None) -> int:
+        layer, access = str(layer), access or self.access
+        model = _personal(layer)
+        with self._tx(access) as cur:
+            entry = _entry(cur, layer, self.location)
+            assignments, params = _assignments(layer, model, entry, changes)
+            cur.execute(sql.SQL("UPDATE {s}.{t} SET {a} WHERE {k} = %s AND version = %s RETURNING version")
+                        .format(s=sql.Identifier(SCHEMA), t=sql.Identifier(layer), a=assignments,
+                                k=sql.Identifier(model.__key__)), [*params, key, int(version)])
+            hit = cur.fetchone()
+            if hit is not None:
+                return int(hit[0])
+            cur.execute(sql.SQL("SELECT version FROM {s}.{t} WHERE {k} = %s").format(
+                s=sql.Identifier(SCHEMA), t=sql.Identifier(layer), k=sql.Identifier(model.__key__)), [key])
+            now = cur.fetchone()
+        if now is None:
+            raise NotFoundError(f"{layer} に {key} はありません（または更新権限がありません）")
+        raise ConflictError(f"{layer} の {key} は他の利用者が先に更新しました（読み込んだ版 {version}、"
+                            f"現在の版 {now[0]}）。読み直してからやり直してください。")
+
+    def register_counts(self, *, access: Access | None = None) -> pd.DataFrame:
+        """Register persons per district and consent answer, all rows counted (names never
+        leave the database): for city staff and coordinators."""
+        with self._tx(access or self.access) as cur:
+            cur.execute(f"SELECT district_code, consent, persons FROM {SCHEMA}.register_counts()")
+            rows = cur.fetchall()
+        frame = pd.DataFrame(rows, columns=["district_code", "consent", "persons"])
+        frame["persons"] = frame["persons"].astype("int64")
+        return frame
+
+    # -- transactions ----------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _tx(self, access: Access, *, snapshot: bool = False) -> Iterator:
+        """One transaction as ``access``: ``SET LOCAL ROLE`` and local settings, a raw psycopg
+        cursor; database errors become :class:`StoreError` with a user-safe message."""
+        try:
+            with self._shared.engine.begin() as conn:
+                raw = conn.connection.driver_connection
+                with raw.cursor(binary=True) as cur:
+                    if snapshot:
+                        cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                    self._shared.check_login(cur, self.location)
+                    cur.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(ROLE_OF[access.level])))
+                    cur.execute("SELECT set_config('karte.user', %s, true), "
+                                "set_config('karte.district', %s, true)",
+                                (access.user, access.district or ""))
+                    yield cur
+        except DBAPIError as exc:
+            raise _store_error(exc.orig, self.location, access) from exc
+        except pgerrors.Error as exc:
+            raise _store_error(exc, self.location, access) from exc
+
+    def _read(self, layer: str, *, district: str | None, access: Access, system: bool) -> pd.DataFrame:
+        personal = layer in PERSONAL_MODELS
+        with self._tx(access, snapshot=True) as cur:
+            entry = _entry(cur, layer, self.location)
+            where = None
+            if district is not None:
+                where = ("district_code", district)
+                if not any(c["name"] == "district_code" for c in entry["columns"]):
+                    raise StoreError(f"{self.location} のレイヤ {layer} には district_code 列がありません")
+            if personal and not access.sees_personal:
+                frame = _empty(entry, system=system)
+            else:
+                frame = _select(cur, layer, entry, where=where, system=system and personal)
+            if personal:
+                _log(cur, access, layer, district if district is not None else access.district, len(frame))
+        return frame
+
+
+class _Shared:
+    """What copies of a store made by :meth:`PostGISStore.as_user` share: the pool, and whether
+    the login role was checked."""
+
+    def __init__(self, engine):
+        self.engine = engine
+        self.checked = False
+
+    def check_login(self, cur, location: str) -> None:
+        """Refuse a login that bypasses row-level security (superuser, BYPASSRLS, table owner)."""
+        if self.checked:
+            return
+        cur.execute("SELECT r.rolsuper, r.rolbypassrls, EXISTS (SELECT 1 FROM pg_tables t "
+                    "WHERE t.schemaname = %s AND t.tableowner = r.rolname), r.rolname "
+                    "FROM pg_roles r WHERE r.rolname = session_user", (SCHEMA,))
+        superuser, bypass, owner, name = cur.fetchone()
+        if superuser or bypass or owner:
+            why = "superuser" if superuser else "BYPASSRLS" if bypass else "owner of the karte tables"
+            raise StoreError(
+                f"{location}: ログインロール {name} は行レベルセキュリティを迂回できます ({why})。"
+                f"アプリケーションは {APP_ROLE} で接続してください"
+                "（スキーマの作成・更新は karte db upgrade で所有者として）。")
+        self.checked = True
+
+
+# -- catalogue -----------------------------------------------------------------------------------
+
+def _migrated(cur) -> bool:
+    cur.execute("SELECT to_regclass(%s) IS NOT NULL", (f"{SCHEMA}.layer_catalog",))
+    return bool(cur.fetchone()[0])
+
+
+def _require_schema(cur, location: str) -> None:
+    if not _migrated(cur):
+        raise StoreError(f"{location} に karte のスキーマがありません。"
+                         "先に karte db upgrade を（データベースの所有者で）実行してください")
+
+
+def _entry(cur, layer: str, location: str) -> dict:
+    if not _migrated(cur):
+        raise StoreError(f"{location} にレイヤ {layer} がありません "
+                         "(karte db upgrade と karte build を先に実行)")
+    cur.execute(f"SELECT columns, geometry FROM {SCHEMA}.layer_catalog WHERE layer = %s", (layer,))
+    hit = cur.fetchone()
+    if hit is None:
+        raise StoreError(f"{location} にレイヤ {layer} がありません (karte build を先に実行)")
+    return {"layer": layer, "columns": hit[0], "geometry": hit[1]}
+
+
+def _personal(layer: str):
+    if layer not in PERSONAL_MODELS:
+        raise StoreError(f"行単位の読み書きは個人情報レイヤ ({', '.join(PERSONAL_MODELS)}) だけです: {layer}")
+    return PERSONAL_MODELS[layer]
+
+
+def _log(cur, access: Access, layer: str, district: str | None, rows: int) -> None:
+    """Append to the access log in the reading transaction (as the acting role, at now())."""
+    cur.execute(f"INSERT INTO {SCHEMA}.audit_log (actor, route, layer, district, rows) "
+                "VALUES (%s, %s, %s, %s, %s)", (access.user, access.route, layer, district, rows))
+
+
+# -- reading ---------------------------------------------------------------------------------------
+
+def _select(cur, layer: str, entry: dict, *, where: tuple[str, object] | None, system: bool) -> pd.DataFrame:
+    model = LAYER_MODELS.get(layer)
+    table = sql.Identifier(SCHEMA, layer if model else "extra_layers")
+    columns = entry["columns"]
+    fields: list[sql.Composable] = []
+    conditions: list[sql.Composable] = []
+    params: list[object] = []
+    if model:
+        fields += [sql.Identifier(c["name"]) for c in columns if c["where"] == "column"]
+        fields.append(sql.Identifier("extra"))
+    else:
+        fields.append(sql.Identifier("attrs"))
+        conditions.append(sql.SQL("layer = %s"))
+        params.append(layer)
+    if system:
+        fields += [sql.Identifier(c) for c in SYSTEM_COLUMNS]
+    if entry["geometry"]:
+        fields.append(sql.SQL("ST_AsBinary(geom)"))
+    if where is not None:
+        name, value = where
+        kind = next((c for c in columns if c["name"] == name), None)
+        if model and kind and kind["where"] == "column":
+            conditions.append(sql.SQL("{} = %s").format(sql.Identifier(name)))
+        else:
+            conditions.append(sql.SQL("{} ->> %s = %s").format(sql.Identifier("extra" if model else "attrs")))
+            params.append(name)
+        params.append(str(value))
+    query = sql.SQL("SELECT {} FROM {}").format(sql.SQL(", ").join(fields), table)
+    if conditions:
+        query += sql.SQL(" WHERE ") + sql.SQL(" AND ").join(conditions)
+    cur.execute(query + sql.SQL(" ORDER BY fid"), params)
+    rows = cur.fetchall()
+    return _frame(entry, list(zip(*rows, strict=True)) if rows else None, model is not None, system)
+
+
+def _frame(entry: dict, cols: list[tuple] | None, modelled: bool, system: bool) -> pd.DataFrame:
+    n = len(cols[0]) if cols else 0
+    pos = 0
+    direct: dict[str, tuple] = {}
+    if modelled:
+        for c in entry["columns"]:
+            if c["where"] == "column":
+                direct[c["name"]] = cols[pos] if cols else ()
+                pos += 1
+    bags = cols[pos] if cols else ()
+    pos += 1
+    data = {}
+    for c in entry["columns"]:
+        if c["name"] in direct:
+            values = direct[c["name"]]
+        else:
+            values = tuple((bag or {}).get(c["name"]) for bag in bags) if n else ()
+        data[c["name"]] = _series(values, c["kind"])
+    if system:
+        version, at, by = (cols[pos:pos + 3] if cols else ((), (), ()))
+        pos += 3
+        data["version"] = pd.Series(version, dtype="int64")
+        data["updated_at"] = pd.Series([_iso(v) for v in at], dtype="str")
+        data["updated_by"] = pd.Series(by, dtype="str")
+    frame = pd.DataFrame(data, index=pd.RangeIndex(n))
+    if not entry["geometry"]:
+        return frame
+    wkb = np.array(cols[pos] if cols else (), dtype=object)
+    geoms = shapely.from_wkb(wkb) if n else np.array([], dtype=object)
+    frame[entry["geometry"]] = gpd.GeoSeries(geoms, index=frame.index, crs=SRID)
+    return gpd.GeoDataFrame(frame, geometry=entry["geometry"], crs=SRID)
+
+
+def _empty(entry: dict, *, system: bool) -> pd.DataFrame:
+    return _frame(entry, None, True, system)
+
+
+def _series(values, kind: str) -> pd.Series:
+    """Values of one column as the GeoPackage store returns them: ``str`` text (``object`` when
+    every value is null), ``int64`` or (with nulls) ``float64`` integers, ``float64``, ``bool`` or
+    (with nulls) nullable ``boolean``."""
+    has_null = any(v is None for v in values)
+    if kind == "text":
+        if values and all(v is None for v in values):  # as pyogrio: all-null text is object
+            return pd.Series(list(values), dtype=object)
+        return pd.Series(list(values), dtype="str")
+    if kind == "integer":
+        if has_null:
+            return pd.Series([math.nan if v is None else float(v) for v in values], dtype="float64")
+        return pd.Series([int(v) for v in values], dtype="int64")
+    if kind == "float":
+        return pd.Series([math.nan if v is None else float(v) for v in values], dtype="float64")
+    if kind == "boolean":
+        return pd.Series(list(values), dtype="boolean" if has_null else "bool")
+    raise StoreError(f"unknown column kind {kind!r} in the layer catalogue")
+
+
+def _iso(value, timespec: str = "auto") -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(dt.UTC).isoformat(timespec=timespec)
+
+
+# -- writing ---------------------------------------------------------------------------------------
+
+@dataclass
+class _Prepared:
+    layer: str
+    model: object
+    entry_columns: list[dict]
+    geometry: str | None
+    copy_columns: list[str]
+    rows: list[tuple]
+    max_version: int | None = None
+
+
+def _prepare(layer: str, frame: pd.DataFrame, problems: list[str]) -> _Prepared:
+    """Check and convert one frame for COPY; every problem goes to ``problems``."""
+    model = LAYER_MODELS.get(layer)
+    if not isinstance(frame, pd.DataFrame):
+        problems.append(f"{layer}: DataFrame が必要です (got {type(frame).__name__})")
+        return _Prepared(layer, model, [], None, [], [])
+    if frame.columns.duplicated().any():
+        dupes = sorted(set(map(str, frame.columns[frame.columns.duplicated()])))
+        problems.append(f"{layer}: 列名が重複しています: {', '.join(dupes)}")
+        return _Prepared(layer, model, [], None, [], [])
+    geometry = None
+    if isinstance(frame, gpd.GeoDataFrame) and frame._geometry_column_name in frame.columns:
+        geometry = frame.geometry.name
+        if model is not None and not has_geometry(model):
+            problems.append(f"{layer}: このレイヤは属性表です（ジオメトリ列 {geometry} は保存できません）")
+            geometry = None
+        elif frame.crs is None:
+            problems.append(f"{layer}: 座標参照系がありません (expected EPSG:{SRID})")
+        elif frame.crs.to_epsg() != SRID:
+            frame = frame.to_crs(SRID)
+    personal = layer in PERSONAL_MODELS
+    modelled = attribute_columns(model) if model is not None else {}
+    entry_columns, direct, extras = [], {}, {}
+    system: dict[str, list] = {}
+    for name in frame.columns:
+        if name == geometry:
+            continue
+        if not isinstance(name, str):
+            problems.append(f"{layer}: 列名は文字列でなければなりません (got {name!r})")
+            continue
+        series = frame[name]
+        if personal and name in SYSTEM_COLUMNS:
+            system[name] = _system_values(layer, name, series, problems)
+            continue
+        if name in modelled:
+            kind = modelled[name]
+            direct[name] = _values(layer, name, series, kind, problems)
+            entry_columns.append({"name": name, "kind": kind, "where": "column"})
+        else:
+            kind = _infer_kind(series)
+            extras[name] = _values(layer, name, series, kind, problems)
+            entry_columns.append({"name": name, "kind": kind, "where": "extra" if model else "attrs"})
+    n = len(frame)
+    bags = [None] * n
+    if extras:
+        bags = [json.dumps({k: v[i] for k, v in extras.items() if v[i] is not None}, ensure_ascii=False)
+                for i in range(n)]
+    geoms = _geometries(layer, model, frame, geometry, problems) if geometry else None
+    if model is not None:
+        copy_columns = [*direct, "extra"]
+        columns = [*direct.values(), bags]
+    else:
+        copy_columns = ["layer", "attrs"]
+        columns = [[layer] * n, bags]
+    if geoms is not None:
+        copy_columns.append("geom")
+        columns.append(geoms)
+    max_version = None
+    if personal:
+        for name in SYSTEM_COLUMNS:
+            if name in system:
+                copy_columns.append(name)
+                columns.append(system[name])
+        if "version" in system and n and None not in system["version"]:
+            max_version = max(system["version"])
+    rows = list(zip(*columns, strict=True)) if columns and n else []
+    return _Prepared(layer, model, entry_columns, geometry, copy_columns, rows, max_version)
+
+
+def _replace(cur, p: _Prepared, *, actor: str) -> None:
+    if p.model is not None:
+        cur.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(SCHEMA, p.layer)))
+        table = sql.Identifier(SCHEMA, p.layer)
+    else:
+        cur.execute(f"DELETE FROM {SCHEMA}.extra_layers WHERE layer = %s", (p.layer,))
+        table = sql.Identifier(SCHEMA, "extra_layers")
+    if p.layer in PERSONAL_MODELS:
+        cur.execute("SELECT set_config('karte.user', %s, true)", (actor,))
+    if p.rows:
+        columns = list(p.copy_columns)
+        rows = p.rows
+        if p.layer in PERSONAL_MODELS and "updated_by" not in columns:
+            columns.append("updated_by")
+            rows = [(*r, actor) for r in rows]
+        names = sql.SQL(", ").join(map(sql.Identifier, columns))
+        if p.layer in PERSONAL_MODELS:
+            # COPY refuses tables under row-level security: load a temporary table, then one
+            # INSERT … SELECT that the policies check (in the frame's order).
+            cur.execute(sql.SQL("CREATE TEMP TABLE karte_load AS SELECT 0::bigint AS ord, {} FROM {} "
+                                "WITH NO DATA").format(names, table))
+            with cur.copy(sql.SQL("COPY karte_load (ord, {}) FROM STDIN").format(names)) as copy:
+                for i, row in enumerate(rows):
+                    copy.write_row((i, *row))
+            cur.execute(sql.SQL("INSERT INTO {} ({}) SELECT {} FROM karte_load ORDER BY ord").format(
+                table, names, names))
+            cur.execute("DROP TABLE karte_load")
+        else:
+            with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(table, names)) as copy:
+                for row in rows:
+                    copy.write_row(row)
+    if p.max_version is not None:
+        cur.execute(f"SELECT setval('{SCHEMA}.row_version', %s) "
+                    f"WHERE %s > (SELECT last_value FROM {SCHEMA}.row_version)",
+                    (p.max_version, p.max_version))
+    cur.execute(f"INSERT INTO {SCHEMA}.layer_catalog (layer, columns, geometry) VALUES (%s, %s, %s) "
+                "ON CONFLICT (layer) DO UPDATE SET columns = EXCLUDED.columns, "
+                "geometry = EXCLUDED.geometry, written_at = now()",
+                (p.layer, json.dumps(p.entry_columns, ensure_ascii=False), p.geometry))
+
+
+def _infer_kind(series: pd.Series) -> str:
+    """The column kind of an unmodelled column, from its dtype (or its values when object)."""
+    if ptypes.is_bool_dtype(series.dtype):
+        return "boolean"
+    if ptypes.is_integer_dtype(series.dtype):
+        return "integer"
+    if ptypes.is_float_dtype(series.dtype):
+        return "float"
+    if series.dtype == object:
+        inferred = pd.api.types.infer_dtype(series, skipna=True)
+        return {"integer": "integer", "floating": "float", "mixed-integer-float": "float",
+                "boolean": "boolean"}.get(inferred, "text")
+    return "text"
+
+
+def _values(layer: str, name: str, series: pd.Series, kind: str, problems: list[str]) -> list:
+    """Python values of one column for ``kind``, ``None`` for nulls; bad rows go to ``problems``."""
+    fast = _fast_values(series, kind)
+    if fast is not None:
+        return fast
+    raw = series.to_numpy(dtype=object, na_value=None) if len(series) else np.array([], dtype=object)
+    out: list = []
+    bad: list[int] = []
+    for i, v in enumerate(raw):
+        if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NaT or v is pd.NA:
+            out.append(None)
+            continue
+        try:
+            out.append(_convert(v, kind))
+        except (TypeError, ValueError, OverflowError):
+            out.append(None)
+            bad.append(i)
+    if bad:
+        expected = {"integer": "整数", "float": "数値", "boolean": "真偽値"}.get(kind, kind)
+        rows = ", ".join(str(i + 1) for i in bad[:10]) + (" …" if len(bad) > 10 else "")
+        problems.append(f"{layer}: 列 {name} に{expected}でない値が {len(bad)} 件あります（行 {rows}）")
+    return out
+
+
+def _fast_values(series: pd.Series, kind: str) -> list | None:
+    """The common cases of :func:`_values` without a Python call per value (``None``: no shortcut)."""
+    dtype = series.dtype
+    if kind == "text" and ptypes.is_string_dtype(dtype) and not ptypes.is_object_dtype(dtype):
+        return series.astype(object).where(series.notna(), None).tolist()
+    if kind == "integer" and ptypes.is_integer_dtype(dtype):
+        return series.astype(object).where(series.notna(), None).tolist()
+    if kind == "integer" and ptypes.is_float_dtype(dtype):
+        arr = series.to_numpy(dtype="float64")
+        na = np.isnan(arr)
+        if not np.all(np.isfinite(arr[~na]) & (arr[~na] == np.floor(arr[~na]))):
+            return None  # the slow path names the bad rows
+        return [None if m else int(v) for v, m in zip(arr.tolist(), na.tolist(), strict=True)]
+    if kind == "float" and ptypes.is_float_dtype(dtype) and np.isfinite(series.dropna().to_numpy()).all():
+        return series.astype(object).where(series.notna(), None).tolist()
+    if kind == "boolean" and ptypes.is_bool_dtype(dtype) and not isinstance(dtype, pd.BooleanDtype):
+        return series.tolist()
+    return None
+
+
+def _convert(v, kind: str):
+    if kind == "text":
+        if isinstance(v, str):
+            return v
+        if isinstance(v, dt.date | pd.Timestamp):
+            return v.isoformat()
+        return str(v)
+    if kind == "integer":
+        if isinstance(v, str):
+            return int(v.strip())
+        if isinstance(v, float | np.floating) and not float(v).is_integer():
+            raise ValueError("not integral")
+        return int(v)
+    if kind == "float":
+        f = float(v)
+        return f if math.isfinite(f) else ("Infinity" if f > 0 else "-Infinity")
+    if kind == "boolean":
+        if isinstance(v, bool | np.bool_):
+            return bool(v)
+        if isinstance(v, int | float | np.integer | np.floating) and v in (0, 1):
+            return bool(v)
+        raise ValueError("not a boolean")
+    raise ValueError(kind)
+
+
+def _system_values(layer: str, name: str, series: pd.Series, problems: list[str]) -> list:
+    values = _values(layer, name, series, "integer" if name == "version" else "text", problems)
+    if name != "updated_by" and any(v is None for v in values):
+        problems.append(f"{layer}: 列 {name} は全行に値が必要です（空の行があります）")
+    if name == "version":
+        return [None if v is None else int(v) for v in values]
+    return values
+
+
+def _geometries(layer: str, model, frame: gpd.GeoDataFrame, geometry: str, problems: list[str]) -> list:
+    """Hex EWKB (SRID 6678) per row, polygons promoted to multipolygons as the GeoPackage store
+    does; rows of the wrong geometry type go to ``problems``."""
+    geoms = np.asarray(frame[geometry].array, dtype=object)
+    if not len(geoms):
+        return []
+    ids = shapely.get_type_id(geoms)
+    present = ids >= 0
+    kind = model.__table__.c.geom.type.geometry_type if model is not None else None
+    polygonal = np.isin(ids[present], (3, 6))
+    if kind == "MULTIPOLYGON" or (kind is None and present.any() and polygonal.all()):
+        geoms = geoms.copy()
+        for i in np.flatnonzero(ids == 3):
+            geoms[i] = shapely.MultiPolygon([geoms[i]])
+        ids = shapely.get_type_id(geoms)
+    if kind in _GEOM_KINDS:
+        wrong = np.flatnonzero(present & ~np.isin(ids, list(_GEOM_KINDS[kind])))
+        if len(wrong):
+            rows = ", ".join(str(i + 1) for i in wrong[:10]) + (" …" if len(wrong) > 10 else "")
+            problems.append(f"{layer}: {kind} 以外のジオメトリが {len(wrong)} 件あります（行 {rows}）")
+            return [None] * len(geoms)
+    hexes = shapely.to_wkb(shapely.set_srid(geoms, SRID), hex=True, include_srid=True)
+    return [h if isinstance(h, str) else None for h in hexes]
+
+
+def _assignments(layer: str, model, entry: dict, changes: Mapping[str, object]):
+    """SET clause and parameters of :meth:`PostGISStore.update_row`; every bad change at once."""
+    problems, parts, params = [], [], []
+    known = {c["name"]: c for c in entry["columns"]}
+    extra: dict[str, object] = {}
+    for name, value in changes.items():
+        if name in (*SYSTEM_COLUMNS, model.__key__):
+            problems.append(f"列 {name} は変更できません")
+        elif name == entry["geometry"]:
+            frame = gpd.GeoDataFrame({"g": [value]}, geometry="g", crs=SRID)
+            hexes = _geometries(layer, model, frame, "g", problems)
+            parts.append(sql.SQL("geom = %s::geometry"))
+            params.append(hexes[0])
+        elif name not in known:
+            problems.append(f"{layer} に列 {name} はありません")
+        else:
+            col = known[name]
+            values = _values(layer, name, pd.Series([value], dtype=object), col["kind"], problems)
+            if col["where"] == "column":
+                parts.append(sql.SQL("{} = %s").format(sql.Identifier(name)))
+                params.append(values[0])
+            else:
+                extra[name] = values[0]
+    if extra:
+        parts.append(sql.SQL("extra = (coalesce(extra, '{}'::jsonb) || %s::jsonb)"))
+        params.append(json.dumps(extra, ensure_ascii=False))
+    if not parts and not problems:
+        problems.append("変更がありません")
+    if problems:
+        raise StoreError(f"{layer} を更新できません: " + "; ".join(problems))
+    return sql.SQL(", ").join(parts), params
+
+
+# -- errors ----------------------------------------------------------------------------------------
+
+def _store_error(exc, location: str, access: Access) -> StoreError:
+    if isinstance(exc, StoreError):
+        return exc
+    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if isinstance(exc, pgerrors.InsufficientPrivilege):
+        return StoreError(f"{location}: 権限がありません（{access.level.value} として: {first}）")
+    if isinstance(exc, pgerrors.UniqueViolation):
+        return StoreError(f"{location}: id が重複しています ({first})")
+    if isinstance(exc, pgerrors.UndefinedTable | pgerrors.InvalidSchemaName):
+        return StoreError(f"{location}: karte のスキーマがありません。"
+                          f"karte db upgrade を実行してください ({first})")
+    if isinstance(exc, pgerrors.OperationalError):
+        return StoreError(f"{location} に接続できません ({first})")
+    return StoreError(f"{location}: データベースのエラー ({first})")
+
+
+def _driver_url(url: str) -> str:
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url

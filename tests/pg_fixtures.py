@@ -1,0 +1,126 @@
+"""PostGIS test fixtures, and the CI guard: PostGIS tests skip on a laptop without a database but
+never in CI.
+
+``KARTE_TEST_DATABASE_URL`` is the database owner (it migrates and resets the test database);
+the store under test connects as the application role ``karte_app``
+(``KARTE_TEST_APP_DATABASE_URL``, or the owner URL with user karte_app and ``KARTE_APP_PASSWORD``).
+``eval "$(bash scripts/setup_postgis.sh)"`` sets both.
+
+With ``CI=true`` a missing database fails the tests instead of skipping them, and the hooks below
+(imported into ``conftest.py``) fail the session if any test marked ``postgis`` was skipped anyway.
+"""
+
+from __future__ import annotations
+
+import os
+
+import psycopg
+import pytest
+from sqlalchemy.engine import make_url
+
+ADMIN_ENV = "KARTE_TEST_DATABASE_URL"
+APP_ENV = "KARTE_TEST_APP_DATABASE_URL"
+#: Layer tables and the catalogue; emptied before each PostGIS test (the audit log is append-only
+#: and is never emptied: tests look at the rows they added).
+RESET_TABLES = ("small_areas", "districts", "district_map", "register", "cooperators", "services",
+                "shelters", "emergency_sites", "kartes", "meta", "extra_layers", "layer_catalog")
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+def admin_url_or_skip() -> str:
+    url = os.environ.get(ADMIN_ENV, "").strip()
+    if url:
+        return url
+    message = (f"{ADMIN_ENV} is not set: no PostGIS database to test against "
+               '(eval "$(bash scripts/setup_postgis.sh)")')
+    if in_ci():
+        pytest.fail(f"{message}; CI=true, so PostGIS tests must run, not skip", pytrace=False)
+    pytest.skip(message)
+
+
+def derive_app_url(admin_url: str) -> str:
+    explicit = os.environ.get(APP_ENV, "").strip()
+    if explicit:
+        return explicit
+    url = make_url(admin_url)
+    url = url.set(username="karte_app", password=os.environ.get("KARTE_APP_PASSWORD", "karte-dev"))
+    if "host" in url.query:  # a Unix socket means peer authentication: use TCP with the password
+        url = url.difference_update_query(["host"]).set(host="127.0.0.1")
+    return url.render_as_string(hide_password=False)
+
+
+def libpq(url: str) -> str:
+    """A SQLAlchemy URL as a libpq connection string for psycopg."""
+    u = make_url(url)
+    parts = {"dbname": u.database, "user": u.username, "password": u.password,
+             "host": u.host or u.query.get("host"), "port": u.port or u.query.get("port")}
+    return " ".join(f"{k}={v}" for k, v in parts.items() if v)
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url() -> str:
+    """The owner URL of a migrated test database (``karte db upgrade`` once per session)."""
+    from karte.store.cli import db_upgrade
+
+    url = admin_url_or_skip()
+    db_upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def pg_app_url(pg_admin_url) -> str:
+    return derive_app_url(pg_admin_url)
+
+
+@pytest.fixture(scope="session")
+def pg_app_dsn(pg_app_url) -> str:
+    """The application role's libpq connection string (for raw psycopg connections)."""
+    return libpq(pg_app_url)
+
+
+@pytest.fixture
+def pg_admin(pg_admin_url):
+    """An autocommit psycopg connection as the database owner."""
+    with psycopg.connect(libpq(pg_admin_url), autocommit=True) as conn:
+        yield conn
+
+
+def reset(admin_url: str) -> None:
+    with psycopg.connect(libpq(admin_url), autocommit=True) as conn:
+        conn.execute("TRUNCATE " + ", ".join(f"karte.{t}" for t in RESET_TABLES) + " RESTART IDENTITY")
+
+
+@pytest.fixture
+def pg_store(pg_admin_url, pg_app_url):
+    """An empty PostGIS store, connected as karte_app."""
+    from karte.store.postgis import PostGISStore
+
+    reset(pg_admin_url)
+    store = PostGISStore(pg_app_url)
+    yield store
+    store.close()
+
+
+# -- the CI guard: imported into conftest.py ------------------------------------------------------
+
+_SKIPPED: list[str] = []
+
+
+def pytest_runtest_logreport(report):
+    if report.skipped and "postgis" in report.keywords:
+        _SKIPPED.append(report.nodeid)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _SKIPPED and in_ci():
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line("")
+            reporter.write_line(f"CI: {len(_SKIPPED)} PostGIS test(s) skipped; they must run in CI:",
+                                red=True)
+            for nodeid in _SKIPPED[:20]:
+                reporter.write_line(f"  {nodeid}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -1,0 +1,278 @@
+"""Row-level security, roles and the access log of the PostGIS store, checked in the database.
+
+Raw SQL as the application role ``karte_app`` must see exactly what the store returns: the
+policies, not the Python code, decide which rows leave the database.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import psycopg
+import pytest
+from psycopg import errors as pgerrors
+from test_store import ACCESS_IDS, ACCESS_MATRIX, all_layers
+
+from karte.access import Access, Level
+from karte.errors import StoreError
+from karte.schema import PERSONAL_LAYERS
+from karte.store.cli import export_store
+from karte.store.postgis import ROLE_OF, PostGISStore
+
+#: PostGIS fixtures and the CI guard (fails the session if a PostGIS test skipped with CI=true).
+pytest_plugins = ["pg_fixtures"]
+pytestmark = pytest.mark.postgis
+
+#: Tables in the karte schema that hold no personal data. A new table must be added here or get
+#: row-level security: the schema test fails otherwise.
+NON_PERSONAL = {"small_areas", "districts", "district_map", "services", "shelters", "emergency_sites",
+                "kartes", "meta", "extra_layers", "layer_catalog", "alembic_version"}
+LEVELS_WITH_ROWS = (Level.CITY_STAFF, Level.COORDINATOR, Level.DISTRICT_MEMBER)
+APPEND = "INSERT INTO karte.audit_log (actor, route, layer, rows) VALUES (%s, 't', 'register', 0)"
+
+
+@pytest.fixture
+def filled(pg_store):
+    pg_store.write(all_layers())
+    return pg_store
+
+
+@pytest.fixture
+def app(pg_app_dsn):
+    """A raw psycopg connection as karte_app (a transaction is open until commit/rollback)."""
+    with psycopg.connect(pg_app_dsn) as conn:
+        yield conn
+
+
+def as_level(conn, access: Access) -> None:
+    """What the store does at the start of every transaction."""
+    conn.execute(f"SET LOCAL ROLE {ROLE_OF[access.level]}")
+    conn.execute("SELECT set_config('karte.user', %s, true), set_config('karte.district', %s, true)",
+                 (access.user, access.district or ""))
+
+
+# -- the schema ------------------------------------------------------------------------------------
+
+def test_every_personal_table_has_forced_rls_and_a_policy_per_level(pg_admin):
+    tables = {r[0]: (r[1], r[2]) for r in pg_admin.execute(
+        "SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity FROM pg_class c "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'karte' AND c.relkind = 'r'")}
+    policies: dict[str, set[str]] = {}
+    for table, roles in pg_admin.execute(
+            "SELECT tablename, roles FROM pg_policies WHERE schemaname = 'karte'"):
+        policies.setdefault(table, set()).update(roles)
+    assert set(PERSONAL_LAYERS) <= set(tables)
+    problems = []
+    for table, (enabled, forced) in sorted(tables.items()):
+        if table in NON_PERSONAL:
+            continue
+        if not (enabled and forced):
+            problems.append(f"{table}: row-level security not enabled and forced")
+        if not policies.get(table):
+            problems.append(f"{table}: no policy")
+    for table in PERSONAL_LAYERS:
+        missing = {ROLE_OF[level] for level in LEVELS_WITH_ROWS} - policies.get(table, set())
+        if missing:
+            problems.append(f"{table}: no policy for {sorted(missing)}")
+        if ROLE_OF[Level.PUBLIC] in policies.get(table, set()):
+            problems.append(f"{table}: a policy lets the public in")
+    assert not problems, "\n".join(problems)
+
+
+def test_public_has_no_privilege_on_personal_tables(pg_admin):
+    for table in PERSONAL_LAYERS:
+        for privilege in ("SELECT", "INSERT", "UPDATE", "DELETE"):
+            granted = pg_admin.execute("SELECT has_table_privilege('karte_public', %s, %s)",
+                                       (f"karte.{table}", privilege)).fetchone()[0]
+            assert not granted, f"karte_public has {privilege} on {table}"
+
+
+def test_application_role_cannot_bypass_rls(pg_admin):
+    row = pg_admin.execute("SELECT rolsuper, rolbypassrls, rolinherit, rolcanlogin FROM pg_roles "
+                           "WHERE rolname = 'karte_app'").fetchone()
+    assert row == (False, False, False, True)
+    owners = {r[0] for r in pg_admin.execute("SELECT tableowner FROM pg_tables WHERE schemaname = 'karte'")}
+    assert "karte_app" not in owners
+    for level in Level:  # the level roles cannot log in or bypass either
+        assert pg_admin.execute("SELECT rolcanlogin OR rolbypassrls OR rolsuper FROM pg_roles "
+                                "WHERE rolname = %s", (ROLE_OF[level],)).fetchone() == (False,)
+
+
+def test_every_geometry_column_has_a_gist_index(pg_admin):
+    columns = pg_admin.execute("SELECT f_table_name, f_geometry_column FROM geometry_columns "
+                               "WHERE f_table_schema = 'karte'").fetchall()
+    assert len(columns) >= 8
+    for table, column in columns:
+        hit = pg_admin.execute(
+            "SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "JOIN pg_am am ON am.oid = c.relam JOIN pg_attribute a ON a.attrelid = i.indrelid "
+            "AND a.attnum = ANY(i.indkey) WHERE i.indrelid = %s::regclass AND am.amname = 'gist' "
+            "AND a.attname = %s", (f"karte.{table}", column)).fetchone()
+        assert hit, f"karte.{table}.{column} has no GiST index"
+
+
+# -- the role x table matrix -----------------------------------------------------------------------
+
+@pytest.mark.parametrize(("access", "persons", "helpers"), ACCESS_MATRIX,
+                         ids=ACCESS_IDS)
+def test_raw_sql_as_the_app_role_sees_exactly_the_policy_rows(filled, app, access, persons, helpers):
+    expected = {"register": ("person_id", persons), "cooperators": ("cooperator_id", helpers)}
+    for table, (key, ids) in expected.items():
+        with app.transaction():
+            as_level(app, access)
+            if access.level == Level.PUBLIC:
+                with pytest.raises(pgerrors.InsufficientPrivilege):
+                    app.execute(f"SELECT {key} FROM karte.{table}")
+                continue
+            got = {r[0] for r in app.execute(f"SELECT {key} FROM karte.{table}")}
+        assert got == ids, table
+        # and the store returns the same rows
+        assert set(filled.read(table, access=access)[key]) == ids
+    with app.transaction():  # non-personal tables: every level reads everything
+        as_level(app, access)
+        assert app.execute("SELECT count(*) FROM karte.services").fetchone() == (2,)
+
+
+def test_a_district_member_cannot_widen_the_filter_in_sql(filled, app):
+    with app.transaction():
+        as_level(app, Access("m", Level.DISTRICT_MEMBER, "A"))
+        # even asking for district B, or every row, yields only A's consented rows
+        assert app.execute("SELECT count(*) FROM karte.register WHERE district_code = 'B'").fetchone() == (0,)
+        assert app.execute("SELECT count(*) FROM karte.register").fetchone() == (2,)
+        with pytest.raises(pgerrors.InsufficientPrivilege):  # and cannot change it
+            app.execute("UPDATE karte.register SET consent = 'consented'")
+
+
+def test_the_app_role_alone_has_no_rights(filled, app):
+    for table in ("register", "cooperators", "services", "audit_log"):
+        with app.transaction(), pytest.raises(pgerrors.InsufficientPrivilege):
+            app.execute(f"SELECT 1 FROM karte.{table} LIMIT 1")
+
+
+def test_coordinator_writes_only_shareable_rows_and_no_one_but_staff_inserts(filled, app):
+    with app.transaction():
+        as_level(app, Access("csw", Level.COORDINATOR))
+        assert app.execute("UPDATE karte.register SET plan_status = 'in_progress'").rowcount == 4
+        with pytest.raises(pgerrors.InsufficientPrivilege):
+            app.execute("UPDATE karte.register SET consent = 'refused' WHERE person_id = 'P1'")
+    with app.transaction():
+        as_level(app, Access("csw", Level.COORDINATOR))
+        with pytest.raises(pgerrors.InsufficientPrivilege):
+            app.execute("DELETE FROM karte.register")
+
+
+def test_set_local_never_outlives_the_transaction(pg_app_url):
+    store = PostGISStore(pg_app_url, pool_size=1)  # one pooled connection, reused by every call
+    member = Access("m", Level.DISTRICT_MEMBER, "A")
+    try:
+        with store._tx(member) as cur:
+            cur.execute("SELECT current_user, current_setting('karte.district', true)")
+            assert cur.fetchone() == ("karte_district_member", "A")
+            cur.execute("SELECT pg_backend_pid()")
+            pid = cur.fetchone()[0]
+        with store._shared.engine.connect() as conn:
+            raw = conn.connection.driver_connection
+            got = raw.execute("SELECT pg_backend_pid(), current_user, "
+                              "coalesce(current_setting('karte.district', true), ''), "
+                              "coalesce(current_setting('karte.user', true), '')").fetchone()
+            assert got == (pid, "karte_app", "", "")  # same connection, nothing left over
+            conn.rollback()
+    finally:
+        store.close()
+
+
+def test_store_refuses_a_login_that_bypasses_rls(pg_admin_url):
+    store = PostGISStore(pg_admin_url)
+    try:
+        with pytest.raises(StoreError, match="karte_app"):
+            store.layers()
+    finally:
+        store.close()
+
+
+def test_counts_include_rows_a_coordinator_cannot_list(filled):
+    counts = filled.register_counts(access=Access("csw", Level.COORDINATOR))
+    assert counts["persons"].sum() == 6  # refused and unanswered included, names not
+    assert set(counts.columns) == {"district_code", "consent", "persons"}
+    for access in (Access("m", Level.DISTRICT_MEMBER, "A"), Access("p", Level.PUBLIC)):
+        with pytest.raises(StoreError, match="権限"):
+            filled.register_counts(access=access)
+
+
+# -- the access log --------------------------------------------------------------------------------
+
+def _my_log(store, actor):
+    log = store.audit_log()
+    return log[log["actor"] == actor].reset_index(drop=True)
+
+
+@pytest.mark.parametrize(("access", "persons", "helpers"), ACCESS_MATRIX,
+                         ids=ACCESS_IDS)
+def test_every_personal_read_is_logged(filled, access, persons, helpers):
+    from dataclasses import replace
+
+    who = replace(access, user=f"{access.user}-{uuid.uuid4()}", route="api:test")
+    filled.read("register", access=who)
+    filled.read("cooperators", access=who)
+    filled.read("services", access=who)  # not personal: not logged
+    filled.read("register", district="A", access=who)
+    log = _my_log(filled, who.user)
+    assert list(log["layer"]) == ["register", "cooperators", "register"]
+    in_a = {p for p in persons if p in {"P1", "P2", "P3"}}
+    assert list(log["rows"]) == [len(persons), len(helpers), len(in_a)]
+    assert set(log["route"]) == {"api:test"}
+    assert set(log["level"]) == {access.level.value}
+    assert list(log["district"].fillna("-")) == [access.district or "-", access.district or "-", "A"]
+
+
+def test_row_reads_locate_and_exports_are_logged(filled, tmp_path):
+    who = Access(f"staff-{uuid.uuid4()}", Level.CITY_STAFF, route="api:row")
+    filled.read_row("register", "P1", access=who)
+    filled.locate("register", access=who)
+    export_store(filled.as_user(who), tmp_path / "out.gpkg")
+    log = _my_log(filled, who.user)
+    assert list(zip(log["route"], log["layer"], log["rows"], strict=True)) == [
+        ("api:row", "register", 1), ("api:row:locate", "register", 6),
+        ("export", "register", 6), ("export", "cooperators", 3)]
+
+
+def test_the_default_user_of_the_build_pipeline_is_logged_too(filled):
+    filled.read("register")
+    last = filled.audit_log().iloc[-1]
+    assert (last["actor"], last["level"], last["route"], last["rows"]) == (
+        filled.access.user, "city_staff", "store", 6)
+
+
+@pytest.mark.parametrize("level", list(Level))
+def test_no_app_role_can_change_or_delete_the_log(filled, app, level):
+    filled.audit(actor="x", route="t", layer="register", district=None, rows=1)
+    access = Access("x", level, "A" if level == Level.DISTRICT_MEMBER else None)
+    for statement in ("UPDATE karte.audit_log SET rows = 0", "DELETE FROM karte.audit_log",
+                      "TRUNCATE karte.audit_log"):
+        with app.transaction(), pytest.raises(pgerrors.InsufficientPrivilege):
+            as_level(app, access)
+            app.execute(statement)
+    with app.transaction():  # but may append, as itself
+        as_level(app, access)
+        app.execute(APPEND, ("x",))
+    with app.transaction(), pytest.raises(pgerrors.InsufficientPrivilege):  # not as someone else
+        as_level(app, access)
+        app.execute(APPEND, ("y",))
+    with app.transaction(), pytest.raises(pgerrors.InsufficientPrivilege):  # nor back-dated
+        as_level(app, access)
+        app.execute("INSERT INTO karte.audit_log (at, actor, route, layer, rows) "
+                    "VALUES (now() - interval '1 day', 'x', 't', 'register', 0)")
+
+
+def test_even_the_owner_cannot_rewrite_the_log(filled, pg_admin):
+    filled.audit(actor="x", route="t", layer="register", district=None, rows=1)
+    for statement in ("UPDATE karte.audit_log SET rows = 0", "DELETE FROM karte.audit_log",
+                      "TRUNCATE karte.audit_log"):
+        with pytest.raises(pgerrors.InsufficientPrivilege, match="append-only"):
+            pg_admin.execute(statement)
+
+
+def test_only_city_staff_read_the_log(filled):
+    for level in (Level.COORDINATOR, Level.PUBLIC):
+        with pytest.raises(StoreError, match="権限"):
+            filled.as_user(Access("x", level)).audit_log()
