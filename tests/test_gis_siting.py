@@ -1,0 +1,90 @@
+"""Candidate salon sites: greedy and exact maximal covering, on a line of demand points.
+
+Demand (uncovered elderly) on a line, walking distance 100 m, detour 1.0:
+
+    a (0, 0) 5    b (150, 0) 5    c (300, 0) 5    d (450, 0) 5    e (225, 90) 1
+    f (75, 0) 100, already covered by a salon: never counts.
+
+Candidates: S1 (75, 0) covers a, b (10); S2 (375, 0) covers c, d (10); S3 (225, 0) covers b, c, e
+(11); S4 (5000, 0) covers nobody. For k = 2 greedy takes S3 then S1 (16); the optimum is S1 + S2
+(20).
+"""
+
+from __future__ import annotations
+
+import gis_fixtures as fx
+import numpy as np
+import pytest
+
+from gis.coverage import salon_coverage
+from gis.mesh import population_surface, square_grid
+from gis.params import AnalysisParams
+from gis.siting import site_salons
+
+PARAMS = AnalysisParams(walk_m=100, detour_factor=1.0)
+
+
+def demand():
+    coords = [(0, 0), (150, 0), (300, 0), (450, 0), (225, 90), (75, 0)]
+    frame = fx.points(coords, elderly=[5.0, 5, 5, 5, 1, 100], age_75_plus=[1.0, 1, 1, 1, 1, 1],
+                      covered=[False] * 5 + [True])
+    frame["x"] = [c[0] for c in coords]
+    frame["y"] = [c[1] for c in coords]
+    return frame
+
+
+def candidates():
+    return fx.points([(75, 0), (375, 0), (225, 0), (5000, 0)], name=["S1", "S2", "S3", "S4"])
+
+
+def test_greedy_takes_the_biggest_first():
+    sites = site_salons(demand(), candidates(), k=2, params=PARAMS, method="greedy")
+    assert sites["name"].tolist() == ["S3", "S1"]
+    assert sites["gain"].tolist() == pytest.approx([11, 5])
+    assert sites["cumulative_gain"].tolist() == pytest.approx([11, 16])
+    assert sites["rank"].tolist() == [1, 2] and set(sites["method"]) == {"greedy"}
+
+
+def test_exact_finds_the_optimum_greedy_misses():
+    sites = site_salons(demand(), candidates(), k=2, params=PARAMS, method="exact")
+    assert sites["name"].tolist() == ["S1", "S2"]
+    assert sites["gain"].tolist() == pytest.approx([10, 10])
+    assert sites["cumulative_gain"].iloc[-1] == pytest.approx(20)
+
+
+def test_auto_is_exact_when_small():
+    sites = site_salons(demand(), candidates(), k=2, params=PARAMS)
+    assert set(sites["method"]) == {"exact"} and sites["gain"].sum() == pytest.approx(20)
+
+
+@pytest.mark.parametrize("method", ["greedy", "exact"])
+def test_never_more_sites_than_useful_ones(method):
+    sites = site_salons(demand(), candidates(), k=10, params=PARAMS, method=method)
+    assert sorted(sites["name"]) == ["S1", "S2", "S3"]  # S4 covers nobody
+    assert sites["gain"].sum() == pytest.approx(21)
+    assert (np.diff(sites["gain"].to_numpy()) <= 1e-9).all()  # ranked by gain
+
+
+def test_weight_column_and_k_zero():
+    sites = site_salons(demand(), candidates(), k=1, params=PARAMS, weight="age_75_plus")
+    assert sites["name"].tolist() == ["S3"] and sites["gain"].tolist() == pytest.approx([3])
+    assert site_salons(demand(), candidates(), k=0, params=PARAMS).empty
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="method"):
+        site_salons(demand(), candidates(), k=1, method="best")
+    with pytest.raises(ValueError, match="no column"):
+        site_salons(demand(), candidates(), k=1, weight="nope")
+    with pytest.raises(ValueError, match="CRS"):
+        site_salons(demand(), candidates().to_crs("EPSG:6677"), k=1)
+
+
+def test_world_site_covers_the_uncovered_west():
+    # in the world, only cells 0_0, 0_1 (A) and 3_0, 3_1 (B) are uncovered, 100 elderly each
+    small = fx.small_areas()
+    cov = salon_coverage(population_surface(small, square_grid(small, size=500)), fx.services())
+    venues = fx.points([(250, 500), (1750, 500), (2500, 500)], name=["west", "east", "c"])
+    sites = site_salons(cov, venues, k=3)
+    assert sites["name"].tolist() == ["west", "east"]  # c covers no elderly
+    assert sites["gain"].tolist() == pytest.approx([200, 200])
