@@ -1,0 +1,17 @@
+"""Importing the council's and the city's own files into the karte store (``karte import``).
+
+See :func:`karte.importing.api.import_file` and ``docs/import/README.md``.
+"""
+
+from karte.importing.api import (
+    KINDS,
+    ImportReport,
+    ImportValidationError,
+    PreparedImport,
+    apply_import,
+    import_file,
+    prepare_import,
+)
+
+__all__ = ["KINDS", "ImportReport", "ImportValidationError", "PreparedImport", "apply_import",
+           "import_file", "prepare_import"]

@@ -1,0 +1,442 @@
+"""Import one file of one kind into the store: validate everything, report, then write atomically.
+
+``import_file(store, kind, path)`` is the one entry point for the command line and the web API.
+It reads the file (:mod:`~karte.importing.tables`), checks every row of it
+(:mod:`~karte.importing.kinds`, :mod:`~karte.importing.areas`), and either raises
+:class:`ImportValidationError` listing every problem (nothing is written), or compares the result
+with the store (:mod:`~karte.importing.diff`) and, when anything changed, writes the new layer
+together with the reassembled kartes and meta in one atomic :meth:`Store.write`. Loading the same
+file again changes nothing and writes nothing.
+
+:func:`prepare_import` and :func:`apply_import` split the two halves, so the command line can
+show the change report and ask before writing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import shapely
+
+from gis import crs
+from karte.districts import MAPPING_COLUMNS
+from karte.errors import InputError, Problem, ValidationError
+from karte.importing import areas
+from karte.importing.diff import ChangeReport, diff_layer
+from karte.importing.encoding import ENCODING_JA
+from karte.importing.geocode import Geocoder, TownGeocoder, default_geocoder
+from karte.importing.kinds import POINT_KINDS, Context, read_points
+from karte.importing.points import district_lookup, locate_with_tolerance
+from karte.importing.refresh import meta_frame, reassemble, updated_meta
+from karte.importing.rows import Findings
+from karte.importing.tables import read_table
+from karte.schema import Layer
+from karte.store.base import Store
+
+KINDS = ("register", "cooperators", "services", "shelters", "stats", "districts")
+KIND_JA = {
+    "register": "要支援者名簿", "cooperators": "共助協力者", "services": "共助サービス",
+    "shelters": "避難所", "stats": "小地域統計", "districts": "地区の定義",
+}
+_KIND_ALIASES = {
+    "small-area-stats": "stats", "small_area_stats": "stats", "statistics": "stats",
+    "small-areas": "stats", "estat": "stats", "boundaries": "districts", "district": "districts",
+    "cooperator": "cooperators", "service": "services", "shelter": "shelters",
+    **{ja: kind for kind, ja in KIND_JA.items()},
+}
+PRECISION_JA = {"exact": "座標・番地", "town": "町の代表点", "none": "位置なし"}
+
+
+def canonical_kind(kind: str) -> str:
+    key = str(kind).strip().lower()
+    key = _KIND_ALIASES.get(key, key)
+    if key not in KINDS:
+        raise InputError(f"取り込みの種類 {kind} はありません ({', '.join(KINDS)} のいずれか)")
+    return key
+
+
+@dataclass
+class ImportReport:
+    """What an import found and did. ``problems`` non-empty means nothing was written."""
+
+    kind: str
+    file: str
+    encoding: str | None = None
+    rows: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
+    changes: list[ChangeReport] = field(default_factory=list)
+    precision: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    dry_run: bool = False
+    written: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def changed(self) -> bool:
+        return any(c.changed for c in self.changes)
+
+    def format(self, *, verbose: bool = False) -> str:
+        """The report in Japanese (English beside each message with ``verbose``)."""
+        enc = f"文字コード {ENCODING_JA.get(self.encoding, self.encoding)}、" if self.encoding else ""
+        lines = [f"{KIND_JA[self.kind]}: {self.file} ({enc}{self.rows:,} 行)"]
+        if self.precision:
+            lines.append("位置: " + "、".join(f"{PRECISION_JA.get(k, k)} {v:,} 件"
+                                             for k, v in sorted(self.precision.items())))
+        lines += self.notes
+        if self.problems:
+            lines.append(f"エラー {len(self.problems)} 件 (何も読み込んでいません):")
+            lines += ["  " + p.format(verbose=verbose) for p in self.problems]
+        if self.warnings:
+            lines.append(f"注意 {len(self.warnings)} 件:")
+            lines += ["  " + p.format(verbose=verbose) for p in self.warnings]
+        if not self.problems:
+            lines += _format_changes(self.changes)
+            if self.written:
+                lines.append("ストアに書き込みました。")
+            elif self.dry_run and self.changed:
+                lines.append("--dry-run のため書き込んでいません。")
+        return "\n".join(lines)
+
+
+def _format_changes(changes: list[ChangeReport]) -> list[str]:
+    if not any(c.changed for c in changes):
+        return ["変更はありません (ストアはそのままです)。"]
+    lines = []
+    for c in changes:
+        if not c.changed:
+            continue
+        lines.append(f"変更 ({c.layer}): 追加 {c.added:,}、削除 {c.removed:,}、更新 {c.updated:,}、"
+                     f"変更なし {c.unchanged:,}")
+        lines.append("  地区        追加    削除    更新")
+        for district, added, removed, updated in c.table():
+            lines.append(f"  {district:<10}{added:>6}{removed:>8}{updated:>8}")
+    return lines
+
+
+class ImportValidationError(ValidationError):
+    """The file has problems; nothing was written. ``report`` holds them and the warnings."""
+
+    def __init__(self, report: ImportReport):
+        super().__init__(report.problems)
+        self.report = report
+
+
+@dataclass
+class PreparedImport:
+    """A validated import, ready to write: the report and the layers :func:`apply_import` writes."""
+
+    report: ImportReport
+    layers: dict[str, pd.DataFrame] = field(default_factory=dict)
+    provided: set[str] = field(default_factory=set)   # statistics columns the file gave
+    by_polygon: bool | None = None                    # districts given as polygons (or by table)
+
+
+# --- the entry points ----------------------------------------------------------------------
+
+def import_file(store: Store, kind: str, path: Path, *, dry_run: bool = False, sheet: str | None = None,
+                district_map: Path | None = None, encoding: str | None = None,
+                geocoder: Geocoder | None = None, today: dt.date | None = None) -> ImportReport:
+    """Validate ``path`` as a file of ``kind`` and, unless ``dry_run``, load it into ``store``.
+
+    Parameters
+    ----------
+    kind
+        ``register``, ``cooperators``, ``services``, ``shelters``, ``stats`` (small-area statistics,
+        e-Stat CSVs included) or ``districts`` (boundary file, or a KEY_CODE -> district table).
+    sheet
+        Worksheet of an ``.xlsx`` workbook (default: the first), or layer of a GeoPackage.
+    district_map
+        A ``key_code,district_code,district_name`` CSV: place rows in districts through their
+        small area with this table instead of the store's district polygons.
+    encoding
+        Force the CSV encoding (``utf-8``, ``utf-8-sig``, ``cp932``) when detection is in doubt.
+    geocoder, today
+        For tests: the address geocoder (default: :func:`default_geocoder`) and "today" for the
+        future-date checks.
+
+    Raises
+    ------
+    InputError
+        The file cannot be read at all (missing, wrong format, encoding in doubt).
+    ImportValidationError
+        Any row has a problem; every problem is listed, with row and column; nothing is written.
+    """
+    prepared = prepare_import(store, kind, path, sheet=sheet, district_map=district_map,
+                              encoding=encoding, geocoder=geocoder, today=today)
+    if dry_run:
+        prepared.report.dry_run = True
+        return prepared.report
+    return apply_import(store, prepared)
+
+
+def apply_import(store: Store, prepared: PreparedImport) -> ImportReport:
+    """Write a prepared import (one atomic write); nothing is written when nothing changed."""
+    if prepared.report.changed and prepared.layers:
+        store.write(prepared.layers)
+        prepared.report.written = True
+    return prepared.report
+
+
+def prepare_import(store: Store, kind: str, path: Path, *, sheet: str | None = None,
+                   district_map: Path | None = None, encoding: str | None = None,
+                   geocoder: Geocoder | None = None, today: dt.date | None = None) -> PreparedImport:
+    """Read and validate ``path`` and compute what would change; write nothing (see
+    :func:`import_file` for the parameters)."""
+    kind = canonical_kind(kind)
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"ファイルがありません: {path.name}")
+    state = _StoreState(store)
+    report = ImportReport(kind, path.name)
+    findings = Findings(path.name)
+    if kind in POINT_KINDS:
+        prepared = _prepare_points(kind, path, state, report, findings, sheet=sheet, encoding=encoding,
+                                   district_map=district_map, geocoder=geocoder,
+                                   today=today or dt.date.today())
+    elif kind == "stats":
+        prepared = _prepare_stats(path, state, report, findings, sheet=sheet, encoding=encoding)
+    else:
+        if district_map is not None:
+            raise InputError("--district-map は地区の取り込みには使えません (地区の表そのものを取り込みます)")
+        prepared = _prepare_districts(path, state, report, findings, sheet=sheet, encoding=encoding)
+    # in the order of the file (file-level problems first); stable, so a row keeps its column order
+    report.problems = sorted(findings.problems, key=lambda p: p.row or 0)
+    report.warnings = sorted(findings.warnings, key=lambda p: p.row or 0)
+    if report.problems:
+        raise ImportValidationError(report)
+    if report.changed:
+        _add_derived(prepared, state, kind, path)
+    return prepared
+
+
+# --- store state ---------------------------------------------------------------------------
+
+class _StoreState:
+    """The store's layers as the import needs them, read once."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self.names = set(store.layers())
+        self._cache: dict[str, pd.DataFrame] = {}
+        self.meta = store.meta() if Layer.META in self.names else {}
+
+    def get(self, layer: str) -> pd.DataFrame | None:
+        layer = str(layer)
+        if layer not in self.names:
+            return None
+        if layer not in self._cache:
+            frame = self.store.read(layer)
+            if isinstance(frame, gpd.GeoDataFrame) and frame.crs is not None and frame.crs != crs.METRIC:
+                frame = frame.to_crs(crs.METRIC)
+            self._cache[layer] = frame
+        return self._cache[layer]
+
+    def city_area(self):
+        """The city's area (EPSG:6678) for the outside-the-city check, 300 m of tolerance."""
+        small = self.get(Layer.SMALL_AREAS)
+        districts = self.get(Layer.DISTRICTS)
+        for frame in (small, districts):
+            if frame is not None and len(frame):
+                return shapely.union_all(shapely.make_valid(frame.geometry.to_numpy())).buffer(300)
+        return _town_bbox()
+
+
+def _town_bbox():
+    town = TownGeocoder.from_file()
+    lon = [p[0] for p in town.towns.values()]
+    lat = [p[1] for p in town.towns.values()]
+    box = gpd.GeoSeries([shapely.box(min(lon), min(lat), max(lon), max(lat))], crs=crs.WGS84)
+    return box.to_crs(crs.METRIC).iloc[0].buffer(2000)
+
+
+def _ids(frame: pd.DataFrame | None, column: str) -> frozenset[str] | None:
+    return frozenset(frame[column].astype(str)) if frame is not None else None
+
+
+# --- point kinds ---------------------------------------------------------------------------
+
+def _prepare_points(kind, path, state: _StoreState, report: ImportReport, findings: Findings, *,
+                    sheet, encoding, district_map, geocoder, today) -> PreparedImport:
+    spec = POINT_KINDS[kind]
+    districts = state.get(Layer.DISTRICTS)
+    small = state.get(Layer.SMALL_AREAS)
+    mapping = None
+    lookup_source = districts
+    if spec.has_district:
+        if district_map is not None:
+            if small is None:
+                raise InputError("--district-map には小地域 (small_areas) が必要です。"
+                                 "先に karte build を実行してください")
+            from karte.districts import read_mapping
+
+            table = read_mapping(Path(district_map), small)
+            mapping = pd.Series(table["district_code"].to_numpy(), index=table["key_code"].to_numpy())
+            lookup_source = table.drop_duplicates("district_code")
+        elif districts is None:
+            raise InputError(f"ストア {state.store.location} に地区がありません。"
+                             "先に karte build か karte import districts を実行してください")
+    cooperators = state.get(Layer.COOPERATORS) if kind == "register" else None
+    shelters = state.get(Layer.SHELTERS) if kind == "register" else None
+    ctx = Context(
+        source=path.name, today=today, geocoder=geocoder or default_geocoder(),
+        districts=districts if mapping is None else None, small_areas=small, district_map=mapping,
+        city=state.city_area(),
+        cooperator_ids=_ids(cooperators, "cooperator_id"),
+        shelter_ids=_ids(shelters, "shelter_id"),
+        lookup=district_lookup(lookup_source),
+    )
+    table = read_table(path, sheet=sheet, encoding=encoding)
+    report.encoding = table.encoding
+    frame = read_points(kind, table, ctx, findings)
+    report.rows = len(frame)
+    report.precision = dict(Counter(frame["location_precision"])) if "location_precision" in frame else {}
+    prepared = PreparedImport(report)
+    if findings.problems:
+        return prepared
+    old = state.get(spec.layer)
+    report.changes = [diff_layer(old, frame, layer=str(spec.layer), id_field=spec.id_field,
+                                 district_field="district_code" if spec.has_district else None)]
+    prepared.layers = {str(spec.layer): frame}
+    return prepared
+
+
+# --- statistics ----------------------------------------------------------------------------
+
+def _prepare_stats(path, state: _StoreState, report, findings, *, sheet, encoding) -> PreparedImport:
+    small = state.get(Layer.SMALL_AREAS)
+    if small is None:
+        raise InputError(f"ストア {state.store.location} に小地域 (small_areas) がありません。"
+                         "先に karte build を実行してください")
+    table = read_table(path, sheet=sheet, encoding=encoding)
+    report.encoding = table.encoding
+    update = areas.read_stats(table, path, small, findings)
+    report.rows = len(update.values)
+    if update.skipped_aggregates:
+        report.notes.append(f"e-Stat の集計行 (市全体・大字計) {update.skipped_aggregates} 行は使いません")
+    prepared = PreparedImport(report)
+    if findings.problems:
+        return prepared
+    new = areas.apply_stats(small, update)
+    columns = [*update.values.columns, "concealed", "synthetic_age"]
+    columns = [c for c in columns if c in new.columns]
+    report.changes = [diff_layer(small, new, layer=str(Layer.SMALL_AREAS), id_field="key_code",
+                                 columns=columns)]
+    prepared.layers = {str(Layer.SMALL_AREAS): new}
+    prepared.provided = set(update.values.columns)
+    return prepared
+
+
+# --- districts -----------------------------------------------------------------------------
+
+def _prepare_districts(path, state: _StoreState, report, findings, *, sheet, encoding) -> PreparedImport:
+    small = state.get(Layer.SMALL_AREAS)
+    prepared = PreparedImport(report)
+    if areas.is_geo_file(path):
+        polygons = areas.read_district_polygons(path, findings, layer=sheet)
+        if polygons is None:
+            return prepared
+        report.rows = len(polygons)
+        districts, new_small, mapping = areas.district_layers(polygons, small)
+        by_polygon = True
+        if new_small is not None:
+            lost = new_small["district_code"].isna()
+            if lost.any():
+                findings.warn(None, None, f"{int(lost.sum())} の小地域がどの地区にも入りません",
+                              "small areas outside every district")
+    else:
+        if small is None:
+            raise InputError("地区の表 (KEY_CODE → 地区) には小地域 (small_areas) が必要です。"
+                             "先に karte build を実行してください")
+        table = read_table(path, sheet=sheet, encoding=encoding)
+        report.encoding = table.encoding
+        mapping = areas.read_mapping_table(table, small, findings)
+        if mapping is None or findings.problems:
+            return prepared
+        report.rows = len(mapping)
+        districts, new_small, mapping = areas.districts_from_mapping(mapping, small)
+        by_polygon = False
+    old = state.get(Layer.DISTRICTS)
+    report.changes = [diff_layer(old, districts, layer=str(Layer.DISTRICTS), id_field="district_code",
+                                 columns=["district_name", districts.geometry.name],
+                                 district_field="district_code")]
+    layers: dict[str, pd.DataFrame] = {str(Layer.DISTRICTS): districts}
+    if new_small is not None:
+        layers[str(Layer.SMALL_AREAS)] = new_small
+        layers[str(Layer.DISTRICT_MAP)] = pd.DataFrame(mapping)[list(MAPPING_COLUMNS)]
+    for name in (Layer.REGISTER, Layer.COOPERATORS, Layer.SERVICES):
+        moved = _relocate(state.get(name), districts, findings, layer=str(name))
+        if moved is not None:
+            change = diff_layer(state.get(name), moved, layer=str(name),
+                                id_field=POINT_KINDS[str(name)].id_field, columns=["district_code"])
+            if change.changed:
+                report.changes.append(change)
+                layers[str(name)] = moved
+    prepared.layers = layers
+    prepared.by_polygon = by_polygon
+    return prepared
+
+
+def _relocate(frame, districts, findings: Findings, *, layer: str):
+    """Points of a layer moved to the new districts; rows left outside every district are a
+    problem for the register (they would drop out of every karte) and a warning otherwise."""
+    if frame is None or not len(frame) or not isinstance(frame, gpd.GeoDataFrame):
+        return None
+    out = frame.copy()
+    located = locate_with_tolerance(out.to_crs(districts.crs), districts, "district_code")
+    keep = out["district_code"].where(out["district_code"].isin(set(districts["district_code"])), None)
+    out["district_code"] = located.where(located.notna(), keep).to_numpy()
+    lost = int(out["district_code"].isna().sum())
+    if lost:
+        msg = f"新しい地区割りでは {layer} の {lost} 件がどの地区にも入りません"
+        if layer == Layer.REGISTER:
+            findings.error(None, None, msg + "。地区の区域を確認してください",
+                           "register rows outside every district")
+        else:
+            findings.warn(None, None, msg, "rows outside every district")
+    return out
+
+
+# --- kartes and meta -----------------------------------------------------------------------
+
+def _add_derived(prepared: PreparedImport, state: _StoreState, kind: str, path: Path) -> None:
+    """Add the reassembled kartes and the updated meta to the layers to write (when the store
+    already holds built kartes)."""
+    if Layer.KARTES not in state.names or Layer.META not in state.names:
+        return
+    layers = {str(n): state.get(n) for n in (Layer.SMALL_AREAS, Layer.DISTRICTS, Layer.REGISTER,
+                                             Layer.COOPERATORS, Layer.SERVICES, Layer.SHELTERS,
+                                             Layer.EMERGENCY_SITES)}
+    layers.update(prepared.layers)
+    if layers.get(str(Layer.SMALL_AREAS)) is None or layers.get(str(Layer.DISTRICTS)) is None:
+        return
+    target = {"stats": Layer.SMALL_AREAS, "districts": Layer.DISTRICTS}.get(kind) or POINT_KINDS[kind].layer
+    record = {"file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()[:16],
+              "rows": prepared.report.rows, "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+    meta = updated_meta(state.meta, kind=kind, layer=str(target), small_areas=layers[str(Layer.SMALL_AREAS)],
+                        provided=prepared.provided, by_polygon=prepared.by_polygon, record=record)
+    prepared.layers[str(Layer.KARTES)] = reassemble(layers, meta)
+    prepared.layers[str(Layer.META)] = meta_frame(meta)
+
+
+def report_json(report: ImportReport) -> str:
+    """The report as JSON for the web API (no personal data: rows, columns and messages only)."""
+    return json.dumps({
+        "kind": report.kind, "file": report.file, "encoding": report.encoding, "rows": report.rows,
+        "ok": report.ok, "written": report.written, "dry_run": report.dry_run,
+        "precision": report.precision, "notes": report.notes,
+        "problems": [p.__dict__ for p in report.problems],
+        "warnings": [p.__dict__ for p in report.warnings],
+        "changes": [{"layer": c.layer, "added": c.added, "removed": c.removed, "updated": c.updated,
+                     "unchanged": c.unchanged, "by_district": c.by_district} for c in report.changes],
+    }, ensure_ascii=False)

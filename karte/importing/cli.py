@@ -1,0 +1,123 @@
+"""``karte import KIND FILE``: the command-line face of :func:`karte.importing.api.import_file`.
+
+The lead registers it in ``karte/cli.py`` with::
+
+    from karte.importing.cli import register_command
+    register_command(app)
+
+or wraps :func:`import_command` in its own ``@app.command("import")``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from karte.errors import KarteError
+
+#: Exit codes: 0 loaded / nothing to change / dry run; 1 the file has problems or cannot be read;
+#: 3 the user declined the change; 130 interrupted (the store is unchanged).
+EXIT_OK, EXIT_ERROR, EXIT_DECLINED, EXIT_INTERRUPTED = 0, 1, 3, 130
+
+HELP = {
+    "kind": "register (要支援者名簿), cooperators (共助協力者), services (共助サービス), shelters (避難所), "
+            "stats (小地域統計・e-Stat CSV), districts (地区の境界 GeoJSON/GeoPackage/zip Shapefile, "
+            "または KEY_CODE→地区の表)",
+    "file": "CSV (UTF-8, UTF-8 BOM, Shift_JIS/CP932) or .xlsx; boundary files for districts",
+    "store": "GeoPackage path or postgresql+psycopg:// URL (default: KARTE_DATABASE_URL, else "
+             "WORKSPACE/karte.gpkg)",
+    "district_map": "key_code,district_code,district_name CSV: assign rows to districts through their "
+                    "small area instead of the store's district polygons",
+    "sheet": "Worksheet of an .xlsx (default: the first), or layer of a GeoPackage",
+    "dry_run": "Validate and report what would change; write nothing",
+    "verbose": "Add the English text to every message",
+    "yes": "Apply the changes without asking",
+    "encoding": "Force the CSV encoding (utf-8, utf-8-sig, cp932) when detection is in doubt",
+}
+
+
+def import_command(kind: str, file: Path, store: Path | str | None = None, district_map: Path | None = None,
+                   sheet: str | None = None, dry_run: bool = False, verbose: bool = False,
+                   yes: bool = False, *, encoding: str | None = None,
+                   confirm: Callable[[str], bool] | None = None) -> int:
+    """Import FILE of KIND into the karte store (名簿・協力者・サービス・避難所・小地域統計・地区).
+
+    Every row is checked first; every problem is listed with its row and column and, if there is
+    any, nothing is loaded. Otherwise the changes (added, removed, updated rows per district)
+    are shown and, after confirmation (or with --yes), written in one atomic step: a crash or
+    Ctrl-C leaves the previous data as it was. Loading the same file twice changes nothing.
+    """
+    from karte.importing.api import ImportValidationError, apply_import, prepare_import
+    from karte.store import open_store
+
+    out, err = sys.stdout, sys.stderr
+    try:
+        target = open_store(store)
+        prepared = prepare_import(target, kind, Path(file), sheet=sheet, district_map=district_map,
+                                  encoding=encoding)
+    except ImportValidationError as exc:
+        print(exc.report.format(verbose=verbose), file=err)
+        return EXIT_ERROR
+    except KarteError as exc:
+        print(f"エラー: {exc}", file=err)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("中断しました。ストアは変更していません。", file=err)
+        return EXIT_INTERRUPTED
+    report = prepared.report
+    if dry_run or not report.changed:
+        report.dry_run = dry_run
+        print(report.format(verbose=verbose), file=out)
+        return EXIT_OK
+    print(report.format(verbose=verbose), file=out)
+    if not yes:
+        ask = confirm or _ask
+        if not ask("この変更をストアに書き込みますか?"):
+            print("書き込みを取りやめました。ストアは変更していません。", file=out)
+            return EXIT_DECLINED
+    try:
+        apply_import(target, prepared)
+    except KeyboardInterrupt:
+        print("中断しました。ストアは以前のままです。", file=err)
+        return EXIT_INTERRUPTED
+    except KarteError as exc:
+        print(f"エラー: {exc} (ストアは以前のままです)", file=err)
+        return EXIT_ERROR
+    print(f"ストア {target.location} に書き込みました。", file=out)
+    return EXIT_OK
+
+
+def _ask(question: str) -> bool:
+    if not sys.stdin or not sys.stdin.isatty():
+        print("確認できません (対話端末ではありません)。書き込むには --yes を付けてください。",
+              file=sys.stderr)
+        return False
+    answer = input(f"{question} [y/N] ").strip().lower()
+    return answer in ("y", "yes", "はい")
+
+
+def register_command(app) -> None:
+    """Add ``import`` to a typer app with the options documented in :data:`HELP`."""
+    @app.command("import")
+    def import_(
+        kind: Annotated[str, typer.Argument(help=HELP["kind"])],
+        file: Annotated[Path, typer.Argument(help=HELP["file"])],
+        store: Annotated[str | None, typer.Option("--store", help=HELP["store"])] = None,
+        district_map: Annotated[Path | None, typer.Option("--district-map", help=HELP["district_map"])]
+        = None,
+        sheet: Annotated[str | None, typer.Option("--sheet", help=HELP["sheet"])] = None,
+        dry_run: Annotated[bool, typer.Option("--dry-run", help=HELP["dry_run"])] = False,
+        verbose: Annotated[bool, typer.Option("--verbose", "-v", help=HELP["verbose"])] = False,
+        yes: Annotated[bool, typer.Option("--yes", "-y", help=HELP["yes"])] = False,
+        encoding: Annotated[str | None, typer.Option("--encoding", help=HELP["encoding"])] = None,
+    ) -> None:
+        code = import_command(kind, file, store, district_map, sheet, dry_run, verbose, yes,
+                              encoding=encoding)
+        if code:
+            raise typer.Exit(code)
+
+    import_.__doc__ = import_command.__doc__

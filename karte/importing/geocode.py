@@ -1,0 +1,204 @@
+"""Offline geocoding of Aomori city addresses to a town (町丁・字) point.
+
+The shipped Geolonia town points (``data/towns/aomori_city_town_points_geolonia.json``, CC BY 4.0)
+give one representative point per town (大字・町丁目) and per 小字. An address is normalised
+(:func:`normalise_address`: NFKC, dash variants, ヶ/ヵ -> ケ, 一丁目 -> 1丁目, 大字 dropped, the
+prefecture and city dropped) and matched to the longest town name it starts with, then to a 小字
+after it; ``新町1-3-7`` is read as 新町1丁目. The row is placed at that point with precision
+``town``. An address that matches no town is a problem for that row: it is never placed at the
+city centre.
+
+A finer geocoder (jageocoder with an installed dictionary) is used first when present
+(:func:`default_geocoder`); it is optional, and the town geocoder is the fallback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from karte.importing.values import ValueProblem
+from karte.schema import LocationPrecision
+from karte.settings import REPO_DATA
+
+TOWN_POINTS = REPO_DATA / "towns" / "aomori_city_town_points_geolonia.json"
+CITY = "青森市"
+PREFECTURE = "青森県"
+
+_KANJI_DIGITS = {"〇": 0, "一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+_DASHES = re.compile(r"[‐‑‒–—―−ｰー－]")
+_KANJI_NUMBER = re.compile(r"([〇一二三四五六七八九十]+)(丁目|番地|番|号)")
+_BANCHI = re.compile(r"(\d+)(?:番地?の?|の)(\d+)号?")
+_BANCHI_END = re.compile(r"(\d+)番地?$")
+_PREFECTURES = re.compile(r"^(北海道|東京都|京都府|大阪府|\S{2,3}県)")
+_OTHER_CITY = re.compile(r"^(\S{1,5}?市|\S{1,4}?郡)")
+
+
+@dataclass(frozen=True)
+class GeocodeResult:
+    """Where an address is: WGS84 longitude/latitude, how precisely, and the town matched."""
+
+    lon: float
+    lat: float
+    precision: LocationPrecision
+    town: str
+
+
+class Geocoder(Protocol):
+    def geocode(self, address: str) -> GeocodeResult:
+        """Locate ``address`` or raise :class:`~karte.importing.values.ValueProblem`."""
+
+
+def kanji_number(text: str) -> int:
+    """一 -> 1, 十二 -> 12, 二十三 -> 23 (the numerals of 丁目 and 番地)."""
+    if "十" not in text:
+        return int("".join(str(_KANJI_DIGITS[c]) for c in text))
+    tens, _, ones = text.partition("十")
+    return (_KANJI_DIGITS[tens] if tens else 1) * 10 + (_KANJI_DIGITS[ones] if ones else 0)
+
+
+def normalise_address(address: str) -> str:
+    """The stored form of an address: NFKC, spaces removed, every dash variant as ``-``.
+
+    ``青森市新町１丁目３－７`` -> ``青森市新町1丁目3-7``. Used for display and storage.
+    """
+    s = unicodedata.normalize("NFKC", str(address))
+    s = re.sub(r"[\s\u3000]+", "", s)
+    # a long-vowel mark between digits is a dash (3ー7); elsewhere (ハイツ) it is part of a name
+    s = re.sub(r"(?<=\d)[ー－−‐―ｰ](?=\d)", "-", s)
+    return _DASHES.sub(lambda m: "-" if m.group() not in "ーｰ" else m.group(), s)
+
+
+def match_key(address: str) -> str:
+    """The comparable form used to match towns: :func:`normalise_address`, then kanji numerals
+    before 丁目/番地/番/号 as digits, ヶ/ヵ as ケ, 大字 dropped, 青森県/青森市 dropped."""
+    s = normalise_address(address)
+    s = _KANJI_NUMBER.sub(lambda m: f"{kanji_number(m.group(1))}{m.group(2)}", s)
+    s = s.replace("ヶ", "ケ").replace("ヵ", "ケ")
+    s = s.removeprefix(PREFECTURE).removeprefix(CITY)
+    s = _BANCHI.sub(r"\1-\2", s)          # 3番地7 / 3番7号 / 3番地の7 / 3の7 -> 3-7
+    s = _BANCHI_END.sub(r"\1", s)          # 12番地 -> 12
+    return s.replace("大字", "")
+
+
+class TownGeocoder:
+    """Match addresses to the shipped town points (see the module doc)."""
+
+    def __init__(self, points: list[dict]):
+        self.towns: dict[str, tuple[float, float, str]] = {}
+        self.koaza: dict[str, dict[str, tuple[float, float, str]]] = {}
+        for p in points:
+            town, koaza = str(p["town"]), str(p.get("koaza") or "")
+            label = town + (f"字{koaza}" if koaza else "")
+            point = (float(p["lng"]), float(p["lat"]), label)
+            for key in _variants(match_key(town)):
+                if koaza:
+                    self.koaza.setdefault(key, {})
+                    for k in _variants(match_key(koaza)):
+                        self.koaza[key][k] = point
+                else:
+                    self.towns[key] = point
+        for key in self.koaza:  # a town given only by its 小字 rows still matches
+            if key not in self.towns:
+                first = next(iter(self.koaza[key].values()))
+                self.towns[key] = (first[0], first[1], key)
+        self._longest = max(len(k) for k in self.towns)
+
+    @classmethod
+    def from_file(cls, path: Path = TOWN_POINTS) -> TownGeocoder:
+        return cls(json.loads(Path(path).read_text(encoding="utf-8")))
+
+    @functools.lru_cache(maxsize=65536)  # noqa: B019 - one geocoder per import; addresses repeat
+    def geocode(self, address: str) -> GeocodeResult:
+        key = match_key(address)
+        if not key:
+            raise ValueProblem("住所が空です", "empty address")
+        _check_city(normalise_address(address))
+        chome = _CHOME_DASH.sub(r"\1\2丁目", key, count=1)
+        found = max((m for m in (self._town(key), self._town(chome)) if m is not None),
+                    key=lambda m: len(m[0]), default=None)
+        if found is None or _CHOME.match(found[1]):
+            raise ValueProblem("住所の町名 (町丁・字) が青森市の町名一覧に見つかりません。"
+                               "町名と丁目を確認してください",
+                               "address matches no town of Aomori city")
+        town_key, rest = found
+        lon, lat, label = self.towns[town_key]
+        rest = rest.removeprefix("字")
+        for k in sorted(self.koaza.get(town_key, {}), key=len, reverse=True):
+            if rest.startswith(k):
+                lon, lat, label = self.koaza[town_key][k]
+                break
+        return GeocodeResult(lon, lat, LocationPrecision.TOWN, label)
+
+    def _town(self, key: str) -> tuple[str, str] | None:
+        """The longest town name ``key`` starts with, and the rest of ``key``."""
+        for n in range(min(len(key), self._longest), 0, -1):
+            if key[:n] in self.towns:
+                return key[:n], key[n:]
+        return None
+
+
+_CHOME_DASH = re.compile(r"^(\D+?)(\d+)-")   # 新町1-3-7 -> 新町1丁目3-7
+_CHOME = re.compile(r"^\d+丁目")               # a 丁目 the town does not have
+
+
+def _variants(key: str) -> set[str]:
+    """ケ is also written が or ヶ (自由ケ丘 / 自由が丘)."""
+    return {key, key.replace("ケ", "が"), key.replace("ケ", "ガ")}
+
+
+def _check_city(address: str) -> None:
+    """Refuse an address of another prefecture, city or county (青森市 may be left out)."""
+    m = _PREFECTURES.match(address)
+    if m and m.group(1) != PREFECTURE:
+        raise ValueProblem(f"青森市以外の住所です ({m.group(1)})", "address outside Aomori city")
+    s = address.removeprefix(PREFECTURE)
+    m = _OTHER_CITY.match(s)
+    if m and m.group(1) != CITY:
+        raise ValueProblem(f"青森市以外の住所です ({m.group(1)})", "address outside Aomori city")
+
+
+class JageocoderGeocoder:
+    """jageocoder (with an installed address dictionary), falling back to the town geocoder.
+
+    A jageocoder answer at 街区・地番 level (7) or finer is ``exact``; anything coarser falls back
+    to the town points, so the town matching rules stay the same with or without it.
+    """
+
+    def __init__(self, module, fallback: TownGeocoder):
+        self.module = module
+        self.fallback = fallback
+
+    def geocode(self, address: str) -> GeocodeResult:
+        town = self.fallback.geocode(address)  # validates the town (and the city) first
+        query = normalise_address(address)
+        if not query.startswith(PREFECTURE):
+            query = PREFECTURE + (query if query.startswith(CITY) else CITY + query)
+        try:
+            answer = self.module.search(query)
+        except Exception:  # jageocoder failing on one address must not fail the import
+            return town
+        for cand in (answer or {}).get("candidates", []):
+            if int(cand.get("level", 0)) >= 7:
+                return GeocodeResult(float(cand["x"]), float(cand["y"]), LocationPrecision.EXACT,
+                                     town.town)
+        return town
+
+
+def default_geocoder() -> Geocoder:
+    """jageocoder when it and a dictionary are installed, else the shipped town points."""
+    town = TownGeocoder.from_file()
+    try:
+        import jageocoder  # optional
+    except ImportError:
+        return town
+    try:
+        jageocoder.init(mode="r")
+    except Exception:  # no dictionary installed
+        return town
+    return JageocoderGeocoder(jageocoder, town)

@@ -1,0 +1,195 @@
+"""Where each row of a point file is, and which district (and small area) it falls in.
+
+A row's location comes, in this order, from latitude/longitude, from plane coordinates
+(平面直角座標系 第X系, EPSG:6678; X is northing and Y easting, the survey convention), or from
+its address through the geocoder. Placement then checks every point at once: inside the city,
+in which small area (``key_code``) and which district (``district_code``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+import shapely
+
+from gis import crs
+from gis.overlay import locate_points
+from karte.importing.geocode import Geocoder, normalise_address
+from karte.importing.rows import Row
+from karte.importing.values import ValueProblem, nfkc, parse_float
+from karte.schema import LocationPrecision
+
+#: A point up to this far outside every district (simplified census polygons leave slivers and
+#: cut the coast) goes to the nearest district.
+NEAREST_TOLERANCE_M = 300.0
+
+_TO_METRIC = pyproj.Transformer.from_crs(crs.WGS84, crs.METRIC, always_xy=True)
+
+
+@dataclass(frozen=True)
+class Located:
+    """A row's location before placement: WGS84 (lon, lat) or metric (x east, y north)."""
+
+    precision: LocationPrecision
+    field: str | None = None          # the column it came from (for messages)
+    lon: float | None = None
+    lat: float | None = None
+    x: float | None = None
+    y: float | None = None
+
+
+NOWHERE = Located(LocationPrecision.NONE)
+
+
+def parse_location(row: Row, geocoder: Geocoder) -> Located | None:
+    """The row's location; ``NOWHERE`` when it gives none, ``None`` when it is wrong (recorded)."""
+    lat_t, lon_t = row.text("latitude"), row.text("longitude")
+    if lat_t or lon_t:
+        if not (lat_t and lon_t):
+            row.error("latitude" if not lat_t else "longitude", "緯度と経度は両方入力してください",
+                      "latitude and longitude go together")
+            return None
+        lat, lon = row.parse("latitude", parse_float), row.parse("longitude", parse_float)
+        if lat is None or lon is None:
+            return None
+        if not (20 <= lat <= 46 and 122 <= lon <= 154):
+            if 20 <= lon <= 46 and 122 <= lat <= 154:
+                row.error("latitude", "緯度と経度が入れ替わっています", "latitude and longitude swapped")
+            else:
+                row.error("latitude", "緯度・経度が日本の範囲にありません", "coordinates outside Japan")
+            return None
+        return Located(LocationPrecision.EXACT, "latitude", lon=lon, lat=lat)
+    px, py = row.text("plane_x"), row.text("plane_y")
+    if px or py:
+        if not (px and py):
+            row.error("plane_x" if not px else "plane_y", "X座標とY座標は両方入力してください",
+                      "plane X and Y go together")
+            return None
+        north, east = row.parse("plane_x", parse_float), row.parse("plane_y", parse_float)
+        if north is None or east is None:
+            return None
+        return Located(LocationPrecision.EXACT, "plane_x", x=east, y=north)
+    address = row.text("address")
+    if address:
+        try:
+            hit = geocoder.geocode(address)
+        except ValueProblem as exc:
+            row.error("address", exc.ja, exc.en)
+            return None
+        return Located(hit.precision, "address", lon=hit.lon, lat=hit.lat)
+    return NOWHERE
+
+
+def clean_address(text: str) -> str | None:
+    return normalise_address(text) if text else None
+
+
+@dataclass
+class Placement:
+    """The result of :func:`place`, aligned with the input rows."""
+
+    geometry: gpd.GeoSeries
+    key_code: list[str | None]
+    district_code: list[str | None]
+    outside: np.ndarray            # rows whose point lay outside the city (reported, dropped)
+
+
+def place(located: list[Located], rows: list[Row], *, city, districts: gpd.GeoDataFrame | None,
+          small_areas: gpd.GeoDataFrame | None, district_map: pd.Series | None) -> Placement:
+    """Project, check against the city area, and locate every row's point.
+
+    ``city`` is the city's area in EPSG:6678 (or None: no check); ``district_map`` maps
+    ``key_code`` to ``district_code`` (districts by small area), else ``districts`` polygons decide.
+    Problems (a point outside the city) are recorded on the rows.
+    """
+    n = len(located)
+    xs = np.full(n, np.nan)
+    ys = np.full(n, np.nan)
+    lonlat = [i for i, loc in enumerate(located) if loc.lon is not None]
+    if lonlat:
+        ex, ny = _TO_METRIC.transform([located[i].lon for i in lonlat], [located[i].lat for i in lonlat])
+        xs[lonlat], ys[lonlat] = ex, ny
+    for i, loc in enumerate(located):
+        if loc.x is not None:
+            xs[i], ys[i] = loc.x, loc.y
+    has = ~np.isnan(xs)
+    outside = np.zeros(n, dtype=bool)
+    if city is not None and has.any():
+        shapely.prepare(city)
+        inside = np.ones(n, dtype=bool)
+        inside[has] = shapely.contains_xy(city, xs[has], ys[has])
+        for i in np.flatnonzero(~inside):
+            loc = located[i]
+            if loc.field == "plane_x" and shapely.contains_xy(city, ys[i], xs[i]):
+                rows[i].error("plane_x", "座標が青森市の区域外です (X座標とY座標が入れ替わっていませんか。"
+                              "X は南北、Y は東西)", "point outside the city (X and Y swapped?)")
+            else:
+                rows[i].error(loc.field, "座標が青森市の区域外です", "point outside the city")
+            xs[i] = ys[i] = np.nan
+            outside[i] = True
+        has = ~np.isnan(xs)
+    geoms = np.full(n, None, dtype=object)
+    geoms[has] = shapely.points(xs[has], ys[has])
+    points = gpd.GeoDataFrame(geometry=gpd.GeoSeries(geoms, crs=crs.METRIC))
+    key_code: list[str | None] = [None] * n
+    if small_areas is not None and len(small_areas) and has.any():
+        key_code = list(locate_with_tolerance(points, small_areas, "key_code"))
+    district: list[str | None] = [None] * n
+    if district_map is not None:
+        district = [district_map.get(k) if k is not None else None for k in key_code]
+    elif districts is not None and len(districts) and has.any():
+        district = list(locate_with_tolerance(points, districts, "district_code"))
+    return Placement(points.geometry, key_code, district, outside)
+
+
+def locate_with_tolerance(points: gpd.GeoDataFrame, polygons: gpd.GeoDataFrame, column: str) -> pd.Series:
+    """:func:`gis.overlay.locate_points`, with points in a sliver up to
+    :data:`NEAREST_TOLERANCE_M` outside every polygon given to the nearest one."""
+    found = locate_points(points, polygons.to_crs(points.crs), column)
+    missing = found.isna() & points.geometry.notna()
+    if missing.any():
+        near = gpd.sjoin_nearest(points.loc[missing, [points.geometry.name]],
+                                 polygons[[column, polygons.geometry.name]].to_crs(points.crs),
+                                 max_distance=NEAREST_TOLERANCE_M, how="inner")
+        near = near[~near.index.duplicated(keep="first")]
+        found.loc[near.index] = near[column].to_numpy()
+    return found.where(found.notna(), None)
+
+
+def district_lookup(districts: gpd.GeoDataFrame | pd.DataFrame | None) -> dict[str, str]:
+    """District code or name (NFKC, spaces removed, 地区 suffix optional) -> district code."""
+    table: dict[str, str] = {}
+    if districts is None:
+        return table
+    names = districts.get("district_name", districts["district_code"])
+    for code, name in zip(districts["district_code"], names, strict=True):
+        code = str(code)
+        table[_district_key(code)] = code
+        if isinstance(name, str) and name:
+            key = _district_key(name)
+            table.setdefault(key, code)
+            table.setdefault(key.removeprefix("(仮)"), code)
+            table.setdefault(key.removesuffix("地区"), code)
+            table.setdefault(key.removeprefix("(仮)").removesuffix("地区"), code)
+    return table
+
+
+def _district_key(text: str) -> str:
+    return nfkc(text).replace(" ", "").casefold()
+
+
+def resolve_district(row: Row, lookup: dict[str, str]) -> str | None:
+    """The district named in the row's district column (code or name), or None; an unknown
+    district is recorded as a problem."""
+    text = row.text("district_code")
+    if not text:
+        return None
+    code = lookup.get(_district_key(text))
+    if code is None:
+        row.error("district_code", "この地区はカルテにありません (地区コードか地区名を確認してください)",
+                  "unknown district")
+    return code
