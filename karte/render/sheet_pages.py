@@ -1,0 +1,405 @@
+"""The pages of one district sheet, per edition.
+
+Every edition: page 1 (title, map, base statistics with the city beside) and page 2 (gap
+summary, cooperators by role, services, shelters). The confidential edition adds the cooperator
+roster with contacts and the consented register; the drill edition adds the roster, the register
+by supporter (who goes to whom) and by shelter (who goes where), with roll-call boxes. Personal
+pages carry 取扱注意 with the printing time and the user on every page.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from reportlab.lib.colors import white
+
+from karte.access import DEFAULT_SUPPRESS_MAX, PUBLIC, SUPPRESSED, suppress
+from karte.render.pdf_fonts import safe_text
+from karte.render.pdf_layout import (
+    BOTTOM,
+    HEADING_H,
+    INK,
+    LEFT,
+    MUTED,
+    RIGHT,
+    TOP,
+    Column,
+    Group,
+    PageWriter,
+    Strong,
+    rows_per_page,
+    wrap,
+)
+from karte.render.sheet_data import DistrictSheet, Edition
+from karte.render.sheet_map import draw_map
+from karte.schema import ROLE_JA
+
+JST = ZoneInfo("Asia/Tokyo")
+
+SYNTHETIC_JA = {
+    "age_bands": "年齢構成", "register": "要支援者名簿", "cooperators": "共助協力者",
+    "services": "共助サービス", "elderly_alone": "一人暮らし高齢者", "disabled": "障がい者",
+}
+
+#: Row heights (points) of the personal tables; the page count of a sheet follows from them.
+ROSTER_ROW = 16.0
+REGISTER_ROW = 21.0
+DRILL_ROW = 21.0
+HEADER_ROW = 15.0
+SUMMARY_ROW = 14.0
+SERVICE_ROW = 20.0
+
+BAND_H = 21.0  # the 取扱注意 band of the personal editions
+RUNNING_H = 20.0  # the running header of pages after the first
+#: Where a personal page's body starts (below the band and the running header).
+PERSONAL_TOP = TOP - BAND_H - RUNNING_H
+#: Rows of the roster and of the register on a page (the first page of the section, after its
+#: heading, and the pages it carries over to, after the "(続き)" line, hold the same number).
+ROSTER_ROWS_PER_PAGE = rows_per_page(row_h=ROSTER_ROW, header_h=HEADER_ROW,
+                                     top=PERSONAL_TOP - HEADING_H)
+REGISTER_ROWS_PER_PAGE = rows_per_page(row_h=REGISTER_ROW, header_h=HEADER_ROW,
+                                       top=PERSONAL_TOP - HEADING_H)
+
+ROSTER_COLUMNS = (
+    Column("区分", 100), Column("氏名", 70), Column("電話", 78), Column("できる支援", 213),
+    Column("定員", 32, "right"), Column("担当", 46, "right"),
+)
+REGISTER_COLUMNS = (
+    Column("No.", 22, "right"), Column("氏名", 62), Column("フリガナ", 76), Column("住所", 92),
+    Column("必要な支援", 103), Column("支援者", 70), Column("避難先", 80), Column("計画", 34, "center"),
+)
+
+
+def write_sheet(w: PageWriter, sheet: DistrictSheet) -> None:
+    """Lay out every page of ``sheet`` on the writer (which must be fresh)."""
+    _page_one(w, sheet)
+    w.new_page()
+    _summary_page(w, sheet)
+    if sheet.options.edition is Edition.CONFIDENTIAL:
+        w.new_page()
+        _roster(w, sheet)
+        w.new_page()
+        _register(w, sheet)
+    elif sheet.options.edition is Edition.DRILL:
+        w.new_page()
+        _roster(w, sheet)
+        w.new_page()
+        _by_supporter(w, sheet)
+        w.new_page()
+        _by_shelter(w, sheet)
+
+
+def header_for(sheet: DistrictSheet):
+    """The running header: the title block on page 1, a one-line header after; the 取扱注意 band
+    with printing time and user on every page of a personal edition."""
+    options = sheet.options
+    printed = options.printed_at.astimezone(JST).strftime("%Y-%m-%d %H:%M")
+
+    def header(w: PageWriter) -> float:
+        y = TOP
+        if options.edition.personal:
+            c = w.canvas
+            c.setFillColor(INK)
+            c.rect(LEFT, y - 17, RIGHT - LEFT, 17, stroke=0, fill=1)
+            w.text(LEFT + 6, y - 12.5, "取扱注意", 11, color=white, bold=True)
+            w.text(LEFT + 62, y - 12, "個人情報を含みます。目的外の利用・複写を禁止。使用後は回収・廃棄",
+                   7.5, color=white)
+            w.text(RIGHT - 6, y - 12, f"印刷 {printed} JST　印刷者 {options.user}", 7.5, color=white,
+                   align="right")
+            y -= BAND_H
+        if w.pages == 1:
+            return _title_block(w, sheet, y)
+        w.text(LEFT, y - 11, f"{sheet.name}（{sheet.code}）", 10.5, bold=True)
+        w.text(RIGHT, y - 11, f"{sheet.karte['fiscal_year_label']} 地区シート・{options.edition.ja}",
+               8.5, color=MUTED, align="right")
+        w.canvas.setStrokeColor(MUTED)
+        w.canvas.setLineWidth(0.5)
+        w.canvas.line(LEFT, y - 16, RIGHT, y - 16)
+        return y - RUNNING_H
+
+    return header
+
+
+def footer_for(sheet: DistrictSheet, font: str):
+    k = sheet.karte
+    text = safe_text(f"地区カルテ 地区シート　{sheet.code} {sheet.name}　データ時点 {k['data_date']}"
+                     + ("　※合成データを含む" if k.get("synthetic") else ""))
+
+    def footer(canvas, number: int, total: int) -> None:
+        canvas.setFillColor(MUTED)
+        canvas.setFont(font, 7.5)
+        canvas.drawString(LEFT, 22, text)
+        if sheet.options.edition.personal:
+            canvas.drawCentredString((LEFT + RIGHT) / 2 + 110, 22, "取扱注意")
+        canvas.setFont(font, 9)
+        canvas.drawRightString(RIGHT, 22, f"{number} / {total}")
+
+    return footer
+
+
+# --- page 1 ----------------------------------------------------------------------------------------
+
+def _title_block(w: PageWriter, sheet: DistrictSheet, y: float) -> float:
+    k = sheet.karte
+    options = sheet.options
+    w.text(LEFT, y - 24, sheet.name, 24, bold=True)
+    name_w = w.canvas.stringWidth(sheet.name, w.font, 24)
+    w.text(LEFT + name_w + 10, y - 24, sheet.code, 14, color=MUTED)
+    date = dt.date.fromisoformat(k["data_date"])
+    w.text(LEFT, y - 42, f"{k['fiscal_year_label']}　地区カルテ 地区シート　"
+           f"データ時点 {date.year}年{date.month}月{date.day}日", 10.5)
+    badge = options.edition.ja
+    bw = w.canvas.stringWidth(badge, w.font, 12) + 16
+    c = w.canvas
+    c.setStrokeColor(INK)
+    c.setLineWidth(1.2)
+    c.setFillColor(INK if options.edition.personal else white)
+    c.rect(RIGHT - bw, y - 27, bw, 21, stroke=1, fill=1)
+    w.text(RIGHT - bw / 2, y - 21, badge, 12, bold=True, align="center",
+           color=white if options.edition.personal else INK)
+    note = (f"個人情報は含みません。1〜{DEFAULT_SUPPRESS_MAX} の数は「{SUPPRESSED}」と表示"
+            if not options.edition.personal else
+            "名簿は提供に同意した方（条例による推定同意を含む）のみ")
+    w.text(RIGHT, y - 42, note, 7.5, color=MUTED, align="right")
+    y -= 50
+    notes = []
+    if k["district"].get("standin"):
+        notes.append("地区割りは代替（仮）で、実際の地区社協の区域ではありません。")
+    if k.get("synthetic"):
+        names = "・".join(SYNTHETIC_JA.get(s, s) for s in k["synthetic"])
+        notes.append(f"合成データ（架空）: {names}。境界・人口・世帯数・避難所は実データ。")
+    for line in wrap(w.canvas, "※ " + "".join(notes), w.font, 7.2, RIGHT - LEFT) if notes else []:
+        w.text(LEFT, y - 8, line, 7.2, color=MUTED)
+        y -= 10
+    return y - 2
+
+
+STATS_ROW = 14.5
+STATS_RIGHT = LEFT + 370
+ROLES_LEFT = STATS_RIGHT + 14
+
+
+def _page_one(w: PageWriter, sheet: DistrictSheet) -> None:
+    """Title, the map, base statistics (left) and cooperators by role (right)."""
+    w.new_page()
+    stats_h = 24 + HEADER_ROW + STATS_ROW * len(sheet.karte["base"]) + 30
+    top = w.y - 4
+    height = top - BOTTOM - stats_h
+    draw_map(w.canvas, sheet.map, x=LEFT, y=top - height, w=RIGHT - LEFT, h=height, font=w.font)
+    w.y = top - height - 2
+    below = w.y
+    _base_stats(w, sheet)
+    w.y = below
+    _roles(w, sheet)
+
+
+def _base_stats(w: PageWriter, sheet: DistrictSheet) -> None:
+    public = not sheet.options.edition.personal
+    w.heading("基礎情報", note="市全体と比較", keep=0, x1=STATS_RIGHT)
+    cols = (Column("項目", 128), Column("地区", 62, "right"), Column("地区の率", 58, "right"),
+            Column("市全体", 70, "right"), Column("市の率", 52, "right"))
+    rows = []
+    for m in sheet.karte["base"]:
+        value = m["value"]
+        shown = _suppress(value, public)
+        if "share_of_city" in m:
+            rate = f"市の {_pct(m['share_of_city'])}" if shown == value else ""
+            city_rate = ""
+        else:
+            rate = _pct(m.get("rate")) if shown == value else ""
+            city_rate = _pct(m.get("city_rate"))
+        rows.append((m["label"], _count(shown, m["unit"]), rate, _count(m["city"], m["unit"]),
+                     city_rate))
+    w.table(cols, rows, size=9, row_h=STATS_ROW)
+    w.paragraph("率: 年齢区分と高齢者は年齢のわかる人口に対して、一人暮らし高齢者は高齢者に対して、"
+                "障がい者・要支援者は人口に対して、同意は要支援者に対しての割合。", 6.8,
+                width=STATS_RIGHT - LEFT)
+
+
+def _roles(w: PageWriter, sheet: DistrictSheet) -> None:
+    coop = sheet.karte["cooperators"]
+    w.heading("共助協力者", note="人数", keep=0, x0=ROLES_LEFT)
+    cols = (Column("区分", 112), Column("人数", RIGHT - ROLES_LEFT - 112, "right"))
+    rows = [(label, _count(n, "人")) for label, n in sheet.role_rows]
+    rows.append(("合計", _count(coop["total"], "人")))
+    rows.append(("避難支援で受け持てる人数", _count(coop["evacuation_capacity"], "人")))
+    w.table(cols, rows, size=9, row_h=STATS_ROW, x=ROLES_LEFT)
+    note = ("氏名・連絡先は取扱注意版に載ります。" if not sheet.options.edition.personal
+            else "氏名・連絡先は協力者名簿のページに。")
+    w.paragraph(note, 6.8, width=RIGHT - ROLES_LEFT, x=ROLES_LEFT)
+
+
+# --- page 2 ----------------------------------------------------------------------------------------
+
+def _summary_page(w: PageWriter, sheet: DistrictSheet) -> None:
+    w.heading("空白・課題のまとめ", note="地区と市全体の割合")
+    cols = (Column("項目", 260), Column("地区", 95, "right"), Column("地区の割合", 92, "right"),
+            Column("市の割合", 92, "right"))
+    walk = sheet.map.walk_m
+    rows: list = [Group(f"サロンの徒歩圏（徒歩 {walk:.0f}m 以内）")]
+    for label, value, rate, city in sheet.coverage_rows:
+        rows.append((label, _count(value, "人"), _pct(rate), _pct(city)))
+    rows.append(Group("避難支援（要支援者に対する割合）"))
+    for label, value, rate, city in sheet.gap_rows:
+        rows.append((label, _count(value, "人"), _pct(rate), _pct(city)))
+    w.table(cols, rows, size=9.5, row_h=SUMMARY_ROW)
+    w.space(4)
+
+    k = sheet.karte
+    w.heading("共助サービス", note="地図の番号はサロン（月1回以上は塗りつぶし）", keep=40)
+    cols = (Column("地図", 24, "center"), Column("種類", 66), Column("名称", 138), Column("会場", 96),
+            Column("日時", 86), Column("対象", 54), Column("連絡先", 75))
+    rows = [(str(sheet.salon_numbers.get(s["service_id"], "")), s["kind_ja"], s["name"], s["venue"],
+             s["schedule"] or s["frequency_ja"], s["target"], s["contact"]) for s in k["services"]]
+    if rows:
+        w.table(cols, rows, size=8.5, row_h=SERVICE_ROW, continued="共助サービス（続き）")
+    else:
+        w.paragraph("登録された共助サービスはありません。", 9, color=INK)
+    w.space(4)
+
+    sites = k["emergency_sites"]["count"]
+    w.heading("避難所", note=f"地区内の指定避難所 {len(k['shelters'])} か所・指定緊急避難場所 {sites} か所",
+              keep=40)
+    cols = (Column("記号", 30, "center"), Column("名称", 160), Column("住所", 170), Column("種別", 70),
+            Column("受入対象", 109))
+    rows = [(sheet.shelter_labels.get(s["shelter_id"], ""), s["name"], _short(s["address"]),
+             "福祉避難所" if s["welfare"] else "指定避難所", s.get("accepts") or "")
+            for s in k["shelters"]]
+    if rows:
+        w.table(cols, rows, size=8.5, row_h=SUMMARY_ROW, continued="避難所（続き）")
+    else:
+        w.paragraph("地区内に指定避難所はありません（近くの地区の避難所を地図に灰色で示します）。", 9,
+                    color=INK)
+
+
+# --- personal pages --------------------------------------------------------------------------------
+
+def _roster(w: PageWriter, sheet: DistrictSheet) -> None:
+    roster = sheet.roster or []
+    w.heading("共助協力者名簿（連絡先）", note=f"{len(roster)} 人　定員: 避難支援で受け持てる人数・"
+              "担当: 割り当て済みの人数")
+    rows = [(r["role_ja"], r["name"], r["phone"], r["help_ja"],
+             "" if r["capacity"] is None else str(r["capacity"]), _load(r)) for r in roster]
+    w.table(ROSTER_COLUMNS, rows, size=9, row_h=ROSTER_ROW, header_h=HEADER_ROW,
+            continued="共助協力者名簿（続き）")
+
+
+def _register(w: PageWriter, sheet: DistrictSheet) -> None:
+    people = sheet.register or []
+    w.heading("要支援者名簿（名簿提供に同意した方）",
+              note=f"{len(people)} 人　避難先の記号は地図・避難所一覧と同じ")
+    rows = [(str(i), p["name"], p["kana"], p["address"], p["needs"], _supporters(p),
+             _shelter_text(p["shelter"]), p["plan_ja"] if p["plan_ja"] == "作成済" else Strong(p["plan_ja"]))
+            for i, p in enumerate(people, start=1)]
+    w.table(REGISTER_COLUMNS, rows, size=9, row_h=REGISTER_ROW, header_h=HEADER_ROW,
+            continued="要支援者名簿（続き）")
+
+
+def _drill_line(w: PageWriter) -> None:
+    w.y -= 16
+    w.text(LEFT, w.y, "訓練日　　　　年　　月　　日（　）　　記入者　　　　　　　　　　　"
+           "開始　　：　　　終了　　：", 9.5)
+    w.y -= 6
+
+
+def _by_supporter(w: PageWriter, sheet: DistrictSheet) -> None:
+    people = sheet.register or []
+    w.heading("支援者別　だれが だれのところへ", note="安否・声かけを確認したら□に✓")
+    _drill_line(w)
+    groups: dict[str, tuple[dict, list]] = {}
+    nobody = []
+    for p in people:
+        if not p["supporters"]:
+            nobody.append(p)
+        for s in p["supporters"]:
+            groups.setdefault(s["id"], (s, []))[1].append(p)
+    cols = (Column("確認", 30, check=True), Column("氏名", 70), Column("フリガナ", 82),
+            Column("住所", 100), Column("必要な支援", 112), Column("避難先", 85), Column("メモ", 60))
+    rows: list = []
+    order = {label: i for i, label in enumerate(ROLE_JA.values())}
+    for supporter, persons in sorted(groups.values(),
+                                     key=lambda g: (order.get(g[0]["role_ja"], 99), g[0]["name"])):
+        rows.append(Group(f"■ {supporter['name']}（{supporter['role_ja']}）　{supporter['phone']}"
+                          f"　担当 {len(persons)} 人"))
+        rows += [("", p["name"], p["kana"], p["address"], p["needs"], _shelter_text(p["shelter"]), "")
+                 for p in persons]
+    if nobody:
+        rows.append(Group(f"■ 支援者が決まっていない方　{len(nobody)} 人（当日の担当を決めて記入）"))
+        rows += [("", p["name"], p["kana"], p["address"], p["needs"], _shelter_text(p["shelter"]), "")
+                 for p in nobody]
+    w.table(cols, rows, size=9, row_h=DRILL_ROW, header_h=HEADER_ROW, continued="支援者別（続き）")
+
+
+def _by_shelter(w: PageWriter, sheet: DistrictSheet) -> None:
+    people = sheet.register or []
+    w.heading("避難先別　だれが どこへ", note="到着を確認したら□に✓")
+    _drill_line(w)
+    groups: dict[str, tuple[dict, list]] = {}
+    nowhere = []
+    for p in people:
+        if p["shelter"] is None:
+            nowhere.append(p)
+        else:
+            groups.setdefault(p["shelter"]["id"], (p["shelter"], []))[1].append(p)
+    cols = (Column("到着", 30, check=True), Column("氏名", 70), Column("フリガナ", 82),
+            Column("必要な支援", 118), Column("支援者", 82), Column("支援者の電話", 82), Column("メモ", 75))
+    rows: list = []
+    for shelter, persons in sorted(groups.values(),
+                                   key=lambda g: (g[0]["label"] == "", g[0]["label"], g[0]["name"])):
+        kind = "福祉避難所" if shelter["welfare"] else "指定避難所"
+        mark = f"{shelter['label']} " if shelter["label"] else ""
+        rows.append(Group(f"■ {mark}{shelter['name']}（{kind}）　{shelter['address']}"
+                          f"　{len(persons)} 人"))
+        rows += [_arrival_row(p) for p in persons]
+    if nowhere:
+        rows.append(Group(f"■ 避難先が決まっていない方　{len(nowhere)} 人"))
+        rows += [_arrival_row(p) for p in nowhere]
+    w.table(cols, rows, size=9, row_h=DRILL_ROW, header_h=HEADER_ROW, continued="避難先別（続き）")
+
+
+def _arrival_row(p: dict):
+    sup = p["supporters"]
+    return ("", p["name"], p["kana"], p["needs"], _supporters(p),
+            "・".join(s["phone"] for s in sup), "")
+
+
+# --- formatting ------------------------------------------------------------------------------------
+
+def _load(r: dict) -> str:
+    """Assigned people; bold with 超過 when more than the capacity."""
+    if r["capacity"] is not None and r["load"] > r["capacity"]:
+        return Strong(f"{r['load']} 超過")
+    return str(r["load"])
+
+
+def _supporters(p: dict) -> str:
+    return "・".join(s["name"] for s in p["supporters"]) or Strong("未定")
+
+
+def _shelter_text(shelter: dict | None) -> str:
+    if shelter is None:
+        return Strong("未定")
+    mark = f"{shelter['label']} " if shelter["label"] else ""
+    return f"{mark}{shelter['name']}" + ("（福祉）" if shelter["welfare"] else "")
+
+
+def _suppress(value, public: bool):
+    return suppress(value, access=PUBLIC) if public else value
+
+
+def _count(value, unit: str) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, str):
+        return value
+    return f"{int(value):,} {unit}"
+
+
+def _pct(value) -> str:
+    return "—" if value is None else f"{value * 100:.1f}%"
+
+
+def _short(address: str | None) -> str:
+    address = address or ""
+    return address.removeprefix("青森県青森市")
