@@ -284,5 +284,167 @@ def districts_standin(
     out_console.print(f"{mapping['district_code'].nunique()} 地区を {out} に書き出しました")
 
 
+
+# --- import / export -----------------------------------------------------------------------
+
+IMPORT_KINDS = ("register", "cooperators", "services", "shelters", "stats", "districts", "store")
+
+
+@app.command("import")
+def import_(
+    kind: Annotated[str, typer.Argument(
+        help="register (要支援者名簿), cooperators (共助協力者), services (共助サービス), shelters "
+             "(避難所), stats (小地域統計・e-Stat CSV), districts (地区の境界 or KEY_CODE→地区の表), "
+             "store (karte export の GeoPackage を丸ごと)")],
+    file: Annotated[Path, typer.Argument(help="CSV (UTF-8, UTF-8 BOM, CP932) or .xlsx; boundary files "
+                                              "(GeoJSON, GeoPackage, zipped Shapefile) for districts")],
+    store: StoreOpt = None,
+    district_map: Annotated[Path | None, typer.Option(
+        "--district-map", help="key_code,district_code,district_name CSV: assign rows to districts "
+                               "through their small area")] = None,
+    sheet: Annotated[str | None, typer.Option(help="Worksheet of an .xlsx (default: the first)")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and report; write nothing")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Add English to every message")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Apply the changes without asking")] = False,
+    encoding: Annotated[str | None, typer.Option(
+        help="Force the CSV encoding (utf-8, utf-8-sig, cp932) when detection is in doubt")] = None,
+) -> None:
+    """Import a file into the store (名簿・協力者・サービス・避難所・小地域統計・地区・ストア).
+
+    Every row is checked first and every problem listed with its row and column; if there is
+    any, nothing is loaded. Otherwise the changes (added, removed, updated rows per district) are
+    shown and, after confirmation (or --yes), written in one atomic step. Loading the same file
+    twice changes nothing. KIND ``store`` loads a GeoPackage written by ``karte export``.
+    """
+    if kind not in IMPORT_KINDS:
+        _fail(KarteError(f"種類 {kind!r} は読み込めません。次のいずれか: {', '.join(IMPORT_KINDS)}"))
+    if kind == "store":
+        from karte.store.cli import import_store
+
+        try:
+            target = import_store(file, _store(store))
+        except KarteError as exc:
+            _fail(exc)
+        out_console.print(f"{file} のすべてのレイヤを {target.location} に読み込みました")
+        return
+    from karte.importing.cli import import_command
+
+    code = import_command(kind, file, store, district_map, sheet, dry_run, verbose, yes, encoding=encoding)
+    if code:
+        raise typer.Exit(code)
+
+
+@app.command()
+def export(
+    out: Annotated[Path, typer.Argument(help="GeoPackage to write (replaced atomically)")],
+    store: StoreOpt = None,
+) -> None:
+    """Export every layer of the store to one GeoPackage (opens in QGIS).
+
+    ``karte import store FILE`` reads it back with nothing lost. The export of personal rows is
+    written to the access log.
+    """
+    from karte.store.cli import export_store
+
+    try:
+        path = export_store(_store(store), out)
+    except KarteError as exc:
+        _fail(exc)
+    out_console.print(f"書き出しました: {path}")
+    out_console.print("[yellow]取扱注意: 個人情報（要支援者名簿・協力者の連絡先）を含みます。[/yellow]")
+
+
+# --- PostGIS schema --------------------------------------------------------------------------
+
+db_app = typer.Typer(help="PostGIS database schema (データベース).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+DbUrl = Annotated[str | None, typer.Argument(
+    help="postgresql+psycopg:// URL of the database owner (default: KARTE_DATABASE_URL)")]
+
+
+def _db_url(url: str | None) -> str:
+    url = url or get_settings().database_url
+    if not url:
+        _fail(KarteError("データベースの URL がありません (引数か KARTE_DATABASE_URL で指定)"))
+    return url
+
+
+@db_app.command("upgrade")
+def db_upgrade(url: DbUrl = None) -> None:
+    """Create or upgrade the karte schema (tables, indexes, roles, row-level security).
+
+    Idempotent: run it again and nothing changes. Needs the database owner, not karte_app.
+    """
+    from karte.store.cli import db_current
+    from karte.store.cli import db_upgrade as upgrade
+
+    url = _db_url(url)
+    try:
+        upgrade(url)
+        out_console.print(f"スキーマのリビジョン: {db_current(url)}")
+    except KarteError as exc:
+        _fail(exc)
+
+
+@db_app.command("current")
+def db_current_(url: DbUrl = None) -> None:
+    """Print the schema revision the database is at."""
+    from karte.store.cli import db_current
+
+    try:
+        out_console.print(f"スキーマのリビジョン: {db_current(_db_url(url)) or '（未作成）'}")
+    except KarteError as exc:
+        _fail(exc)
+
+
+# --- printed sheets and the web -------------------------------------------------------------
+
+@app.command()
+def sheets(
+    districts: Annotated[list[str] | None, typer.Argument(help="District codes, e.g. S01 S05")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Every district, and one merged PDF with "
+                                                     "a table of contents")] = False,
+    edition: Annotated[str, typer.Option(help="public (公開版), confidential (取扱注意: 同意者の名簿), "
+                                              "drill (訓練用: 支援者別・避難所別)")] = "public",
+    paper: Annotated[str, typer.Option(help="A4 or A3")] = "A4",
+    out: Annotated[Path | None, typer.Option(help="Output folder (default: WORKSPACE/sheets)")] = None,
+    store: StoreOpt = None,
+    user: Annotated[str | None, typer.Option(help="Who prints (on every page of the personal "
+                                                  "editions and in the access log)")] = None,
+    workers: Annotated[int, typer.Option(help="Worker processes")] = 2,
+) -> None:
+    """Print district sheets (地区シート) as PDF: one per district, for meetings and drills."""
+    from karte.sheets_cli import sheets_command
+
+    code = sheets_command(districts or [], all_, edition, paper, out, store, user or getpass.getuser(),
+                          workers=workers, console=err)
+    if code:
+        raise typer.Exit(code)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port")] = 8000,
+    store: StoreOpt = None,
+) -> None:
+    """Serve the web maps and the API (FastAPI on uvicorn): 地区の地図・カルテ・API.
+
+    The embedded store by default; PostGIS when --store or KARTE_DATABASE_URL is a
+    postgresql+psycopg:// URL.
+    """
+    import os
+
+    import uvicorn
+
+    if store:
+        # the app reads its store from the settings (environment), like every other command
+        key = "KARTE_DATABASE_URL" if store.startswith("postgresql") else "KARTE_STORE"
+        os.environ[key] = store
+    out_console.print(f"http://{host}:{port}/ で公開します (Ctrl-C で終了)")
+    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, log_level="info")
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -19,6 +19,8 @@ class Settings(BaseSettings):
     workspace: Path = Path("workspace")
     #: ``postgresql+psycopg://...`` selects the PostGIS store; empty means the GeoPackage.
     database_url: str = ""
+    #: GeoPackage of the embedded store (default: ``WORKSPACE/karte.gpkg``).
+    store: Path | None = None
     #: Shipped input data.
     data_dir: Path = REPO_DATA
     #: Fiscal year (年度) printed on kartes; default: the fiscal year of the build date.
@@ -28,7 +30,7 @@ class Settings(BaseSettings):
 
     @property
     def default_store(self) -> Path:
-        return self.workspace / "karte.gpkg"
+        return self.store or self.workspace / "karte.gpkg"
 
 
 def get_settings() -> Settings:
