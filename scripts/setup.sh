@@ -4,7 +4,8 @@
 #
 #   bash scripts/setup.sh            # everything needed for the demo and the test suite
 #
-# Environment: PYTHON (default python3), KARTE_SKIP_APT=1 to skip system packages.
+# Environment: PYTHON (default python3), KARTE_SKIP_APT=1 to skip system packages,
+# KARTE_SKIP_POSTGIS=1 to skip PostGIS (scripts/setup_postgis.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,4 +36,17 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -c constraints.txt -e ".[dev]"
+
+# PostGIS for the server store and its tests (the demo itself needs no server). The URLs of the
+# test database go to .venv/karte-postgis.env, where the test suite finds them. A failure here
+# does not stop the demo; the PostGIS tests then fail in CI (they never skip there).
+if [ "${KARTE_SKIP_POSTGIS:-0}" != "1" ]; then
+  if bash scripts/setup_postgis.sh > .venv/karte-postgis.env.new; then
+    mv .venv/karte-postgis.env.new .venv/karte-postgis.env
+  else
+    rm -f .venv/karte-postgis.env.new
+    echo "setup: WARNING: PostGIS is not set up (scripts/setup_postgis.sh failed); the embedded" \
+         "store works, the PostGIS tests will not" >&2
+  fi
+fi
 echo "setup: done (.venv/bin/karte --help)"

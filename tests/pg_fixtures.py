@@ -13,6 +13,7 @@ With ``CI=true`` a missing database fails the tests instead of skipping them, an
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -30,8 +31,28 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
 
 
+#: Written by ``scripts/setup.sh`` (the output of ``scripts/setup_postgis.sh``), so the README's
+#: test command finds the database it set up; the environment variables win over it.
+SETUP_ENV_FILE = Path(__file__).resolve().parent.parent / ".venv" / "karte-postgis.env"
+
+
+def _from_setup_file(name: str) -> str:
+    if not SETUP_ENV_FILE.exists():
+        return ""
+    for line in SETUP_ENV_FILE.read_text().splitlines():
+        line = line.strip()
+        if line.startswith(f"export {name}="):
+            return line.split("=", 1)[1].strip().strip("'\"")
+    return ""
+
+
+def setting(name: str) -> str:
+    """``name`` from the environment, else from the file ``scripts/setup.sh`` wrote."""
+    return os.environ.get(name, "").strip() or _from_setup_file(name)
+
+
 def admin_url_or_skip() -> str:
-    url = os.environ.get(ADMIN_ENV, "").strip()
+    url = setting(ADMIN_ENV)
     if url:
         return url
     message = (f"{ADMIN_ENV} is not set: no PostGIS database to test against "
@@ -42,7 +63,7 @@ def admin_url_or_skip() -> str:
 
 
 def derive_app_url(admin_url: str) -> str:
-    explicit = os.environ.get(APP_ENV, "").strip()
+    explicit = setting(APP_ENV)
     if explicit:
         return explicit
     url = make_url(admin_url)
