@@ -1,0 +1,141 @@
+"""The API's one error format, and the mapping of karte errors to it (done once, here).
+
+Every error answer, whatever raised it, is JSON of this shape (HTML pages get the same text in a
+small Japanese page)::
+
+    {"status": 404, "code": "not_found", "message": "地区 X はありません", "detail": [...]}
+
+``message`` is safe to show to the user: it never holds personal data, a stack trace or a
+database message. ``detail`` (optional) lists the invalid request parameters
+(``{"loc": [...], "msg": "..."}``) for a 422/400. Unexpected exceptions become a 500 with a
+generic message; only their class name and the route are logged, never the message (which could
+quote data).
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from karte.errors import ConflictError, InputError, KarteError, NotFoundError, StoreError, ValidationError
+
+log = logging.getLogger("karte.api")
+
+CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+         405: "method_not_allowed", 406: "not_acceptable", 409: "conflict",
+         413: "too_large", 415: "unsupported_media_type", 422: "invalid_parameter",
+         429: "too_many_requests", 500: "server_error", 503: "unavailable"}
+
+TITLE_JA = {400: "リクエストが正しくありません", 401: "ログインが必要です", 403: "権限がありません",
+            404: "見つかりません", 405: "この方法では使えません", 409: "競合しました",
+            422: "パラメータが正しくありません", 500: "サーバーエラー", 503: "利用できません"}
+
+
+class ApiError(Exception):
+    """An error with an HTTP status and a user-safe message (raise it from routes)."""
+
+    def __init__(self, status: int, message: str, *, code: str | None = None,
+                 detail: list | None = None, headers: dict | None = None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code or CODES.get(status, "error")
+        self.detail = detail
+        self.headers = headers
+
+
+def error_body(status: int, message: str, *, code: str | None = None, detail: list | None = None) -> dict:
+    body = {"status": status, "code": code or CODES.get(status, "error"), "message": message}
+    if detail:
+        body["detail"] = detail
+    return body
+
+
+def status_of(exc: KarteError) -> int:
+    """HTTP status of a karte error: its ``status`` attribute, else by class."""
+    status = getattr(exc, "status", None)
+    if isinstance(status, int):
+        return status
+    if isinstance(exc, NotFoundError):
+        return 404
+    if isinstance(exc, ConflictError):
+        return 409
+    if isinstance(exc, ValidationError | InputError):
+        return 400
+    if isinstance(exc, StoreError):
+        return 503
+    return 400
+
+
+def _wants_html(request: Request) -> bool:
+    path = request.url.path
+    if path.startswith(("/api", "/ogc")) or path.endswith((".json", ".geojson", ".csv", ".pdf")):
+        return False
+    accept = request.headers.get("accept", "")
+    return "text/html" in accept
+
+
+def respond(request: Request, status: int, message: str, *, code: str | None = None,
+            detail: list | None = None, headers: dict | None = None):
+    if _wants_html(request):
+        title = TITLE_JA.get(status, "エラー")
+        page = (f'<!doctype html><html lang="ja"><head><meta charset="utf-8"><title>{status} {title}'
+                f'</title><meta name="viewport" content="width=device-width, initial-scale=1"></head>'
+                f'<body><h1>{status} {title}</h1><p>{html.escape(message)}</p>'
+                f'<p><a href="/">トップへ戻る</a></p></body></html>')
+        return HTMLResponse(page, status_code=status, headers=headers)
+    return JSONResponse(error_body(status, message, code=code, detail=detail), status_code=status,
+                        headers=headers)
+
+
+def install(app: FastAPI) -> None:
+    """Map every error to the one format (call once in :func:`api.app.create_app`)."""
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError):
+        return respond(request, exc.status, exc.message, code=exc.code, detail=exc.detail,
+                       headers=exc.headers)
+
+    @app.exception_handler(KarteError)
+    async def _karte_error(request: Request, exc: KarteError):
+        status = status_of(exc)
+        if status >= 500:
+            log.warning("store unavailable on %s: %s", _route(request), type(exc).__name__)
+            return respond(request, status, "データの保管場所に接続できません。しばらくしてから"
+                                            "もう一度お試しください")
+        return respond(request, status, str(exc).splitlines()[0][:300])
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError):
+        detail = [{"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))}
+                  for e in exc.errors()]
+        where = ", ".join(".".join(d["loc"][1:] or d["loc"]) for d in detail) or "request"
+        # OGC API - Features answers invalid query parameters with 400
+        status = 400 if request.url.path.startswith("/ogc") else 422
+        return respond(request, status, f"パラメータが正しくありません: {where}", detail=detail,
+                       code="invalid_parameter")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException):
+        message = exc.detail if isinstance(exc.detail, str) else TITLE_JA.get(exc.status_code, "エラー")
+        if exc.status_code == 404 and message == "Not Found":
+            message = "ページが見つかりません"
+        elif exc.status_code == 405 and message == "Method Not Allowed":
+            message = "この方法（HTTP メソッド）では使えません"
+        return respond(request, exc.status_code, message, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception):
+        # the class name only: a message could quote data
+        log.error("unexpected %s on %s", type(exc).__name__, _route(request))
+        return respond(request, 500, "サーバーで予期しないエラーが起きました。管理者に連絡してください")
+
+
+def _route(request: Request) -> str:
+    route = request.scope.get("route")
+    return getattr(route, "name", None) or "?"

@@ -1,0 +1,99 @@
+"""Login and logout (browser sessions), bearer tokens for API clients, who am I."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from pydantic import BaseModel
+
+from api import auth
+from api.deps import AccessDep, UsersDep, check_csrf, csrf_token
+from api.errors import ApiError
+from karte.access import LEVEL_JA
+
+router = APIRouter(tags=["auth"])
+
+
+class Token(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int
+
+
+class Me(BaseModel):
+    user: str
+    level: str
+    level_ja: str
+    district: str | None
+    logged_in: bool
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a local path (no scheme, no host: no open redirect)."""
+    if not target:
+        return "/"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    return target
+
+
+@router.get("/login", response_class=HTMLResponse, include_in_schema=False, name="login_form")
+def login_form(request: Request, next: str | None = None, error: str | None = None):
+    return request.app.state.templates.TemplateResponse(
+        request, "login.html",
+        {"csrf": csrf_token(request), "next": _safe_next(next), "error": error == "1",
+         "user": None, "title": "ログイン"})
+
+
+@router.post("/login", include_in_schema=False, name="login")
+def login_submit(
+    request: Request,
+    users: UsersDep,
+    username: Annotated[str, Form(max_length=64)],
+    password: Annotated[str, Form(max_length=1024)],
+    csrf: Annotated[str, Form(max_length=256)],
+    next: Annotated[str, Form(max_length=512)] = "/",
+):
+    check_csrf(request, csrf)
+    user = users.verify(username, password)
+    if user is None:
+        target = f"/login?error=1&next={_safe_next(next)}"
+        return RedirectResponse(target, status_code=303)
+    auth.login(request, user)
+    return RedirectResponse(_safe_next(next), status_code=303)
+
+
+@router.post("/logout", include_in_schema=False, name="logout")
+def logout(request: Request, csrf: Annotated[str, Form(max_length=256)]):
+    check_csrf(request, csrf)
+    auth.logout(request)
+    return RedirectResponse("/", status_code=303)
+
+
+@router.post("/api/token", response_model=Token, name="token",
+             summary="Bearer トークンを得る (user name and password as form fields)",
+             responses={401: {"description": "利用者名かパスワードが違います"}})
+def token(
+    request: Request,
+    username: Annotated[str, Form(max_length=64)],
+    password: Annotated[str, Form(max_length=1024)],
+    users: UsersDep,
+) -> Token:
+    """OAuth2-style password grant: ``username`` and ``password`` form fields; answer
+    ``{"access_token": ..., "token_type": "bearer", "expires_in": seconds}``. Send it as
+    ``Authorization: Bearer <token>``."""
+    user = users.verify(username, password)
+    if user is None:
+        raise ApiError(401, "利用者名かパスワードが違います", headers={"WWW-Authenticate": "Bearer"})
+    hours = request.app.state.settings.token_hours
+    return Token(access_token=auth.issue_token(request, user), expires_in=int(hours * 3600))
+
+
+@router.get("/api/me", response_model=Me, name="me", summary="いまの利用者と権限")
+def me(access: AccessDep) -> Me:
+    return Me(user=access.user, level=str(access.level), level_ja=LEVEL_JA[access.level],
+              district=access.district, logged_in=access.user != "anonymous")

@@ -1,0 +1,252 @@
+"""The JSON, GeoJSON, CSV and PDF API of the district kartes.
+
+Thin: every route asks :mod:`karte.views` what the user may see and only formats it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from enum import StrEnum
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
+
+from api.deps import AccessDep, MaxSmallDep, StoreDep
+from api.errors import ApiError
+from karte import views
+from karte.access import Access
+from karte.store.base import Store
+
+router = APIRouter()
+
+#: District codes: letters, digits, ``_`` and ``-`` (S01, S42, 0201…); anything else is a 422.
+CODE_PATTERN = r"^[A-Za-z0-9_-]{1,32}$"
+Code = Annotated[str, Path(pattern=CODE_PATTERN, max_length=32, description="地区コード（例: S05）",
+                           examples=["S05"])]
+GEOJSON = "application/geo+json"
+#: Simplification of polygons for the web, metres (district pages stay small).
+WEB_TOLERANCE_M = 5.0
+
+
+class WebLayer(StrEnum):
+    districts = "districts"
+    small_areas = "small_areas"
+    shelters = "shelters"
+    emergency_sites = "emergency_sites"
+    services = "services"
+    coverage = "coverage"
+    catchments = "catchments"
+    register = "register"
+    cooperators = "cooperators"
+
+
+class Table(StrEnum):
+    base = "base"
+    register_summary = "register_summary"
+    cooperator_summary = "cooperator_summary"
+    services = "services"
+    shelters = "shelters"
+    register = "register"
+    cooperators = "cooperators"
+
+
+class Edition(StrEnum):
+    public = "public"
+    confidential = "confidential"
+    drill = "drill"
+
+
+class Paper(StrEnum):
+    A4 = "A4"
+    A3 = "A3"
+
+
+class DistrictSummary(BaseModel):
+    code: str
+    name: str
+    standin: bool
+    area_km2: float | None
+    population: int | str | None
+    elderly_rate: float | str | None
+    support_needers: int | str | None
+
+
+class GeoJSONResponse(JSONResponse):
+    media_type = GEOJSON
+
+
+_GEOJSON_DOC = {200: {"content": {GEOJSON: {"schema": {"type": "object"}}},
+                      "description": "GeoJSON FeatureCollection (EPSG:4326)"}}
+_ERRORS = {403: {"description": "権限がありません"}, 404: {"description": "地区やレイヤがありません"}}
+
+
+@router.get("/api/health", tags=["api"], summary="動作確認", name="health")
+def health(store: StoreDep) -> dict:
+    return {"status": "ok", "store": "ready" if store.exists() else "empty"}
+
+
+@router.get("/api/districts", response_model=list[DistrictSummary], tags=["districts"],
+            summary="地区の一覧", name="districts")
+def list_districts(store: StoreDep, access: AccessDep, max_small: MaxSmallDep) -> list[dict]:
+    """Every district with its population, ageing rate and support-needers (public: counts of
+    1 to 2 as "秘匿")."""
+    return views.district_list(store, access, max_small=max_small)
+
+
+@router.get("/api/districts/{code}", tags=["districts"], summary="地区カルテ (JSON)", name="karte",
+            responses=_ERRORS)
+def karte(code: Code, store: StoreDep, access: AccessDep, max_small: MaxSmallDep) -> dict[str, Any]:
+    """The district's karte (schema ``karte/1``); users who may see the district's personal rows
+    also get ``personal`` (register and cooperator roster), and the read is logged."""
+    return views.karte_view(store, code, access, max_small=max_small)
+
+
+@router.get("/api/districts/{code}/layers/{layer}.geojson", tags=["layers"], name="district_layer",
+            summary="地区のレイヤ (GeoJSON)", response_class=GeoJSONResponse,
+            responses={**_GEOJSON_DOC, **_ERRORS})
+def district_layer(code: Code, layer: WebLayer, store: StoreDep, access: AccessDep,
+                   max_small: MaxSmallDep) -> GeoJSONResponse:
+    """One layer of one district, simplified (5 m) and rounded (6 decimals) for web maps.
+    ``register`` and ``cooperators`` only for users who may see the district's personal rows."""
+    _check_personal(store, layer, access, code)
+    frame = views.layer_view(store, layer.value, access, district=code, max_small=max_small)
+    return GeoJSONResponse(views.to_web_geojson(frame, tolerance_m=WEB_TOLERANCE_M,
+                                                id_column=views.FEATURE_KEYS[layer.value]))
+
+
+@router.get("/api/layers/{layer}.geojson", tags=["layers"], name="city_layer",
+            summary="市全体のレイヤ (GeoJSON)", response_class=GeoJSONResponse,
+            responses={**_GEOJSON_DOC, **_ERRORS})
+def city_layer(layer: WebLayer, store: StoreDep, access: AccessDep,
+               max_small: MaxSmallDep) -> GeoJSONResponse:
+    """One layer of the whole city (``districts`` carries the overview's measures:
+    ``uncovered_share``, ``gap_rate``, ``elderly_rate``). Personal layers: the rows the user may
+    see (a district member: their own district)."""
+    _check_personal(store, layer, access, None)
+    frame = views.layer_view(store, layer.value, access, max_small=max_small)
+    return GeoJSONResponse(views.to_web_geojson(frame, tolerance_m=WEB_TOLERANCE_M,
+                                                id_column=views.FEATURE_KEYS[layer.value]))
+
+
+@router.get("/api/districts/{code}/tables/{table}.csv", tags=["districts"], name="karte_csv",
+            summary="カルテの表 (CSV, UTF-8 BOM)", response_class=Response,
+            responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}},
+                             "description": "CSV (UTF-8 with BOM, opens in Excel)"}, **_ERRORS})
+def karte_csv(code: Code, table: Table, store: StoreDep, access: AccessDep,
+              max_small: MaxSmallDep) -> Response:
+    """A table of the karte as CSV: ``base``, ``register_summary``, ``cooperator_summary``,
+    ``services``, ``shelters`` for everyone (public: small counts "秘匿"); ``register`` and
+    ``cooperators`` (personal, logged) for users who may see the district's personal rows."""
+    header, rows = _table(store, code, table, access, max_small)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    name = f"{code}-{table.value}.csv"
+    return Response(("\ufeff" + buf.getvalue()).encode("utf-8"), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@router.get("/districts/{code}/sheet.pdf", tags=["districts"], name="sheet_pdf",
+            summary="地区シート (PDF)", response_class=Response,
+            responses={200: {"content": {"application/pdf": {"schema": {"type": "string",
+                                                                        "format": "binary"}}},
+                             "description": "PDF"}, **_ERRORS})
+def sheet_pdf(code: Code, store: StoreDep, access: AccessDep,
+              edition: Annotated[Edition, Query(description="public 公開版 / confidential 取扱注意 / "
+                                                            "drill 訓練用")] = Edition.public,
+              paper: Paper = Paper.A4) -> Response:
+    """The printed district sheet. ``confidential`` and ``drill`` need a user who may see the
+    district's personal rows (403 otherwise); they are logged."""
+    from karte.render.sheets import district_sheet_pdf
+
+    if code not in views.district_codes(store):
+        raise ApiError(404, f"地区 {code} はありません")
+    _sheet_worker_context(store)
+    data = district_sheet_pdf(store, code, edition=edition.value, paper=paper.value, access=access,
+                              route=access.route)
+    suffix = "" if paper == Paper.A4 else f"-{paper.value}"
+    headers = {"Content-Disposition": f'inline; filename="{code}-{edition.value}{suffix}.pdf"'}
+    if edition != Edition.public:
+        headers["Cache-Control"] = "private, no-store"
+    return Response(data, media_type="application/pdf", headers=headers)
+
+
+def _sheet_worker_context(store: Store) -> None:
+    """Work around karte.render.sheets: ``district_sheet_pdf`` runs its coverage jobs on the
+    batch workers' context (``_WORKER["ctx"]``) without setting it, so in a fresh process (no
+    batch run before) it fails with a KeyError. Set it to the current build's context (cached by
+    :mod:`karte.views`) until the sheets module sets it itself."""
+    from karte.render import sheets
+
+    ctx = views._build(store).ctx
+    if sheets._WORKER.get("ctx") is not ctx:
+        sheets._init_worker(ctx)
+
+
+def _check_personal(store: Store, layer: WebLayer, access: Access, code: str | None) -> None:
+    """A clear 401/403 instead of an empty layer when the user may see no personal rows."""
+    if layer.value not in views.PERSONAL:
+        return
+    if code is not None and code not in views.district_codes(store):
+        raise ApiError(404, f"地区 {code} はありません")
+    if not access.sees_personal:
+        raise ApiError(401 if access.user == "anonymous" else 403,
+                       "個人情報のレイヤを見るにはログインが必要です",
+                       headers={"WWW-Authenticate": "Bearer"} if access.user == "anonymous" else None)
+    if code is not None and not access.may_see_district_rows(code):
+        raise ApiError(403, "この地区の個人情報を見る権限がありません")
+
+
+# --- tables ---------------------------------------------------------------------------------------
+
+def _table(store: Store, code: str, table: Table, access: Access, max_small: int):
+    if table in (Table.register, Table.cooperators):
+        if not access.may_see_district_rows(code):
+            if code not in views.district_codes(store):
+                raise ApiError(404, f"地区 {code} はありません")
+            raise ApiError(403, "この地区の個人情報を見る権限がありません")
+        personal = views.karte_view(store, code, access, max_small=max_small)["personal"]
+        if table == Table.register:
+            header = ["person_id", "name", "kana", "address", "birth_date", "care_level", "disability",
+                      "mobility", "medical_devices", "consent_ja", "plan_ja", "supporters", "shelter_id"]
+            rows = [[_cell(p[h] if h != "supporters" else "・".join(p[h])) for h in header]
+                    for p in personal["register"]]
+        else:
+            header = ["cooperator_id", "role_ja", "name", "phone", "help_ja", "capacity"]
+            rows = [[_cell(c[h] if h != "help_ja" else "・".join(c[h])) for h in header]
+                    for c in personal["cooperators"]]
+        return header, rows
+    karte = _public_karte(store, code, access, max_small)
+    if table == Table.base:
+        header = ["key", "label", "unit", "value", "rate", "share_of_city", "city", "city_rate"]
+        return header, [[_cell(m.get(h)) for h in header] for m in karte["base"]]
+    if table in (Table.register_summary, Table.cooperator_summary):
+        block = karte["register" if table == Table.register_summary else "cooperators"]
+        rows = []
+        for key, value in block.items():
+            if isinstance(value, list):
+                rows += [[key, item["key"], item["label"], _cell(item["count"])] for item in value]
+            else:
+                rows.append([key, "", "", _cell(value)])
+        return ["section", "key", "label", "count"], rows
+    items = karte["services" if table == Table.services else "shelters"]
+    header = list(items[0].keys()) if items else (
+        ["service_id", "kind", "name"] if table == Table.services else ["shelter_id", "name"])
+    return header, [[_cell(i.get(h)) for h in header] for i in items]
+
+
+def _public_karte(store: Store, code: str, access: Access, max_small: int) -> dict:
+    """The karte's aggregate tables only: nothing personal is read (or logged) for them."""
+    return views.karte_view(store, code, access, max_small=max_small, include_personal=False)
+
+
+def _cell(value):
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return value
