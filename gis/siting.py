@@ -21,6 +21,8 @@ add up to the total).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -32,6 +34,80 @@ from gis.params import AnalysisParams
 
 EXACT_MAX_CANDIDATES = 300
 EXACT_MAX_PAIRS = 200_000
+
+#: Words in a venue's name that mark a place where a salon can meet: community halls (福祉館,
+#: 公民館, 集会所, 会館, 市民センター and its 分館, コミュニティセンター). Schools, parks and
+#: hospitals are shelters or emergency sites but not salon rooms.
+VENUE_PATTERN = (r"福祉館|公民館|集会所|集会場|会館|市民センター|分館|コミュニティ|ふれあいセンター"
+                 r"|地区センター")
+
+
+def candidate_venues(
+    layers,
+    *,
+    name_pattern: str | Mapping[str, str | None] | None = VENUE_PATTERN,
+    merge_m: float = 50.0,
+) -> gpd.GeoDataFrame:
+    """Pool candidate salon venues from several point layers, one row per place.
+
+    Parameters
+    ----------
+    layers
+        Mapping of source name -> point GeoDataFrame with a ``name`` column, e.g.
+        ``{"shelters": shelters, "emergency_sites": sites, "halls": my_list}``, all in one CRS.
+    name_pattern
+        Regular expression a venue's name must contain (default :data:`VENUE_PATTERN`, community
+        halls); ``None`` keeps every row (any supplied list of venues). A mapping gives one
+        pattern (or ``None``) per source, e.g. every designated shelter but only the halls among
+        the emergency sites (mostly parks); a source it does not name gets the default.
+    merge_m
+        Rows of the same name within this distance are one place (a school is both a shelter
+        and an emergency site); the first listed is kept.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        ``venue_id`` (``"<source>:<row id or position>"``), ``name``, ``source`` and the point, in
+        the layers' CRS; rows without a location are left out.
+    """
+    frames, crs = [], None
+    problems = []
+    for source, frame in dict(layers).items():
+        if not isinstance(frame, gpd.GeoDataFrame):
+            problems.append(f"{source!r} should be a GeoDataFrame, got {type(frame).__name__}")
+            continue
+        if "name" not in frame.columns:
+            problems.append(f"{source!r} has no 'name' column")
+            continue
+        if crs is None:
+            crs = frame.crs
+        elif frame.crs != crs:
+            problems.append(f"{source!r} should be in {crs}, got {frame.crs}")
+            continue
+        pattern = (name_pattern.get(source, VENUE_PATTERN) if isinstance(name_pattern, Mapping)
+                   else name_pattern)
+        id_col = next((c for c in frame.columns if c.endswith("_id")), None)
+        ids = frame[id_col].astype(str).to_numpy() if id_col else np.arange(len(frame)).astype(str)
+        part = pd.DataFrame({"venue_id": [f"{source}:{i}" for i in ids],
+                             "name": frame["name"].astype(str).to_numpy(),
+                             "source": source, "geometry": frame.geometry.to_numpy()})
+        if pattern is not None:
+            part = part[part["name"].str.contains(pattern, regex=True)]
+        frames.append(part)
+    if problems:
+        raise ValueError("cannot pool candidate venues: " + "; ".join(problems))
+    if not frames:
+        return gpd.GeoDataFrame({"venue_id": [], "name": [], "source": []}, geometry=[], crs=crs)
+    pool = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=crs)
+    pool = pool[~(pool.geometry.isna() | pool.geometry.is_empty)]
+    keep = []
+    for _, same in pool.groupby("name", sort=False):
+        kept: list = []
+        for idx, geom in same.geometry.items():
+            if all(geom.distance(pool.geometry[k]) > merge_m for k in kept):
+                kept.append(idx)
+        keep.extend(kept)
+    return pool.loc[sorted(keep)].reset_index(drop=True)
 
 
 def site_salons(

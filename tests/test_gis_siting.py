@@ -19,7 +19,7 @@ import pytest
 from gis.coverage import salon_coverage
 from gis.mesh import population_surface, square_grid
 from gis.params import AnalysisParams
-from gis.siting import site_salons
+from gis.siting import candidate_venues, site_salons
 
 PARAMS = AnalysisParams(walk_m=100, detour_factor=1.0)
 
@@ -88,3 +88,47 @@ def test_world_site_covers_the_uncovered_west():
     sites = site_salons(cov, venues, k=3)
     assert sites["name"].tolist() == ["west", "east"]  # c covers no elderly
     assert sites["gain"].tolist() == pytest.approx([200, 200])
+
+
+# --- candidate venues ---------------------------------------------------------------------------
+
+
+def venue_layers():
+    shelters = fx.points([(0, 0), (500, 0), (900, 0), (2000, 0)],
+                         shelter_id=["h1", "h2", "h3", "h4"],
+                         name=["桜小学校", "桜福祉館", "桜公民館", "中央市民センター分館"])
+    sites = fx.points([(10, 10), (520, 0), (3000, 0), (4000, 0), (900, 900)],
+                      site_id=["e1", "e2", "e3", "e4", "e5"],
+                      name=["桜小学校", "桜福祉館", "桜公園", "浜町集会所", "桜公民館"])
+    return {"shelters": shelters, "emergency_sites": sites}
+
+
+def test_candidate_venues_keep_halls_and_merge_one_place_listed_twice():
+    venues = candidate_venues(venue_layers())
+    # schools and parks are not salon rooms; the hall listed as a shelter and as a site 20 m
+    # apart is one place (the shelter, listed first); the same name 900 m away is another place
+    assert venues["venue_id"].tolist() == ["shelters:h2", "shelters:h3", "shelters:h4",
+                                           "emergency_sites:e4", "emergency_sites:e5"]
+    assert venues.crs == fx.METRIC and set(venues["source"]) == {"shelters", "emergency_sites"}
+
+
+def test_candidate_venues_any_list_and_per_source_patterns():
+    layers = venue_layers()
+    every = candidate_venues(layers, name_pattern=None)
+    assert len(every) == 7  # 9 rows, the school and the hall each listed twice
+    mixed = candidate_venues(layers, name_pattern={"shelters": None})
+    assert mixed["venue_id"].tolist() == ["shelters:h1", "shelters:h2", "shelters:h3", "shelters:h4",
+                                          "emergency_sites:e4", "emergency_sites:e5"]
+
+
+def test_candidate_venues_without_location_or_name_or_crs():
+    layers = venue_layers()
+    layers["shelters"].loc[1, "geometry"] = None
+    assert "shelters:h2" not in candidate_venues(layers)["venue_id"].tolist()
+    bad = {"a": layers["shelters"].drop(columns=["name"]),
+           "b": layers["emergency_sites"].to_crs("EPSG:6677"), "c": "not a frame"}
+    with pytest.raises(ValueError) as err:
+        candidate_venues({"ok": layers["shelters"], **bad})
+    text = str(err.value)
+    assert "'a' has no 'name'" in text and "'b' should be in" in text
+    assert "'c' should be a GeoDataFrame" in text
