@@ -1,0 +1,187 @@
+"""karte.views: what each user sees of a karte and of every layer, checked against the raw store."""
+
+from __future__ import annotations
+
+import json
+
+import geopandas as gpd
+import pytest
+import shapely
+from api_fixtures import people_count_paths
+
+from karte import views
+from karte.access import PUBLIC, SUPPRESSED, Access, Level
+from karte.errors import NotFoundError
+from karte.schema import Consent
+from karte.store import GeoPackageStore
+
+STAFF = Access(user="staff-t", level=Level.CITY_STAFF, route="test:views")
+COORD = Access(user="coord-t", level=Level.COORDINATOR, route="test:views")
+MEMBER = Access(user="member-t", level=Level.DISTRICT_MEMBER, district="S05", route="test:views")
+
+
+@pytest.fixture(scope="module")
+def store(demo) -> GeoPackageStore:
+    return GeoPackageStore(demo[1] / "karte.gpkg")
+
+
+@pytest.fixture(scope="module")
+def register(store):
+    return store.read("register")
+
+
+def shareable(frame):
+    """Consented or deemed-consented rows, computed here from the consent column."""
+    return frame[frame["consent"].isin([Consent.CONSENTED.value, Consent.ORDINANCE.value])]
+
+
+def test_public_karte_suppresses_every_small_count_and_its_rate(store):
+    hidden = 0
+    for code in views.district_codes(store):
+        staff = views.karte_view(store, code, STAFF, include_personal=False)
+        public = views.karte_view(store, code, PUBLIC)
+        assert "personal" not in public and public["viewer"]["personal"] is False
+        for path in people_count_paths(staff):
+            node = public
+            for step in path:
+                node = node[step]
+            assert node == SUPPRESSED, (code, path)
+            hidden += 1
+            parent = public
+            for step in path[:-1]:
+                parent = parent[step]
+            for rate in ("rate", "share_of_city"):
+                if rate in parent and path[-1] in ("value", "count"):
+                    assert parent[rate] is None, (code, path, rate)
+    assert hidden > 20  # the demo has small counts (one community-support worker, …)
+
+
+def test_public_karte_keeps_counts_above_the_threshold(store):
+    staff = views.karte_view(store, "S05", STAFF, include_personal=False)
+    public = views.karte_view(store, "S05", PUBLIC)
+    assert public["register"]["total"] == staff["register"]["total"] > 2
+    assert public["base"][0]["value"] == staff["base"][0]["value"] > 1000
+
+
+def test_threshold_is_configurable(store):
+    staff = views.karte_view(store, "S05", STAFF, include_personal=False)
+    public5 = views.karte_view(store, "S05", PUBLIC, max_small=5)
+    pairs = [(s["count"], p["count"]) for s, p in zip(staff["cooperators"]["by_role"],
+                                                        public5["cooperators"]["by_role"], strict=True)]
+    assert any(3 <= s <= 5 for s, _ in pairs) or any(3 <= s <= 5 for s, _ in
+                                                      [(g["count"], 0) for g in staff["gaps"]])
+    for s, p in pairs:
+        assert p == (SUPPRESSED if 1 <= s <= 5 else s)
+    assert public5["viewer"]["max_small"] == 5
+
+
+def test_staff_see_every_row_others_the_shareable_rows_of_their_scope(store, register):
+    s05 = register[register["district_code"] == "S05"]
+    staff = views.karte_view(store, "S05", STAFF)["personal"]
+    coord = views.karte_view(store, "S05", COORD)["personal"]
+    member = views.karte_view(store, "S05", MEMBER)["personal"]
+    assert {p["person_id"] for p in staff["register"]} == set(s05["person_id"])
+    assert {p["person_id"] for p in coord["register"]} == set(shareable(s05)["person_id"])
+    assert {p["person_id"] for p in member["register"]} == set(shareable(s05)["person_id"])
+    assert len(shareable(s05)) < len(s05)
+    other = views.karte_view(store, "S06", MEMBER)
+    assert "personal" not in other and other["viewer"]["personal"] is False
+
+
+def test_every_personal_read_is_logged_with_its_row_count(store, register):
+    before = len(store.audit_log())
+    frame = views.layer_view(store, "register", MEMBER, district="S05")
+    log = store.audit_log().iloc[before:]
+    expected = len(shareable(register[register["district_code"] == "S05"]))
+    assert len(frame) == expected
+    assert log[["actor", "route", "layer", "district", "rows"]].values.tolist() == [
+        ["member-t", "test:views", "register", "S05", expected]]
+    # and the log holds no personal data
+    assert not set(frame["name"]) & set(map(str, log.to_numpy().ravel()))
+
+
+def test_public_gets_no_personal_rows_and_no_log_entry(store):
+    before = len(store.audit_log())
+    for layer in sorted(views.PERSONAL):
+        frame = views.layer_view(store, layer, PUBLIC)
+        assert frame.empty and "name" in frame.columns
+        assert frame.crs.to_epsg() == 6678
+    assert len(store.audit_log()) == before
+
+
+def test_member_layer_rows_stay_in_their_district(store):
+    whole = views.layer_view(store, "register", MEMBER)
+    assert set(whole["district_code"]) == {"S05"}
+    assert set(whole["consent"]) <= {"consented", "ordinance"}
+    coop = views.layer_view(store, "cooperators", MEMBER)
+    assert set(coop["district_code"]) == {"S05"}
+
+
+def test_register_rows_carry_their_gap_kinds(store):
+    frame = views.layer_view(store, "register", STAFF, district="S05")
+    assert frame["gaps"].tolist() == [len(k.split(";")) if k else 0 for k in frame["gap_kinds"]]
+    no_consent = frame["consent"].isin(["refused", "no_answer"])
+    assert (frame["no_consent"] == no_consent).all()
+
+
+@pytest.mark.parametrize("layer", sorted(views.LAYERS))
+def test_layers_are_metric_with_a_unique_key_first(store, layer):
+    frame = views.layer_view(store, layer, STAFF, district="S05")
+    key = views.FEATURE_KEYS[layer]
+    assert isinstance(frame, gpd.GeoDataFrame) and frame.crs.to_epsg() == 6678
+    assert frame.columns[0] == key and frame.columns[-1] == frame.geometry.name
+    assert frame[key].is_unique and len(frame) > 0
+    assert set(frame["district_code"].dropna()) <= {"S05"}
+
+
+def test_public_small_area_counts_are_suppressed(store):
+    staff = views.layer_view(store, "small_areas", STAFF)
+    public = views.layer_view(store, "small_areas", PUBLIC)
+    small = 0
+    for col in ("population", "households", "elderly_alone", "disabled", "age_0_14"):
+        for s, p in zip(staff[col], public[col], strict=True):
+            if s is not None and s == s and 1 <= int(s) <= 2:
+                assert p == SUPPRESSED
+                small += 1
+            elif s is not None and s == s:
+                assert p == int(s)
+    assert small > 0
+
+
+def test_unknown_district_and_layer_are_not_found(store):
+    with pytest.raises(NotFoundError, match="S99"):
+        views.karte_view(store, "S99", PUBLIC)
+    with pytest.raises(NotFoundError):
+        views.layer_view(store, "shelters", PUBLIC, district="S99")
+    with pytest.raises(NotFoundError):
+        views.layer_view(store, "secret", STAFF)
+
+
+def test_web_geojson_is_lonlat_rounded_and_simplified(store):
+    frame = views.layer_view(store, "districts", PUBLIC)
+    full = views.to_web_geojson(frame, tolerance_m=0, decimals=7)
+    web = views.to_web_geojson(frame, tolerance_m=10, decimals=6, id_column="district_code")
+    def vertices(fc):
+        return sum(len(shapely.get_coordinates(shapely.from_geojson(json.dumps(f["geometry"]))))
+                   for f in fc["features"])
+
+    # the shipped boundaries are already generalised (e-Stat LOD): simplifying removes a few %
+    assert vertices(web) < 0.97 * vertices(full)
+    assert len(json.dumps(web)) < 0.97 * len(json.dumps(full))
+    assert [f["id"] for f in web["features"]] == list(frame["district_code"])
+    xs = [c for f in web["features"] for c in shapely.get_coordinates(shapely.from_geojson(
+        json.dumps(f["geometry"]))).ravel()]
+    assert all(round(x, 6) == x for x in xs)
+    lon, lat = xs[0::2], xs[1::2]
+    assert min(lon) > 140.4 and max(lon) < 141.1 and min(lat) > 40.5 and max(lat) < 41.1
+
+
+def test_web_geojson_of_a_hand_built_square():
+    square = gpd.GeoDataFrame({"k": ["a"], "n": [None]},
+                              geometry=[shapely.box(0, 0, 100, 100)], crs="EPSG:6678")
+    fc = views.to_web_geojson(square, id_column="k")
+    feature = fc["features"][0]
+    assert feature["id"] == "a" and feature["properties"] == {"k": "a", "n": None}
+    # EPSG:6678's origin is 40°N 140°50'E
+    ring = feature["geometry"]["coordinates"][0]
+    assert ring[0] == [pytest.approx(140.833333, abs=2e-6), pytest.approx(40.0, abs=2e-6)]
