@@ -115,6 +115,28 @@ def test_a_failing_write_leaves_every_layer_as_it_was(filled):
     assert_same(filled.read("register"), register())
 
 
+def test_ctrl_c_midway_rolls_back_and_the_pooled_connection_is_clean(filled, monkeypatch):
+    import karte.store.postgis as postgis
+
+    real, done = postgis._replace, []
+
+    def then_ctrl_c(cur, prepared, *, actor):
+        real(cur, prepared, actor=actor)   # meta is replaced inside the transaction ...
+        done.append(prepared.layer)
+        raise KeyboardInterrupt            # ... and Ctrl-C arrives before the register
+
+    monkeypatch.setattr(postgis, "_replace", then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        filled.write({"meta": meta().iloc[:1], "register": register().iloc[:2]})
+    monkeypatch.undo()
+    assert done == ["meta"]
+    assert filled.meta() == {"data_date": "2026-03-31", "fiscal_year": "2025"}
+    assert_same(filled.read("register"), register())
+    with filled._tx(filled.access) as cur:  # the pool handed back a clean connection
+        cur.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()")
+        assert cur.fetchone() == (0,)
+
+
 def test_every_problem_is_reported_and_nothing_written(filled):
     bad_coop = cooperators()
     bad_coop["capacity"] = [1.5, 2, "many"]

@@ -238,3 +238,19 @@ def test_locate_points_in_polygons(store):
     store.write({"districts": districts(), "services": pts})
     # inside A, inside B, on the shared border (lowest code), outside, no location
     assert list(store.locate("services")) == ["A", "B", "A", None, None]
+
+
+def test_the_access_log_is_never_a_layer(store, tmp_path):
+    from karte.store.cli import export_store
+
+    store.write({"districts": districts()})       # no attribute layer: GDAL would list any table
+    actor = f"log-{uuid.uuid4()}"
+    store.audit(actor=actor, route="cli:show", layer="register", district="A", rows=2)
+    assert store.layers() == ["districts"]
+    out = export_store(store, tmp_path / "export.gpkg")
+    assert GeoPackageStore(out).layers() == ["districts"]
+    if isinstance(store, GeoPackageStore):         # nor can a write replace the log
+        with pytest.raises(StoreError, match="karte_audit"):
+            store.write({"karte_audit": meta()})
+    log = store.audit_log()
+    assert list(log.loc[log["actor"] == actor, "rows"]) == [2]

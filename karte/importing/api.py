@@ -69,6 +69,7 @@ class ImportReport:
     kind: str
     file: str
     encoding: str | None = None
+    sheet: str | None = None
     rows: int = 0
     problems: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
@@ -88,7 +89,12 @@ class ImportReport:
 
     def format(self, *, verbose: bool = False) -> str:
         """The report in Japanese (English beside each message with ``verbose``)."""
-        enc = f"文字コード {ENCODING_JA.get(self.encoding, self.encoding)}、" if self.encoding else ""
+        if self.encoding == "xlsx":
+            enc = "Excel (.xlsx)" + (f" シート「{self.sheet}」" if self.sheet else "") + "、"
+        elif self.encoding:
+            enc = f"文字コード {ENCODING_JA.get(self.encoding, self.encoding)}、"
+        else:
+            enc = ""
         lines = [f"{KIND_JA[self.kind]}: {self.file} ({enc}{self.rows:,} 行)"]
         if self.precision:
             lines.append("位置: " + "、".join(f"{PRECISION_JA.get(k, k)} {v:,} 件"
@@ -297,7 +303,7 @@ def _prepare_points(kind, path, state: _StoreState, report: ImportReport, findin
         lookup=district_lookup(lookup_source),
     )
     table = read_table(path, sheet=sheet, encoding=encoding)
-    report.encoding = table.encoding
+    report.encoding, report.sheet = table.encoding, table.sheet
     frame = read_points(kind, table, ctx, findings)
     report.rows = len(frame)
     report.precision = dict(Counter(frame["location_precision"])) if "location_precision" in frame else {}
@@ -319,7 +325,7 @@ def _prepare_stats(path, state: _StoreState, report, findings, *, sheet, encodin
         raise InputError(f"ストア {state.store.location} に小地域 (small_areas) がありません。"
                          "先に karte build を実行してください")
     table = read_table(path, sheet=sheet, encoding=encoding)
-    report.encoding = table.encoding
+    report.encoding, report.sheet = table.encoding, table.sheet
     update = areas.read_stats(table, path, small, findings)
     report.rows = len(update.values)
     if update.skipped_aggregates:
@@ -359,7 +365,7 @@ def _prepare_districts(path, state: _StoreState, report, findings, *, sheet, enc
             raise InputError("地区の表 (KEY_CODE → 地区) には小地域 (small_areas) が必要です。"
                              "先に karte build を実行してください")
         table = read_table(path, sheet=sheet, encoding=encoding)
-        report.encoding = table.encoding
+        report.encoding, report.sheet = table.encoding, table.sheet
         mapping = areas.read_mapping_table(table, small, findings)
         if mapping is None or findings.problems:
             return prepared
@@ -432,7 +438,8 @@ def _add_derived(prepared: PreparedImport, state: _StoreState, kind: str, path: 
 def report_json(report: ImportReport) -> str:
     """The report as JSON for the web API (no personal data: rows, columns and messages only)."""
     return json.dumps({
-        "kind": report.kind, "file": report.file, "encoding": report.encoding, "rows": report.rows,
+        "kind": report.kind, "file": report.file, "encoding": report.encoding, "sheet": report.sheet,
+        "rows": report.rows,
         "ok": report.ok, "written": report.written, "dry_run": report.dry_run,
         "precision": report.precision, "notes": report.notes,
         "problems": [p.__dict__ for p in report.problems],

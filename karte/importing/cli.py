@@ -1,5 +1,9 @@
 """``karte import KIND FILE``: the command-line face of :func:`karte.importing.api.import_file`.
 
+``karte import store BACKUP.gpkg`` restores a GeoPackage written by ``karte export``
+(:func:`karte.store.cli.import_store`): every layer of the file replaces the store's layer of the
+same name, in one atomic write, so an export and this import round-trip with nothing lost.
+
 The lead registers it in ``karte/cli.py`` with::
 
     from karte.importing.cli import register_command
@@ -11,22 +15,27 @@ or wraps :func:`import_command` in its own ``@app.command("import")``.
 from __future__ import annotations
 
 import sys
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from karte.errors import KarteError
+from karte.errors import InputError, KarteError
 
 #: Exit codes: 0 loaded / nothing to change / dry run; 1 the file has problems or cannot be read;
-#: 3 the user declined the change; 130 interrupted (the store is unchanged).
-EXIT_OK, EXIT_ERROR, EXIT_DECLINED, EXIT_INTERRUPTED = 0, 1, 3, 130
+#: 3 the user declined the change; 4 an unexpected internal error (the store is unchanged);
+#: 130 interrupted (the store is unchanged).
+EXIT_OK, EXIT_ERROR, EXIT_DECLINED, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 3, 4, 130
+
+#: ``karte import store FILE.gpkg``: restore a whole store exported by ``karte export``.
+STORE_KINDS = ("store", "gpkg", "geopackage", "backup", "export", "ストア")
 
 HELP = {
     "kind": "register (要支援者名簿), cooperators (共助協力者), services (共助サービス), shelters (避難所), "
             "stats (小地域統計・e-Stat CSV), districts (地区の境界 GeoJSON/GeoPackage/zip Shapefile, "
-            "または KEY_CODE→地区の表)",
+            "または KEY_CODE→地区の表), store (karte export の GeoPackage をまるごと戻す)",
     "file": "CSV (UTF-8, UTF-8 BOM, Shift_JIS/CP932) or .xlsx; boundary files for districts",
     "store": "GeoPackage path or postgresql+psycopg:// URL (default: KARTE_DATABASE_URL, else "
              "WORKSPACE/karte.gpkg)",
@@ -50,11 +59,17 @@ def import_command(kind: str, file: Path, store: Path | str | None = None, distr
     any, nothing is loaded. Otherwise the changes (added, removed, updated rows per district)
     are shown and, after confirmation (or with --yes), written in one atomic step: a crash or
     Ctrl-C leaves the previous data as it was. Loading the same file twice changes nothing.
+    KIND store restores a GeoPackage written by karte export (every layer, nothing lost).
     """
     from karte.importing.api import ImportValidationError, apply_import, prepare_import
     from karte.store import open_store
 
     out, err = sys.stdout, sys.stderr
+    if str(kind).strip().lower() in STORE_KINDS:
+        if sheet or district_map or encoding:
+            print("エラー: --sheet・--district-map・--encoding は store の取り込みには使えません", file=err)
+            return EXIT_ERROR
+        return _restore(Path(file), store, dry_run=dry_run, verbose=verbose, yes=yes, confirm=confirm)
     try:
         target = open_store(store)
         prepared = prepare_import(target, kind, Path(file), sheet=sheet, district_map=district_map,
@@ -68,6 +83,8 @@ def import_command(kind: str, file: Path, store: Path | str | None = None, distr
     except KeyboardInterrupt:
         print("中断しました。ストアは変更していません。", file=err)
         return EXIT_INTERRUPTED
+    except Exception as exc:  # a bug, not the file: say so plainly, the store is untouched
+        return _internal(exc, verbose=verbose)
     report = prepared.report
     if dry_run or not report.changed:
         report.dry_run = dry_run
@@ -87,8 +104,83 @@ def import_command(kind: str, file: Path, store: Path | str | None = None, distr
     except KarteError as exc:
         print(f"エラー: {exc} (ストアは以前のままです)", file=err)
         return EXIT_ERROR
+    except Exception as exc:
+        return _internal(exc, verbose=verbose)
     print(f"ストア {target.location} に書き込みました。", file=out)
     return EXIT_OK
+
+
+def _restore(file: Path, store, *, dry_run: bool, verbose: bool, yes: bool,
+             confirm: Callable[[str], bool] | None) -> int:
+    """``karte import store FILE.gpkg``: list what the file holds and which layers of the store it
+    replaces (the store's rows are not read, so nothing personal is read or logged), then, after
+    confirmation, :func:`karte.store.cli.import_store` writes every layer in one atomic write."""
+    from karte.store import GeoPackageStore, open_store
+    from karte.store.cli import import_store
+
+    out, err = sys.stdout, sys.stderr
+    try:
+        if not file.exists():
+            raise InputError(f"ファイルがありません: {file.name}")
+        if file.suffix.lower() != ".gpkg":
+            raise InputError(f"{file.name}: karte export の GeoPackage (.gpkg) を指定してください")
+        source = GeoPackageStore(file)
+        names = source.layers()
+        if not names:
+            raise InputError(f"{file.name}: レイヤがありません")
+        target = open_store(store)
+        present = set(target.layers())
+        counts = {name: _layer_rows(file, name) for name in names}
+    except KarteError as exc:
+        print(f"エラー: {exc}", file=err)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("中断しました。ストアは変更していません。", file=err)
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        return _internal(exc, verbose=verbose)
+    lines = [f"ストアの復元: {file.name} ({len(names)} レイヤ) → {target.location}"]
+    for name in names:
+        what = "置き換え" if name in present else "新規"
+        lines.append(f"  {name:<16}{counts[name]:>8,} 行  ({what})")
+    kept = sorted(present - set(names))
+    if kept:
+        lines.append(f"  ファイルにないレイヤはそのままです: {', '.join(kept)}")
+    print("\n".join(lines), file=out)
+    if dry_run:
+        print("--dry-run のため書き込んでいません。", file=out)
+        return EXIT_OK
+    if not yes and not (confirm or _ask)("これらのレイヤをストアに書き込みますか?"):
+        print("書き込みを取りやめました。ストアは変更していません。", file=out)
+        return EXIT_DECLINED
+    try:
+        import_store(file, target)
+    except KeyboardInterrupt:
+        print("中断しました。ストアは以前のままです。", file=err)
+        return EXIT_INTERRUPTED
+    except KarteError as exc:
+        print(f"エラー: {exc} (ストアは以前のままです)", file=err)
+        return EXIT_ERROR
+    except Exception as exc:
+        return _internal(exc, verbose=verbose)
+    print(f"ストア {target.location} に書き込みました。", file=out)
+    return EXIT_OK
+
+
+def _layer_rows(path: Path, layer: str) -> int:
+    import pyogrio
+
+    return int(pyogrio.read_info(path, layer=layer)["features"])
+
+
+def _internal(exc: BaseException, *, verbose: bool) -> int:
+    """An unexpected error: a plain message (the exception's type only: its text may quote a
+    cell); ``--verbose`` adds the traceback for whoever fixes it."""
+    print(f"エラー: 取り込み中に予期しないエラーが起きました ({type(exc).__name__})。"
+          "ストアは変更していません。--verbose を付けると詳細を表示します。", file=sys.stderr)
+    if verbose:
+        traceback.print_exception(exc, file=sys.stderr)
+    return EXIT_INTERNAL
 
 
 def _ask(question: str) -> bool:

@@ -95,8 +95,15 @@ def iter_rows(table: RawTable, kind: str, findings: Findings, *, header_rows: in
     idx = find_header_row(kind, table.rows)
     if idx is None:
         names = "、".join(names[0] for names in FIELDS[kind].values())
-        findings.error(None, None, f"見出し行が見つかりません (見出しの例: {names})",
-                       "no header row found")
+        where, hint, hint_en = "", "", ""
+        if table.sheet is not None:
+            where = f"シート「{table.sheet}」に"
+            others = [s for s in table.sheets if s != table.sheet]
+            if others:
+                hint = f"。ほかのシート ({'、'.join(others)}) なら --sheet で指定してください"
+                hint_en = f" (sheet {table.sheet}; choose another with --sheet)"
+        findings.error(None, None, f"{where}見出し行が見つかりません (見出しの例: {names}){hint}",
+                       f"no header row found{hint_en}")
         return None, iter(())
     number, header = table.rows[idx]
     before = len(findings.problems)

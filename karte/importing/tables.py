@@ -28,7 +28,8 @@ class RawTable:
     source: str                              # file name for messages (never a full path)
     rows: list[tuple[int, list[str]]]        # (row number counted from 1, cells)
     encoding: str                            # detected encoding, or "xlsx"
-    sheet: str | None = None
+    sheet: str | None = None                 # the worksheet read (workbooks only)
+    sheets: tuple[str, ...] = ()             # every worksheet of the workbook
 
 
 def read_table(path: Path, *, sheet: str | None = None, encoding: str | None = None) -> RawTable:
@@ -94,7 +95,7 @@ def _read_xlsx(path: Path, sheet: str | None) -> RawTable:
             if number > MAX_ROWS:
                 raise InputError(f"{path.name}: 行数が多すぎます (上限 {MAX_ROWS:,} 行)")
             rows.append((number, [cell_text(v) for v in values]))
-        return RawTable(path.name, rows, "xlsx", ws.title)
+        return RawTable(path.name, rows, "xlsx", ws.title, tuple(names))
     finally:
         book.close()
 

@@ -36,7 +36,8 @@ class GeoPackageStore(Store):
     def layers(self) -> list[str]:
         if not self.exists():
             return []
-        return [str(name) for name, _ in pyogrio.list_layers(self.path)]
+        # GDAL lists unregistered tables too when the file has no attribute layer: never the log
+        return [str(name) for name, _ in pyogrio.list_layers(self.path) if str(name) != AUDIT_TABLE]
 
     def read(self, layer: str, *, district: str | None = None, access: Access | None = None) -> pd.DataFrame:
         layer = str(layer)
@@ -51,6 +52,9 @@ class GeoPackageStore(Store):
         return access.filter_rows(layer, frame).reset_index(drop=True)
 
     def write(self, layers: Mapping[str, pd.DataFrame]) -> None:
+        if AUDIT_TABLE in map(str, layers):
+            raise StoreError(f"{AUDIT_TABLE} は閲覧記録の表です。レイヤとして書き込めません "
+                             "(the access log is append-only)")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp.gpkg", dir=self.path.parent)
         os.close(fd)
@@ -89,6 +93,8 @@ class GeoPackageStore(Store):
                 "SELECT at, actor, route, layer, district, rows FROM karte_audit ORDER BY id", con)
 
 
+#: The access log: a plain SQLite table in the file, appended to, never a layer.
+AUDIT_TABLE = "karte_audit"
 _AUDIT_DDL = (
     "CREATE TABLE IF NOT EXISTS karte_audit (id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL,"
     " actor TEXT NOT NULL, route TEXT NOT NULL, layer TEXT NOT NULL, district TEXT, rows INTEGER)"
