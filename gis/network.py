@@ -1,9 +1,10 @@
 """A walking network prepared for distance queries.
 
 The input is a :mod:`networkx` graph as read from GraphML (``networkx.read_graphml`` or
-``osmnx.load_graphml``; an OSM PBF extract can be turned into one with OSMnx or pyrosm): nodes
-with ``x`` and ``y``, edges with ``length`` in metres, and a graph attribute ``crs``. Reading the
-file is the caller's job (``karte``), this module stays pure.
+``osmnx.load_graphml``): nodes with ``x`` and ``y``, edges with ``length`` in metres, and a graph
+attribute ``crs``. An OpenStreetMap extract (OSM PBF) becomes such a graph with
+:func:`osm_walk_graph`, from the ways that the reader (``karte.walknet``, with pyosmium) hands
+over. Reading files is the caller's job (``karte``), this module stays pure.
 
 Shortest paths are computed with :func:`scipy.sparse.csgraph.dijkstra` on a compressed sparse
 copy of the graph: the same Dijkstra as networkx, in C, and able to run from many sources at once
@@ -103,6 +104,60 @@ def walk_network(graph: nx.Graph, *, crs=None) -> WalkNetwork:
     matrix = _shortest_edges(np.array(rows, dtype=int), np.array(cols, dtype=int),
                              np.array(lengths, dtype=float), n)
     return WalkNetwork(nodes=np.array(nodes, dtype=object), xy=xy, matrix=matrix, tree=cKDTree(xy))
+
+
+#: ``highway`` values nobody walks on (as OSMnx's "walk" network leaves out, less ``trunk``:
+#: Japanese national roads have pavements).
+NOT_WALKABLE = frozenset({"abandoned", "bus_guideway", "construction", "cycleway", "motor",
+                          "motorway", "motorway_link", "no", "planned", "proposed", "raceway",
+                          "razed"})
+#: ``foot`` / ``access`` values that close a way to walkers, and ``foot`` values that reopen it.
+_CLOSED = frozenset({"no", "private"})
+_FOOT_OK = frozenset({"yes", "designated", "permissive"})
+
+
+def osm_walk_graph(ways, *, crs="EPSG:4326") -> nx.Graph:
+    """A walking graph from OpenStreetMap ways (as read from an OSM PBF file).
+
+    Parameters
+    ----------
+    ways
+        Iterable of ``(tags, nodes)``: ``tags`` a mapping of the way's tags, ``nodes`` its node
+        sequence as ``(node_id, x, y)`` (longitude, latitude for OSM data).
+    crs
+        CRS of the node coordinates (OSM: WGS84).
+
+    Returns
+    -------
+    networkx.Graph
+        Undirected (walking ignores one-way streets), nodes with ``x`` and ``y``, one edge per
+        pair of consecutive nodes of a walkable way, graph attribute ``crs``; lengths are left to
+        :func:`walk_network`, which measures them after projecting to metres. A way is walkable
+        when it has a ``highway`` tag not in :data:`NOT_WALKABLE`, is not an area
+        (``area=yes``), and neither ``foot`` nor ``access`` is ``no``/``private`` (an explicit
+        ``foot=yes``/``designated``/``permissive`` overrides ``access``).
+    """
+    graph = nx.Graph(crs=crs)
+    for tags, nodes in ways:
+        if not _walkable(tags):
+            continue
+        previous = None
+        for node_id, x, y in nodes:
+            graph.add_node(node_id, x=float(x), y=float(y))
+            if previous is not None and previous != node_id:
+                graph.add_edge(previous, node_id)
+            previous = node_id
+    return graph
+
+
+def _walkable(tags) -> bool:
+    highway = tags.get("highway")
+    if highway is None or highway in NOT_WALKABLE or tags.get("area") == "yes":
+        return False
+    foot = tags.get("foot")
+    if foot in _CLOSED:
+        return False
+    return not (tags.get("access") in _CLOSED and foot not in _FOOT_OK)
 
 
 def _shortest_edges(rows, cols, lengths, n) -> sparse.csr_matrix:
