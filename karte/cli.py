@@ -287,9 +287,6 @@ def districts_standin(
 
 # --- import / export -----------------------------------------------------------------------
 
-IMPORT_KINDS = ("register", "cooperators", "services", "shelters", "stats", "districts", "store")
-
-
 @app.command("import")
 def import_(
     kind: Annotated[str, typer.Argument(
@@ -316,17 +313,6 @@ def import_(
     shown and, after confirmation (or --yes), written in one atomic step. Loading the same file
     twice changes nothing. KIND ``store`` loads a GeoPackage written by ``karte export``.
     """
-    if kind not in IMPORT_KINDS:
-        _fail(KarteError(f"種類 {kind!r} は読み込めません。次のいずれか: {', '.join(IMPORT_KINDS)}"))
-    if kind == "store":
-        from karte.store.cli import import_store
-
-        try:
-            target = import_store(file, _store(store))
-        except KarteError as exc:
-            _fail(exc)
-        out_console.print(f"{file} のすべてのレイヤを {target.location} に読み込みました")
-        return
     from karte.importing.cli import import_command
 
     code = import_command(kind, file, store, district_map, sheet, dry_run, verbose, yes, encoding=encoding)
