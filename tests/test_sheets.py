@@ -173,13 +173,16 @@ def test_public_sheets_are_two_pages_and_the_merged_pdf_has_contents(store, publ
     assert files == [f"{c}-public.pdf" for c in codes]
     assert all(page_count(public_all / f) == 2 for f in files)
     merged = public_all / "all-public.pdf"
-    assert page_count(merged) == 1 + 2 * len(codes)  # one contents page
-    toc = pages_of(merged)[0]
-    assert "目次" in toc
+    # one contents page and its blank back, so that every district starts on a front side
+    assert page_count(merged) == 2 + 2 * len(codes)
+    pages = pages_of(merged)
+    toc = pages[0]
+    assert "目次" in toc and "白紙" in pages[1]
     for code, name in zip(kartes["district_code"], kartes["karte_json"].str.extract(
             r'"name": "([^"]+)"')[0], strict=True):
         assert code in toc and name in toc
-    assert "2〜3" in toc and "84〜85" in toc  # the first and the last district's pages
+    assert "3〜4" in toc and "85〜86" in toc  # the first and the last district's pages
+    assert f"{codes[-1]} " in pages[84] and re.search(r"\b1\s*/\s*2\b", pages[84])
 
     from pypdf import PdfReader
 
@@ -247,7 +250,25 @@ def test_confidential_page_count_follows_the_row_counts(store, confidential):
         expected = (2 + math.ceil(len(roster) / ROSTER_ROWS_PER_PAGE)
                     + math.ceil(len(ok) / REGISTER_ROWS_PER_PAGE))
         assert page_count(confidential.files[code]) == confidential.pages[code] == expected
-    assert page_count(confidential.merged) == 1 + sum(confidential.pages.values())
+    # contents, then each district from a front side (a blank back after an odd page count)
+    assert page_count(confidential.merged) == confidential.merged_pages == 2 + sum(
+        n + n % 2 for n in confidential.pages.values())
+
+
+def test_merged_personal_edition_prints_duplex_with_every_page_marked(store, confidential):
+    pages = pages_of(confidential.merged)
+    for page in pages:  # contents and blank pages too
+        assert "取扱注意" in page and f"印刷者 {USER}" in page, page[:200]
+    toc = pages[0]
+    start = 3
+    for code in ("S01", "S05"):
+        n = confidential.pages[code]
+        assert re.search(rf"(?s){code}\s.*?\s{n}\s+{start}〜{start + n - 1}", toc), code
+        first = pages[start - 1]
+        assert start % 2 == 1 and f"{code} " in first and re.search(rf"\b1\s*/\s*{n}\b", first)
+        if n % 2:
+            assert "白紙" in pages[start + n - 1]
+        start += n + n % 2
 
 
 def test_confidential_roster_has_contacts(store, confidential):
@@ -409,3 +430,81 @@ def test_cell_text_wraps_at_natural_breaks_and_never_starts_a_line_with_a_bracke
     assert size < 9 and canvas.stringWidth(text, font, size) <= 100
     text, size = fit(canvas, "とても長い名前" * 10, font, 9, 100)
     assert text.endswith("…") and canvas.stringWidth(text, font, size) <= 100
+
+
+def test_a3_prints_the_true_scale_of_the_enlarged_map(store, tmp_path, public_all):
+    a3 = render_batch(store, ["S05"], edition="public", paper="A3", out=tmp_path, workers=1)
+
+    def scale(pdf):
+        return int(re.search(r"1:([\d,]+)", pages_of(pdf)[0]).group(1).replace(",", ""))
+
+    a4_scale, a3_scale = scale(public_all / "S05-public.pdf"), scale(a3.files["S05"])
+    assert a3_scale < a4_scale  # the same map, larger on paper: a larger scale (1:n, smaller n)
+    assert a4_scale / a3_scale == pytest.approx(math.sqrt(2), rel=0.04)
+
+
+def test_map_polygons_are_generalised_to_the_scale():
+    """A sliver between two small areas (a road gap) closes; a small hole goes, a large one stays."""
+    import shapely
+
+    from karte.render.sheet_map import _rings
+
+    left, right = shapely.box(0, 0, 100, 100), shapely.box(101, 0, 200, 100)  # 1 m gap
+    pit = shapely.box(20, 20, 22, 22)  # 4 m²
+    lake = shapely.box(120, 20, 170, 70)  # 2 500 m²
+    geom = shapely.union_all([left.difference(pit), right.difference(lake)])
+    assert len(list(_rings([geom], 0.0, None))) == 4  # as stored: two parts, two holes
+    rings = list(_rings([geom], 0.0, None, close=2.0))
+    assert len(rings) == 2  # one outline and the lake
+    assert shapely.Polygon(rings[1]).area == pytest.approx(lake.area)
+    assert shapely.Polygon(rings[0]).area == pytest.approx(200 * 100)
+
+
+def test_batch_reports_progress_and_uses_both_cores(store, tmp_path):
+    import os
+
+    seen = []
+    res = render_batch(store, ["S01", "S02", "S03", "S04"], edition="public", out=tmp_path,
+                       workers=2, progress=lambda stage, done, total: seen.append((stage, done, total)))
+    stages = {stage for stage, _, _ in seen}
+    assert stages == {"render", "merge"} or stages == {"analysis", "render", "merge"}
+    renders = [(d, t) for s, d, t in seen if s == "render"]
+    assert renders == [(i, 4) for i in range(1, 5)]
+    assert seen[-1] == ("merge", 1, 1)
+    assert res.processes == min(2, os.cpu_count() or 1)  # the sheets were drawn by two workers
+
+
+def test_sheet_prints_in_a_fresh_process_without_touching_system_fonts(store, tmp_path):
+    """The web's first request (no batch before) and a machine without CJK fonts: a fresh
+    interpreter renders a sheet while an audit hook refuses every file under the system's font
+    folders (this machine has IPAGothic there; the sheets must not need it)."""
+    import sys
+    import textwrap
+
+    out = tmp_path / "web.pdf"
+    script = textwrap.dedent(f"""
+        import sys
+        FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts", "/etc/fonts")
+
+        def hook(event, args):
+            if event == "open" and isinstance(args[0], str) and args[0].startswith(FONT_DIRS):
+                raise PermissionError("system font read: " + args[0])
+            if event == "os.listdir" and args and str(args[0]).startswith(FONT_DIRS):
+                raise PermissionError("system font folder listed: " + str(args[0]))
+
+        sys.addaudithook(hook)
+        from pathlib import Path
+        from karte.access import Access, Level
+        from karte.render.sheets import district_sheet_pdf
+        from karte.store import GeoPackageStore
+
+        data = district_sheet_pdf(GeoPackageStore({str(store.path)!r}), "S07",
+                                  edition="confidential", access=Access("web.user", Level.COORDINATOR))
+        Path({str(out)!r}).write_bytes(data)
+    """)
+    subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, text=True,
+                   timeout=300)
+    fonts = run("pdffonts", str(out)).splitlines()[2:]
+    assert fonts and all("IPAexGothic" in f and f.split()[-5:-3] == ["yes", "yes"] for f in fonts)
+    text = text_of(out)
+    assert "取扱注意" in text and "印刷者 web.user" in text

@@ -27,6 +27,12 @@ CELL_HATCH = HexColor("#b35806")
 SALON = HexColor("#1f4e79")
 DIM = Color(1, 1, 1, alpha=0.62)
 
+#: Polygons are generalised to the map's scale: gaps narrower than twice this (points on the
+#: page) are closed (see ``_rings``).
+CLOSE_PT = 1.0
+#: ... and the uncovered cells more (cracks along roads and rivers between small areas).
+CELL_CLOSE_PT = 2.0
+
 #: Nice scale-bar lengths, metres.
 _SCALE_STEPS = (100, 200, 250, 500, 1000, 2000, 2500, 5000, 10000)
 
@@ -82,11 +88,14 @@ class _Transform:
         return x * self.scale + self.ox, y * self.scale + self.oy
 
 
-def draw_map(canvas, data: MapData, *, x: float, y: float, w: float, h: float, font: str) -> None:
+def draw_map(canvas, data: MapData, *, x: float, y: float, w: float, h: float, font: str,
+             zoom: float = 1.0) -> None:
     """Draw the district map into the frame (x, y, w, h) in points, with its legend, scale bar
-    and north arrow."""
+    and north arrow. ``zoom`` is how much the page is enlarged on paper (A3: √2), for the
+    printed scale (1:n)."""
     tf = _Transform(data.extent, x, y, w, h)
     tol = 0.3 / tf.scale  # simplify to a third of a point: invisible, and far fewer vertices
+    close = CLOSE_PT / tf.scale  # gaps narrower than 2 points do not print
     c = canvas
     c.saveState()
     frame = c.beginPath()
@@ -97,7 +106,7 @@ def draw_map(canvas, data: MapData, *, x: float, y: float, w: float, h: float, f
         c.setFillColor(CATCHMENT)
         _fill(c, tf, [data.catchments], tol)
     if data.cells:
-        _hatched(c, tf, data.cells, x, y, w, h)
+        _hatched(c, tf, data.cells, x, y, w, h, CELL_CLOSE_PT / tf.scale)
     c.setStrokeColor(LINE_GREY)
     c.setLineWidth(0.35)
     _stroke(c, tf, [g for g, _ in data.small_areas], tol)
@@ -109,13 +118,13 @@ def draw_map(canvas, data: MapData, *, x: float, y: float, w: float, h: float, f
         c.setDash()
     if data.neighbours:  # dim everything outside the district
         c.setFillColor(DIM)
-        _fill(c, tf, [g for g, _ in data.neighbours], tol)
+        _fill(c, tf, [g for g, _ in data.neighbours], tol, close)
         c.setStrokeColor(GREY)
         c.setLineWidth(0.6)
-        _stroke(c, tf, [g for g, _ in data.neighbours], tol)
+        _stroke(c, tf, [g for g, _ in data.neighbours], tol, close)
     c.setStrokeColor(INK)
     c.setLineWidth(1.8)
-    _stroke(c, tf, [data.district], tol)
+    _stroke(c, tf, [data.district], tol, close)
 
     _area_labels(c, tf, data, font)
     placed = [tf.point(p.x, p.y) for p in data.salons if p.own_district]
@@ -129,7 +138,7 @@ def draw_map(canvas, data: MapData, *, x: float, y: float, w: float, h: float, f
     c.setLineWidth(0.8)
     c.rect(x, y, w, h, stroke=1, fill=0)
     _north_arrow(c, x + w - 22, y + h - 40, font)
-    _scale_bar(c, tf, x + w - 10, y + 10, w, font)
+    _scale_bar(c, tf, x + w - 10, y + 10, w, font, zoom)
     if data.overview is not None:
         _inset(c, data, x + 8, y + h - 8, font)
         lx, ly = x + 8, y + 8
@@ -140,7 +149,11 @@ def draw_map(canvas, data: MapData, *, x: float, y: float, w: float, h: float, f
 
 # --- geometry to paths --------------------------------------------------------------------------
 
-def _rings(geoms, tol, clip):
+def _rings(geoms, tol, clip, close=0.0):
+    """Rings of the polygons in ``geoms`` as drawn: clipped to the frame, simplified by ``tol``
+    and, when ``close`` (metres) is set, generalised to the map's scale: gaps narrower than
+    2 × ``close`` are closed and holes smaller than (4 × ``close``)² dropped. Census boundaries
+    leave slivers between small areas that would print as stray strokes and white cracks."""
     for g in geoms:
         if g is None or g.is_empty:
             continue
@@ -148,17 +161,21 @@ def _rings(geoms, tol, clip):
             g = shapely.clip_by_rect(g, *clip)
         if tol:
             g = shapely.simplify(g, tol, preserve_topology=True)
+        if close and not g.is_empty:
+            g = g.buffer(close, join_style="mitre").buffer(-close, join_style="mitre")
         for poly in getattr(g, "geoms", [g]):
             if poly.is_empty or poly.geom_type != "Polygon":
                 continue
             yield shapely.get_coordinates(poly.exterior)
             for hole in poly.interiors:
+                if close and shapely.Polygon(hole).area < 16 * close * close:
+                    continue
                 yield shapely.get_coordinates(hole)
 
 
-def _path(c, tf, geoms, tol):
+def _path(c, tf, geoms, tol, close=0.0):
     path = c.beginPath()
-    for ring in _rings(geoms, tol, tf.clip):
+    for ring in _rings(geoms, tol, tf.clip, close):
         pts = tf.xy(ring)
         path.moveTo(*pts[0])
         for px, py in pts[1:]:
@@ -167,18 +184,18 @@ def _path(c, tf, geoms, tol):
     return path
 
 
-def _fill(c, tf, geoms, tol):
-    c.drawPath(_path(c, tf, geoms, tol), stroke=0, fill=1, fillMode=0)
+def _fill(c, tf, geoms, tol, close=0.0):
+    c.drawPath(_path(c, tf, geoms, tol, close), stroke=0, fill=1, fillMode=0)
 
 
-def _stroke(c, tf, geoms, tol):
-    c.drawPath(_path(c, tf, geoms, tol), stroke=1, fill=0)
+def _stroke(c, tf, geoms, tol, close=0.0):
+    c.drawPath(_path(c, tf, geoms, tol, close), stroke=1, fill=0)
 
 
-def _hatched(c, tf, cells, x, y, w, h):
+def _hatched(c, tf, cells, x, y, w, h, close):
     """Uncovered cells: a light fill and diagonal hatching clipped to the cells."""
     c.saveState()
-    path = _path(c, tf, cells, 0.0)
+    path = _path(c, tf, cells, 0.0, close)
     c.setFillColor(CELL)
     c.clipPath(path, stroke=0, fill=1, fillMode=0)
     c.setStrokeColor(CELL_HATCH)
@@ -336,7 +353,7 @@ def scale_bar_length(scale: float, width: float) -> float:
     return min(_SCALE_STEPS, key=lambda s: abs(math.log(s / target)))
 
 
-def _scale_bar(c, tf, right, bottom, width, font):
+def _scale_bar(c, tf, right, bottom, width, font, zoom=1.0):
     metres = scale_bar_length(tf.scale, width)
     length = metres * tf.scale
     label = f"{metres / 1000:g} km" if metres >= 1000 else f"{metres} m"
@@ -356,11 +373,14 @@ def _scale_bar(c, tf, right, bottom, width, font):
     c.setFont(font, 7)
     c.drawCentredString(x0, bottom + 9, "0")
     c.drawCentredString(x0 + length, bottom + 9, label)
-    c.drawRightString(x0 + length, bottom + 16, f"1:{_round_scale(1 / tf.scale * 72 / 0.0254):,}")
+    c.drawRightString(x0 + length, bottom + 16, f"1:{scale_denominator(tf.scale, zoom):,}")
     c.restoreState()
 
 
-def _round_scale(denominator: float) -> int:
+def scale_denominator(scale: float, zoom: float = 1.0) -> int:
+    """The printed scale 1:n, rounded to two digits, of a map drawn at ``scale`` points per
+    metre on a page enlarged ``zoom`` times on paper."""
+    denominator = 72 / 0.0254 / (scale * zoom)
     digits = 10 ** max(0, int(math.log10(denominator)) - 1)
     return int(round(denominator / digits) * digits)
 

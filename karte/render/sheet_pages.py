@@ -94,20 +94,9 @@ def header_for(sheet: DistrictSheet):
     """The running header: the title block on page 1, a one-line header after; the 取扱注意 band
     with printing time and user on every page of a personal edition."""
     options = sheet.options
-    printed = options.printed_at.astimezone(JST).strftime("%Y-%m-%d %H:%M")
 
     def header(w: PageWriter) -> float:
-        y = TOP
-        if options.edition.personal:
-            c = w.canvas
-            c.setFillColor(INK)
-            c.rect(LEFT, y - 17, RIGHT - LEFT, 17, stroke=0, fill=1)
-            w.text(LEFT + 6, y - 12.5, "取扱注意", 11, color=white, bold=True)
-            w.text(LEFT + 62, y - 12, "個人情報を含みます。目的外の利用・複写を禁止。使用後は回収・廃棄",
-                   7.5, color=white)
-            w.text(RIGHT - 6, y - 12, f"印刷 {printed} JST　印刷者 {options.user}", 7.5, color=white,
-                   align="right")
-            y -= BAND_H
+        y = personal_band(w, options)
         if w.pages == 1:
             return _title_block(w, sheet, y)
         w.text(LEFT, y - 11, f"{sheet.name}（{sheet.code}）", 10.5, bold=True)
@@ -119,6 +108,23 @@ def header_for(sheet: DistrictSheet):
         return y - RUNNING_H
 
     return header
+
+
+def personal_band(w: PageWriter, options) -> float:
+    """The black 取扱注意 band with the printing time (JST) and the user, at the top of every
+    page of a personal edition (sheets, contents, blank pages); return where the page goes on."""
+    if not options.edition.personal:
+        return TOP
+    printed = options.printed_at.astimezone(JST).strftime("%Y-%m-%d %H:%M")
+    c = w.canvas
+    c.setFillColor(INK)
+    c.rect(LEFT, TOP - 17, RIGHT - LEFT, 17, stroke=0, fill=1)
+    w.text(LEFT + 6, TOP - 12.5, "取扱注意", 11, color=white, bold=True)
+    w.text(LEFT + 62, TOP - 12, "個人情報を含みます。目的外の利用・複写を禁止。使用後は回収・廃棄",
+           7.5, color=white)
+    w.text(RIGHT - 6, TOP - 12, f"印刷 {printed} JST　印刷者 {options.user}", 7.5, color=white,
+           align="right")
+    return TOP - BAND_H
 
 
 def footer_for(sheet: DistrictSheet, font: str):
@@ -186,7 +192,8 @@ def _page_one(w: PageWriter, sheet: DistrictSheet) -> None:
     stats_h = 24 + HEADER_ROW + STATS_ROW * len(sheet.karte["base"]) + 30
     top = w.y - 4
     height = top - BOTTOM - stats_h
-    draw_map(w.canvas, sheet.map, x=LEFT, y=top - height, w=RIGHT - LEFT, h=height, font=w.font)
+    draw_map(w.canvas, sheet.map, x=LEFT, y=top - height, w=RIGHT - LEFT, h=height, font=w.font,
+             zoom=w.zoom)
     w.y = top - height - 2
     below = w.y
     _base_stats(w, sheet)

@@ -17,6 +17,7 @@ editions need a user who may see the district's personal rows, and list only sha
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import multiprocessing as mp
@@ -29,7 +30,16 @@ from pathlib import Path
 from karte.access import PUBLIC, Access, Level
 from karte.errors import KarteError, NotFoundError
 from karte.render.pdf_fonts import register_font
-from karte.render.pdf_layout import LEFT, MUTED, RIGHT, TOP, Column, PageWriter, rows_per_page
+from karte.render.pdf_layout import (
+    BOTTOM,
+    LEFT,
+    MUTED,
+    RIGHT,
+    TOP,
+    Column,
+    PageWriter,
+    rows_per_page,
+)
 from karte.render.sheet_analysis import Coverage, analyse_coverage, city_coverage
 from karte.render.sheet_data import (
     DistrictSheet,
@@ -41,7 +51,7 @@ from karte.render.sheet_data import (
     load_context,
     shareable_register,
 )
-from karte.render.sheet_pages import footer_for, header_for, write_sheet
+from karte.render.sheet_pages import footer_for, header_for, personal_band, write_sheet
 from karte.schema import Layer
 from karte.store.base import Store
 
@@ -70,6 +80,8 @@ class BatchResult:
     merged_pages: int = 0
     toc_pages: int = 0
     seconds: float = 0.0
+    #: how many processes rendered sheets (2 on a two-core machine with ``workers=2``)
+    processes: int = 0
 
 
 def render_sheet(sheet: DistrictSheet) -> tuple[bytes, int]:
@@ -103,17 +115,20 @@ def district_sheet_pdf(
     paper: str = "A4",
     access: Access = PUBLIC,
     route: str = "api:sheet",
+    context: SheetContext | None = None,
 ) -> bytes:
     """One district's sheet as PDF bytes, for the web (``/districts/{code}/sheet.pdf``).
 
     Raises :class:`SheetAccessError` (403) when ``access`` may not print the edition,
     :class:`karte.errors.NotFoundError` (404) for an unknown district. Personal editions are
-    logged in the store's access log under ``route``.
+    logged in the store's access log under ``route``. ``context``: the store's layers already
+    read by :func:`karte.render.sheet_data.load_context` for the current build (the web keeps
+    one), else they are read here.
     """
     edition = _edition(edition)
     _paper(paper)
     check_access(access, [code], edition)
-    ctx = load_context(store)
+    ctx = context or load_context(store)
     _known(ctx, [code])
     coverages, city = _coverage(ctx, store)
     options = SheetOptions(edition=edition, paper=paper, user=access.user)
@@ -157,14 +172,19 @@ def render_batch(
     result = BatchResult()
     workers = max(1, min(workers, os.cpu_count() or 1))  # the analysis covers every district
     with _pool(ctx, workers) as pool:
-        coverages, city = _coverage(ctx, store, pool=pool, progress=progress)
-        _audit(store, ctx, codes, edition, access, route)
+        # the access log is written while the workers analyse (one SQLite commit per row takes
+        # a second for the city), and always before any file is written
+        coverages, city = _coverage(ctx, store, pool=pool, progress=progress,
+                                    meanwhile=lambda: _audit(store, ctx, codes, edition, access, route))
         jobs = [(code, options, coverages[code], city, access, out / f"{code}{suffix}.pdf")
                 for code in codes]
         mapper = pool.imap_unordered(_render_job, jobs) if pool else map(_render_job, jobs)
-        for done, (code, path, pages, size) in enumerate(mapper, start=1):
+        pids = set()
+        for done, (code, path, pages, size, pid) in enumerate(mapper, start=1):
             result.files[code], result.pages[code], result.sizes[code] = path, pages, size
+            pids.add(pid)
             progress("render", done, len(codes))
+        result.processes = len(pids)
     result.files = {c: result.files[c] for c in codes}
     if merge:
         progress("merge", 0, 1)
@@ -201,19 +221,19 @@ class _NoPool:
         return False
 
 
-def _analysis_job(codes: list[str]) -> dict[str, Coverage]:
-    ctx: SheetContext = _WORKER["ctx"]
+def _analysis_job(codes: list[str], ctx: SheetContext | None = None) -> dict[str, Coverage]:
+    ctx = ctx or _WORKER["ctx"]
     return analyse_coverage(ctx.small_areas, ctx.services, codes, params=ctx.params)
 
 
-def _render_job(job) -> tuple[str, Path, int, int]:
+def _render_job(job) -> tuple[str, Path, int, int, int]:
     code, options, coverage, city, access, path = job
     ctx: SheetContext = _WORKER["ctx"]
     sheet = district_sheet(ctx, code, options=options, coverage=coverage, city_coverage=city,
                            access=access)
     data, pages = render_sheet(sheet)
     _write(path, data, private=options.edition.personal)
-    return code, path, pages, len(data)
+    return code, path, pages, len(data), os.getpid()
 
 
 def _write(path: Path, data: bytes, *, private: bool) -> None:
@@ -236,15 +256,22 @@ def clear_analysis_cache() -> None:
     _COVERAGE_CACHE.clear()
 
 
-def _coverage(ctx: SheetContext, store: Store, *, pool=None,
-              progress: Progress | None = None) -> tuple[dict[str, Coverage], dict]:
-    """Coverage of every district and the city's shares; kept for the store's current build."""
+def _coverage(ctx: SheetContext, store: Store, *, pool=None, progress: Progress | None = None,
+              meanwhile: Callable[[], None] | None = None) -> tuple[dict[str, Coverage], dict]:
+    """Coverage of every district and the city's shares; kept for the store's current build.
+    ``meanwhile`` runs in this process while the pool's workers analyse."""
+    meanwhile = meanwhile or (lambda: None)
     key = (store.location, store.meta().get("built_at"), ctx.params)
     if key in _COVERAGE_CACHE:
+        meanwhile()
         return _COVERAGE_CACHE[key]
     groups = _groups(ctx)
     results: dict[str, Coverage] = {}
-    mapper = pool.imap_unordered(_analysis_job, groups) if pool else map(_analysis_job, groups)
+    if pool:
+        mapper = pool.imap_unordered(_analysis_job, groups)  # the workers start at once
+    else:
+        mapper = map(functools.partial(_analysis_job, ctx=ctx), groups)
+    meanwhile()
     for done, part in enumerate(mapper, start=1):
         results.update(part)
         if progress:
@@ -283,7 +310,11 @@ def _audit(store: Store, ctx: SheetContext, codes, edition: Edition, access: Acc
 
 def _merge(ctx: SheetContext, codes, result: BatchResult, options: SheetOptions,
            path: Path) -> tuple[int, int]:
-    from pypdf import PdfWriter
+    """Contents, then every district's sheet, each starting on a right-hand (odd) page: a
+    district with an odd page count is followed by a blank page (with the 取扱注意 band in a
+    personal edition), so the bundle prints on both sides without one district's last page
+    on the back of the next one's map."""
+    from pypdf import PdfReader, PdfWriter
 
     per_page = rows_per_page(row_h=16, header_h=16, top=TOP - 110)
     toc_pages = max(1, math.ceil(len(codes) / per_page))
@@ -292,16 +323,48 @@ def _merge(ctx: SheetContext, codes, result: BatchResult, options: SheetOptions,
         if pages == toc_pages:
             break
         toc_pages = pages
+    blank = PdfReader(io.BytesIO(_blank_page(options))).pages[0]
     writer = PdfWriter()
     writer.append(io.BytesIO(toc))
     writer.add_outline_item("目次", 0)
+    if toc_pages % 2:
+        writer.add_page(blank)
     for code in codes:
         name = ctx.kartes[code]["district"]["name"]
         writer.append(str(result.files[code]), outline_item=f"{code} {name}")
+        if result.pages[code] % 2:
+            writer.add_page(blank)
     buf = io.BytesIO()
     writer.write(buf)
     _write(path, buf.getvalue(), private=options.edition.personal)
     return toc_pages, len(writer.pages)
+
+
+def _even(n: int) -> int:
+    return n + n % 2
+
+
+def _blank_page(options: SheetOptions) -> bytes:
+    """The page that fills the back of a district's last sheet in the merged PDF."""
+    font = register_font()
+    buf = io.BytesIO()
+
+    def header(w: PageWriter) -> float:
+        y = personal_band(w, options)
+        w.text((LEFT + RIGHT) / 2, (y + BOTTOM) / 2, "（白紙：両面印刷のため）", 10, color=MUTED,
+               align="center")
+        return y
+
+    def footer(canvas, number, total):
+        if options.edition.personal:
+            canvas.setFont(font, 7.5)
+            canvas.setFillColor(MUTED)
+            canvas.drawCentredString((LEFT + RIGHT) / 2 + 110, 22, "取扱注意")
+
+    w = PageWriter(buf, paper=options.paper, font=font, header=header, footer=footer)
+    w.new_page()
+    w.finish()
+    return buf.getvalue()
 
 
 def _toc(ctx: SheetContext, codes, result: BatchResult, options: SheetOptions,
@@ -312,37 +375,39 @@ def _toc(ctx: SheetContext, codes, result: BatchResult, options: SheetOptions,
     printed = options.printed_at.astimezone(_jst()).strftime("%Y-%m-%d %H:%M")
 
     def header(w: PageWriter) -> float:
-        y = TOP
+        y = personal_band(w, options)
         w.text(LEFT, y - 22, "地区シート　目次", 20, bold=True)
         w.text(RIGHT, y - 20, f"{first['fiscal_year_label']}・{options.edition.ja}・{options.paper}",
                11, align="right")
         w.text(LEFT, y - 40, f"データ時点 {first['data_date']}　{len(codes)} 地区　"
                f"印刷 {printed} JST" + (f"　印刷者 {options.user}" if options.edition.personal
                                        else ""), 9, color=MUTED)
-        if options.edition.personal:
-            w.text(LEFT, y - 56, "取扱注意：個人情報を含みます。目的外の利用・複写を禁止。使用後は回収・廃棄",
-                   10, bold=True)
-        return y - 70
+        w.text(LEFT, y - 54, "各地区は表面（奇数ページ）から始まります。両面印刷で地区ごとに分けられます。",
+               8, color=MUTED)
+        return y - 64
 
     def footer(canvas, number, total):
-        canvas.setFont(font, 9)
         canvas.setFillColor(MUTED)
+        if options.edition.personal:
+            canvas.setFont(font, 7.5)
+            canvas.drawCentredString((LEFT + RIGHT) / 2 + 110, 22, "取扱注意")
+        canvas.setFont(font, 9)
         canvas.drawRightString(RIGHT, 22, f"目次 {number} / {total}")
 
     w = PageWriter(buf, paper=options.paper, font=font, header=header, footer=footer,
                    title=f"地区シート 目次（{options.edition.ja}）")
     w.new_page()
     rows = []
-    page = toc_pages + 1
+    page = _even(toc_pages) + 1
     for code in codes:
         k = ctx.kartes[code]
         pop = next((m["value"] for m in k["base"] if m["key"] == "population"), None)
         n = result.pages[code]
         rows.append((code, k["district"]["name"], "—" if pop is None else f"{pop:,} 人",
                      f"{n}", f"{page}〜{page + n - 1}"))
-        page += n
+        page += _even(n)
     cols = (Column("コード", 70), Column("地区名", 220), Column("人口", 90, "right"),
-            Column("枚数", 60, "right"), Column("ページ", 99, "right"))
+            Column("ページ数", 60, "right"), Column("ページ", 99, "right"))
     w.table(cols, rows, size=10, row_h=16, header_h=16, continued="目次（続き）")
     w.finish()
     return buf.getvalue(), w.pages
