@@ -20,6 +20,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from gis.check import require, same_crs
 from gis.distance import nearest_walking
 from gis.network import WalkNetwork
 from gis.params import AnalysisParams
@@ -91,9 +92,9 @@ def salon_coverage(
         None), ``salon_m`` (walking distance to it; inf when there is none) and ``covered``.
     """
     params = params or AnalysisParams()
-    if services.crs != surface.crs:
-        raise ValueError(f"'services' should be in the CRS of 'surface' ({surface.crs}), "
-                         f"got {services.crs}")
+    require("salon coverage", surface=(surface, ("x", "y")),
+            services=(services, ("kind", "frequency")))
+    same_crs("salon coverage", ("surface", surface), services=services)
     salons = active_salons(services, min_per_month=params.min_salon_per_month)
     nearest = nearest_walking(surface[["x", "y"]].to_numpy(dtype=float), salons.geometry,
                               detour_factor=params.detour_factor, network=network)
@@ -135,6 +136,8 @@ def coverage_by_district(
         ``coverage_g`` (covered ÷ total; NaN when the district has no one in the group) and
         ``city_coverage_g`` (the same share for the whole city). Plus ``salons`` when given.
     """
+    require("coverage by district",
+            coverage=(coverage, ("district_code", "covered", *(c for c, _ in GROUPS))))
     frame = pd.DataFrame({"district_code": coverage["district_code"].to_numpy(),
                           "covered": coverage["covered"].to_numpy(dtype=bool)})
     out_cols = {}
@@ -178,6 +181,8 @@ def uncovered_cells(coverage: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         and ``salon_m`` (walking distance to the nearest counting salon, the smallest over the
         merged pieces), sorted by uncovered elderly, most first.
     """
+    require("uncovered cells", coverage=(coverage, ("cell_id", "district_code", "covered", "elderly",
+                                                     "age_75_plus", "salon_m")))
     elderly = pd.to_numeric(coverage["elderly"], errors="coerce").fillna(0.0)
     rows = coverage[(~coverage["covered"].astype(bool)) & (elderly > 0)]
     keys = ["cell_id", "district_code"]

@@ -27,6 +27,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from gis.check import require
+
 PARTS = ("elderly_alone", "uncovered_elderly", "unsupported")
 
 
@@ -60,6 +62,10 @@ def outreach_units(
     """
     if by not in ("key_code", "cell_id"):
         raise ValueError(f"by should be 'key_code' or 'cell_id', got {by!r}")
+    require("outreach units",
+            coverage=(coverage, ("cell_id", "key_code", "district_code", "elderly", "elderly_alone",
+                                 "covered")),
+            gaps=(gaps, ("no_supporter", *(("key_code",) if by == "key_code" else ()))))
     keys = ["key_code"] if by == "key_code" else ["cell_id", "district_code"]
     frame = pd.DataFrame({k: coverage[k].to_numpy() for k in {*keys, "district_code"}})
     elderly = pd.to_numeric(coverage["elderly"], errors="coerce").fillna(0.0).to_numpy(dtype=float)

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from gis.check import require, same_crs
 from gis.distance import walking_pairs
 from gis.network import WalkNetwork
 from gis.params import AnalysisParams
@@ -151,11 +152,11 @@ def site_salons(
         raise ValueError(f"method should be 'auto', 'greedy' or 'exact', got {method!r}")
     if not isinstance(k, int | np.integer) or k < 0:
         raise ValueError(f"k should be a non-negative integer, got {k!r}")
-    if weight not in coverage.columns:
+    if not isinstance(weight, str) or weight not in getattr(coverage, "columns", ()):
         raise ValueError(f"coverage has no column {weight!r}")
-    if candidates.crs != coverage.crs:
-        raise ValueError(f"'candidates' should be in the CRS of 'coverage' ({coverage.crs}), "
-                         f"got {candidates.crs}")
+    require("candidate sites", coverage=(coverage, ("x", "y", "covered")),
+            candidates=(candidates, ()))
+    same_crs("candidate sites", ("coverage", coverage), candidates=candidates)
 
     w_all = pd.to_numeric(coverage[weight], errors="coerce").fillna(0.0).to_numpy(dtype=float)
     demand = np.flatnonzero(~coverage["covered"].to_numpy(dtype=bool) & (w_all > 0))

@@ -137,3 +137,19 @@ def test_network_coverage_differs_from_straight_line():
     assert not walked["covered"].any()
     expected = np.hypot(240, 4750) + 20 + np.hypot(10, 4500)
     assert walked["salon_m"].iloc[0] == pytest.approx(expected)
+
+
+def test_missing_columns_and_crs_are_all_reported():
+    surface = world_surface().drop(columns=["x"])
+    services = fx.services().drop(columns=["frequency"]).to_crs("EPSG:6677")
+    with pytest.raises(ValueError) as err:
+        salon_coverage(surface, services)
+    text = str(err.value)
+    assert "'surface' lacks the columns ['x']" in text
+    assert "'services' lacks the columns ['frequency']" in text
+    with pytest.raises(ValueError, match="CRS of 'surface'"):
+        salon_coverage(world_surface(), fx.services().to_crs("EPSG:6677"))
+    with pytest.raises(ValueError, match=r"lacks the columns \['covered'\]"):
+        coverage_by_district(world_surface())
+    with pytest.raises(ValueError, match="should be a DataFrame, got list"):
+        uncovered_cells([])

@@ -86,3 +86,12 @@ def test_suppress_small_counts_for_publication():
     assert out["n"].isna().tolist() == [False, True, True, False, True, True]
     assert out["n"].iloc[0] == 0 and out["n"].iloc[3] == 3
     assert out["other"].tolist() == [1] * 6  # untouched
+
+
+def test_outreach_units_report_missing_columns():
+    cov, gaps = world()
+    with pytest.raises(ValueError) as err:
+        outreach_units(cov.drop(columns=["elderly_alone"]), gaps.drop(columns=["key_code"]))
+    assert "['elderly_alone']" in str(err.value) and "['key_code']" in str(err.value)
+    # ranking by cell does not need the small area of each person
+    assert len(outreach_units(cov, gaps.drop(columns=["key_code"]), by="cell_id")) == 12
