@@ -273,8 +273,17 @@ def to_web_geojson(frame: gpd.GeoDataFrame, *, tolerance_m: float = 10.0, decima
     geom = out.geometry
     if tolerance_m > 0:
         geom = geom.simplify(tolerance_m, preserve_topology=True)
-    geom = geom.to_crs(crs.WGS84)
-    geom = shapely.set_precision(geom.values, 10.0 ** -decimals)
+    geom = geom.to_crs(crs.WGS84).values
+    invalid = ~shapely.is_valid(geom) & ~shapely.is_missing(geom)
+    if invalid.any():
+        geom = geom.copy()
+        geom[invalid] = shapely.make_valid(geom[invalid])
+    try:
+        geom = shapely.set_precision(geom, 10.0 ** -decimals)
+    except shapely.errors.GEOSException:
+        # GEOS cannot snap some merged mesh pieces to the grid without a topology conflict:
+        # round every coordinate instead (the shape may then touch itself; maps draw it alike)
+        geom = shapely.set_precision(geom, 10.0 ** -decimals, mode="pointwise")
     props = pd.DataFrame(out.drop(columns=out.geometry.name))
     records = props.astype(object).where(props.notna(), None).to_dict(orient="records")
     features = []
