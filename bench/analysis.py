@@ -27,7 +27,7 @@ from gis.gaps import evacuation_gaps, gaps_by_district
 from gis.mesh import jis_mesh, population_surface
 from gis.outreach import outreach_priority, outreach_units
 from gis.params import AnalysisParams
-from gis.siting import site_salons
+from gis.siting import candidate_venues, site_salons
 from gis.suggest import suggest_supporters
 from karte.store import open_store
 
@@ -74,8 +74,8 @@ def main() -> None:
     store = open_store(args.store)
     L = {name: store.read(name) for name in LAYERS}
     params = AnalysisParams()
-    venues = pd.concat([L["shelters"][["name", "geometry"]], L["emergency_sites"][["name", "geometry"]]],
-                       ignore_index=True).set_crs(L["shelters"].crs, allow_override=True)
+    venues = candidate_venues({"shelters": L["shelters"], "emergency_sites": L["emergency_sites"]},
+                              name_pattern={"shelters": None})
 
     def surface():
         return population_surface(L["small_areas"], jis_mesh(L["small_areas"], level=params.mesh_level))
@@ -107,7 +107,7 @@ def main() -> None:
     for name, times in rows.items():
         print(f"  {name:20s} median {statistics.median(times):7.3f} s   "
               f"min {min(times):.3f}  max {max(times):.3f}")
-    print(f"  ({len(sug)} suggestions, {len(sites)} sites by {sites['method'].iloc[0]})")
+    print(f"  ({len(sug)} suggestions, {len(sites)} of {len(venues)} venues by {sites['method'].iloc[0]})")
     med, base = statistics.median(rows["coverage"]), statistics.median(naive_times)
     print(f"baseline: naive per-district coverage median {base:.3f} s; "
           f"coverage / naive = {med / base:.3f} ({base / med:.0f}x faster); same answer: {same}")
