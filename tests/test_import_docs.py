@@ -10,6 +10,7 @@ from test_import_support import GEOCODER, TODAY
 
 from gis.districts import dissolve_districts
 from karte.districts import read_mapping
+from karte.errors import ValidationError
 from karte.importing import import_file
 from karte.importing.headers import FIELDS, markdown_table
 from karte.settings import REPO_DATA
@@ -73,3 +74,39 @@ def test_docs_print_the_header_table():
     text = (DOCS / "README.md").read_text(encoding="utf-8")
     for kind in FIELDS:
         assert markdown_table(kind) in text
+
+
+def test_district_map_places_rows_through_their_small_area(tmp_path, base_store, small_areas):
+    """--district-map: the row's small area (from its town point or coordinates) decides its
+    district through the given table, not the store's district polygons."""
+    shutil.copy(base_store, tmp_path / "k.gpkg")
+    store = GeoPackageStore(tmp_path / "k.gpkg")
+    keys = sorted(small_areas["key_code"])
+    table = tmp_path / "map.csv"
+    names = {"N1": "（仮）奇数", "N2": "（仮）偶数"}
+    codes = ["N1" if i % 2 else "N2" for i in range(len(keys))]
+    lines = ["KEY_CODE,地区コード,地区名"] + [f"{k},{c},{names[c]}" for k, c in zip(keys, codes, strict=True)]
+    table.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    report = import_file(store, "register", DOCS / "register.utf8.csv", district_map=table,
+                         geocoder=GEOCODER, today=TODAY)
+    assert report.written
+    reg = store.read("register")
+    odd = {k for i, k in enumerate(keys) if i % 2}
+    assert reg["key_code"].notna().all()
+    assert list(reg["district_code"]) == ["N1" if k in odd else "N2" for k in reg["key_code"]]
+
+
+def test_the_district_map_sample_works_as_district_map_and_its_problems_name_it(tmp_path, base_store):
+    shutil.copy(base_store, tmp_path / "k.gpkg")
+    store = GeoPackageStore(tmp_path / "k.gpkg")
+    report = import_file(store, "register", DOCS / "register.cp932.csv",
+                         district_map=DOCS / "districts_map.cp932.csv", geocoder=GEOCODER, today=TODAY)
+    assert report.ok and store.read("register")["district_code"].str.startswith("S").all()
+    lines = (DOCS / "districts_map.utf8.csv").read_text(encoding="utf-8").splitlines()
+    short = tmp_path / "short.csv"
+    short.write_text("\n".join([*lines[:-1], "02201999999,S01,（仮）西田沢地区"]) + "\n", encoding="utf-8")
+    with pytest.raises(ValidationError) as info:
+        import_file(store, "register", DOCS / "register.utf8.csv", district_map=short,
+                    geocoder=GEOCODER, today=TODAY)
+    where = [(p.file, p.row, p.column) for p in info.value.problems]
+    assert where == [("short.csv", None, "KEY_CODE"), ("short.csv", len(lines), "KEY_CODE")]

@@ -217,8 +217,8 @@ def prepare_import(store: Store, kind: str, path: Path, *, sheet: str | None = N
             raise InputError("--district-map は地区の取り込みには使えません (地区の表そのものを取り込みます)")
         prepared = _prepare_districts(path, state, report, findings, sheet=sheet, encoding=encoding)
     # in the order of the file (file-level problems first); stable, so a row keeps its column order
-    report.problems = sorted(findings.problems, key=lambda p: p.row or 0)
-    report.warnings = sorted(findings.warnings, key=lambda p: p.row or 0)
+    report.problems = sorted(findings.problems, key=lambda p: (p.file != report.file, p.row or 0))
+    report.warnings = sorted(findings.warnings, key=lambda p: (p.file != report.file, p.row or 0))
     if report.problems:
         raise ImportValidationError(report)
     if report.changed:
@@ -284,9 +284,9 @@ def _prepare_points(kind, path, state: _StoreState, report: ImportReport, findin
             if small is None:
                 raise InputError("--district-map には小地域 (small_areas) が必要です。"
                                  "先に karte build を実行してください")
-            from karte.districts import read_mapping
-
-            table = read_mapping(Path(district_map), small)
+            table = _read_district_map(Path(district_map), small, findings)
+            if table is None:
+                return PreparedImport(report)
             mapping = pd.Series(table["district_code"].to_numpy(), index=table["key_code"].to_numpy())
             lookup_source = table.drop_duplicates("district_code")
         elif districts is None:
@@ -315,6 +315,18 @@ def _prepare_points(kind, path, state: _StoreState, report: ImportReport, findin
                                  district_field="district_code" if spec.has_district else None)]
     prepared.layers = {str(spec.layer): frame}
     return prepared
+
+
+def _read_district_map(path: Path, small: pd.DataFrame, findings: Findings) -> pd.DataFrame | None:
+    """The ``--district-map`` table, read like ``karte import districts`` reads one (any accepted
+    header, CSV or xlsx, any supported encoding); its problems name its own file and rows."""
+    if not path.exists():
+        raise InputError(f"--district-map のファイルがありません: {path.name}")
+    own = Findings(path.name)
+    table = areas.read_mapping_table(read_table(path), small, own)
+    findings.problems.extend(own.problems)
+    findings.warnings.extend(own.warnings)
+    return None if table is None or own.problems else table
 
 
 # --- statistics ----------------------------------------------------------------------------
