@@ -1,29 +1,215 @@
-"""The city overview web map: districts coloured by a measure, salons and shelters."""
+"""The city overview web map: districts coloured by a measure, with names, salons and shelters.
+
+:func:`choropleth_map` draws any per-district measure (the web's city page lets the user choose
+salon coverage, the evacuation-gap rate or the ageing rate); :func:`overview_map` is the ageing
+rate map that ``karte demo`` writes to ``overview.html``.
+"""
 
 from __future__ import annotations
 
 import html
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import folium
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+from branca.element import MacroElement
+from folium.utilities import JsCode
+from jinja2 import Template
 
-from karte.render.webmap import copy_assets, for_web, legend_html, offline_map
+from karte.render.webmap import Basemap, copy_assets, for_web, legend_html, offline_map, point_layer
 
-#: Five greyscale-safe sequential colours (ColorBrewer YlOrRd 5).
+#: Five greyscale-safe sequential colours (ColorBrewer YlOrRd 5): more is worse.
 PALETTE = ["#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026"]
+#: ColorBrewer YlGn 5: more is better (coverage).
+PALETTE_GOOD = ["#ffffcc", "#c2e699", "#78c679", "#31a354", "#006837"]
+#: Districts with no figure, or a figure suppressed for the viewer.
+NO_DATA = "#cccccc"
+#: Simplification (metres) and coordinate decimals of the city map (4 decimals ≈ 10 m).
+TOLERANCE_M = 25.0
+DECIMALS = 4
+
+
+@dataclass(frozen=True)
+class Measure:
+    """A per-district measure the city map can show."""
+
+    key: str
+    label: str           #: Japanese name, as in the chooser and the legend title
+    palette: tuple[str, ...]
+    note: str = ""       #: one line under the legend title
+
+
+MEASURES = {
+    "coverage": Measure("coverage", "サロン徒歩圏カバー率（65歳以上）", tuple(PALETTE_GOOD),
+                        "月1回以上のサロンから徒歩圏内に住む高齢者の割合（推計）"),
+    "gap_rate": Measure("gap_rate", "避難支援に空白がある要支援者の割合", tuple(PALETTE),
+                        "同意・支援者・距離・計画・避難先のいずれかが欠けている人の割合"),
+    "ageing": Measure("ageing", "高齢化率（65歳以上）", tuple(PALETTE),
+                      "年齢が分かる人口に占める65歳以上の割合"),
+}
 
 
 def classify(values: pd.Series, k: int = 5) -> tuple[np.ndarray, list[float]]:
     """Quantile classes 0..k-1 and the class breaks (null values get -1)."""
-    v = values.astype(float)
+    v = pd.to_numeric(values, errors="coerce").astype(float)
     breaks = list(np.nanquantile(v, np.linspace(0, 1, k + 1))) if v.notna().any() else [0.0] * (k + 1)
     cls = np.full(len(v), -1)
     ok = v.notna().to_numpy()
     cls[ok] = np.clip(np.searchsorted(breaks[1:-1], v[ok].to_numpy(), side="right"), 0, k - 1)
     return cls, breaks
+
+
+def choropleth_map(
+    districts: gpd.GeoDataFrame,
+    *,
+    value: str,
+    title: str,
+    tooltip: Sequence[tuple[str, str]],
+    palette: Sequence[str] = PALETTE,
+    notes: Sequence[str] = (),
+    salons: gpd.GeoDataFrame | None = None,
+    shelters: gpd.GeoDataFrame | None = None,
+    link: str | None = None,
+    asset_base: str,
+    basemap: str | Basemap = "gsi_pale",
+    prefer_canvas: bool = True,
+) -> folium.Map:
+    """Districts coloured by quantile classes of ``value``, with names, salons and shelters.
+
+    Parameters
+    ----------
+    districts
+        EPSG:6678 polygons with ``district_code``, ``district_name``, the numeric ``value`` column
+        (NaN or text such as ``"秘匿"`` is drawn grey as "no figure") and the ``tooltip`` columns.
+    tooltip
+        (column, Japanese label) pairs shown on hover; values are HTML-escaped here.
+    link
+        A URL template with ``{code}`` (e.g. ``/districts/{code}``): a click on a district opens it.
+    salons, shelters
+        Points (EPSG:6678) with ``name``; shelters with a boolean ``welfare``.
+    """
+    d = districts.copy()
+    numeric = pd.to_numeric(d[value].where(d[value].map(lambda v: not isinstance(v, str))),
+                            errors="coerce")
+    cls, breaks = classify(numeric, k=len(palette))
+    d["fill"] = [palette[c] if c >= 0 else NO_DATA for c in cls]
+    d["tip"] = [_tip_html(row, tooltip) for _, row in d.iterrows()]
+    keep = ["district_code", "district_name", "fill", "tip", "geometry"]
+    if link:
+        d["url"] = [link.format(code=c) for c in d["district_code"]]
+        keep.append("url")
+    web = for_web(d[keep], close_gaps_m=60, tolerance_m=TOLERANCE_M, decimals=DECIMALS)
+
+    m = offline_map(web.total_bounds, asset_base=asset_base, basemap=basemap,
+                    prefer_canvas=prefer_canvas)
+    folium.GeoJson(
+        web.to_json(),
+        name=f"地区（{title}）",
+        style_function=lambda f: {"fillColor": f["properties"]["fill"], "color": "#333",
+                                  "weight": 1, "fillOpacity": 0.65},
+        highlight_function=lambda f: {"weight": 3},
+        tooltip=folium.GeoJsonTooltip(["tip"], labels=False),
+        on_each_feature=JsCode(_OPEN_URL) if link else None,
+    ).add_to(m)
+
+    labels = folium.FeatureGroup(name="地区名", show=True)
+    small = (d.geometry.area < SMALL_LABEL_M2).to_numpy()
+    for row, is_small in zip(web.itertuples(), small, strict=True):
+        p = row.geometry.representative_point()
+        folium.Marker(
+            [p.y, p.x],
+            icon=folium.DivIcon(class_name="karte-label" + (" karte-label-small" if is_small else ""),
+                                icon_size=(1, 1),
+                                html=f'<div style="font:11px sans-serif;white-space:nowrap;'
+                                     f'transform:translateX(-50%);'
+                                     f'text-shadow:0 0 3px #fff,0 0 3px #fff">'
+                                     f'{html.escape(row.district_name.replace("（仮）", ""))}</div>'),
+        ).add_to(labels)
+    labels.add_to(m)
+    m.add_child(_SmallLabels())
+
+    if salons is not None:
+        point_layer(m, _points_geojson, salons, "サロン",
+                    styles={"s": {"color": "#263238", "fillColor": "#ffffff", "radius": 4, "weight": 1.5}},
+                    tip=lambda r: html.escape(str(r["name"])))
+    if shelters is not None:
+        point_layer(m, _points_geojson, shelters, "指定避難所（紫の輪: 福祉避難所）", show=False,
+                    styles={"w": {"color": "#6a1b9a", "fillColor": "#ffffff", "radius": 7, "weight": 3},
+                            "s": {"color": "#1565c0", "fillColor": "#1565c0", "radius": 5, "weight": 1}},
+                    style_of=lambda r: "w" if bool(r["welfare"]) else "s",
+                    tip=lambda r: html.escape(str(r["name"])) + ("（福祉避難所）" if bool(r["welfare"])
+                                                                else ""))
+    folium.LayerControl(collapsed=False).add_to(m)
+
+    items = [(palette[i], f"{breaks[i]:.1%} 〜 {breaks[i + 1]:.1%}") for i in range(len(palette))]
+    if (cls < 0).any():
+        items.append((NO_DATA, "秘匿・データなし"))
+    legend = html.escape(title) + "".join(f"<br><small>{html.escape(n)}</small>" for n in notes)
+    m.get_root().html.add_child(folium.Element(legend_html(legend, items)))
+    return m
+
+
+#: Districts smaller than this (m²) are named only from zoom level LABEL_ZOOM (the city centre's
+#: names would pile up at the city's zoom).
+SMALL_LABEL_M2 = 6e6
+LABEL_ZOOM = 13
+
+
+class _SmallLabels(MacroElement):
+    """Hide the small districts' names below :data:`LABEL_ZOOM` (a class on the map's div)."""
+
+    _template = Template("""
+        {% macro header(this, kwargs) %}
+        <style>.karte-zoomed-out .karte-label-small { display: none; }</style>
+        {% endmacro %}
+        {% macro script(this, kwargs) %}
+        (function(map) {
+            function mark() {
+                map.getContainer().classList.toggle("karte-zoomed-out", map.getZoom() < {{ this.zoom }});
+            }
+            map.on("zoomend", mark);
+            map.whenReady(mark);
+        })({{ this._parent.get_name() }});
+        {% endmacro %}
+    """)
+
+    def __init__(self, zoom: int = LABEL_ZOOM):
+        super().__init__()
+        self._name = "SmallLabels"
+        self.zoom = int(zoom)
+
+
+#: Leaflet: a click on a district feature opens its page.
+_OPEN_URL = """function(feature, layer) {
+    layer.on("click", function() { window.location.href = feature.properties.url; });
+}"""
+
+
+def _points_geojson(frame: gpd.GeoDataFrame) -> dict:
+    return json.loads(for_web(frame, tolerance_m=0, decimals=5).to_json())
+
+
+def _tip_html(row: pd.Series, fields: Sequence[tuple[str, str]]) -> str:
+    return "<br>".join(f"<b>{html.escape(label)}</b> {html.escape(_text(row.get(col)))}"
+                       for col, label in fields)
+
+
+def _text(v) -> str:
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return "—"
+    return str(v)
+
+
+def standin_note(districts: pd.DataFrame) -> list[str]:
+    """The legend note when the districts are the stand-in ones (names start with （仮）)."""
+    if districts["district_name"].astype(str).str.startswith("（仮）").any():
+        return ["※地区割りは代替（仮）: 実際の地区社協の区域ではありません"]
+    return []
 
 
 def overview_map(
@@ -33,67 +219,23 @@ def overview_map(
     shelters: gpd.GeoDataFrame,
     *,
     asset_base: str,
-    basemap: str = "gsi_pale",
+    basemap: str | Basemap = "gsi_pale",
     synthetic: bool = True,
 ) -> folium.Map:
     """Districts coloured by ageing rate (高齢化率), with names, salons and shelters."""
     d = districts.merge(stats, left_on="district_code", right_index=True, how="left")
     d["ageing_rate"] = d["elderly"].astype(float) / d["age_known"].astype(float)
-    cls, breaks = classify(d["ageing_rate"])
-    d["fill"] = [PALETTE[c] if c >= 0 else "#cccccc" for c in cls]
     d["rate_text"] = d["ageing_rate"].map(lambda r: "—" if pd.isna(r) else f"{r:.1%}")
     d["pop_text"] = d["population"].map(lambda p: "—" if pd.isna(p) else f"{int(p):,}人")
-    web = for_web(d[["district_code", "district_name", "fill", "rate_text", "pop_text", "geometry"]],
-                  close_gaps_m=60)
-
-    m = offline_map(web.total_bounds, asset_base=asset_base, basemap=basemap)
-    folium.GeoJson(
-        web.to_json(),
-        name="地区（高齢化率）",
-        style_function=lambda f: {"fillColor": f["properties"]["fill"], "color": "#333",
-                                  "weight": 1, "fillOpacity": 0.65},
-        highlight_function=lambda f: {"weight": 3},
-        tooltip=folium.GeoJsonTooltip(["district_code", "district_name", "pop_text", "rate_text"],
-                                      aliases=["地区コード", "地区名", "人口", "高齢化率"]),
-    ).add_to(m)
-
-    labels = folium.FeatureGroup(name="地区名", show=True)
-    for row in web.itertuples():
-        p = row.geometry.representative_point()
-        folium.Marker(
-            [p.y, p.x],
-            icon=folium.DivIcon(html=f'<div style="font:11px sans-serif;white-space:nowrap;'
-                                     f'text-shadow:0 0 3px #fff">'
-                                     f'{html.escape(row.district_name.replace("（仮）", ""))}</div>'),
-        ).add_to(labels)
-    labels.add_to(m)
-
-    salons = for_web(services[services["kind"] == "salon"], tolerance_m=0)
-    layer = folium.FeatureGroup(name="サロン", show=True)
-    for s in salons.itertuples():
-        folium.CircleMarker([s.geometry.y, s.geometry.x], radius=4, color="#1b5e20", fill=True,
-                            fill_opacity=0.9, tooltip=html.escape(s.name)).add_to(layer)
-    layer.add_to(m)
-
-    sh = for_web(shelters, tolerance_m=0)
-    layer = folium.FeatureGroup(name="指定避難所（紫: 福祉避難所）", show=False)
-    for s in sh.itertuples():
-        colour = "#6a1b9a" if s.welfare else "#1565c0"
-        label = f"{s.name}（福祉避難所）" if s.welfare else s.name
-        folium.CircleMarker([s.geometry.y, s.geometry.x], radius=7 if s.welfare else 5,
-                            color=colour, weight=3 if s.welfare else 1, fill=True,
-                            fill_color="#ffffff" if s.welfare else colour, fill_opacity=0.9,
-                            tooltip=html.escape(label)).add_to(layer)
-    layer.add_to(m)
-    folium.LayerControl(collapsed=False).add_to(m)
-
-    items = [(PALETTE[i], f"{breaks[i]:.1%} 〜 {breaks[i + 1]:.1%}") for i in range(len(PALETTE))]
-    title = "高齢化率（65歳以上）"
-    if synthetic:
-        title += "<br><small>※年齢構成は合成データ（デモ）</small>"
-    if districts["district_name"].str.startswith("（仮）").any():
-        title += "<br><small>※地区割りは代替（仮）: 実際の地区社協の区域ではありません</small>"
-    m.get_root().html.add_child(folium.Element(legend_html(title, items)))
+    notes = ["※年齢構成は合成データ（デモ）"] if synthetic else []
+    m = choropleth_map(
+        d, value="ageing_rate", title="高齢化率（65歳以上）",
+        tooltip=[("district_code", "地区コード"), ("district_name", "地区名"), ("pop_text", "人口"),
+                 ("rate_text", "高齢化率")],
+        notes=notes + standin_note(districts),
+        salons=services[services["kind"] == "salon"], shelters=shelters,
+        asset_base=asset_base, basemap=basemap,
+    )
     m.get_root().header.add_child(folium.Element(
         '<meta charset="utf-8"><title>青森市 地区カルテ 全体図</title>'))
     return m

@@ -3,12 +3,18 @@
 ``static/leaflet`` holds Leaflet 1.9.4 as published on the npm registry (BSD-2-Clause, see its
 LICENSE). A map's HTML refers to it under ``asset_base`` (a relative folder for files written to
 disk, ``/static/leaflet`` when served by the web app). The basemap is optional: with no tile
-server reachable the vector layers still draw.
+server reachable the vector layers still draw on a plain background.
+
+Why folium: it writes the Leaflet JavaScript for GeoJSON layers, tooltips, popups and the layer
+control from Python, so a page's map is built on the server next to the tables it sits beside;
+replacing its default asset lists with the shipped Leaflet keeps it free of any CDN.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import folium
@@ -19,28 +25,115 @@ from gis import crs
 STATIC = Path(__file__).parent / "static"
 LEAFLET = STATIC / "leaflet"
 
+GSI_ATTRIBUTION = '<a href="https://maps.gsi.go.jp/development/ichiran.html">地理院タイル（淡色地図）</a>'
+
+#: Named basemaps: (tile URL template, attribution HTML, name in the layer control), or None.
 BASEMAPS = {
-    "gsi_pale": (
-        "https://cyberjapandata.gsi.go.jp/xyz/pale/{z}/{x}/{y}.png",
-        '<a href="https://maps.gsi.go.jp/development/ichiran.html">地理院タイル（淡色地図）</a>',
-    ),
+    "gsi_pale": ("https://cyberjapandata.gsi.go.jp/xyz/pale/{z}/{x}/{y}.png", GSI_ATTRIBUTION,
+                 "地理院タイル（淡色）"),
     "none": None,
 }
 
+#: Background of the map when no tile is drawn (no basemap, or the tile server is unreachable).
+BACKGROUND = "#eef0ea"
 
-def offline_map(bounds_wgs84, *, asset_base: str, basemap: str = "gsi_pale") -> folium.Map:
-    """A folium map whose only assets are the shipped Leaflet JS and CSS."""
-    m = folium.Map(tiles=None, control_scale=True, prefer_canvas=True)
+
+@dataclass(frozen=True)
+class Basemap:
+    """The tiles under a web map: a URL template with its attribution, or none at all."""
+
+    url: str | None
+    attribution: str = ""
+    name: str = "背景地図"
+
+    @classmethod
+    def named(cls, name: str, *, url: str = "", attribution: str = "") -> Basemap:
+        """A basemap by name (``gsi_pale``, ``none``) or, with ``url``, any XYZ tile server.
+
+        Raises :class:`karte.errors.InputError` for an unknown name (listing the known ones).
+        """
+        if url:
+            return cls(url, attribution or url, "背景地図")
+        if name not in BASEMAPS:
+            from karte.errors import InputError
+
+            raise InputError(f"背景地図 {name!r} は不明です（{', '.join(sorted(BASEMAPS))} "
+                             "または KARTE_TILE_URL でタイルの URL を指定）")
+        spec = BASEMAPS[name]
+        return cls(None) if spec is None else cls(*spec)
+
+    @classmethod
+    def from_settings(cls, settings) -> Basemap:
+        """The basemap configured in :class:`karte.settings.Settings` (``KARTE_BASEMAP``,
+        ``KARTE_TILE_URL``, ``KARTE_TILE_ATTRIBUTION``); GSI 淡色地図 when none is set."""
+        return cls.named(getattr(settings, "basemap", "gsi_pale") or "gsi_pale",
+                         url=getattr(settings, "tile_url", "") or "",
+                         attribution=getattr(settings, "tile_attribution", "") or "")
+
+
+def offline_map(bounds_wgs84, *, asset_base: str, basemap: str | Basemap = "gsi_pale",
+                prefer_canvas: bool = True) -> folium.Map:
+    """A folium map whose only assets are the shipped Leaflet JS and CSS.
+
+    ``prefer_canvas=False`` draws vectors as SVG paths (one element per feature: what the web
+    pages use, so a browser test can count them); True draws them on one canvas (large maps).
+    """
+    spec = basemap if isinstance(basemap, Basemap) else Basemap.named(basemap)
+    m = folium.Map(tiles=None, control_scale=True, prefer_canvas=prefer_canvas)
     m.default_js = [("leaflet", f"{asset_base}/leaflet.js")]
     m.default_css = [("leaflet_css", f"{asset_base}/leaflet.css")]
-    spec = BASEMAPS.get(basemap)
-    if spec:
-        url, attribution = spec
-        folium.TileLayer(url, attr=attribution, name="地理院タイル（淡色）", max_zoom=18,
+    if spec.url:
+        folium.TileLayer(spec.url, attr=spec.attribution, name=spec.name, max_zoom=18,
                          overlay=False, control=True).add_to(m)
     minx, miny, maxx, maxy = bounds_wgs84
     m.fit_bounds([[miny, minx], [maxy, maxx]])
     return m
+
+
+@dataclass(frozen=True)
+class MapParts:
+    """A folium map cut into the three pieces a server-rendered page places itself."""
+
+    header: str  #: into <head>: Leaflet's CSS and JS, the map's own styles
+    html: str    #: the map's <div>
+    script: str  #: the JavaScript that draws it (after the div)
+    map_id: str  #: the id of the map's <div> (and its JavaScript variable)
+
+
+_VIEWPORT = re.compile(r'<meta name="viewport"[^>]*>', re.S)
+_FULL_PAGE = re.compile(r"<style>\s*html, body \{[^}]*\}\s*</style>", re.S)
+
+
+def map_parts(m: folium.Map) -> MapParts:
+    """Render ``m`` for embedding in a page (the way folium's Flask example does it).
+
+    Folium's own page-level rules are dropped: the viewport tag that forbids zooming the page
+    and the style that makes ``html, body`` the map's full height; the page sets its own.
+    """
+    root = m.get_root()
+    root.render()
+    header = _FULL_PAGE.sub("", _VIEWPORT.sub("", root.header.render()))
+    return MapParts(header=header, html=root.html.render(),
+                    script=unescape_text(root.script.render()), map_id=m.get_name())
+
+
+_U_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\u([0-9a-fA-F]{4})")
+
+
+def unescape_text(script: str) -> str:
+    """Write ``\\uXXXX`` escapes of letters (Japanese text in the embedded GeoJSON) as the letters.
+
+    Folium's JSON escapes every non-ASCII character into six bytes; as UTF-8 a Japanese letter
+    takes three. ASCII (``<``, ``>``, ``&`` stay escaped, so no ``</script>`` can appear),
+    surrogates and the JavaScript line terminators U+2028/U+2029 are left escaped.
+    """
+    def letter(m: re.Match) -> str:
+        code = int(m.group(2), 16)
+        if code < 0xA0 or 0xD800 <= code <= 0xDFFF or code in (0x2028, 0x2029):
+            return m.group(0)
+        return m.group(1) + chr(code)
+
+    return _U_ESCAPE.sub(letter, script)
 
 
 def copy_assets(folder: Path) -> Path:
@@ -68,15 +161,80 @@ def for_web(gdf: gpd.GeoDataFrame, *, tolerance_m: float = 15.0, decimals: int =
     return out.set_geometry(shapely.set_precision(out.geometry.values, 10.0**-decimals))
 
 
-def legend_html(title: str, items: list[tuple[str, str]]) -> str:
-    """A plain HTML legend (no extra JS): items are (colour, label)."""
+def legend_html(title: str, items: list[tuple[str, str]], *, css_class: str = "karte-legend") -> str:
+    """A plain HTML legend (no extra JS): items are (colour, label). It folds away (a
+    ``<details>`` element) so it never hides the map on a small screen."""
     rows = "".join(
         f'<div><span style="display:inline-block;width:14px;height:14px;background:{c};'
         f'border:1px solid #555;margin-right:6px;vertical-align:middle"></span>{label}</div>'
         for c, label in items
     )
     return (
-        '<div class="karte-legend" style="position:absolute;bottom:28px;right:10px;z-index:1000;'
-        'background:rgba(255,255,255,0.92);padding:8px 10px;border:1px solid #888;'
-        f'font:13px sans-serif;line-height:1.5"><b>{title}</b>{rows}</div>'
+        f'<details open class="{css_class}" style="position:absolute;bottom:28px;right:10px;'
+        'z-index:1000;background:rgba(255,255,255,0.92);padding:6px 10px;border:1px solid #888;'
+        f'font:13px sans-serif;line-height:1.5"><summary>{title}</summary>{rows}</details>'
     )
+
+
+def tip_geojson(to_geojson, frame: gpd.GeoDataFrame, *, tip, popup=None) -> dict:
+    """GeoJSON of ``frame`` whose only properties are ``tip`` (and ``popup``): HTML built by
+    ``tip(row)`` / ``popup(row)``, which must escape what they quote (folium inserts it as HTML).
+    Features get ids 0..n-1 (folium keys its per-feature styles by them)."""
+    rows = [r for _, r in frame.iterrows()]
+    slim = gpd.GeoDataFrame({"tip": [tip(r) for r in rows]}, geometry=frame.geometry.values,
+                            crs=frame.crs)
+    if popup is not None:
+        slim["popup"] = [popup(r) for r in rows]
+    data = to_geojson(slim)
+    for i, feature in enumerate(data["features"]):
+        feature["id"] = i
+        feature["geometry"] = _areal(feature.get("geometry"))
+    return data
+
+
+def _areal(geometry: dict | None) -> dict | None:
+    """A GeometryCollection (rounding can collapse slivers of a polygon into lines) as the
+    MultiPolygon of its polygons: Leaflet's tooltips and folium's styles need one kind."""
+    if not geometry or geometry.get("type") != "GeometryCollection":
+        return geometry
+    polygons = []
+    for part in geometry.get("geometries", []):
+        if part.get("type") == "Polygon":
+            polygons.append(part["coordinates"])
+        elif part.get("type") == "MultiPolygon":
+            polygons.extend(part["coordinates"])
+    return {"type": "MultiPolygon", "coordinates": polygons} if polygons else None
+
+
+def point_layer(m: folium.Map, to_geojson, frame: gpd.GeoDataFrame, name: str, *,
+                styles: dict[str, dict], tip, style_of=None, popup=None, show: bool = True) -> None:
+    """Points of ``frame`` as circle markers in one GeoJSON layer of the layer control.
+
+    ``style_of(row)`` picks the row's key in ``styles`` (only that short key travels in each
+    feature); one GeoJSON layer is a fraction of the size of one folium marker per point.
+    """
+    if len(frame):
+        frame = frame[frame.geometry.notna() & ~frame.geometry.is_empty]
+    data = tip_geojson(to_geojson, frame, tip=tip, popup=popup)
+    keys = [style_of(r) if style_of else next(iter(styles)) for _, r in frame.iterrows()]
+    for feature, key in zip(data["features"], keys, strict=True):
+        feature["properties"]["k"] = key
+    folium.GeoJson(
+        data,
+        name=name,
+        show=show,
+        marker=folium.CircleMarker(radius=6, fill=True, fill_opacity=0.9),
+        style_function=lambda f: styles[f["properties"]["k"]],
+        tooltip=folium.GeoJsonTooltip(["tip"], labels=False) if len(frame) else None,
+        popup=folium.GeoJsonPopup(["popup"], labels=False) if popup and len(frame) else None,
+    ).add_to(m)
+
+
+def web_geojson(*, tolerance_m: float, decimals: int):
+    """``frame -> GeoJSON dict`` (EPSG:4326) by :func:`karte.views.to_web_geojson`."""
+    from karte.views import to_web_geojson
+
+    def convert(frame):
+        return to_web_geojson(frame, tolerance_m=tolerance_m, decimals=decimals)
+
+    return convert

@@ -1,0 +1,249 @@
+"""The district web map: one district's boundary, salons and their walking catchments, uncovered
+cells, shelters, and for authorised users cooperators and support-needers coloured by gap kind.
+
+Pure drawing: every frame passed in is already what the viewer may see (the web pages take them
+from :mod:`karte.views`), in EPSG:6678. Each layer is one ``folium.GeoJson`` in the layer
+control, drawn as SVG (one ``<path>`` per polygon or point, so a browser test can count them).
+Tooltip and popup text is built and HTML-escaped here: folium inserts it as HTML.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable, Sequence
+
+import folium
+import geopandas as gpd
+import pandas as pd
+
+from karte.render.webmap import Basemap, legend_html, offline_map, point_layer, tip_geojson, web_geojson
+from karte.schema import HELP_JA, PLAN_STATUS_JA, ROLE_JA, SERVICE_JA, HelpKind, PlanStatus, Role, ServiceKind
+from karte.store.base import split_list
+
+#: Gap kinds in the order that decides a support-needer's colour (the first gap found), with
+#: their colour and Japanese label. ``none``: no gap at all.
+GAP_STYLE = (
+    ("no_consent", "#616161", "名簿提供の同意がない"),
+    ("no_supporter", "#d32f2f", "支援者が決まっていない"),
+    ("supporter_far", "#ef6c00", "支援者が遠い"),
+    ("supporter_overloaded", "#f9a825", "支援者の受け持ちが定員超過"),
+    ("no_shelter", "#6d4c41", "避難先が遠い"),
+    ("no_plan", "#ad1457", "個別避難計画が未作成・作成中"),
+    ("none", "#2e7d32", "空白なし"),
+)
+GAP_COLOUR = {k: c for k, c, _ in GAP_STYLE}
+GAP_LABEL = {k: label for k, _, label in GAP_STYLE}
+
+#: Layer names in the layer control (also what the browser test clicks).
+LAYER_NAMES = {
+    "district": "地区の境界",
+    "catchments": "サロンの徒歩圏",
+    "coverage": "徒歩圏外の高齢者がいる区域",
+    "salons": "サロン",
+    "services": "その他の共助サービス",
+    "shelters": "指定避難所（紫の輪: 福祉避難所）",
+    "cooperators": "共助協力者",
+    "register": "要支援者（空白の種類で色分け）",
+}
+
+#: Metres of simplification and decimals of the coordinates sent to the browser.
+TOLERANCE_M = 5.0
+DECIMALS = 5
+
+
+def primary_gap(row) -> str:
+    """The gap kind that colours a support-needer: the first of :data:`GAP_STYLE` they have."""
+    for kind, _, _ in GAP_STYLE[:-1]:
+        if _flag(row.get(kind)):
+            return kind
+    return "none"
+
+
+def district_map(
+    *,
+    district: gpd.GeoDataFrame,
+    catchments: gpd.GeoDataFrame,
+    coverage: gpd.GeoDataFrame,
+    services: gpd.GeoDataFrame,
+    shelters: gpd.GeoDataFrame,
+    cooperators: gpd.GeoDataFrame | None = None,
+    register: gpd.GeoDataFrame | None = None,
+    asset_base: str,
+    basemap: str | Basemap = "gsi_pale",
+    to_geojson: Callable[..., dict] | None = None,
+) -> folium.Map:
+    """The folium map of one district.
+
+    Parameters
+    ----------
+    district
+        The district's polygon (``district_name``).
+    catchments
+        Walking catchments of counting salons (``name``, ``radius_m``) near the district.
+    coverage
+        The district's uncovered area (``uncovered_elderly`` as the viewer may see it).
+    services
+        Services with a location (``kind``, ``name``, ``venue``, ``schedule``/``frequency``).
+    shelters
+        Shelters (``name``, ``welfare``).
+    cooperators, register
+        Personal layers, only for viewers who may see them (None: the layer is left out). The
+        register carries the gap flags of :mod:`gis.gaps` (``no_supporter``…).
+    to_geojson
+        ``frame -> GeoJSON dict`` in EPSG:4326 (default :func:`karte.views.to_web_geojson` with
+        :data:`TOLERANCE_M` and :data:`DECIMALS`).
+    """
+    to_geojson = to_geojson or web_geojson(tolerance_m=TOLERANCE_M, decimals=DECIMALS)
+
+    bounds = district.to_crs(4326).total_bounds
+    m = offline_map(bounds, asset_base=asset_base, basemap=basemap, prefer_canvas=False)
+
+    name = str(district["district_name"].iloc[0]) if len(district) else ""
+    _polygons(m, to_geojson, district, LAYER_NAMES["district"],
+              style={"color": "#263238", "weight": 3, "fill": False},
+              tip=lambda r: f"<b>{_e(name)}</b>")
+    _polygons(m, to_geojson, catchments, LAYER_NAMES["catchments"],
+              style={"color": "#2e7d32", "weight": 1, "fillColor": "#66bb6a", "fillOpacity": 0.18},
+              tip=lambda r: f"{_e(r.get('name'))} の徒歩圏（半径{_num(r.get('radius_m'))}m）")
+    _polygons(m, to_geojson, coverage, LAYER_NAMES["coverage"],
+              style={"color": "#c62828", "weight": 1, "fillColor": "#ef5350", "fillOpacity": 0.35},
+              tip=lambda r: f"サロンの徒歩圏外の高齢者: {_e(_count(r.get('uncovered_elderly')))}（推計）")
+
+    salons = services[services["kind"] == "salon"] if len(services) else services
+    others = services[services["kind"] != "salon"] if len(services) else services
+    point_layer(m, to_geojson, salons, LAYER_NAMES["salons"],
+            styles={"s": {"color": "#1b5e20", "fillColor": "#43a047", "radius": 7, "weight": 2}},
+            tip=lambda r: f"<b>{_e(r.get('name'))}</b><br>{_e(r.get('venue'))} {_e(_schedule(r))}",
+            popup=_service_popup)
+    point_layer(m, to_geojson, others, LAYER_NAMES["services"], show=False,
+            styles={"s": {"color": "#00695c", "fillColor": "#80cbc4", "radius": 5, "weight": 1}},
+            tip=lambda r: f"{_e(_kind(r))}: {_e(r.get('name'))}", popup=_service_popup)
+    point_layer(m, to_geojson, shelters, LAYER_NAMES["shelters"],
+            styles={"w": {"color": "#6a1b9a", "fillColor": "#ffffff", "radius": 8, "weight": 4},
+                    "s": {"color": "#0d47a1", "fillColor": "#1e88e5", "radius": 6, "weight": 1}},
+            style_of=lambda r: "w" if _flag(r.get("welfare")) else "s",
+            tip=lambda r: _e(r.get("name")) + ("（福祉避難所）" if _flag(r.get("welfare")) else ""),
+            popup=lambda r: (f"<b>{_e(r.get('name'))}</b>"
+                             + ("<br>福祉避難所" if _flag(r.get("welfare")) else "")
+                             + f"<br>{_e(r.get('address'))}"))
+    if cooperators is not None:
+        point_layer(m, to_geojson, cooperators, LAYER_NAMES["cooperators"],
+                styles={"s": {"color": "#01579b", "fillColor": "#4fc3f7", "radius": 5, "weight": 2}},
+                tip=lambda r: f"共助協力者: {_e(_role(r))}", popup=_cooperator_popup)
+    if register is not None:
+        point_layer(m, to_geojson, register, LAYER_NAMES["register"],
+                styles={k: {"color": "#212121", "fillColor": c, "radius": 6, "weight": 1}
+                        for k, c, _ in GAP_STYLE},
+                style_of=primary_gap,
+                tip=lambda r: f"要支援者: {_e(GAP_LABEL[primary_gap(r)])}", popup=_person_popup)
+    folium.LayerControl(collapsed=False).add_to(m)
+
+    items = [("#66bb6a", "サロンの徒歩圏"), ("#ef5350", "徒歩圏外の高齢者がいる区域"),
+             ("#43a047", "サロン"), ("#1e88e5", "指定避難所"), ("#ffffff", "福祉避難所（紫の輪）")]
+    if cooperators is not None:
+        items.append(("#4fc3f7", "共助協力者"))
+    if register is not None:
+        shown = {primary_gap(r) for _, r in register.iterrows()} if len(register) else set()
+        items += [(c, f"要支援者: {label}") for k, c, label in GAP_STYLE if k in shown]
+    m.get_root().html.add_child(folium.Element(legend_html("凡例", items)))
+    return m
+
+
+# --- layers ---------------------------------------------------------------------------------------
+
+def _polygons(m, to_geojson, frame, name, *, style: dict, tip) -> None:
+    group = folium.GeoJson(
+        tip_geojson(to_geojson, frame, tip=tip),
+        name=name,
+        style_function=lambda f, s=style: s,
+        tooltip=folium.GeoJsonTooltip(["tip"], labels=False) if len(frame) else None,
+    )
+    group.add_to(m)
+
+
+# --- text -----------------------------------------------------------------------------------------
+
+def _service_popup(r) -> str:
+    lines = [f"<b>{_e(r.get('name'))}</b>", f"{_e(_kind(r))}"]
+    for label, col in (("会場", "venue"), ("運営", "operator"), ("対象", "target"), ("連絡先", "contact")):
+        if not _missing(r.get(col)):
+            lines.append(f"{label}: {_e(r.get(col))}")
+    sched = _schedule(r)
+    if sched:
+        lines.append(f"日程: {_e(sched)}")
+    return "<br>".join(lines)
+
+
+def _cooperator_popup(r) -> str:
+    helps = "・".join(HELP_JA.get(HelpKind(h), h) if h in HelpKind._value2member_map_ else h
+                     for h in split_list(r.get("help_kinds")))
+    lines = [f"<b>{_e(r.get('name'))}</b>", _e(_role(r))]
+    if not _missing(r.get("phone")):
+        lines.append(f"電話: {_e(r.get('phone'))}")
+    if helps:
+        lines.append(f"できること: {_e(helps)}")
+    if not _missing(r.get("capacity")):
+        assigned = r.get("assigned")
+        load = "" if _missing(assigned) else f"{int(assigned)} / "
+        lines.append(f"避難支援の受け持ち: {load}{int(r.get('capacity'))} 人まで")
+    return "<br>".join(lines)
+
+
+def _person_popup(r) -> str:
+    gaps = [label for kind, _, label in GAP_STYLE[:-1] if _flag(r.get(kind))]
+    plan = r.get("plan_status")
+    lines = [f"<b>{_e(r.get('name'))}</b>", _e(_short(r.get("address")))]
+    if plan in PlanStatus._value2member_map_:
+        lines.append(f"個別避難計画: {PLAN_STATUS_JA[PlanStatus(plan)]}")
+    lines.append("空白: " + (_e("、".join(gaps)) if gaps else "なし"))
+    return "<br>".join(lines)
+
+
+def _kind(r) -> str:
+    k = r.get("kind")
+    return SERVICE_JA[ServiceKind(k)] if k in ServiceKind._value2member_map_ else str(k or "")
+
+
+def _role(r) -> str:
+    k = r.get("role")
+    return ROLE_JA[Role(k)] if k in Role._value2member_map_ else str(k or "")
+
+
+def _schedule(r) -> str:
+    from karte.schema import FREQUENCY_JA
+
+    parts = [FREQUENCY_JA.get(r.get("frequency"), "") if not _missing(r.get("frequency")) else "",
+             "" if _missing(r.get("schedule")) else str(r.get("schedule"))]
+    return " ".join(p for p in parts if p and p not in ("None",))
+
+
+def _short(address) -> str:
+    text = "" if _missing(address) else str(address)
+    return text.removeprefix("青森県青森市")
+
+
+def _count(v) -> str:
+    if _missing(v):
+        return "—"
+    return v if isinstance(v, str) else f"{int(v):,}人"
+
+
+def _num(v) -> str:
+    return "—" if _missing(v) else f"{float(v):.0f}"
+
+
+def _e(v) -> str:
+    return "" if _missing(v) else html.escape(str(v))
+
+
+def _missing(v) -> bool:
+    if v is None or v is pd.NA:
+        return True
+    try:
+        return bool(pd.isna(v)) if not isinstance(v, str | Sequence) else False
+    except (TypeError, ValueError):
+        return False
+
+
+def _flag(v) -> bool:
+    return not _missing(v) and bool(v) and v not in ("false", "False", "0")

@@ -1,0 +1,96 @@
+"""The outreach web map: small areas coloured by outreach priority, the first ranks numbered, and
+supporter suggestions drawn as lines from the person to the suggested cooperator.
+
+Pure drawing over what :mod:`karte.outreach` gives a coordinator (EPSG:6678 frames).
+"""
+
+from __future__ import annotations
+
+import html
+
+import folium
+import geopandas as gpd
+import pandas as pd
+import shapely
+
+from karte.render.overview import classify
+from karte.render.webmap import Basemap, legend_html, offline_map, web_geojson
+
+#: Colours of the score's quantile classes (ColorBrewer Reds 5): the score is scaled by the
+#: city's worst place, so equal-width classes would leave nearly every area in the first one.
+REDS = ("#fee5d9", "#fcae91", "#fb6a4a", "#de2d26", "#a50f15")
+#: How many of the first ranks get a number on the map.
+NUMBERED = 20
+LAYER_NAMES = {"ranking": "優先度（町丁・字）", "numbers": "上位の順位",
+               "suggestions": "避難支援者の候補（線）"}
+TOLERANCE_M = 20.0
+DECIMALS = 4
+
+
+def outreach_map(ranking: gpd.GeoDataFrame, suggestions: pd.DataFrame | None = None, *,
+                 asset_base: str, basemap: str | Basemap = "gsi_pale", numbered: int = NUMBERED,
+                 to_geojson=None) -> folium.Map:
+    """The map of :func:`karte.outreach.outreach_ranking` (areas with a score above 0) and of
+    :func:`karte.outreach.suggestions` (``person_geometry`` → ``cooperator_geometry``)."""
+    to_geojson = to_geojson or web_geojson(tolerance_m=TOLERANCE_M, decimals=DECIMALS)
+
+    ranked = ranking[pd.to_numeric(ranking["score"]) > 0]
+    m = offline_map(ranking.to_crs(4326).total_bounds if len(ranking) else (140.6, 40.7, 140.9, 40.9),
+                    asset_base=asset_base, basemap=basemap, prefer_canvas=False)
+    classes, breaks = classify(ranked["score"], k=len(REDS))
+    slim = gpd.GeoDataFrame({
+        "fill": [REDS[c] for c in classes],
+        "tip": [_tip(r) for r in ranked.itertuples()],
+    }, geometry=ranked.geometry.values, crs=ranked.crs)
+    data = to_geojson(slim)
+    for i, f in enumerate(data["features"]):
+        f["id"] = i
+    folium.GeoJson(
+        data, name=LAYER_NAMES["ranking"],
+        style_function=lambda f: {"fillColor": f["properties"]["fill"], "color": "#555",
+                                  "weight": 0.6, "fillOpacity": 0.7},
+        highlight_function=lambda f: {"weight": 2.5},
+        tooltip=folium.GeoJsonTooltip(["tip"], labels=False) if len(slim) else None,
+    ).add_to(m)
+
+    numbers = folium.FeatureGroup(name=LAYER_NAMES["numbers"], show=True)
+    top = ranked[ranked["rank"] <= numbered].to_crs(4326)
+    for r in top.itertuples():
+        p = r.geometry.representative_point()
+        folium.Marker([round(p.y, DECIMALS), round(p.x, DECIMALS)], icon=folium.DivIcon(
+            class_name="karte-rank", icon_size=(22, 22), icon_anchor=(11, 11),
+            html=f'<div class="karte-rank-badge">{int(r.rank)}</div>')).add_to(numbers)
+    numbers.add_to(m)
+
+    if suggestions is not None and len(suggestions):
+        lines = [shapely.LineString([p, c]) if p is not None and c is not None else None
+                 for p, c in zip(suggestions["person_geometry"], suggestions["cooperator_geometry"],
+                                 strict=True)]
+        frame = gpd.GeoDataFrame({
+            "tip": [f"{html.escape(str(s.person_id))} → {html.escape(str(s.cooperator_name))}"
+                    f"（{html.escape(str(s.cooperator_role))}、徒歩約{int(s.distance_m)}m）"
+                    for s in suggestions.itertuples()]},
+            geometry=lines, crs=ranking.crs)
+        frame = frame[frame.geometry.notna()]
+        data = to_geojson(frame)
+        for i, f in enumerate(data["features"]):
+            f["id"] = i
+        folium.GeoJson(data, name=LAYER_NAMES["suggestions"], show=False,
+                       style_function=lambda f: {"color": "#1565c0", "weight": 3, "opacity": 0.8},
+                       tooltip=folium.GeoJsonTooltip(["tip"], labels=False)).add_to(m)
+    folium.LayerControl(collapsed=False).add_to(m)
+    items = [(REDS[i], f"{breaks[i]:.1f}〜{breaks[i + 1]:.1f} 点") for i in range(len(REDS))]
+    m.get_root().html.add_child(folium.Element(legend_html("アウトリーチ優先度（100点満点）", items)))
+    m.get_root().header.add_child(folium.Element(
+        "<style>.karte-rank-badge{width:22px;height:22px;border-radius:11px;background:#fff;"
+        "border:2px solid #a50f15;font:bold 12px/18px sans-serif;text-align:center;color:#a50f15}"
+        "</style>"))
+    return m
+
+
+def _tip(r) -> str:
+    return (f"<b>{int(r.rank)}位 {html.escape(str(r.name))}</b>"
+            f"（{html.escape(str(getattr(r, 'district_name', '') or ''))}）<br>"
+            f"点数 {float(r.score):.1f}<br>一人暮らし高齢者 {int(r.elderly_alone)}人<br>"
+            f"サロン徒歩圏外の高齢者 {int(r.uncovered_elderly)}人（推計）<br>"
+            f"支援者のいない要支援者 {int(r.unsupported)}人")

@@ -1,0 +1,213 @@
+"""The pages in a real browser: headless Debian Chromium through Playwright, offline.
+
+A real uvicorn serves the app on a free localhost port over the demo store. The browser may reach
+only that server: every other request is aborted and recorded (only basemap tiles may be asked
+for, and they fail, as on a machine without internet; the maps must draw anyway). Screenshots go
+to the test's tmp folder and to /tmp/shots.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+SHOTS = Path("/tmp/shots")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--no-first-run"]
+TILE_HOST = "cyberjapandata.gsi.go.jp"
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def server(demo, tmp_path_factory):
+    """(base URL, store, users) of a uvicorn serving the demo with the GSI basemap configured."""
+    import uvicorn
+
+    from api.app import create_app
+    from api.deps import WebSettings
+    from karte.store import GeoPackageStore
+    from karte.users import UserFile
+
+    folder = tmp_path_factory.mktemp("browser")
+    users = UserFile(folder / "users.json")
+    users.add("coord", "coordinator-pass-1", level="coordinator")
+    store = GeoPackageStore(demo[1] / "karte.gpkg")
+    settings = WebSettings(workspace=folder, users_file=folder / "users.json", basemap="gsi_pale")
+    app = create_app(settings, store=store, warm=False)
+    port = _free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not srv.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", store
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    if not CHROMIUM.exists():
+        pytest.fail("Debian chromium is not installed (/usr/bin/chromium); scripts/setup.sh installs it")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    """A fresh context (no cookies) that can reach only the local server."""
+    base, _ = server
+    context = browser.new_context(viewport={"width": 1280, "height": 860}, locale="ja-JP")
+    blocked: list[str] = []
+
+    def only_local(route):
+        url = route.request.url
+        if url.startswith(base):
+            route.continue_()
+        else:
+            blocked.append(url)
+            route.abort()
+
+    context.route("**/*", only_local)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.blocked, page.errors = blocked, errors
+    yield page
+    context.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _shot(page, tmp_path: Path, name: str) -> Path:
+    path = tmp_path / f"{name}.png"
+    page.screenshot(path=str(path), full_page=False)
+    SHOTS.mkdir(exist_ok=True)
+    shutil.copy(path, SHOTS / path.name)
+    return path
+
+
+def _paths(page) -> int:
+    return page.locator(".leaflet-overlay-pane svg path").count()
+
+
+def _wait_drawn(page, at_least: int) -> None:
+    page.wait_for_function(
+        f"document.querySelectorAll('.leaflet-overlay-pane svg path').length >= {at_least}",
+        timeout=15_000)
+
+
+def _only_tiles_blocked(page) -> None:
+    hosts = {urlsplit(u).hostname for u in page.blocked}
+    assert hosts <= {TILE_HOST}, f"the page asked for other hosts: {sorted(hosts)}"
+
+
+def test_city_page_draws_districts_and_opens_one(page, server, demo, tmp_path):
+    base, _ = server
+    n = len(demo[0].kartes)
+    page.goto(f"{base}/", wait_until="load")
+    _wait_drawn(page, n)
+    assert page.locator(".leaflet-marker-pane .karte-label").count() == n  # district names
+    salons_and_districts = _paths(page)
+    assert salons_and_districts > n
+    assert "全体図" in page.title() and page.locator("select#measure").count() == 1
+    assert page.locator(".karte-legend").inner_text().startswith("サロン徒歩圏カバー率")
+    assert page.errors == []
+    _shot(page, tmp_path, "city")
+    _only_tiles_blocked(page)
+    assert any(TILE_HOST in u for u in page.blocked), "the GSI basemap was not even asked for"
+
+    # the layer control hides the salons
+    page.get_by_role("checkbox", name="サロン", exact=True).uncheck()
+    assert _paths(page) < salons_and_districts
+
+    # another measure, then a click on a district opens its page
+    page.select_option("select#measure", "gap_rate")
+    page.wait_for_url("**/?measure=gap_rate")
+    _wait_drawn(page, n)
+    assert "避難支援に空白" in page.locator(".karte-legend").inner_text()
+    first = page.locator(".leaflet-overlay-pane svg path.leaflet-interactive").first
+    box = first.bounding_box()
+    assert box is not None
+    first.click(force=True)
+    page.wait_for_url("**/districts/*", timeout=10_000)
+    assert "地区カルテ" in page.locator("h1").inner_text()
+
+
+def test_district_page_layers_toggle_public(page, server, tmp_path):
+    base, _ = server
+    page.goto(f"{base}/districts/S05", wait_until="load")
+    _wait_drawn(page, 3)
+    names = page.locator(".leaflet-control-layers-overlays label").all_inner_texts()
+    names = [t.strip() for t in names]
+    assert "地区の境界" in names and "サロン" in names
+    assert not any("要支援者" in t or "共助協力者" in t for t in names)  # not for the public
+    before = _paths(page)
+    page.get_by_role("checkbox", name="地区の境界", exact=True).uncheck()
+    assert _paths(page) == before - 1
+    assert page.locator("table").count() >= 4 and "基礎情報" in page.content()
+    assert page.errors == []
+    _only_tiles_blocked(page)
+    _shot(page, tmp_path, "district_public")
+
+
+def test_district_page_for_a_coordinator_shows_support_needers(page, server, tmp_path):
+    from karte import views
+    from karte.access import Access, Level
+
+    base, store = server
+    page.goto(f"{base}/login?next=/districts/S05")
+    page.fill("#username", "coord")
+    page.fill("#password", "coordinator-pass-1")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/districts/S05")
+    expected = views.layer_view(store, "register", Access("coord", Level.COORDINATOR, route="test"),
+                                district="S05")
+    located = int((expected.geometry.notna() & ~expected.geometry.is_empty).sum())
+    assert located > 0
+    _wait_drawn(page, located)
+    layer = page.get_by_role("checkbox", name="要支援者（空白の種類で色分け）", exact=True)
+    assert layer.count() == 1
+    before = _paths(page)
+    _shot(page, tmp_path, "district_coordinator")
+    layer.uncheck()
+    assert _paths(page) == before - located
+    layer.check()
+    assert _paths(page) == before
+    assert page.errors == []
+    _only_tiles_blocked(page)
+
+
+def test_outreach_page_for_a_coordinator(page, server, tmp_path):
+    base, _ = server
+    page.goto(f"{base}/outreach")
+    assert "/login" in page.url  # anonymous: to the login page first
+    page.fill("#username", "coord")
+    page.fill("#password", "coordinator-pass-1")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/outreach")
+    _wait_drawn(page, 20)
+    assert page.locator(".karte-rank-badge").count() == 20
+    assert page.locator("text=訪問の優先順位").count() == 1
+    assert page.errors == []
+    _only_tiles_blocked(page)
+    _shot(page, tmp_path, "outreach")
