@@ -335,3 +335,38 @@ def test_demo_builds_the_same_kartes_on_postgis(demo, pg_store, tmp_path):
            {k: _without_built_at(v) for k, v in again_gpkg.kartes.items()}
     stored = {r.district_code: json.loads(r.karte_json) for r in pg_store.read("kartes").itertuples()}
     assert stored == again_pg.kartes
+
+
+# -- karte import on PostGIS -------------------------------------------------------------------------
+
+def test_importing_a_register_into_postgis_is_idempotent_and_its_reads_are_logged(pg_store, tmp_path):
+    from test_import_support import GEOCODER, TODAY, districts_frame, register_rows, write_csv
+
+    from karte.importing import import_file
+
+    pg_store.write({"districts": districts_frame()})
+    path = write_csv(tmp_path / "r.csv", register_rows(3), encoding="cp932")
+    report = import_file(pg_store, "register", path, geocoder=GEOCODER, today=TODAY)
+    assert report.written and report.changes[0].added == 3
+    reg = pg_store.read_full("register")
+    assert sorted(reg["person_id"]) == ["P001", "P002", "P003"]
+    assert set(reg["district_code"]) == {"T01", "T02"}
+    versions = list(reg["version"])
+    again = import_file(pg_store, "register", path, geocoder=GEOCODER, today=TODAY)
+    assert not again.changed and not again.written
+    assert list(pg_store.read_full("register")["version"]) == versions   # nothing rewritten
+    log = pg_store.audit_log()
+    mine = log[(log["route"] == "import:register") & (log["actor"] == pg_store.access.user)]
+    assert list(mine["rows"])[-1] == 3                   # the comparison read the 3 rows, logged
+
+
+def test_import_store_through_the_command_restores_a_postgis_export(filled, pg_app_url, tmp_path):
+    from karte.importing.cli import EXIT_OK, import_command
+
+    before = {name: filled.read_full(name) for name in filled.layers()}
+    out = export_store(filled, tmp_path / "backup.gpkg")
+    filled.write({"register": register().iloc[:1], "meta": meta().iloc[:1]})
+    assert import_command("store", out, pg_app_url, yes=True) == EXIT_OK
+    for name, frame in before.items():
+        assert_same(filled.read_full(name), frame)
+        assert _wkb(filled.read_full(name)) == _wkb(frame), name

@@ -14,7 +14,9 @@ show the change report and ask before writing.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import getpass
 import hashlib
 import json
 from collections import Counter
@@ -26,6 +28,7 @@ import pandas as pd
 import shapely
 
 from gis import crs
+from karte.access import Access, Level
 from karte.districts import MAPPING_COLUMNS
 from karte.errors import InputError, Problem, ValidationError
 from karte.importing import areas
@@ -37,7 +40,7 @@ from karte.importing.points import district_lookup, locate_with_tolerance
 from karte.importing.refresh import meta_frame, reassemble, updated_meta
 from karte.importing.rows import Findings
 from karte.importing.tables import read_table
-from karte.schema import Layer
+from karte.schema import PERSONAL_LAYERS, Layer
 from karte.store.base import Store
 
 KINDS = ("register", "cooperators", "services", "shelters", "stats", "districts")
@@ -203,7 +206,7 @@ def prepare_import(store: Store, kind: str, path: Path, *, sheet: str | None = N
     path = Path(path)
     if not path.exists():
         raise InputError(f"ファイルがありません: {path.name}")
-    state = _StoreState(store)
+    state = _StoreState(store, kind)
     report = ImportReport(kind, path.name)
     findings = Findings(path.name)
     if kind in POINT_KINDS:
@@ -231,8 +234,12 @@ def prepare_import(store: Store, kind: str, path: Path, *, sheet: str | None = N
 class _StoreState:
     """The store's layers as the import needs them, read once."""
 
-    def __init__(self, store: Store):
+    def __init__(self, store: Store, kind: str):
         self.store = store
+        # personal rows are read (to compare) as the store's user, city staff by default, through
+        # the route "import:KIND": the PostGIS store logs that read under this route
+        base = getattr(store, "access", None) or Access(getpass.getuser(), Level.CITY_STAFF)
+        self.access = dataclasses.replace(base, route=f"import:{kind}")
         self.names = set(store.layers())
         self._cache: dict[str, pd.DataFrame] = {}
         self.meta = store.meta() if Layer.META in self.names else {}
@@ -242,7 +249,8 @@ class _StoreState:
         if layer not in self.names:
             return None
         if layer not in self._cache:
-            frame = self.store.read(layer)
+            personal = layer in PERSONAL_LAYERS
+            frame = self.store.read(layer, access=self.access) if personal else self.store.read(layer)
             if isinstance(frame, gpd.GeoDataFrame) and frame.crs is not None and frame.crs != crs.METRIC:
                 frame = frame.to_crs(crs.METRIC)
             self._cache[layer] = frame
