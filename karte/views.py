@@ -320,6 +320,7 @@ def clear_cache() -> None:
     """Forget every cached build (tests, benchmarks)."""
     with _LOCK:
         _CACHE.clear()
+        _BUILT_AT.clear()
 
 
 # --- personal rows --------------------------------------------------------------------------------
@@ -597,7 +598,7 @@ def _build(store: Store) -> _Build:
         from karte.errors import StoreError
 
         raise StoreError("ストアが空です。karte demo か karte build を先に実行してください")
-    key = (store.location, store.meta().get("built_at"))
+    key = (store.location, _built_at(store))
     with _LOCK:
         build = _CACHE.get(key)
         if build is None:
@@ -606,6 +607,37 @@ def _build(store: Store) -> _Build:
                 del _CACHE[old]
             _CACHE[key] = build
         return build
+
+
+_BUILT_AT: dict[str, tuple] = {}
+#: How long the PostGIS store's build stamp is trusted before it is read again, seconds.
+_STAMP_SECONDS = 2.0
+
+
+def _built_at(store: Store) -> str | None:
+    """``meta.built_at`` of the store, read again only when the store may have changed.
+
+    Reading ``meta`` costs about 50 ms in a GeoPackage (opening it with GDAL), too much for every
+    request: a GeoPackage is read again when its file changes (size or modification time), any
+    other store at most every ``_STAMP_SECONDS``.
+    """
+    import os
+    import time
+
+    path = getattr(store, "path", None)
+    if path is not None:
+        st = os.stat(path)
+        stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+        fresh = lambda seen: seen[0] == stamp  # noqa: E731
+    else:
+        stamp = time.monotonic()
+        fresh = lambda seen: stamp - seen[0] < _STAMP_SECONDS  # noqa: E731
+    seen = _BUILT_AT.get(store.location)
+    if seen is not None and fresh(seen):
+        return seen[1]
+    built_at = store.meta().get("built_at")
+    _BUILT_AT[store.location] = (stamp, built_at)
+    return built_at
 
 
 def _gap_rows(build: _Build, code: str) -> list[dict]:
