@@ -192,3 +192,28 @@ def test_xlsx_without_a_header_on_the_first_sheet_names_the_other_sheets(tmp_pat
     assert "シート「説明」に見出し行が見つかりません" in err and "ほかのシート (名簿)" in err
     assert import_command("register", book, tmp_path / "k.gpkg", sheet="名簿", dry_run=True) == EXIT_OK
     assert "Excel (.xlsx) シート「名簿」、2 行" in capsys.readouterr().out
+
+
+def test_the_change_table_is_shown_before_the_question_and_nothing_is_written_before_yes(tmp_path, capsys):
+    from test_import_support import REGISTER_HEADER, register_row
+
+    store = tiny_store(tmp_path)
+    import_command("register", write_csv(tmp_path / "m1.csv", register_rows(3)), store.path, yes=True)
+    before = store.path.read_bytes()
+    capsys.readouterr()
+    month2 = [REGISTER_HEADER, register_row("P002", address="青森市浜田1-2-3", care="要介護3"),
+              register_row("P003"), register_row("P004", address="青森市古川1丁目5")]
+    seen = {}
+
+    def confirm(question):
+        seen["shown"] = capsys.readouterr().out
+        seen["untouched"] = store.path.read_bytes() == before
+        return True
+
+    assert import_command("register", write_csv(tmp_path / "m2.csv", month2), store.path,
+                          confirm=confirm) == EXIT_OK
+    assert seen["untouched"]
+    assert "追加 1、削除 1、更新 1、変更なし 1" in seen["shown"]
+    table = [line.split() for line in seen["shown"].splitlines() if line.strip().startswith("T0")]
+    assert table == [["T01", "1", "0", "0"], ["T02", "0", "1", "1"]]
+    assert sorted(store.read("register")["person_id"]) == ["P002", "P003", "P004"]
