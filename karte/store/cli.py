@@ -44,11 +44,18 @@ def db_upgrade(url: str, *, revision: str = "head") -> None:
     if not str(url).startswith("postgresql"):
         raise StoreError("karte db upgrade には postgresql+psycopg:// の URL が必要です "
                          f"(got {_safe(url)!r})")
+    from psycopg import errors as pgerrors
+
     try:
         command.upgrade(alembic_config(url), revision)
     except DBAPIError as exc:
-        raise StoreError(f"データベースの更新に失敗しました ({_safe(url)}): "
-                         f"{str(exc.orig).splitlines()[0]}") from exc
+        first = str(exc.orig).splitlines()[0] if str(exc.orig) else type(exc.orig).__name__
+        if isinstance(exc.orig, pgerrors.InsufficientPrivilege):
+            raise StoreError(f"データベースの更新に失敗しました ({_safe(url)}): 権限がありません。"
+                             "karte db upgrade はデータベースの所有者 (スキーマとロールを作成できる"
+                             "ロール) の URL で実行してください。"
+                             f"アプリケーション用の karte_app ではできません ({first})") from exc
+        raise StoreError(f"データベースの更新に失敗しました ({_safe(url)}): {first}") from exc
 
 
 def db_current(url: str) -> str | None:

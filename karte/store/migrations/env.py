@@ -54,6 +54,9 @@ def run_migrations_online() -> None:
                 context.run_migrations()
             connection.commit()
         finally:
+            # a failed step leaves the transaction aborted: roll it back so the unlock runs and the
+            # first error (not "current transaction is aborted") is the one reported
+            connection.rollback()
             connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK})
             connection.commit()
     engine.dispose()
