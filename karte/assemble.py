@@ -121,7 +121,10 @@ def cooperator_summary(coop: pd.DataFrame) -> dict:
     for kinds in coop["help_kinds"]:
         for k in split_list(kinds):
             helps[k] = helps.get(k, 0) + 1
-    evac = coop[coop["help_kinds"].map(lambda s: HelpKind.EVACUATION.value in split_list(s))]
+    # astype(bool): an empty district's mask is an empty object Series, which pandas would take
+    # as a column selection rather than a row mask
+    offers_evac = coop["help_kinds"].map(lambda s: HelpKind.EVACUATION.value in split_list(s))
+    evac = coop[offers_evac.astype(bool)]
     return {
         "total": len(coop),
         "by_role": [{"key": str(r), "label": ROLE_JA[r], "count": int(roles.get(str(r), 0))}

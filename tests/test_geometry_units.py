@@ -103,3 +103,16 @@ def test_synthetic_age_bands_sum_to_population_and_keep_nulls():
 
 def test_shapely_is_version_2():
     assert int(shapely.__version__.split(".")[0]) >= 2
+
+
+def test_cooperator_summary_of_a_district_without_cooperators():
+    """An empty district's karte still assembles (zero counts, zero capacity)."""
+    import pandas as pd
+
+    from karte.assemble import cooperator_summary
+
+    empty = pd.DataFrame({"role": pd.Series([], dtype=object), "help_kinds": pd.Series([], dtype=object),
+                          "capacity": pd.Series([], dtype=object)})
+    summary = cooperator_summary(empty)
+    assert summary["total"] == 0 and summary["evacuation_capacity"] == 0
+    assert all(r["count"] == 0 for r in summary["by_role"])

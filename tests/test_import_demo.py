@@ -62,16 +62,7 @@ def test_crash_between_layers_leaves_the_store_byte_identical(demo_store, tmp_pa
     assert (tmp_path / "k.gpkg").read_bytes() == before
 
 
-#: Known bug outside the importer: karte.assemble.cooperator_summary indexes an empty district's
-#: rows with an empty object-dtype mask (a column selection), so ``evac["capacity"]`` is a
-#: KeyError. Fix: ``coop[coop["help_kinds"].map(...).astype(bool)]``. Strict: passes once fixed.
-_EMPTY_DISTRICT_BUG = pytest.mark.xfail(strict=True, raises=KeyError,
-                                        reason="assemble.cooperator_summary fails on a district "
-                                               "without cooperators")
-
-
-@pytest.mark.parametrize("kind", [pytest.param("cooperators", marks=_EMPTY_DISTRICT_BUG),
-                                  "services", "shelters", "stats"])
+@pytest.mark.parametrize("kind", ["cooperators", "services", "shelters", "stats"])
 def test_each_sample_loads_into_the_built_demo_and_its_kartes(demo_store, kind):
     """The samples of docs/import/ leave most districts without rows of their kind: every karte
     must still be reassembled (and counts must match what was loaded)."""
