@@ -217,3 +217,16 @@ def test_the_change_table_is_shown_before_the_question_and_nothing_is_written_be
     table = [line.split() for line in seen["shown"].splitlines() if line.strip().startswith("T0")]
     assert table == [["T01", "1", "0", "0"], ["T02", "0", "1", "1"]]
     assert sorted(store.read("register")["person_id"]) == ["P002", "P003", "P004"]
+
+
+def test_ctrl_c_at_the_question_writes_nothing(tmp_path, capsys):
+    store = tiny_store(tmp_path)
+    before = store.path.read_bytes()
+
+    def interrupted(question):
+        raise KeyboardInterrupt
+
+    path = write_csv(tmp_path / "r.csv", register_rows(2))
+    assert import_command("register", path, store.path, confirm=interrupted) == EXIT_INTERRUPTED
+    assert "ストアは変更していません" in capsys.readouterr().err
+    assert store.path.read_bytes() == before

@@ -92,8 +92,12 @@ def import_command(kind: str, file: Path, store: Path | str | None = None, distr
         return EXIT_OK
     print(report.format(verbose=verbose), file=out)
     if not yes:
-        ask = confirm or _ask
-        if not ask("この変更をストアに書き込みますか?"):
+        try:
+            agreed = (confirm or _ask)("この変更をストアに書き込みますか?")
+        except KeyboardInterrupt:
+            print("\n中断しました。ストアは変更していません。", file=err)
+            return EXIT_INTERRUPTED
+        if not agreed:
             print("書き込みを取りやめました。ストアは変更していません。", file=out)
             return EXIT_DECLINED
     try:
@@ -150,7 +154,12 @@ def _restore(file: Path, store, *, dry_run: bool, verbose: bool, yes: bool,
     if dry_run:
         print("--dry-run のため書き込んでいません。", file=out)
         return EXIT_OK
-    if not yes and not (confirm or _ask)("これらのレイヤをストアに書き込みますか?"):
+    try:
+        agreed = yes or (confirm or _ask)("これらのレイヤをストアに書き込みますか?")
+    except KeyboardInterrupt:
+        print("\n中断しました。ストアは変更していません。", file=err)
+        return EXIT_INTERRUPTED
+    if not agreed:
         print("書き込みを取りやめました。ストアは変更していません。", file=out)
         return EXIT_DECLINED
     try:
@@ -188,7 +197,10 @@ def _ask(question: str) -> bool:
         print("確認できません (対話端末ではありません)。書き込むには --yes を付けてください。",
               file=sys.stderr)
         return False
-    answer = input(f"{question} [y/N] ").strip().lower()
+    try:
+        answer = input(f"{question} [y/N] ").strip().lower()
+    except EOFError:  # Ctrl-D: no
+        return False
     return answer in ("y", "yes", "はい")
 
 
