@@ -95,6 +95,16 @@ def test_downgrade_and_upgrade_again(fresh_database):
 def test_upgrade_needs_a_postgres_url():
     with pytest.raises(StoreError, match="postgresql"):
         db_upgrade("workspace/karte.gpkg")
+    with pytest.raises(StoreError, match="postgresql"):
+        db_current("workspace/karte.gpkg")
+
+
+def test_an_unreachable_server_is_a_store_error_without_the_password():
+    url = "postgresql+psycopg://karte_app:s3cret@127.0.0.1:1/karte"
+    for call in (db_current, db_upgrade):
+        with pytest.raises(StoreError) as info:
+            call(url)
+        assert "s3cret" not in str(info.value)
 
 
 def test_open_store_picks_postgis_for_database_urls(pg_app_url):

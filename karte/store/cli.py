@@ -62,14 +62,23 @@ def db_current(url: str) -> str | None:
     """The schema revision the database is at (``None`` before the first upgrade)."""
     from alembic.runtime.migration import MigrationContext
     from sqlalchemy import create_engine, pool
+    from sqlalchemy.exc import ArgumentError, DBAPIError
 
     from karte.store.postgis_models import SCHEMA
 
-    engine = create_engine(url, poolclass=pool.NullPool)
+    if not str(url).startswith("postgresql"):
+        raise StoreError(f"postgresql+psycopg:// の URL が必要です (got {_safe(url)!r})")
+    try:
+        engine = create_engine(url, poolclass=pool.NullPool)
+    except ArgumentError as exc:
+        raise StoreError(f"データベースの URL として読めません ({_safe(url)})") from exc
     try:
         with engine.connect() as conn:
             return MigrationContext.configure(
                 conn, opts={"version_table_schema": SCHEMA}).get_current_revision()
+    except DBAPIError as exc:
+        first = str(exc.orig).splitlines()[0] if str(exc.orig) else type(exc.orig).__name__
+        raise StoreError(f"{_safe(url)} のスキーマを確認できません: {first}") from exc
     finally:
         engine.dispose()
 
