@@ -176,15 +176,25 @@ def sheet_pdf(code: Code, store: StoreDep, access: AccessDep,
 
 
 def _sheet_worker_context(store: Store) -> None:
-    """Work around karte.render.sheets: ``district_sheet_pdf`` runs its coverage jobs on the
-    batch workers' context (``_WORKER["ctx"]``) without setting it, so in a fresh process (no
-    batch run before) it fails with a KeyError. Set it to the current build's context (cached by
-    :mod:`karte.views`) until the sheets module sets it itself."""
+    """Work around two things in karte.render.sheets until that module handles them itself:
+
+    * ``district_sheet_pdf`` runs its coverage jobs on the batch workers' context
+      (``_WORKER["ctx"]``) without setting it, so in a fresh process (no batch before) it fails
+      with a KeyError: set it to the current build's context (cached by :mod:`karte.views`);
+    * its per-build coverage cache would compute the city's salon coverage a second time (about
+      8 s): hand it the coverage :mod:`karte.views` already computed for this build (the same
+      analysis, :func:`karte.render.sheet_analysis.analyse_coverage`, same groups).
+    """
     from karte.render import sheets
 
-    ctx = views._build(store).ctx
-    if sheets._WORKER.get("ctx") is not ctx:
-        sheets._init_worker(ctx)
+    build = views._build(store)
+    if sheets._WORKER.get("ctx") is not build.ctx:
+        sheets._init_worker(build.ctx)
+    key = (store.location, store.meta().get("built_at"), build.ctx.params)
+    if key not in sheets._COVERAGE_CACHE:
+        coverage = build.coverage()
+        sheets._COVERAGE_CACHE.clear()
+        sheets._COVERAGE_CACHE[key] = coverage
 
 
 def _check_personal(store: Store, layer: WebLayer, access: Access, code: str | None) -> None:
@@ -248,5 +258,5 @@ def _cell(value):
     if value is None:
         return ""
     if isinstance(value, bool):
-        return "1" if value else "0"
+        return "true" if value else "false"
     return value

@@ -1,9 +1,11 @@
 """OGC API - Features (Part 1: Core, GeoJSON, OpenAPI 3.0) at ``/ogc``, for QGIS and GDAL.
 
-Collections: ``districts``, ``small_areas``, ``shelters``, ``emergency_sites``, ``services`` and
-``coverage`` (salon catchments and uncovered cells), in CRS84 (EPSG:4326 longitude, latitude),
-coordinates to 6 decimals, not simplified. What a user sees is :func:`karte.views.layer_view`'s
-answer, as everywhere (anonymous: small counts as "秘匿"); personal layers are not offered here.
+Collections: ``districts``, ``small_areas``, ``shelters``, ``emergency_sites``, ``services``,
+``coverage`` (uncovered areas: elderly people outside every salon's walking catchment, one
+feature per district) and ``catchments`` (the salons' walking catchments), in CRS84 (EPSG:4326
+longitude, latitude), coordinates to 6 decimals, not simplified. What a user sees is
+:func:`karte.views.layer_view`'s answer, as everywhere (anonymous: small counts as "秘匿");
+personal layers are not offered here.
 
 ``limit`` is 1..10000 (default 1000), ``offset`` 0.. ; ``bbox`` is ``minLon,minLat,maxLon,maxLat``
 (a 6-number 3D box is read by its horizontal part) within -180..180 / -90..90, west ≤ east and
@@ -46,7 +48,8 @@ COLLECTIONS = {
     "shelters": ("指定避難所", "国土地理院の指定避難所（福祉避難所を含む）"),
     "emergency_sites": ("指定緊急避難場所", "国土地理院の指定緊急避難場所と災害種別"),
     "services": ("共助サービス", "サロン・見守り・生活支援などの共助サービス"),
-    "coverage": ("サロンの徒歩圏", "サロンの徒歩圏 (catchment) と徒歩圏外の高齢者がいる区域 (uncovered)"),
+    "coverage": ("サロン徒歩圏外", "月1回以上のサロンの徒歩圏から外れる高齢者のいる区域（地区ごと）"),
+    "catchments": ("サロンの徒歩圏", "月1回以上のサロンの徒歩圏（直線半径）"),
 }
 CollectionId = Annotated[str, Path(pattern=r"^[a-z_]{1,32}$", description="collection id",
                                    examples=["districts"])]
