@@ -57,7 +57,7 @@ from karte.store.base import Store
 __all__ = [
     "FEATURE_KEYS", "LAYERS", "PERSONAL", "SUPPRESSED", "LayerInfo", "cached", "clear_cache",
     "district_codes", "district_list", "districts_table", "karte_view", "layer_view",
-    "store_analysis", "to_web_geojson",
+    "sheet_context", "store_analysis", "to_web_geojson",
 ]
 
 
@@ -309,6 +309,14 @@ def cached(store: Store, key: tuple, compute):
     value = compute()
     with build._lock:
         return build.memo.setdefault(key, value)
+
+
+def sheet_context(store: Store):
+    """The current build's :class:`karte.render.sheet_data.SheetContext` (every layer read once
+    by the trusted store, and the citywide gap analysis), for
+    ``district_sheet_pdf(store, code, ..., context=sheet_context(store))``. It holds personal
+    rows: never serialise it; the sheet applies the access rules and writes the log."""
+    return _build(store).ctx
 
 
 def store_analysis(store: Store) -> None:
