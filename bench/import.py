@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import shutil
 import statistics
@@ -90,41 +91,48 @@ def main() -> None:
     csv_path, coords_path = folder / "register.csv", folder / "register_coords.csv"
     write_register(csv_path, args.rows)
     write_register(coords_path, args.rows, coordinates=True)
-    times: dict[str, list[float]] = {"read": [], "coords": [], "full": [], "dry": []}
+    wall: dict[str, list[float]] = {"read": [], "coords": [], "full": [], "dry": []}
+    cpu: dict[str, list[float]] = {k: [] for k in wall}
+    load = os.getloadavg()
     for run in range(args.runs + 1):                        # the first run warms caches, not counted
-        t0 = time.perf_counter()
-        pd.read_csv(csv_path, encoding="cp932", dtype=str, keep_default_na=False)
-        t1 = time.perf_counter()
-        target = folder / f"coords{run}.gpkg"
-        shutil.copy(base, target)
-        plain = import_file(GeoPackageStore(target), "register", coords_path,
-                            geocoder=TownGeocoder.from_file())
-        t2 = time.perf_counter()
-        target = folder / f"run{run}.gpkg"
-        shutil.copy(base, target)
-        store = GeoPackageStore(target)
-        import_file(store, "register", csv_path, geocoder=TownGeocoder.from_file(), dry_run=True)
-        t3 = time.perf_counter()
-        # a fresh geocoder each time: no cached addresses
-        report = import_file(store, "register", csv_path, geocoder=TownGeocoder.from_file())
-        t4 = time.perf_counter()
+        coords_store = GeoPackageStore(shutil.copy(base, folder / f"coords{run}.gpkg"))
+        store = GeoPackageStore(shutil.copy(base, folder / f"run{run}.gpkg"))
+        steps = {
+            "read": lambda: pd.read_csv(csv_path, encoding="cp932", dtype=str, keep_default_na=False),
+            "coords": lambda s=coords_store: import_file(s, "register", coords_path,
+                                                         geocoder=TownGeocoder.from_file()),
+            # a fresh geocoder each time: no cached addresses
+            "dry": lambda s=store: import_file(s, "register", csv_path, geocoder=TownGeocoder.from_file(),
+                                               dry_run=True),
+            "full": lambda s=store: import_file(s, "register", csv_path, geocoder=TownGeocoder.from_file()),
+        }
+        results = {}
+        for key, step in steps.items():
+            w0, c0 = time.perf_counter(), time.process_time()
+            results[key] = step()
+            if run:
+                wall[key].append(time.perf_counter() - w0)
+                cpu[key].append(time.process_time() - c0)
+        report, plain = results["full"], results["coords"]
         assert report.written and report.rows == args.rows, report.format()
         assert plain.written and plain.precision == {"exact": args.rows}, plain.format()
-        if run:
-            for key, value in (("read", t1 - t0), ("coords", t2 - t1), ("dry", t3 - t2), ("full", t4 - t3)):
-                times[key].append(value)
+    load = (*load, *os.getloadavg())
     shutil.rmtree(folder, ignore_errors=True)
-    full = statistics.median(times["full"])
+    full, full_cpu = statistics.median(wall["full"]), statistics.median(cpu["full"])
     print(f"import {args.rows:,}-row register CSV (CP932) with offline geocoding, "
-          f"{args.runs} runs, interleaved")
-    print(f"  import (validate, geocode, diff, kartes, atomic write)  {summary(times['full'])}"
-          f"   {args.rows / full:,.0f} rows/s")
-    print(f"  validation only (--dry-run)                             {summary(times['dry'])}")
-    print("  baselines, same run:")
-    print(f"  same rows with 緯度/経度 (no geocoding), full import      {summary(times['coords'])}"
-          f"   import/this {full / statistics.median(times['coords']):.2f}x")
-    print(f"  pandas.read_csv of the same file (read only)            {summary(times['read'])}"
-          f"   import/this {full / statistics.median(times['read']):.1f}x")
+          f"{args.runs} runs, interleaved; {os.cpu_count()} CPUs, load average "
+          f"{load[0]:.1f} at start, {load[3]:.1f} at end")
+    print(f"  {'':54s}  wall time{'':31s}  CPU time of this process")
+    rows = [("import (validate, geocode, diff, kartes, atomic write)", "full"),
+            ("validation only (--dry-run)", "dry"),
+            ("baseline: same rows with lat/lon columns (no geocoding)", "coords"),
+            ("baseline: pandas.read_csv of the same file", "read")]
+    for label, key in rows:
+        ratio = "" if key in ("full", "dry") else \
+            f"   import/this {full / statistics.median(wall[key]):.2f}x wall, " \
+            f"{full_cpu / statistics.median(cpu[key]):.2f}x CPU"
+        print(f"  {label:54s}  {summary(wall[key])}  median {statistics.median(cpu[key]):6.3f} s{ratio}")
+    print(f"  throughput: {args.rows / full:,.0f} rows/s wall, {args.rows / full_cpu:,.0f} rows/s CPU")
     print(f"  location precision: {report.precision}")
 
 

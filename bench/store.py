@@ -10,11 +10,12 @@ Aomori city (564 small areas, 42 districts), per store, interleaved run by run:
   rebuild every karte and write every layer again.
 
 Then the whole prefecture on PostGIS (and on GeoPackage for reference): 4,385 real small areas
-(``/work/shared/data/aomori_pref_02_small_areas_2015_estat_lod.geojson``), districts of at least
+(``data/boundaries/aomori_pref_02_small_areas_2015_estat_lod.geojson``), districts of at least
 5,500 people cut within each municipality (Aomori city keeps its stand-in districts), and the
 synthetic register, cooperators and services generated at the demo's rates: ``build_demo`` (load)
 then ``rebuild`` (build). Only Aomori city's shelters are shipped, so the prefecture's register
-is assigned to those (the store work does not depend on it). Prints medians with min and max.
+is assigned to those (the store work does not depend on it). Prints medians with min and max,
+and the ratios PostGIS/GeoPackage and prefecture/city (all measured in the same run).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from karte.sources import read_small_areas
 from karte.store import GeoPackageStore
 from karte.store.postgis import PostGISStore
 
-PREFECTURE = Path("/work/shared/data/aomori_pref_02_small_areas_2015_estat_lod.geojson")
+PREFECTURE = REPO_DATA / "boundaries" / "aomori_pref_02_small_areas_2015_estat_lod.geojson"
 SEED = 2026
 
 
@@ -76,7 +77,8 @@ def prefecture_inputs(folder: Path) -> Inputs:
     return Inputs.shipped(REPO_DATA, boundaries=PREFECTURE, district_map=path)
 
 
-def city(url: str, runs: int, tmp: Path) -> None:
+def city(url: str, runs: int, tmp: Path) -> dict[str, float]:
+    """Times the city demo on both stores; returns the PostGIS medians (load, build)."""
     inputs = Inputs.shipped(REPO_DATA)
     demo_store = GeoPackageStore(tmp / "demo.gpkg")
     build_demo(demo_store, inputs, seed=SEED)
@@ -108,15 +110,17 @@ def city(url: str, runs: int, tmp: Path) -> None:
     for kind in ("gpkg", "postgis"):
         steps = ", ".join(f"{s} {statistics.median(v):.3f} s" for s, v in store_steps[kind].items())
         print(f"  inside build, {kind:7s}: {steps}")
+    return {step: statistics.median(times[("postgis", step)]) for step in ("load", "build")}
 
 
-def prefecture(url: str, runs: int, tmp: Path) -> None:
+def prefecture(url: str, runs: int, tmp: Path, city_pg: dict[str, float]) -> None:
     inputs = prefecture_inputs(tmp)
     pg = PostGISStore(url)
-    out = {}
-    for kind in ("postgis", "gpkg"):
-        loads, builds, steps = [], [], {"write_store": [], "read_store": []}
-        for run in range(runs):
+    out: dict[str, tuple] = {kind: ([], [], {"write_store": [], "read_store": []}, None)
+                             for kind in ("postgis", "gpkg")}
+    for run in range(runs):  # interleaved, so load on the machine hits both stores alike
+        for kind in ("postgis", "gpkg"):
+            loads, builds, steps, _ = out[kind]
             store = pg if kind == "postgis" else GeoPackageStore(tmp / f"pref{run}.gpkg")
             load, result = timed(lambda store=store: build_demo(store, inputs, seed=SEED))
             build, again = timed(lambda store=store: rebuild(store, inputs, seed=SEED))
@@ -124,18 +128,23 @@ def prefecture(url: str, runs: int, tmp: Path) -> None:
             builds.append(build)
             steps["write_store"].append(again.timings["write_store"])
             steps["read_store"].append(again.timings["read_store"])
-        out[kind] = (loads, builds, steps, result)
-    pg.close()
+            out[kind] = (loads, builds, steps, result)
     result = out["postgis"][3]
     reg = result.store.read("register")
+    pg.close()
     print(f"Aomori prefecture: {len(result.kartes)} districts, register {len(reg):,} "
-          f"(synthetic), {runs} run(s) each")
+          f"(synthetic), {runs} run(s) each, interleaved")
     for kind, label in (("postgis", "PostGIS"), ("gpkg", "GeoPackage")):
         loads, builds, steps, _ = out[kind]
         print(f"  {label:10s} build_demo (generate + load) {summary(loads)}")
         print(f"  {'':10s} rebuild (read, build, write)  {summary(builds)}   "
               f"store read {statistics.median(steps['read_store']):.3f} s, "
               f"store write {statistics.median(steps['write_store']):.3f} s")
+    pg_load, pg_build = (statistics.median(v) for v in out["postgis"][:2])
+    gp_load, gp_build = (statistics.median(v) for v in out["gpkg"][:2])
+    print(f"  PostGIS/GeoPackage: build_demo {pg_load / gp_load:.2f}x, rebuild {pg_build / gp_build:.2f}x")
+    print(f"  prefecture/city on PostGIS: rebuild {pg_build / city_pg['build']:.1f}x "
+          f"(city rebuild median {city_pg['build']:.3f} s, same run)")
 
 
 def main() -> None:
@@ -149,10 +158,13 @@ def main() -> None:
     args = parser.parse_args()
     if not args.url:
         parser.error("no database: pass --url or set KARTE_TEST_APP_DATABASE_URL")
+    start = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
-        city(args.url, args.runs, Path(tmp))
+        city_pg = city(args.url, args.runs, Path(tmp))
         if not args.no_prefecture:
-            prefecture(args.url, args.pref_runs, Path(tmp))
+            prefecture(args.url, args.pref_runs, Path(tmp), city_pg)
+    print(f"machine: {os.cpu_count()} CPUs, load average {start:.1f} at start, "
+          f"{os.getloadavg()[0]:.1f} at end (other work on the machine slows both stores alike)")
 
 
 if __name__ == "__main__":
