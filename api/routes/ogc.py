@@ -9,7 +9,9 @@ personal layers are not offered here.
 
 ``limit`` is 1..10000 (default 1000), ``offset`` 0.. ; ``bbox`` is ``minLon,minLat,maxLon,maxLat``
 (a 6-number 3D box is read by its horizontal part) within -180..180 / -90..90, west ≤ east and
-south ≤ north; anything else is a 400 in the API's error format. GDAL reads it as
+south ≤ north; anything else is a 400 in the API's error format. A column in which some count is
+suppressed for the public is text in every feature ("12", "秘匿"), so GIS clients never read a
+suppressed count as 0. GDAL reads it as
 ``ogrinfo OAPIF:http://host:port/ogc``.
 """
 
@@ -28,7 +30,7 @@ from api.deps import AccessDep, MaxSmallDep, StoreDep
 from api.errors import ApiError
 from gis import crs
 from karte import views
-from karte.access import Access, Level
+from karte.access import SUPPRESSED, Access, Level
 from karte.store.base import Store
 
 router = APIRouter(prefix="/ogc", tags=["OGC API - Features"])
@@ -191,10 +193,27 @@ def _layer(store: Store, cid: str, access: Access, max_small: int) -> tuple[gpd.
     public = access.level == Level.PUBLIC
 
     def compute():
-        frame = views.layer_view(store, cid, access, max_small=max_small)
+        frame = _typed(views.layer_view(store, cid, access, max_small=max_small))
         return frame, frame.geometry.to_crs(crs.WGS84)
 
     return views.cached(store, ("ogc", cid, public, max_small), compute)
+
+
+def _typed(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Columns where some count is suppressed ("秘匿") become text in every feature ("12",
+    "秘匿"): GDAL and QGIS type a field from the first features they see, and would read a later
+    "秘匿" in an integer field as 0, which is a wrong number. Other columns keep their type."""
+    out = frame
+    for col in frame.columns:
+        if col == frame.geometry.name or frame[col].dtype != object:
+            continue
+        values = frame[col]
+        if (values == SUPPRESSED).any():
+            if out is frame:
+                out = frame.copy()
+            out[col] = [None if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
+                        for v in values]
+    return out
 
 
 def _collection(request: Request, store: Store, cid: str, access: Access, max_small: int) -> dict:
