@@ -51,8 +51,10 @@ def register_font() -> str:
     return FONT
 
 
+@functools.lru_cache(maxsize=8192)
 def safe_text(text: str) -> str:
-    """``text`` with every character IPAexGothic lacks replaced by :data:`MISSING`."""
+    """``text`` with every character IPAexGothic lacks replaced by :data:`MISSING` (cached: a
+    city's sheets print the same labels, roles and headings thousands of times)."""
     cmap = _cmap()
     if all(ord(ch) in cmap for ch in text):
         return text
