@@ -20,6 +20,7 @@ from rich.table import Table
 
 from karte.errors import KarteError, ValidationError
 from karte.settings import get_settings
+from karte.users import users_app
 
 app = typer.Typer(
     help="地区カルテ (district karte): build and show the district kartes of Aomori city.",
@@ -29,6 +30,7 @@ app = typer.Typer(
 )
 districts_app = typer.Typer(help="District definitions (地区の定義).", no_args_is_help=True)
 app.add_typer(districts_app, name="districts")
+app.add_typer(users_app, name="users")
 
 out_console = Console()
 err = Console(stderr=True)

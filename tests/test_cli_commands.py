@@ -17,7 +17,7 @@ runner = CliRunner()
 def test_help_lists_every_command():
     res = runner.invoke(app, ["--help"])
     assert res.exit_code == 0
-    for cmd in ("demo", "build", "show", "import", "export", "sheets", "serve", "db", "districts"):
+    for cmd in ("demo", "build", "show", "import", "export", "sheets", "serve", "db", "districts", "users"):
         assert cmd in res.output
 
 
