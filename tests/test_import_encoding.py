@@ -107,3 +107,12 @@ def test_missing_file_and_old_xls(tmp_path):
     (tmp_path / "old.xls").write_bytes(b"\xd0\xcf\x11\xe0")
     with pytest.raises(InputError, match=r"\.xls"):
         read_table(tmp_path / "old.xls")
+
+
+def test_a_wrong_forced_encoding_says_what_the_file_looks_like():
+    data = "番号,氏名\r\nP1,青森 花子\r\n".encode("cp932")
+    with pytest.raises(InputError) as info:
+        decode(data, source="f.csv", encoding="utf-8")
+    message = str(info.value)
+    assert "UTF-8 として読めません (1 バイト目" in message
+    assert "Shift_JIS (CP932) のようです" in message and "--encoding を付けずに" in message

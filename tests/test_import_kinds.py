@@ -274,3 +274,20 @@ def test_new_districts_move_the_register(tmp_path):
     with pytest.raises(ImportValidationError) as info:
         _import(store, "districts", tmp_path / "far.geojson")
     assert "どの地区にも入りません" in info.value.problems[0].message_ja
+
+
+def test_geo_file_problems_explain_that_rows_are_features(tmp_path):
+    from karte.importing.api import ImportValidationError
+
+    frame = _districts_file(tmp_path)
+    frame.loc[1, "地区名"] = ""
+    path = tmp_path / "d.geojson"
+    frame.to_file(path, driver="GeoJSON")
+    with pytest.raises(ImportValidationError) as info:
+        import_file(tiny_store(tmp_path), "districts", path)
+    text = info.value.report.format()
+    assert "N 番目の地物" in text and "d.geojson 2行目 列「地区名」" in text
+    ok = _districts_file(tmp_path)
+    ok.to_file(tmp_path / "ok.geojson", driver="GeoJSON")
+    assert "番目の地物" not in import_file(tiny_store(tmp_path), "districts", tmp_path / "ok.geojson",
+                                           dry_run=True).format()

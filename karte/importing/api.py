@@ -370,6 +370,8 @@ def _prepare_districts(path, state: _StoreState, report, findings, *, sheet, enc
     prepared = PreparedImport(report)
     if areas.is_geo_file(path):
         polygons = areas.read_district_polygons(path, findings, layer=sheet)
+        if any(p.row for p in (*findings.problems, *findings.warnings)):
+            report.notes.append("地理データの「N行目」は N 番目の地物 (QGIS の属性テーブルの N 行目) です")
         if polygons is None:
             return prepared
         report.rows = len(polygons)

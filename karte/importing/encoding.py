@@ -90,8 +90,17 @@ def decode(data: bytes, *, source: str, encoding: str | None = None) -> tuple[st
     try:
         text = data.decode(codec)
     except UnicodeDecodeError as exc:
+        hint = ""
+        if encoding:  # the user named it: say what the bytes look like instead
+            try:
+                found = detect_encoding(data, source=source)
+            except InputError:
+                found = None
+            if found and found != enc:
+                hint = (f"。このファイルは {ENCODING_JA.get(found, found)} のようです "
+                        "(--encoding を付けずに実行すると自動で判定します)")
         raise InputError(f"{source}: {ENCODING_JA.get(enc, enc)} として読めません "
-                         f"({exc.start} バイト目; not valid {enc})") from exc
+                         f"({exc.start + 1} バイト目{hint}; not valid {enc})") from exc
     return text.removeprefix("\ufeff"), enc
 
 
