@@ -169,6 +169,15 @@ def test_district_page_layers_toggle_public(page, server, tmp_path):
     _only_tiles_blocked(page)
     _shot(page, tmp_path, "district_public")
 
+    # a tablet held upright: the map above the tables, full width, still drawn
+    page.set_viewport_size({"width": 768, "height": 1024})
+    page.reload(wait_until="load")
+    _wait_drawn(page, 3)
+    map_box = page.locator(".mapbox").bounding_box()
+    side_box = page.locator(".side").bounding_box()
+    assert map_box["width"] > 700 and side_box["y"] >= map_box["y"] + map_box["height"]
+    _shot(page, tmp_path, "district_tablet")
+
 
 def test_district_page_for_a_coordinator_shows_support_needers(page, server, tmp_path):
     from karte import views

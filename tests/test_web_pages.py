@@ -120,6 +120,21 @@ def test_bad_measure_is_a_clear_4xx(site):
     assert "Traceback" not in r.text
 
 
+def test_no_basemap_means_no_url_at_all(demo, tmp_path):
+    """``KARTE_BASEMAP=none``: the maps draw on a plain background and name no server at all."""
+    from api.app import create_app
+    from api.deps import WebSettings
+    from karte.store import GeoPackageStore
+
+    settings = WebSettings(workspace=tmp_path, users_file=tmp_path / "users.json", basemap="none")
+    app = create_app(settings, store=GeoPackageStore(demo[1] / "karte.gpkg"), warm=False)
+    c = client(app)
+    for path in ("/", "/districts/S05"):
+        html = c.get(path).text
+        assert absolute_urls(html) == set(), path
+        assert "地理院タイル" not in html and "L.tileLayer" not in html
+
+
 def test_leaflet_is_served_by_the_app(site):
     app, _ = site
     c = client(app)

@@ -55,21 +55,29 @@ def city_page(request: Request, store: StoreDep, access: AccessDep, settings: Se
     from karte.render.overview import MEASURES, choropleth_map, standin_note
 
     spec = MEASURES[measure.value]
-    frame = views.layer_view(store, "districts", access, max_small=settings.suppress_max)
-    frame = _with_measure(frame, measure)
-    salons = views.layer_view(store, "services", access, max_small=settings.suppress_max)
-    shelters = views.layer_view(store, "shelters", access, max_small=settings.suppress_max)
-    m = choropleth_map(
-        frame, value="value", title=spec.label, palette=spec.palette,
-        tooltip=[("district_name", "地区"), ("value_text", spec.label),
-                 ("population_text", "人口")],
-        notes=[spec.note, *standin_note(frame)], link="/districts/{code}",
-        salons=salons[salons["kind"] == "salon"], shelters=shelters,
-        asset_base=ASSETS, basemap=Basemap.from_settings(settings), prefer_canvas=False,
-    )
-    rows = frame.drop(columns=frame.geometry.name).sort_values("district_code").to_dict("records")
+    basemap = Basemap.from_settings(settings)
+
+    def build():
+        """The map and table: aggregates only, the same for every user of this level."""
+        frame = _with_measure(views.layer_view(store, "districts", access, max_small=settings.suppress_max),
+                              measure)
+        services = views.layer_view(store, "services", access, max_small=settings.suppress_max)
+        shelters = views.layer_view(store, "shelters", access, max_small=settings.suppress_max)
+        m = choropleth_map(
+            frame, value="value", title=spec.label, palette=spec.palette,
+            tooltip=[("district_name", "地区"), ("value_text", spec.label),
+                     ("population_text", "人口")],
+            notes=[spec.note, *standin_note(frame)], link="/districts/{code}",
+            salons=services[services["kind"] == "salon"], shelters=shelters,
+            asset_base=ASSETS, basemap=basemap, prefer_canvas=False,
+        )
+        rows = frame.drop(columns=frame.geometry.name).sort_values("district_code").to_dict("records")
+        return map_parts(m), rows
+
+    parts, rows = views.cached(
+        store, ("page:city", access.level.value, measure.value, settings.suppress_max, basemap), build)
     return _render(request, "city.html", access, {
-        "title": "地区カルテ 全体図", "map": map_parts(m), "measure": measure.value,
+        "title": "地区カルテ 全体図", "map": parts, "measure": measure.value,
         "measures": [(k, v.label) for k, v in MEASURES.items()], "spec": spec, "rows": rows,
     })
 
@@ -101,24 +109,31 @@ def district_page(request: Request, code: Code, store: StoreDep, access: AccessD
     from karte.render.district_map import GAP_LABEL, district_map, primary_gap
 
     n = settings.suppress_max
+    basemap = Basemap.from_settings(settings)
     karte = views.karte_view(store, code, access, include_personal=False, max_small=n)
-    district = views.layer_view(store, "districts", access, district=code, max_small=n)
-    catchments = views.layer_view(store, "catchments", access, max_small=n)
-    if len(district):
-        catchments = catchments[catchments.intersects(district.union_all())]
     personal = access.may_see_district_rows(code)
     cooperators = register = None
-    if personal:
+    if personal:  # read for each request: the store's rules and access log apply
         cooperators = views.layer_view(store, "cooperators", access, district=code, max_small=n)
         register = views.layer_view(store, "register", access, district=code, max_small=n)
-    m = district_map(
-        district=district, catchments=catchments,
-        coverage=views.layer_view(store, "coverage", access, district=code, max_small=n),
-        services=views.layer_view(store, "services", access, district=code, max_small=n),
-        shelters=views.layer_view(store, "shelters", access, district=code, max_small=n),
-        cooperators=cooperators, register=register,
-        asset_base=ASSETS, basemap=Basemap.from_settings(settings),
-    )
+
+    def build():
+        district = views.layer_view(store, "districts", access, district=code, max_small=n)
+        catchments = views.layer_view(store, "catchments", access, max_small=n)
+        if len(district):
+            catchments = catchments[catchments.intersects(district.union_all())]
+        return map_parts(district_map(
+            district=district, catchments=catchments,
+            coverage=views.layer_view(store, "coverage", access, district=code, max_small=n),
+            services=views.layer_view(store, "services", access, district=code, max_small=n),
+            shelters=views.layer_view(store, "shelters", access, district=code, max_small=n),
+            cooperators=cooperators, register=register, asset_base=ASSETS, basemap=basemap))
+
+    if access.level == Level.PUBLIC:
+        # the public map holds aggregates only and is the same for everyone: drawn once per build
+        parts = views.cached(store, ("page:district", code, n, basemap), build)
+    else:
+        parts = build()
     people = []
     if register is not None:
         for r in register.sort_values(["kana", "person_id"]).itertuples():
@@ -138,7 +153,7 @@ def district_page(request: Request, code: Code, store: StoreDep, access: AccessD
     if personal:
         tables += ["register", "cooperators"]
     return _render(request, "district.html", access, {
-        "title": f"{karte['district']['name']} — 地区カルテ", "karte": karte, "map": map_parts(m),
+        "title": f"{karte['district']['name']} — 地区カルテ", "karte": karte, "map": parts,
         "code": code, "personal": personal, "people": people, "roster": roster,
         "csv_tables": [(t, CSV_LABELS[t]) for t in tables],
         "editions": [("public", "公開版")] + ([("confidential", "取扱注意"), ("drill", "訓練用")]

@@ -51,6 +51,27 @@ TOLERANCE_M = 5.0
 DECIMALS = 5
 
 
+#: Holes smaller than this (m²) are left out of the drawn district outline.
+MIN_HOLE_M2 = 50_000.0
+
+
+def outline(district: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The district as drawn: slivers between its small areas closed and small holes (gaps in
+    the census boundaries) filled, or they show as stray strokes inside it (as on the sheets)."""
+    import shapely
+
+    def clean(geom):
+        if geom is None or geom.is_empty:
+            return geom
+        geom = geom.buffer(2.0, join_style="mitre").buffer(-2.0, join_style="mitre")
+        parts = [shapely.Polygon(p.exterior, [h for h in p.interiors
+                                              if shapely.Polygon(h).area >= MIN_HOLE_M2])
+                 for p in getattr(geom, "geoms", [geom]) if p.geom_type == "Polygon"]
+        return shapely.MultiPolygon(parts) if len(parts) != 1 else parts[0]
+
+    return district.set_geometry([clean(g) for g in district.geometry], crs=district.crs)
+
+
 def primary_gap(row) -> str:
     """The gap kind that colours a support-needer: the first of :data:`GAP_STYLE` they have."""
     for kind, _, _ in GAP_STYLE[:-1]:
@@ -99,14 +120,14 @@ def district_map(
     m = offline_map(bounds, asset_base=asset_base, basemap=basemap, prefer_canvas=False)
 
     name = str(district["district_name"].iloc[0]) if len(district) else ""
-    _polygons(m, to_geojson, district, LAYER_NAMES["district"],
+    _polygons(m, to_geojson, outline(district), LAYER_NAMES["district"],
               style={"color": "#263238", "weight": 3, "fill": False},
               tip=lambda r: f"<b>{_e(name)}</b>")
     _polygons(m, to_geojson, catchments, LAYER_NAMES["catchments"],
               style={"color": "#2e7d32", "weight": 1, "fillColor": "#66bb6a", "fillOpacity": 0.18},
               tip=lambda r: f"{_e(r.get('name'))} の徒歩圏（半径{_num(r.get('radius_m'))}m）")
     _polygons(m, to_geojson, coverage, LAYER_NAMES["coverage"],
-              style={"color": "#c62828", "weight": 1, "fillColor": "#ef5350", "fillOpacity": 0.35},
+              style={"stroke": False, "fillColor": "#ef5350", "fillOpacity": 0.4},
               tip=lambda r: f"サロンの徒歩圏外の高齢者: {_e(_count(r.get('uncovered_elderly')))}（推計）")
 
     salons = services[services["kind"] == "salon"] if len(services) else services

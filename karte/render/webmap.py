@@ -19,6 +19,8 @@ from pathlib import Path
 
 import folium
 import geopandas as gpd
+from branca.element import MacroElement
+from jinja2 import Template
 
 from gis import crs
 
@@ -79,15 +81,30 @@ def offline_map(bounds_wgs84, *, asset_base: str, basemap: str | Basemap = "gsi_
     pages use, so a browser test can count them); True draws them on one canvas (large maps).
     """
     spec = basemap if isinstance(basemap, Basemap) else Basemap.named(basemap)
-    m = folium.Map(tiles=None, control_scale=True, prefer_canvas=prefer_canvas)
+    m = folium.Map(tiles=None, control_scale=False, prefer_canvas=prefer_canvas)
     m.default_js = [("leaflet", f"{asset_base}/leaflet.js")]
     m.default_css = [("leaflet_css", f"{asset_base}/leaflet.css")]
+    m.add_child(_MetricScale())
     if spec.url:
         folium.TileLayer(spec.url, attr=spec.attribution, name=spec.name, max_zoom=18,
                          overlay=False, control=True).add_to(m)
     minx, miny, maxx, maxy = bounds_wgs84
     m.fit_bounds([[miny, minx], [maxy, maxx]])
     return m
+
+
+class _MetricScale(MacroElement):
+    """Leaflet's scale bar in metres only (folium's adds feet and miles)."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        L.control.scale({imperial: false}).addTo({{ this._parent.get_name() }});
+        {% endmacro %}
+    """)
+
+    def __init__(self):
+        super().__init__()
+        self._name = "MetricScale"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,163 @@
+"""Benchmark: the web app under 16 concurrent connections, and the size of its pages.
+
+    .venv/bin/python bench/web.py [--store PATH] [--requests 400] [--seconds 30] [--concurrency 16]
+
+Starts uvicorn (one worker, its own process) on a free localhost port over a demo store (built
+into a temporary folder unless ``--store`` names a GeoPackage), then for each URL sends at most
+``--requests`` requests or for at most ``--seconds`` seconds, whichever comes first, over
+``--concurrency`` keep-alive connections (httpx's async client), and prints requests per second,
+p50/p95 latency, failures, and the size of the answer (and its gzip size, for a server or proxy
+that compresses). The first request of each URL (cold caches) is timed separately. Measured:
+the public and the coordinator's district page, the district GeoJSON (the district polygon and
+the salon-coverage layer), the city page; the outreach page's size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gzip
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+DISTRICT = "S05"
+PASSWORD = "bench-coordinator-1"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--store", type=Path, help="GeoPackage to serve (default: build the demo)")
+    parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--concurrency", type=int, default=16)
+    args = parser.parse_args()
+
+    folder = Path(tempfile.mkdtemp(prefix="karte-bench-web-"))
+    store = args.store or _build_demo(folder)
+    users = folder / "users.json"
+    from karte.users import UserFile
+
+    UserFile(users).add("coord", PASSWORD, level="coordinator")
+    port = _free_port()
+    env = {**os.environ, "KARTE_WORKSPACE": str(store.parent), "KARTE_DATABASE_URL": "",
+           "KARTE_USERS_FILE": str(users), "KARTE_SECRET_KEY": "bench-only-secret"}
+    if store.name != "karte.gpkg":
+        sys.exit("--store must be a workspace's karte.gpkg")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app", "--host", "127.0.0.1",
+         "--port", str(port), "--log-level", "warning", "--no-access-log"], env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_up(base)
+        asyncio.run(_run(base, args))
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+async def _run(base: str, args) -> None:
+    public = [("district page (public)", f"/districts/{DISTRICT}"),
+              ("district GeoJSON: districts", f"/api/districts/{DISTRICT}/layers/districts.geojson"),
+              ("district GeoJSON: coverage", f"/api/districts/{DISTRICT}/layers/coverage.geojson"),
+              ("city page (public)", "/")]
+    cookies = await _login(base)
+    private = [("district page (coordinator)", f"/districts/{DISTRICT}")]
+    print(f"uvicorn, 1 worker, {args.concurrency} connections, at most {args.requests} requests "
+          f"or {args.seconds:.0f} s per URL")
+    print(f"{'URL':32} {'cold s':>7} {'req/s':>7} {'p50 ms':>7} {'p95 ms':>7} {'n':>5} "
+          f"{'fail':>4} {'bytes':>8} {'gzip':>7}")
+    for label, path in public:
+        await _measure(base, label, path, args, cookies=None)
+    for label, path in private:
+        await _measure(base, label, path, args, cookies=cookies)
+    async with httpx.AsyncClient(base_url=base, cookies=cookies, timeout=120) as client:
+        r = await client.get("/outreach")
+        print(f"{'outreach page (coordinator)':32} size {len(r.content):,} bytes "
+              f"(gzip {len(gzip.compress(r.content)):,}), status {r.status_code}")
+
+
+async def _measure(base: str, label: str, path: str, args, *, cookies) -> None:
+    limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
+    async with httpx.AsyncClient(base_url=base, cookies=cookies, limits=limits, timeout=120) as client:
+        t0 = time.perf_counter()
+        first = await client.get(path)
+        cold = time.perf_counter() - t0
+        size, zipped = len(first.content), len(gzip.compress(first.content))
+        latencies: list[float] = []
+        failures = 0
+        sent = 0
+        deadline = time.perf_counter() + args.seconds
+
+        async def worker():
+            nonlocal sent, failures
+            while sent < args.requests and time.perf_counter() < deadline:
+                sent += 1
+                t = time.perf_counter()
+                try:
+                    r = await client.get(path)
+                    ok = r.status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                latencies.append(time.perf_counter() - t)
+                failures += not ok
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(args.concurrency)))
+        wall = time.perf_counter() - start
+    q = statistics.quantiles(latencies, n=20) if len(latencies) >= 2 else [latencies[0]] * 19
+    print(f"{label:32} {cold:7.2f} {len(latencies) / wall:7.1f} {statistics.median(latencies) * 1e3:7.0f} "
+          f"{q[18] * 1e3:7.0f} {len(latencies):5d} {failures:4d} {size:8,} {zipped:7,}")
+
+
+async def _login(base: str) -> httpx.Cookies:
+    async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+        page = await client.get("/login")
+        token = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+        r = await client.post("/login", data={"username": "coord", "password": PASSWORD, "csrf": token,
+                                              "next": "/"})
+        if r.status_code >= 400:
+            sys.exit(f"login failed: {r.status_code}")
+        return client.cookies
+
+
+def _build_demo(folder: Path) -> Path:
+    from karte.build import Inputs, build_demo
+    from karte.settings import REPO_DATA
+    from karte.store import GeoPackageStore
+
+    t0 = time.perf_counter()
+    path = folder / "karte.gpkg"
+    build_demo(GeoPackageStore(path), Inputs.shipped(REPO_DATA), seed=2026)
+    print(f"demo store built in {time.perf_counter() - t0:.1f} s: {path}")
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_up(base: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/api/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    sys.exit("uvicorn did not start")
+
+
+if __name__ == "__main__":
+    main()
