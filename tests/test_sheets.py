@@ -508,3 +508,23 @@ def test_sheet_prints_in_a_fresh_process_without_touching_system_fonts(store, tm
     assert fonts and all("IPAexGothic" in f and f.split()[-5:-3] == ["yes", "yes"] for f in fonts)
     text = text_of(out)
     assert "取扱注意" in text and "印刷者 web.user" in text
+
+
+def test_an_empty_register_prints_a_note_not_a_blank_form(store, tmp_path):
+    from karte.render.sheet_analysis import Coverage
+    from karte.render.sheet_data import Edition, SheetOptions, district_sheet, load_context
+    from karte.render.sheet_pages import NOBODY, ROSTER_ROWS_PER_PAGE
+    from karte.render.sheets import render_sheet
+
+    ctx = load_context(store)
+    city = {"uncovered_elderly_share": None, "uncovered_75_plus_share": None}
+    for edition, lists in ((Edition.CONFIDENTIAL, 1), (Edition.DRILL, 2)):
+        sheet = district_sheet(ctx, "S18", options=SheetOptions(edition=edition, user=USER),
+                               coverage=Coverage("S18"), city_coverage=city, access=cli_access(USER))
+        sheet.register = []
+        data, pages = render_sheet(sheet)
+        pdf = tmp_path / f"{edition.value}.pdf"
+        pdf.write_bytes(data)
+        assert squash(text_of(pdf)).count(squash(NOBODY)) == lists
+        roster = math.ceil(len(sheet.roster) / ROSTER_ROWS_PER_PAGE)
+        assert pages == page_count(pdf) == 2 + roster + lists  # map, summary, roster, a page a list

@@ -205,10 +205,15 @@ class PageWriter:
         header_h: float = 15.0,
         continued: str = "",
         x: float = LEFT,
+        empty: str = "",
     ) -> None:
         """Draw rows under a header, breaking pages as needed (the header repeats, with
-        ``continued`` above it). A group row is never left alone at the foot of a page."""
+        ``continued`` above it). A group row is never left alone at the foot of a page.
+        ``empty`` is printed under the header when there are no rows (an empty form says why)."""
         self._table_header(columns, header_h, x)
+        if not rows and empty:
+            self.text(x + 4, self.y - row_h / 2 - size * 0.35, empty, size, color=MUTED)
+            self.y -= row_h
         for i, row in enumerate(rows):
             need = row_h * (2 if isinstance(row, Group) and i + 1 < len(rows) else 1)
             if self.y - need < BOTTOM:

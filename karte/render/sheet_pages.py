@@ -71,6 +71,10 @@ REGISTER_COLUMNS = (
 )
 
 
+#: Printed under an empty register (a district where nobody has consented yet).
+NOBODY = "名簿の提供に同意した要支援者はいません。"
+
+
 def write_sheet(w: PageWriter, sheet: DistrictSheet) -> None:
     """Lay out every page of ``sheet`` on the writer (which must be fresh)."""
     _page_one(w, sheet)
@@ -289,7 +293,7 @@ def _roster(w: PageWriter, sheet: DistrictSheet) -> None:
     rows = [(r["role_ja"], r["name"], r["phone"], r["help_ja"],
              "" if r["capacity"] is None else str(r["capacity"]), _load(r)) for r in roster]
     w.table(ROSTER_COLUMNS, rows, size=9, row_h=ROSTER_ROW, header_h=HEADER_ROW,
-            continued="共助協力者名簿（続き）")
+            continued="共助協力者名簿（続き）", empty="登録された共助協力者はいません。")
 
 
 def _register(w: PageWriter, sheet: DistrictSheet) -> None:
@@ -300,7 +304,7 @@ def _register(w: PageWriter, sheet: DistrictSheet) -> None:
              _shelter_text(p["shelter"]), p["plan_ja"] if p["plan_ja"] == "作成済" else Strong(p["plan_ja"]))
             for i, p in enumerate(people, start=1)]
     w.table(REGISTER_COLUMNS, rows, size=9, row_h=REGISTER_ROW, header_h=HEADER_ROW,
-            continued="要支援者名簿（続き）")
+            continued="要支援者名簿（続き）", empty=NOBODY)
 
 
 def _drill_line(w: PageWriter) -> None:
@@ -335,7 +339,8 @@ def _by_supporter(w: PageWriter, sheet: DistrictSheet) -> None:
         rows.append(Group(f"■ 支援者が決まっていない方　{len(nobody)} 人（当日の担当を決めて記入）"))
         rows += [("", p["name"], p["kana"], p["address"], p["needs"], _shelter_text(p["shelter"]), "")
                  for p in nobody]
-    w.table(cols, rows, size=9, row_h=DRILL_ROW, header_h=HEADER_ROW, continued="支援者別（続き）")
+    w.table(cols, rows, size=9, row_h=DRILL_ROW, header_h=HEADER_ROW, continued="支援者別（続き）",
+            empty=NOBODY)
 
 
 def _by_shelter(w: PageWriter, sheet: DistrictSheet) -> None:
@@ -362,7 +367,8 @@ def _by_shelter(w: PageWriter, sheet: DistrictSheet) -> None:
     if nowhere:
         rows.append(Group(f"■ 避難先が決まっていない方　{len(nowhere)} 人"))
         rows += [_arrival_row(p) for p in nowhere]
-    w.table(cols, rows, size=9, row_h=DRILL_ROW, header_h=HEADER_ROW, continued="避難先別（続き）")
+    w.table(cols, rows, size=9, row_h=DRILL_ROW, header_h=HEADER_ROW, continued="避難先別（続き）",
+            empty=NOBODY)
 
 
 def _arrival_row(p: dict):
