@@ -14,6 +14,7 @@ two answers are checked to be equal.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -103,7 +104,8 @@ def main() -> None:
                        table["coverage_elderly"].to_numpy(dtype=float), equal_nan=True)
     print(f"analysis of the whole city: {len(L['districts'])} districts, {len(surf)} surface pieces, "
           f"{len(L['register'])} support-needers, {len(L['cooperators'])} cooperators "
-          f"({args.runs} runs)")
+          f"({args.runs} runs; {os.cpu_count()} CPUs, load average at the end "
+          f"{', '.join(f'{v:.1f}' for v in os.getloadavg())})")
     for name, times in rows.items():
         print(f"  {name:20s} median {statistics.median(times):7.3f} s   "
               f"min {min(times):.3f}  max {max(times):.3f}")
