@@ -1,51 +1,74 @@
-"""The web API over the PostGIS store: the same answers, row-level security as the user, and the
-reads of personal rows logged by the database with the web route."""
+"""The web app on the PostGIS store: row-level security picks the personal rows, the database
+logs each read once, and the public sees the same suppressed aggregates as on the GeoPackage."""
 
 from __future__ import annotations
 
+import api_fixtures as fx
 import pytest
-from fastapi.testclient import TestClient
-from test_api_support import OTHER, OWN, bearer, make_users
 
-from api.app import create_app
-from api.deps import WebSettings
-from karte.store import GeoPackageStore
+from karte import views
+from karte.access import PUBLIC, Access, Level
 
-pytestmark = [pytest.mark.postgis, pytest.mark.slow]
 pytest_plugins = ["pg_fixtures"]
+pytestmark = pytest.mark.postgis
+
+MEMBER = Access(user="pg-member-t", level=Level.DISTRICT_MEMBER, district=fx.OWN, route="test:pg")
+COORD = Access(user="pg-coord-t", level=Level.COORDINATOR, route="test:pg")
 
 
-@pytest.fixture()
-def client(demo, pg_store, tmp_path):
-    _, folder = demo
-    gpkg = GeoPackageStore(folder / "karte.gpkg")
-    pg_store.write({name: gpkg.read(name) for name in gpkg.layers()})
-    make_users(tmp_path / "users.json")
-    app = create_app(WebSettings(users_file=tmp_path / "users.json", secret_key="t", workspace=tmp_path),
-                     store=pg_store, warm=False)
-    with TestClient(app, raise_server_exceptions=False) as c:
-        yield c, gpkg
+@pytest.fixture
+def pg_demo(pg_store, demo):
+    from karte.store.cli import import_store
+
+    import_store(demo[1] / "karte.gpkg", pg_store)
+    views.clear_cache()
+    yield pg_store
+    views.clear_cache()
 
 
-def test_postgis_api_answers_like_the_geopackage_and_logs_in_the_database(client):
-    c, gpkg = client
-    store = c.app.state.store
-    assert c.get("/api/districts").json()[0]["code"] == "S01"
-    assert "personal" not in c.get(f"/api/districts/{OWN}").json()
-    before = len(store.audit_log())
-    karte = c.get(f"/api/districts/{OWN}", headers=bearer(c, "district_member")).json()
-    reg = gpkg.read("register", district=OWN)
-    shareable = reg[reg["consent"].isin(["consented", "ordinance"])]
-    assert sorted(p["person_id"] for p in karte["personal"]["register"]) == sorted(shareable["person_id"])
-    log = store.audit_log().iloc[before:]
-    mine = log[log["actor"] == "s01member"]
-    assert set(mine["layer"]) == {"register", "cooperators"}
-    assert (mine["route"] == "web:karte").all() and (mine["level"] == "district_member").all()
-    member = bearer(c, "district_member")
-    r = c.get(f"/api/districts/{OWN}/layers/register.geojson", headers=member)
-    assert len(r.json()["features"]) == len(shareable)
-    assert c.get(f"/api/districts/{OTHER}/layers/register.geojson", headers=member).status_code == 403
-    items = c.get("/ogc/collections/shelters/items?limit=5").json()
-    assert items["numberReturned"] == 5 and items["numberMatched"] == len(gpkg.read("shelters"))
-    pdf = c.get(f"/districts/{OWN}/sheet.pdf?edition=confidential", headers=member)
-    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+def _log(store, actor):
+    log = store.audit_log()
+    return log[log["actor"] == actor]
+
+
+def test_views_read_personal_rows_through_rls_and_log_each_read_once(pg_demo, demo):
+    raw = pg_demo.read("register")  # the store's own trusted user
+    s05 = raw[raw["district_code"] == fx.OWN]
+    shareable = s05[s05["consent"].isin(["consented", "ordinance"])]
+    before = len(_log(pg_demo, MEMBER.user))
+    frame = views.layer_view(pg_demo, "register", MEMBER, district=fx.OWN)
+    assert sorted(frame["person_id"]) == sorted(shareable["person_id"])
+    log = _log(pg_demo, MEMBER.user).iloc[before:]
+    assert log[["route", "layer", "district", "rows"]].values.tolist() == [
+        ["test:pg", "register", fx.OWN, len(shareable)]]
+    # a member asking for the whole city still gets their own district only (the database says so)
+    whole = views.layer_view(pg_demo, "register", MEMBER)
+    assert set(whole["district_code"]) == {fx.OWN} and len(whole) == len(shareable)
+
+
+def test_public_karte_on_postgis_equals_the_geopackage(pg_demo, demo):
+    from karte.store import GeoPackageStore
+
+    gpkg = GeoPackageStore(demo[1] / "karte.gpkg")
+    for code in (fx.OWN, fx.OTHER):
+        on_pg = views.karte_view(pg_demo, code, PUBLIC)
+        on_gpkg = views.karte_view(gpkg, code, PUBLIC)
+        assert on_pg == on_gpkg
+    coord = views.karte_view(pg_demo, fx.OWN, COORD)
+    assert {p["person_id"] for p in coord["personal"]["register"]} == {
+        p["person_id"] for p in views.karte_view(gpkg, fx.OWN, COORD)["personal"]["register"]}
+
+
+def test_the_app_serves_postgis_with_the_same_rules(pg_demo, tmp_path):
+    api = fx.make_api(pg_demo, tmp_path)
+    anonymous = api.client("anonymous").get(f"/api/districts/{fx.OWN}/layers/register.geojson")
+    assert anonymous.status_code in (200, 401, 403)
+    assert anonymous.status_code != 200 or anonymous.json()["features"] == []
+    member = api.client("member")
+    own = member.get(f"/api/districts/{fx.OWN}/layers/register.geojson")
+    other = member.get(f"/api/districts/{fx.OTHER}/layers/register.geojson")
+    assert own.status_code == 200 and len(own.json()["features"]) > 0
+    assert {f["properties"]["district_code"] for f in own.json()["features"]} == {fx.OWN}
+    assert other.status_code == 403 or other.json()["features"] == []
+    ogc = api.client("anonymous").get("/ogc/collections/districts/items?limit=5")
+    assert ogc.status_code == 200 and ogc.json()["numberReturned"] == 5
