@@ -230,7 +230,7 @@ def layer_view(store: Store, layer: str, access: Access, *, district: str | None
           ``no_consent``, ``no_location``, ``no_supporter``, ``supporter_far``,
           ``supporter_overloaded``, ``no_plan``, ``no_shelter``, ``at_risk`` (booleans),
           ``gaps`` (how many), ``gap_kinds`` (the kinds joined by ``;``, "" when none; colour the
-          map by it), ``supporter_m``, ``shelter_m`` (walking metres, NaN when unknown);
+          map by it), ``supporter_m``, ``shelter_m`` (walking metres, whole, NaN when unknown);
         * ``cooperators`` (authorised users only): the cooperator columns plus ``assigned``
           (support-needers they are assigned to).
 
@@ -285,13 +285,15 @@ def to_web_geojson(frame: gpd.GeoDataFrame, *, tolerance_m: float = 10.0, decima
         # round every coordinate instead (the shape may then touch itself; maps draw it alike)
         geom = shapely.set_precision(geom, 10.0 ** -decimals, mode="pointwise")
     props = pd.DataFrame(out.drop(columns=out.geometry.name))
-    records = props.astype(object).where(props.notna(), None).to_dict(orient="records")
+    columns = {name: _json_column(props[name]) for name in props.columns}
+    names = list(columns)
+    rows = zip(*columns.values(), strict=True) if names else ([] for _ in range(len(props)))
+    ids = columns.get(id_column) if id_column is not None else None
     features = []
-    for i, (record, g) in enumerate(zip(records, geom, strict=True)):
-        feature = {"type": "Feature", "geometry": _geojson_geometry(g),
-                   "properties": {k: _json_value(v) for k, v in record.items()}}
+    for i, (values, g) in enumerate(zip(rows, _geojson_geometries(geom), strict=True)):
+        feature = {"type": "Feature", "geometry": g, "properties": dict(zip(names, values, strict=True))}
         if id_column is not None:
-            feature["id"] = _json_value(record[id_column]) if id_column in record else i
+            feature["id"] = ids[i] if ids is not None else i
         features.append(feature)
     return {"type": "FeatureCollection", "features": features}
 
@@ -458,6 +460,7 @@ class _Build:
 
         kinds = [k for k in GAP_KINDS if k in gaps.columns]
         table = pd.DataFrame(gaps[["supporter_m", "shelter_m", *kinds, "gaps", "at_risk"]])
+        table[["supporter_m", "shelter_m"]] = table[["supporter_m", "shelter_m"]].round(0)
         table["gap_kinds"] = [";".join(k for k, on in zip(kinds, row, strict=True) if on)
                               for row in gaps[kinds].to_numpy(dtype=bool)]
         table.index = gaps["person_id"].astype(str)
@@ -736,7 +739,21 @@ def _json_value(v):
     return v
 
 
-def _geojson_geometry(g) -> dict | None:
-    if g is None or shapely.is_empty(g):
-        return None
-    return json.loads(shapely.to_geojson(g))
+def _json_column(series: pd.Series) -> list:
+    """A column as plain JSON values (None for missing; Python numbers, not numpy's)."""
+    values = series.astype(object).where(series.notna(), None).tolist()
+    if series.dtype == object:
+        return [_json_value(v) for v in values]
+    return values
+
+
+def _geojson_geometries(geoms) -> list:
+    """GeoJSON geometry dicts of a shapely array (points built directly: the common, big case)."""
+    missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    kinds = shapely.get_type_id(geoms)
+    if (kinds[~missing] == 0).all():  # points only
+        xs, ys = shapely.get_x(geoms).tolist(), shapely.get_y(geoms).tolist()
+        return [None if m else {"type": "Point", "coordinates": [x, y]}
+                for m, x, y in zip(missing.tolist(), xs, ys, strict=True)]
+    texts = shapely.to_geojson(geoms)
+    return [None if m else json.loads(s) for m, s in zip(missing.tolist(), texts, strict=True)]
