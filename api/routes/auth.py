@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -61,7 +61,7 @@ def login_submit(
     check_csrf(request, csrf)
     user = users.verify(username, password)
     if user is None:
-        target = f"/login?error=1&next={_safe_next(next)}"
+        target = f"/login?error=1&next={quote(_safe_next(next), safe='/')}"
         return RedirectResponse(target, status_code=303)
     auth.login(request, user)
     return RedirectResponse(_safe_next(next), status_code=303)

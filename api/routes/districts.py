@@ -165,9 +165,10 @@ def sheet_pdf(code: Code, store: StoreDep, access: AccessDep,
 
     if code not in views.district_codes(store):
         raise ApiError(404, f"地区 {code} はありません")
-    _sheet_worker_context(store)
+    if edition == Edition.public or access.may_see_district_rows(code):
+        _share_coverage(store)  # (a refused edition is refused before any work)
     data = district_sheet_pdf(store, code, edition=edition.value, paper=paper.value, access=access,
-                              route=access.route)
+                              route=access.route, context=views.sheet_context(store))
     suffix = "" if paper == Paper.A4 else f"-{paper.value}"
     headers = {"Content-Disposition": f'inline; filename="{code}-{edition.value}{suffix}.pdf"'}
     if edition != Edition.public:
@@ -175,26 +176,22 @@ def sheet_pdf(code: Code, store: StoreDep, access: AccessDep,
     return Response(data, media_type="application/pdf", headers=headers)
 
 
-def _sheet_worker_context(store: Store) -> None:
-    """Work around two things in karte.render.sheets until that module handles them itself:
-
-    * ``district_sheet_pdf`` runs its coverage jobs on the batch workers' context
-      (``_WORKER["ctx"]``) without setting it, so in a fresh process (no batch before) it fails
-      with a KeyError: set it to the current build's context (cached by :mod:`karte.views`);
-    * its per-build coverage cache would compute the city's salon coverage a second time (about
-      8 s): hand it the coverage :mod:`karte.views` already computed for this build (the same
-      analysis, :func:`karte.render.sheet_analysis.analyse_coverage`, same groups).
-    """
+def _share_coverage(store: Store) -> None:
+    """Hand the sheets' per-build coverage cache the salon coverage :mod:`karte.views` already
+    computed for this build (the same analysis, :func:`karte.render.sheet_analysis.analyse_coverage`
+    over the same groups), so the first sheet of a process does not analyse the city again
+    (several seconds). Harmless if the sheets module changes: it then computes its own."""
     from karte.render import sheets
 
-    build = views._build(store)
-    if sheets._WORKER.get("ctx") is not build.ctx:
-        sheets._init_worker(build.ctx)
-    key = (store.location, store.meta().get("built_at"), build.ctx.params)
-    if key not in sheets._COVERAGE_CACHE:
-        coverage = build.coverage()
-        sheets._COVERAGE_CACHE.clear()
-        sheets._COVERAGE_CACHE[key] = coverage
+    cache = getattr(sheets, "_COVERAGE_CACHE", None)
+    if cache is None:
+        return
+    ctx = views.sheet_context(store)
+    key = (store.location, store.meta().get("built_at"), ctx.params)
+    if key not in cache:
+        coverage = views._build(store).coverage()
+        cache.clear()
+        cache[key] = coverage
 
 
 def _check_personal(store: Store, layer: WebLayer, access: Access, code: str | None) -> None:
@@ -205,7 +202,7 @@ def _check_personal(store: Store, layer: WebLayer, access: Access, code: str | N
         raise ApiError(404, f"地区 {code} はありません")
     if not access.sees_personal:
         raise ApiError(401 if access.user == "anonymous" else 403,
-                       "個人情報のレイヤを見るにはログインが必要です",
+                       "個人情報を見るにはログインが必要です",
                        headers={"WWW-Authenticate": "Bearer"} if access.user == "anonymous" else None)
     if code is not None and not access.may_see_district_rows(code):
         raise ApiError(403, "この地区の個人情報を見る権限がありません")
@@ -215,10 +212,7 @@ def _check_personal(store: Store, layer: WebLayer, access: Access, code: str | N
 
 def _table(store: Store, code: str, table: Table, access: Access, max_small: int):
     if table in (Table.register, Table.cooperators):
-        if not access.may_see_district_rows(code):
-            if code not in views.district_codes(store):
-                raise ApiError(404, f"地区 {code} はありません")
-            raise ApiError(403, "この地区の個人情報を見る権限がありません")
+        _check_personal(store, WebLayer(table.value), access, code)
         personal = views.karte_view(store, code, access, max_small=max_small)["personal"]
         if table == Table.register:
             header = ["person_id", "name", "kana", "address", "birth_date", "care_level", "disability",
