@@ -204,19 +204,29 @@ def record_decision(store: Store, access: Access, *, person_id: str, cooperator_
         if hit.empty:
             raise NotFoundError("その候補はありません（すでに決定済みか、候補が変わりました）")
         row = hit.iloc[0]
-        now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-        old = decisions(store, access)
-        record = {"decision_id": f"D{len(old) + 1:06d}", "person_id": str(row["person_id"]),
-                  "cooperator_id": str(row["cooperator_id"]), "district_code": row["district_code"],
-                  "decision": decision, "distance_m": float(row["distance_m"]),
-                  "decided_by": access.user, "decided_at": now}
-        table = pd.concat([old, pd.DataFrame([record])], ignore_index=True)
-        table["distance_m"] = pd.to_numeric(table["distance_m"], errors="coerce").astype(float)
-        store.write({DECISIONS_LAYER: table[list(DECISION_COLUMNS)].astype(
-            {c: object for c in DECISION_COLUMNS if c != "distance_m"})})
-        store.audit(actor=access.user, route=access.route, layer=DECISIONS_LAYER,
-                    district=record["district_code"], rows=1)
+        record = {"person_id": str(row["person_id"]), "cooperator_id": str(row["cooperator_id"]),
+                  "district_code": row["district_code"], "decision": decision,
+                  "distance_m": float(row["distance_m"])}
+        record = append_decision(store, record, actor=access.user, route=access.route)
     return record
+
+
+def append_decision(store: Store, record: dict, *, actor: str, route: str) -> dict:
+    """Append one decision to :data:`DECISIONS_LAYER` (numbered ``decision_id``, stamped with
+    ``decided_by`` = ``actor`` and ``decided_at`` now, UTC) and log the write; returns the row.
+    The layer is rewritten whole through :meth:`Store.write` (atomic in both stores)."""
+    old = (pd.DataFrame(store.read(DECISIONS_LAYER)) if DECISIONS_LAYER in store.layers()
+           else pd.DataFrame({c: pd.Series(dtype=object) for c in DECISION_COLUMNS}))
+    row = {**record, "decision_id": f"D{len(old) + 1:06d}", "decided_by": actor,
+           "decided_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+    table = pd.concat([old[list(DECISION_COLUMNS)], pd.DataFrame([row])[list(DECISION_COLUMNS)]],
+                      ignore_index=True)
+    table = table.astype({c: object for c in DECISION_COLUMNS if c != "distance_m"})
+    table["distance_m"] = pd.to_numeric(table["distance_m"], errors="coerce").astype(float)
+    store.write({DECISIONS_LAYER: table})
+    store.audit(actor=actor, route=route, layer=DECISIONS_LAYER, district=row.get("district_code"),
+                rows=1)
+    return {c: row[c] for c in DECISION_COLUMNS}
 
 
 # --- cache ----------------------------------------------------------------------------------------

@@ -15,6 +15,8 @@ import pytest
 from karte.access import SUPPRESSED, Access, Level
 
 pytestmark = pytest.mark.slow
+#: PostGIS fixtures (the decisions layer is kept by both stores).
+pytest_plugins = ["pg_fixtures"]
 
 PASSWORDS = {"coord": "coordinator-pass-1", "member": "member-pass-12345", "staff": "staff-pass-123456"}
 #: The only absolute URLs a page may hold: the GSI tile template and its attribution link.
@@ -330,3 +332,31 @@ def test_outreach_bad_form_is_a_clear_4xx(site):
     assert r.status_code == 422
     r = c.get("/outreach", params={"district": "S99"}, headers={"accept": "text/html"})
     assert r.status_code == 404
+
+
+@pytest.fixture(params=["gpkg", pytest.param("postgis", marks=pytest.mark.postgis)])
+def any_store(request, tmp_path):
+    from karte.store import GeoPackageStore
+
+    if request.param == "gpkg":
+        return GeoPackageStore(tmp_path / "karte.gpkg")
+    return request.getfixturevalue("pg_store")
+
+
+def test_decisions_are_appended_in_both_stores(any_store):
+    from karte import outreach
+
+    first = {"person_id": "P000001", "cooperator_id": "C00002", "district_code": "S01",
+             "decision": "confirmed", "distance_m": 120.0}
+    second = {**first, "person_id": "P000003", "decision": "rejected", "distance_m": 80.5}
+    assert outreach.append_decision(any_store, first, actor="coord", route="test")["decision_id"] == "D000001"
+    outreach.append_decision(any_store, second, actor="staff", route="test")
+    table = any_store.read(outreach.DECISIONS_LAYER)
+    assert list(table["decision_id"]) == ["D000001", "D000002"]
+    assert list(table["person_id"]) == ["P000001", "P000003"]
+    assert list(table["decision"]) == ["confirmed", "rejected"]
+    assert list(table["decided_by"]) == ["coord", "staff"]
+    assert [float(v) for v in table["distance_m"]] == [120.0, 80.5]
+    log = any_store.audit_log()
+    mine = log[log["layer"] == outreach.DECISIONS_LAYER]
+    assert list(mine["actor"])[-2:] == ["coord", "staff"]
