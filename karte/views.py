@@ -95,13 +95,14 @@ FEATURE_KEYS = {name: info.key for name, info in LAYERS.items()}
 #: Names of the layers with personal rows.
 PERSONAL = frozenset(name for name, info in LAYERS.items() if info.personal)
 
-#: Count columns (people or households) of the layers the public sees: suppressed when small.
-COUNT_COLUMNS = {
-    "small_areas": ("population", "households", "age_0_14", "age_15_64", "age_65_74", "age_75_plus",
-                    "elderly_alone", "disabled"),
-    "districts": ("population", "elderly", "support_needers", "at_risk", "uncovered_elderly"),
-    "coverage": ("elderly", "uncovered_elderly", "uncovered_75_plus"),
-}
+#: Census count columns of the small areas served on the web.
+SMALL_AREA_COUNTS = ("population", "households", "age_0_14", "age_15_64", "age_65_74", "age_75_plus",
+                     "elderly_alone", "disabled")
+#: Numeric columns of the public layers that are *not* counts of people (never suppressed). Every
+#: other numeric column of a layer the public sees is taken for a count of people and suppressed
+#: when small: a new count column is safe by default, a new non-count must be listed here.
+NOT_COUNTS = frozenset({"small_areas", "area_km2", "salons", "cells", "radius_m"})
+
 #: Rate column -> the count column it would give away (hidden together).
 RATE_OF = {
     "elderly_rate": "elderly",
@@ -427,18 +428,31 @@ def _suppress_karte(karte: dict, access: Access, max_small: int) -> None:
 
 def _suppress_frame(frame: gpd.GeoDataFrame, layer: str, access: Access,
                     max_small: int) -> gpd.GeoDataFrame:
-    columns = [c for c in COUNT_COLUMNS.get(layer, ()) if c in frame.columns]
+    """Counts of people from 1 to ``max_small`` as :data:`SUPPRESSED`, and the rates beside them
+    ``None``. Counts: every numeric (not boolean) column but the rates (``*_rate``, ``*_share``,
+    ``*share``) and :data:`NOT_COUNTS`."""
+    rates = [c for c in frame.columns if _is_rate(c)]
+    columns = [c for c in frame.columns
+               if c not in NOT_COUNTS and c not in rates and c != frame.geometry.name
+               and pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])]
     if not columns:
         return frame
     out = frame.copy()
     for col in columns:
-        values = [None if _missing(v) else suppress(int(v), access=access, max_small=max_small)
+        values = [None if _missing(v) else suppress(round(float(v)), access=access, max_small=max_small)
                   for v in out[col]]
         out[col] = pd.Series(values, index=out.index, dtype=object)
-    for rate, count in RATE_OF.items():
-        if rate in out.columns and count in out.columns:
+    for rate in rates:
+        count = RATE_OF.get(rate)
+        if count is None:
+            raise KarteError(f"rate column {rate} of layer {layer} names no count (views.RATE_OF)")
+        if count in out.columns:
             out[rate] = out[rate].astype(object).where(out[count] != SUPPRESSED, None)
     return out
+
+
+def _is_rate(column: str) -> bool:
+    return column.endswith(("_rate", "share"))
 
 
 # --- one build's shared inputs (cached) -----------------------------------------------------------
@@ -525,7 +539,7 @@ class _Build:
 
     def _make_small_areas(self) -> gpd.GeoDataFrame:
         s = self.ctx.small_areas
-        keep = ["key_code", "name", "district_code", *COUNT_COLUMNS["small_areas"], "concealed"]
+        keep = ["key_code", "name", "district_code", *SMALL_AREA_COUNTS, "concealed"]
         out = s[[c for c in keep if c in s.columns]].copy()
         pop = pd.to_numeric(s["population"], errors="coerce")
         eld = (pd.to_numeric(s["age_65_74"], errors="coerce")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import geopandas as gpd
+import pandas as pd
 import pytest
 import shapely
 from api_fixtures import people_count_paths
@@ -195,3 +196,31 @@ def test_every_citywide_layer_becomes_web_geojson(store, layer):
         fc = views.to_web_geojson(frame, tolerance_m=tolerance, id_column=views.FEATURE_KEYS[layer])
         assert len(fc["features"]) == len(frame) > 0
         assert all(f["geometry"] is not None for f in fc["features"])
+
+
+@pytest.mark.parametrize("layer", sorted(set(views.LAYERS) - views.PERSONAL))
+def test_every_numeric_column_of_a_public_layer_is_suppressed_unless_declared_no_count(store, layer):
+    staff = views.layer_view(store, layer, STAFF)
+    public = views.layer_view(store, layer, PUBLIC)
+    assert len(staff) == len(public)
+    for col in staff.columns:
+        numeric = pd.api.types.is_numeric_dtype(staff[col]) and not pd.api.types.is_bool_dtype(staff[col])
+        if not numeric or col in views.NOT_COUNTS or col.endswith(("_rate", "share")):
+            continue
+        for s, p in zip(staff[col], public[col], strict=True):
+            if pd.notna(s) and 1 <= round(float(s)) <= 2:
+                assert p == SUPPRESSED, (layer, col, s, p)
+
+
+def test_a_new_count_column_is_suppressed_by_default():
+    frame = gpd.GeoDataFrame({"k": ["a", "b"], "newcount": [1, 7], "salons": [1, 1],
+                              "newcount_rate": [0.1, 0.7]},
+                             geometry=[shapely.Point(0, 0)] * 2, crs="EPSG:6678")
+    views.RATE_OF["newcount_rate"] = "newcount"
+    try:
+        out = views._suppress_frame(frame, "test", PUBLIC, 2)
+    finally:
+        del views.RATE_OF["newcount_rate"]
+    assert out["newcount"].tolist() == [SUPPRESSED, 7]
+    assert out["newcount_rate"].tolist() == [None, 0.7]
+    assert out["salons"].tolist() == [1, 1]
