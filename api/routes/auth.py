@@ -46,7 +46,7 @@ def login_form(request: Request, next: str | None = None, error: str | None = No
     return request.app.state.templates.TemplateResponse(
         request, "login.html",
         {"csrf": csrf_token(request), "next": _safe_next(next), "error": error == "1",
-         "user": None, "title": "ログイン"})
+         "user": None, "title": "ログイン", "path": "/login", "outreach": False, "map": None})
 
 
 @router.post("/login", include_in_schema=False, name="login")
