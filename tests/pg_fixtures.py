@@ -4,7 +4,8 @@ never in CI.
 ``KARTE_TEST_DATABASE_URL`` is the database owner (it migrates and resets the test database);
 the store under test connects as the application role ``karte_app``
 (``KARTE_TEST_APP_DATABASE_URL``, or the owner URL with user karte_app and ``KARTE_APP_PASSWORD``).
-``eval "$(bash scripts/setup_postgis.sh)"`` sets both.
+``eval "$(bash scripts/setup_postgis.sh)"`` sets both. Each session works in its own database
+created beside that one (see :data:`SESSION_DB_SUFFIX`).
 
 With ``CI=true`` a missing database fails the tests instead of skipping them, and the hooks below
 (imported into ``conftest.py``) fail the session if any test marked ``postgis`` was skipped anyway.
@@ -81,19 +82,64 @@ def libpq(url: str) -> str:
     return " ".join(f"{k}={v}" for k, v in parts.items() if v)
 
 
+#: Each pytest session gets its own database beside the configured one (``<db>_s<pid>``), so two
+#: sessions on one server (two developers, or CI jobs) never empty each other's tables midway.
+SESSION_DB_SUFFIX = "_s"
+
+
+def _with_database(url: str, name: str) -> str:
+    return make_url(url).set(database=name).render_as_string(hide_password=False)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _session_database(base_url: str) -> str | None:
+    """Create this session's database (dropping those of sessions that died on this host); None
+    when the owner may not create databases (then the configured one is used as it is)."""
+    base = make_url(base_url).database
+    name = f"{base}{SESSION_DB_SUFFIX}{os.getpid()}"
+    try:
+        with psycopg.connect(libpq(base_url), autocommit=True) as conn:
+            stale = [r[0] for r in conn.execute(
+                "SELECT datname FROM pg_database WHERE datname LIKE %s", (f"{base}{SESSION_DB_SUFFIX}%",))]
+            for old in stale:
+                pid = old.removeprefix(f"{base}{SESSION_DB_SUFFIX}")
+                if pid.isdigit() and not _pid_alive(int(pid)):
+                    conn.execute(f'DROP DATABASE IF EXISTS "{old}" WITH (FORCE)')
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.errors.InsufficientPrivilege:
+        return None
+    return name
+
+
 @pytest.fixture(scope="session")
-def pg_admin_url() -> str:
-    """The owner URL of a migrated test database (``karte db upgrade`` once per session)."""
+def pg_admin_url():
+    """The owner URL of this session's migrated test database (``karte db upgrade`` once)."""
     from karte.store.cli import db_upgrade
 
-    url = admin_url_or_skip()
+    base = admin_url_or_skip()
+    name = _session_database(base)
+    url = _with_database(base, name) if name else base
     db_upgrade(url)
-    return url
+    yield url
+    if name:
+        with psycopg.connect(libpq(base), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")
 def pg_app_url(pg_admin_url) -> str:
-    return derive_app_url(pg_admin_url)
+    """karte_app on the same database as :func:`pg_admin_url`."""
+    return _with_database(derive_app_url(pg_admin_url), make_url(pg_admin_url).database)
 
 
 @pytest.fixture(scope="session")
