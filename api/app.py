@@ -23,6 +23,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.middleware.sessions import SessionMiddleware
 
 from api import errors
+from api.auth import LoginThrottle
 from api.deps import WebSettings, web_settings
 from karte.settings import Settings
 from karte.store.base import Store
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None,
     app.state.users = UserFile(settings.users_file or users_file(settings))
     app.state.secret_key = settings.secret_key or secrets.token_urlsafe(32)
     app.state.templates = Jinja2Templates(directory=str(TEMPLATES))
+    app.state.login_throttle = LoginThrottle()
     app.add_middleware(SessionMiddleware, secret_key=app.state.secret_key, session_cookie="karte_session",
                        max_age=int(settings.session_hours * 3600), same_site="lax",
                        https_only=settings.https_only)

@@ -72,3 +72,42 @@ def login(request: Request, user: User) -> None:
 
 def logout(request: Request) -> None:
     request.session.clear()
+
+
+class LoginThrottle:
+    """Refuse further password attempts for a user name from one client after ``limit``
+    failures within ``window_s`` seconds (in memory, per server process): online guessing gets
+    ``limit`` tries per window, on top of Argon2's cost per try. A success clears the count."""
+
+    def __init__(self, limit: int = 10, window_s: float = 900.0):
+        import threading
+
+        self.limit = limit
+        self.window_s = window_s
+        self._failures: dict[tuple[str, str], list[float]] = {}
+        self._lock = threading.Lock()
+
+    def _key(self, request: Request, username: str) -> tuple[str, str]:
+        host = request.client.host if request.client else "?"
+        return host, username.lower()
+
+    def retry_after(self, request: Request, username: str) -> int:
+        """Seconds until the next attempt is allowed (0: allowed now)."""
+        now = time.monotonic()
+        with self._lock:
+            times = self._failures.get(self._key(request, username), [])
+            recent = [t for t in times if now - t < self.window_s]
+            if len(recent) < self.limit:
+                return 0
+            return int(self.window_s - (now - recent[0])) + 1
+
+    def failed(self, request: Request, username: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if len(self._failures) > 10_000:  # bound the memory: forget old entries
+                self._failures = {k: v for k, v in self._failures.items() if now - v[-1] < self.window_s}
+            self._failures.setdefault(self._key(request, username), []).append(now)
+
+    def succeeded(self, request: Request, username: str) -> None:
+        with self._lock:
+            self._failures.pop(self._key(request, username), None)

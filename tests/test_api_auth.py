@@ -155,3 +155,18 @@ def test_an_unexpected_error_is_a_plain_500_and_logs_no_data(demo, tmp_path, cap
     assert r.status_code == 500
     assert r.json()["code"] == "server_error" and "斎藤" not in r.text and "Traceback" not in r.text
     assert "斎藤" not in caplog.text and "ValueError" in caplog.text
+
+
+def test_repeated_wrong_passwords_are_throttled(client):
+    for _ in range(10):
+        r = client.post("/api/token", data={"username": "staff", "password": "wrong-password-1"})
+        assert r.status_code == 401
+    r = client.post("/api/token", data={"username": "staff", "password": PASSWORD})
+    assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
+    assert r.json()["code"] == "too_many_requests"
+    token = _csrf(client.get("/login").text)
+    r = client.post("/login", data={"username": "staff", "password": PASSWORD, "csrf": token},
+                    follow_redirects=False)
+    assert r.status_code == 429
+    # another user name is not affected, and a success clears the count
+    assert client.post("/api/token", data={"username": "csw", "password": PASSWORD}).status_code == 200

@@ -13,6 +13,7 @@ from api import auth
 from api.deps import AccessDep, UsersDep, check_csrf, csrf_token
 from api.errors import ApiError
 from karte.access import LEVEL_JA
+from karte.users import UserFile
 
 router = APIRouter(tags=["auth"])
 
@@ -59,7 +60,7 @@ def login_submit(
     next: Annotated[str, Form(max_length=512)] = "/",
 ):
     check_csrf(request, csrf)
-    user = users.verify(username, password)
+    user = _verify(request, users, username, password)
     if user is None:
         target = f"/login?error=1&next={quote(_safe_next(next), safe='/')}"
         return RedirectResponse(target, status_code=303)
@@ -76,7 +77,8 @@ def logout(request: Request, csrf: Annotated[str, Form(max_length=256)]):
 
 @router.post("/api/token", response_model=Token, name="token",
              summary="Bearer トークンを得る (user name and password as form fields)",
-             responses={401: {"description": "利用者名かパスワードが違います"}})
+             responses={401: {"description": "利用者名かパスワードが違います"},
+                        429: {"description": "失敗が続いたため一時的に受け付けません"}})
 def token(
     request: Request,
     username: Annotated[str, Form(max_length=64)],
@@ -85,12 +87,28 @@ def token(
 ) -> Token:
     """OAuth2-style password grant: ``username`` and ``password`` form fields; answer
     ``{"access_token": ..., "token_type": "bearer", "expires_in": seconds}``. Send it as
-    ``Authorization: Bearer <token>``."""
-    user = users.verify(username, password)
+    ``Authorization: Bearer <token>``. Ten wrong passwords for one name from one client within
+    15 minutes: 429 until the window has passed."""
+    user = _verify(request, users, username, password)
     if user is None:
         raise ApiError(401, "利用者名かパスワードが違います", headers={"WWW-Authenticate": "Bearer"})
     hours = request.app.state.settings.token_hours
     return Token(access_token=auth.issue_token(request, user), expires_in=int(hours * 3600))
+
+
+def _verify(request: Request, users: UserFile, username: str, password: str):
+    """The user if the password is right; a 429 while the name is throttled for this client."""
+    throttle: auth.LoginThrottle = request.app.state.login_throttle
+    wait = throttle.retry_after(request, username)
+    if wait:
+        raise ApiError(429, f"ログインの失敗が続いたため、{wait // 60 + 1} 分ほど待ってからお試しください",
+                       headers={"Retry-After": str(wait)})
+    user = users.verify(username, password)
+    if user is None:
+        throttle.failed(request, username)
+    else:
+        throttle.succeeded(request, username)
+    return user
 
 
 @router.get("/api/me", response_model=Me, name="me", summary="いまの利用者と権限")
