@@ -16,7 +16,15 @@ import folium
 import geopandas as gpd
 import pandas as pd
 
-from karte.render.webmap import Basemap, legend_html, offline_map, point_layer, tip_geojson, web_geojson
+from karte.render.webmap import (
+    Basemap,
+    legend_html,
+    offline_map,
+    point_layer,
+    records,
+    tip_geojson,
+    web_geojson,
+)
 from karte.schema import HELP_JA, PLAN_STATUS_JA, ROLE_JA, SERVICE_JA, HelpKind, PlanStatus, Role, ServiceKind
 from karte.store.base import split_list
 
@@ -164,7 +172,7 @@ def district_map(
     if cooperators is not None:
         items.append(("#4fc3f7", "共助協力者"))
     if register is not None:
-        shown = {primary_gap(r) for _, r in register.iterrows()} if len(register) else set()
+        shown = {primary_gap(r) for r in records(register)}
         items += [(c, f"要支援者: {label}") for k, c, label in GAP_STYLE if k in shown]
     m.get_root().html.add_child(folium.Element(legend_html("凡例", items)))
     return m
