@@ -57,7 +57,7 @@ from karte.store.base import Store
 __all__ = [
     "FEATURE_KEYS", "LAYERS", "PERSONAL", "SUPPRESSED", "LayerInfo", "cached", "clear_cache",
     "district_codes", "district_list", "districts_table", "karte_view", "layer_view",
-    "sheet_context", "store_analysis", "to_web_geojson",
+    "sheet_context", "store_analysis", "store_lock", "to_web_geojson",
 ]
 
 
@@ -340,12 +340,51 @@ def _personal_rows(store: Store, layer: str, access: Access, district: str | Non
     """Read personal rows through the store as ``access`` and log the read (counts only)."""
     if not access.sees_personal:
         return _empty(store, layer)
-    rows = store.read(layer, district=district, access=access)
-    rows = access.filter_rows(layer, rows).reset_index(drop=True)  # the store did; once more is free
-    if not _store_logs_reads(store):
-        store.audit(actor=access.user, route=access.route, layer=layer,
-                    district=district if district is not None else access.district, rows=len(rows))
+    with store_lock(store):
+        rows = _retry(lambda: store.read(layer, district=district, access=access))
+        rows = access.filter_rows(layer, rows).reset_index(drop=True)  # the store did; again is free
+        if not _store_logs_reads(store):
+            store.audit(actor=access.user, route=access.route, layer=layer,
+                        district=district if district is not None else access.district, rows=len(rows))
     return rows
+
+
+_IO_LOCKS: dict[str, threading.RLock] = {}
+_IO_LOCKS_LOCK = threading.Lock()
+
+
+def store_lock(store: Store):
+    """A lock for the reads and writes of a GeoPackage store in this process (a no-op context
+    for any other store).
+
+    The access log is written into the GeoPackage itself (SQLite); GDAL reading the file while
+    SQLite commits a log row can find its tables momentarily unreadable ("layer … is not
+    registered in gpkg_contents"). Every read and log write of this module holds this lock; a
+    route that writes to the log itself (the sheet PDF) should hold it too. PostGIS needs none.
+    """
+    import contextlib
+
+    if getattr(store, "path", None) is None:
+        return contextlib.nullcontext()
+    with _IO_LOCKS_LOCK:  # not _LOCK: _build holds that one while it takes this
+        return _IO_LOCKS.setdefault(store.location, threading.RLock())
+
+
+def _retry(read, attempts: int = 4):
+    """``read()``, tried again after a short pause when GDAL fails on a file another process is
+    committing to (several server processes on one GeoPackage)."""
+    import time
+
+    from pyogrio.errors import DataLayerError, DataSourceError
+
+    for attempt in range(attempts):
+        try:
+            return read()
+        except (DataSourceError, DataLayerError, ValueError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def _empty(store: Store, layer: str) -> gpd.GeoDataFrame:
@@ -627,7 +666,8 @@ def _build(store: Store) -> _Build:
     with _LOCK:
         build = _CACHE.get(key)
         if build is None:
-            build = _Build(store)
+            with store_lock(store):
+                build = _Build(store)
             for old in [k for k in _CACHE if k[0] == key[0]]:
                 del _CACHE[old]
             _CACHE[key] = build
@@ -635,7 +675,7 @@ def _build(store: Store) -> _Build:
 
 
 _BUILT_AT: dict[str, tuple] = {}
-#: How long the PostGIS store's build stamp is trusted before it is read again, seconds.
+#: How long a store's build stamp is trusted before it is read again, seconds.
 _STAMP_SECONDS = 2.0
 
 
@@ -643,25 +683,22 @@ def _built_at(store: Store) -> str | None:
     """``meta.built_at`` of the store, read again only when the store may have changed.
 
     Reading ``meta`` costs about 50 ms in a GeoPackage (opening it with GDAL), too much for every
-    request: a GeoPackage is read again when its file changes (size or modification time), any
-    other store at most every ``_STAMP_SECONDS``.
+    request. A GeoPackage whose file was replaced (every layer write replaces it: a new inode) is
+    read again at once; one changed in place (the access log is appended in place, by every
+    personal read) at most every ``_STAMP_SECONDS``, like any other store.
     """
     import os
     import time
 
+    now = time.monotonic()
     path = getattr(store, "path", None)
-    if path is not None:
-        st = os.stat(path)
-        stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
-        fresh = lambda seen: seen[0] == stamp  # noqa: E731
-    else:
-        stamp = time.monotonic()
-        fresh = lambda seen: stamp - seen[0] < _STAMP_SECONDS  # noqa: E731
+    inode = os.stat(path).st_ino if path is not None else None
     seen = _BUILT_AT.get(store.location)
-    if seen is not None and fresh(seen):
-        return seen[1]
-    built_at = store.meta().get("built_at")
-    _BUILT_AT[store.location] = (stamp, built_at)
+    if seen is not None and seen[0] == inode and now - seen[1] < _STAMP_SECONDS:
+        return seen[2]
+    with store_lock(store):
+        built_at = _retry(store.meta).get("built_at")
+    _BUILT_AT[store.location] = (inode, now, built_at)
     return built_at
 
 
