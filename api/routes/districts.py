@@ -167,8 +167,10 @@ def sheet_pdf(code: Code, store: StoreDep, access: AccessDep,
         raise ApiError(404, f"地区 {code} はありません")
     if edition == Edition.public or access.may_see_district_rows(code):
         _share_coverage(store)  # (a refused edition is refused before any work)
-    data = district_sheet_pdf(store, code, edition=edition.value, paper=paper.value, access=access,
-                              route=access.route, context=views.sheet_context(store))
+    context = views.sheet_context(store)
+    with views.store_lock(store):  # the sheet writes its access-log rows into a GeoPackage store
+        data = district_sheet_pdf(store, code, edition=edition.value, paper=paper.value, access=access,
+                                  route=access.route, context=context)
     suffix = "" if paper == Paper.A4 else f"-{paper.value}"
     headers = {"Content-Disposition": f'inline; filename="{code}-{edition.value}{suffix}.pdf"'}
     if edition != Edition.public:
