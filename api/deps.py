@@ -45,6 +45,10 @@ class WebSettings(Settings):
     token_hours: float = 12.0
     #: Basemap of the pages' maps: gsi_pale (GSI 淡色地図) or none.
     basemap: str = "gsi_pale"
+    #: Any other XYZ tile server (KARTE_TILE_URL, e.g. a council's own) and its attribution
+    #: (KARTE_TILE_ATTRIBUTION); empty: the basemap named above.
+    tile_url: str = ""
+    tile_attribution: str = ""
 
 
 def web_settings(settings: Settings | None = None) -> WebSettings:
