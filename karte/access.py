@@ -15,7 +15,7 @@ from enum import StrEnum
 
 import pandas as pd
 
-from karte.schema import Consent
+from karte.schema import DECISIONS, Consent
 
 #: Counts from 1 up to this value are shown as suppressed to public users (default 2).
 DEFAULT_SUPPRESS_MAX = 2
@@ -75,12 +75,13 @@ class Access:
 
         The same rules as the PostGIS row-level security policies: the register by
         :meth:`filter_register`; cooperators (listed by their own registration, so every row is
-        shareable) all for city staff and coordinators, own district for district members, none
-        for the public.
+        shareable) and the outreach decisions (``supporter_decisions``, by the person's
+        ``district_code``) all for city staff and coordinators, own district for district
+        members, none for the public.
         """
         if str(layer) == "register":
             return self.filter_register(rows)
-        if str(layer) != "cooperators":
+        if str(layer) not in ("cooperators", DECISIONS):
             return rows
         if self.level == Level.PUBLIC:
             return rows.iloc[0:0]

@@ -11,11 +11,13 @@ the viewer may see both people. Only coordinators and city staff may use any of 
 
 Decisions (確認 / 見送り) are appended to the attribute layer ``supporter_decisions`` of the
 store (:data:`DECISION_COLUMNS`; ids only, never names), through :meth:`Store.write` so the
-GeoPackage and the PostGIS store both keep it. A confirmation records that the coordinator has
-asked both people and they agreed; it does not change the register: the assignment reaches
-``register.supporter_ids`` when the city imports its updated register (``karte import``), and
-until then the person is listed as confirmed rather than suggested again. Nothing is assigned
-without a confirmation.
+GeoPackage and the PostGIS store both keep it. They say who is to support whom, so they are
+personal rows (:data:`karte.schema.PERSONAL_LAYERS`): read as the viewer, filtered by
+district (:meth:`karte.access.Access.filter_rows`; PostGIS: row-level security) and logged.
+A confirmation records that the coordinator has asked both people and they agreed; it does not
+change the register: the assignment reaches ``register.supporter_ids`` when the city imports its
+updated register (``karte import``), and until then the person is listed as confirmed rather
+than suggested again. Nothing is assigned without a confirmation.
 """
 
 from __future__ import annotations
@@ -29,13 +31,13 @@ import pandas as pd
 from gis.params import AnalysisParams
 from karte.access import Access, Level
 from karte.errors import InputError, KarteError, NotFoundError
-from karte.schema import Layer
+from karte.schema import DECISIONS, Layer
 from karte.store.base import Store
 
 #: Who may see the outreach page (コーディネーター, 市職員).
 OUTREACH_LEVELS = (Level.COORDINATOR, Level.CITY_STAFF)
 #: The store layer (attribute table) that records decisions on suggestions.
-DECISIONS_LAYER = "supporter_decisions"
+DECISIONS_LAYER = DECISIONS
 DECISION_COLUMNS = ("decision_id", "person_id", "cooperator_id", "district_code", "decision",
                     "distance_m", "decided_by", "decided_at")
 DECISION_JA = {"confirmed": "確認済み", "rejected": "見送り"}
@@ -178,11 +180,14 @@ _WRITE = threading.Lock()
 
 
 def decisions(store: Store, access: Access) -> pd.DataFrame:
-    """Every recorded decision (:data:`DECISION_COLUMNS`), newest first; empty when none yet."""
+    """Every recorded decision the viewer may see (:data:`DECISION_COLUMNS`), newest first;
+    empty when none yet. A personal read: as ``access``, written to the access log."""
     check_access(access)
     if DECISIONS_LAYER not in store.layers():
         return pd.DataFrame({c: pd.Series(dtype=object) for c in DECISION_COLUMNS})
-    table = pd.DataFrame(store.read(DECISIONS_LAYER))
+    from karte import views
+
+    table = pd.DataFrame(views._personal_rows(store, DECISIONS_LAYER, access, None))
     return table.sort_values("decided_at", ascending=False, kind="stable").reset_index(drop=True)
 
 

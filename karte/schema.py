@@ -24,8 +24,13 @@ class Layer(StrEnum):
     META = "meta"                        # key/value: data date, fiscal year, synthetic flags
 
 
+#: Coordinators' confirm/reject decisions on supporter suggestions (:mod:`karte.outreach`): an
+#: attribute layer the web app appends to, not built by the pipeline. Ids only, but it says who is
+#: to support whom, so it is personal data.
+DECISIONS = "supporter_decisions"
+
 #: Layers holding personal data: protected, audited, never public.
-PERSONAL_LAYERS = frozenset({Layer.REGISTER, Layer.COOPERATORS})
+PERSONAL_LAYERS = frozenset({Layer.REGISTER, Layer.COOPERATORS, DECISIONS})
 
 
 class Consent(StrEnum):

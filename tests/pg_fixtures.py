@@ -25,7 +25,8 @@ APP_ENV = "KARTE_TEST_APP_DATABASE_URL"
 #: Layer tables and the catalogue; emptied before each PostGIS test (the audit log is append-only
 #: and is never emptied: tests look at the rows they added).
 RESET_TABLES = ("small_areas", "districts", "district_map", "register", "cooperators", "services",
-                "shelters", "emergency_sites", "kartes", "meta", "extra_layers", "layer_catalog")
+                "shelters", "emergency_sites", "kartes", "meta", "supporter_decisions", "extra_layers",
+                "layer_catalog")
 
 
 def in_ci() -> bool:

@@ -12,14 +12,15 @@ import uuid
 import geopandas as gpd
 import psycopg
 import pytest
+from pg_fixtures import libpq
 from shapely.geometry import Point
 from sqlalchemy import create_engine, pool
 from sqlalchemy.engine import make_url
-from test_store import all_layers, assert_same, cooperators, meta, register
+from test_store import all_layers, assert_same, cooperators, decisions, meta, register
 
 from karte.access import Access, Level
 from karte.errors import ConflictError, NotFoundError, StoreError
-from karte.schema import PERSONAL_LAYERS
+from karte.schema import DECISIONS, PERSONAL_LAYERS
 from karte.store import GeoPackageStore, open_store
 from karte.store.cli import db_current, db_upgrade, export_store, import_store
 from karte.store.postgis import PostGISStore
@@ -64,7 +65,7 @@ def test_upgrade_creates_then_is_idempotent_and_matches_the_models(fresh_databas
     assert db_current(admin) is None
     db_upgrade(admin)
     db_upgrade(admin)  # again: nothing to do, no error
-    assert db_current(admin) == "0001"
+    assert db_current(admin) == "0002"
     engine = create_engine(admin, poolclass=pool.NullPool)
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={
@@ -89,7 +90,55 @@ def test_downgrade_and_upgrade_again(fresh_database):
     command.downgrade(alembic_config(admin), "base")
     assert db_current(admin) is None
     db_upgrade(admin)
-    assert db_current(admin) == "0001"
+    assert db_current(admin) == "0002"
+
+
+def test_0002_moves_the_decisions_out_of_the_unprotected_table_and_back(fresh_database, monkeypatch):
+    """Decisions written at 0001 (an unmodelled layer in ``extra_layers``, readable by every role)
+    move to their own table under row-level security, in order, extra columns and all; the
+    downgrade puts them back."""
+    from alembic import command
+
+    from karte.store import postgis_models
+    from karte.store.cli import alembic_config
+
+    admin, app = fresh_database
+    frame = decisions().assign(note=["電話済み", None, "再訪"])
+    member_b = Access("m", Level.DISTRICT_MEMBER, "B")
+
+    def as_at_0001(write: bool):
+        """The store as the 0001 code had it: no model for the decisions."""
+        with monkeypatch.context() as m:
+            for models in (postgis_models.LAYER_MODELS, postgis_models.PERSONAL_MODELS):
+                m.delitem(models, DECISIONS)
+            with PostGISStore(app) as old:
+                if write:
+                    old.write({"meta": meta(), DECISIONS: frame})
+                assert_same(old.read(DECISIONS), frame)
+                return len(old.read(DECISIONS, access=member_b))
+
+    def in_extra_layers() -> int:
+        with psycopg.connect(libpq(admin)) as conn:
+            return conn.execute("SELECT count(*) FROM karte.extra_layers WHERE layer = %s",
+                                (DECISIONS,)).fetchone()[0]
+
+    db_upgrade(admin, revision="0001")
+    assert as_at_0001(write=True) == 3  # the leak: every row to a member of district B
+    db_upgrade(admin)
+    db_upgrade(admin)  # idempotent
+    assert db_current(admin) == "0002" and in_extra_layers() == 0
+    with PostGISStore(app) as store:
+        assert_same(store.read(DECISIONS), frame)
+        assert list(store.read(DECISIONS, access=member_b)["decision_id"]) == ["D000002"]
+        assert store.read(DECISIONS, access=Access("p", Level.PUBLIC)).empty
+        assert store.read_row(DECISIONS, "D000003")["note"] == "再訪"
+        assert store.meta() == {"data_date": "2026-03-31", "fiscal_year": "2025"}
+    command.downgrade(alembic_config(admin), "0001")
+    assert in_extra_layers() == 3
+    assert as_at_0001(write=False) == 3
+    db_upgrade(admin)
+    with PostGISStore(app) as store:
+        assert_same(store.read(DECISIONS), frame)
 
 
 def test_upgrade_needs_a_postgres_url():

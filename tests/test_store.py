@@ -16,7 +16,7 @@ from shapely.geometry import MultiPolygon, Point, Polygon
 
 from karte.access import PUBLIC, Access, Level
 from karte.errors import StoreError
-from karte.schema import COOPERATOR_COLUMNS, REGISTER_COLUMNS, SERVICE_COLUMNS
+from karte.schema import COOPERATOR_COLUMNS, DECISIONS, REGISTER_COLUMNS, SERVICE_COLUMNS
 from karte.store import GeoPackageStore
 
 #: PostGIS fixtures and the CI guard (fails the session if a PostGIS test skipped with CI=true).
@@ -96,6 +96,19 @@ def odd_layer() -> gpd.GeoDataFrame:
         "maybe": [1.5, np.nan, -2.25], "flag": [True, False, True],
         "big": np.array([2**40, -(2**40), 0], dtype="int64"),
     }, geometry=[Point(1, 2), None, Point(3, 4)], crs=CRS)
+
+
+def decisions() -> pd.DataFrame:
+    """Outreach decisions (``karte.outreach``): personal, by the person's district; D3 was
+    decided by city staff for a person who refused consent."""
+    return pd.DataFrame({
+        "decision_id": ["D000001", "D000002", "D000003"], "person_id": ["P1", "P5", "P2"],
+        "cooperator_id": ["C1", "C3", "C2"], "district_code": ["A", "B", "A"],
+        "decision": ["confirmed", "rejected", "confirmed"], "distance_m": [120.0, 80.5, 300.25],
+        "decided_by": ["csw", "csw", "staff"],
+        "decided_at": ["2026-11-01T09:00:00+00:00", "2026-11-02T10:30:00+00:00",
+                       "2026-11-03T11:00:00+00:00"],
+    })
 
 
 def assert_same(a: pd.DataFrame, b: pd.DataFrame) -> None:
@@ -190,6 +203,15 @@ ACCESS_MATRIX = [
     (PUBLIC, set(), set()),
 ]
 ACCESS_IDS = [a.level.value + (f"-{a.district}" if a.district else "") for a, _, _ in ACCESS_MATRIX]
+#: The decisions (:func:`decisions`) each access of :data:`ACCESS_MATRIX` sees, by its id.
+DECISIONS_SEEN = {"city_staff": {"D000001", "D000002", "D000003"},
+                  "coordinator": {"D000001", "D000002", "D000003"},
+                  "district_member-A": {"D000001", "D000003"}, "district_member-B": {"D000002"},
+                  "public": set()}
+
+
+def decisions_seen(access: Access) -> set[str]:
+    return DECISIONS_SEEN[access.level.value + (f"-{access.district}" if access.district else "")]
 
 
 @pytest.mark.parametrize(("access", "persons", "helpers"), ACCESS_MATRIX,
@@ -203,6 +225,45 @@ def test_each_level_reads_exactly_its_rows(store, access, persons, helpers):
     assert len(store.read("services", access=access)) == 2  # not personal: everyone
     if access.level == Level.DISTRICT_MEMBER:  # another district's filter finds nothing
         assert store.read("register", district="B" if access.district == "A" else "A", access=access).empty
+
+
+@pytest.mark.parametrize("access", [a for a, _, _ in ACCESS_MATRIX], ids=ACCESS_IDS)
+def test_each_level_reads_exactly_its_decisions(store, access):
+    """The outreach decisions are personal: the same rows from both stores (GeoPackage:
+    ``Access.filter_rows``; PostGIS: row-level security), never another district's to a member."""
+    store.write({"register": register(), DECISIONS: decisions()})
+    got = store.read(DECISIONS, access=access)
+    assert set(got["decision_id"]) == decisions_seen(access)
+    assert list(got.columns) == list(decisions().columns)
+    if access.level == Level.DISTRICT_MEMBER:
+        other = "B" if access.district == "A" else "A"
+        assert store.read(DECISIONS, district=other, access=access).empty
+    assert_same(store.read(DECISIONS), decisions())  # the trusted pipeline reads every row
+
+
+def test_outreach_decisions_are_read_as_the_viewer_and_logged(store):
+    from karte import outreach
+
+    store.write({"register": register(), DECISIONS: decisions()})
+    for access, seen in ((Access(f"csw-{uuid.uuid4()}", Level.COORDINATOR, route="api:outreach"), 3),
+                         (Access(f"staff-{uuid.uuid4()}", Level.CITY_STAFF, route="api:outreach"), 3)):
+        made = outreach.decisions(store, access)
+        assert len(made) == seen and list(made["decision_id"]) == ["D000003", "D000002", "D000001"]
+        log = store.audit_log()
+        mine = log[log["actor"] == access.user]
+        assert list(zip(mine["route"], mine["layer"], mine["rows"], strict=True)) == [
+            ("api:outreach", DECISIONS, seen)]
+    with pytest.raises(outreach.OutreachAccessError):
+        outreach.decisions(store, Access("m", Level.DISTRICT_MEMBER, "A"))
+    # appending one keeps the others, in order, and the row is written where the others are
+    row = outreach.append_decision(store, {"person_id": "P3", "cooperator_id": "C2", "district_code": "A",
+                                           "decision": "rejected", "distance_m": 50.0},
+                                   actor="csw", route="test")
+    assert row["decision_id"] == "D000004"
+    got = store.read(DECISIONS)
+    assert list(got["decision_id"]) == ["D000001", "D000002", "D000003", "D000004"]
+    assert set(store.read(DECISIONS, access=Access("m", Level.DISTRICT_MEMBER, "B"))["decision_id"]) == {
+        "D000002"}
 
 
 def test_audit_log_appends(store):
@@ -222,10 +283,10 @@ def test_audit_log_appends(store):
 def test_export_import_round_trip(store, tmp_path):
     from karte.store.cli import export_store, import_store
 
-    store.write(all_layers())
+    store.write({**all_layers(), DECISIONS: decisions()})
     before = {name: store.read(name) for name in store.layers()}
     out = export_store(store, tmp_path / "export.gpkg")
-    store.write({"register": register().iloc[:1], "pts": meta()})
+    store.write({"register": register().iloc[:1], "pts": meta(), DECISIONS: decisions().iloc[:1]})
     import_store(out, store)
     for name, frame in before.items():
         assert_same(store.read(name), frame)

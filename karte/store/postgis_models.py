@@ -3,9 +3,11 @@
 Everything lives in the ``karte`` schema. Spatial columns are ``geom`` in EPSG:6678 with a GiST
 index each. Columns a written frame has beyond its model go to the ``extra`` JSONB column (typed
 through :class:`LayerCatalog`), and layers that are not karte layers at all go to
-:class:`ExtraLayer`, so any frame round-trips. Personal tables (register, cooperators) carry the
-row-level-security columns (``district_code``, ``consent``) and the optimistic-locking columns
-(``version``, ``updated_at``, ``updated_by``).
+:class:`ExtraLayer`, so any frame round-trips. Personal tables (register, cooperators,
+supporter_decisions) carry the row-level-security columns (``district_code``, the register's
+``consent``) and the optimistic-locking columns (``version``, ``updated_at``, ``updated_by``);
+personal rows never go to ``extra_layers`` (it has no row-level security; a check constraint
+refuses them).
 
 The schema itself is created by the Alembic migrations in ``karte/store/migrations``; these models
 describe it for the store and are checked against the migrated database by the tests.
@@ -19,6 +21,7 @@ from geoalchemy2 import Geometry
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     DateTime,
     Float,
     Identity,
@@ -223,6 +226,24 @@ class EmergencySite(LayerTable, Base):
     geom = _geom("POINT")
 
 
+class SupporterDecision(Personal, LayerTable, Base):
+    """確認 / 見送り of coordinators on supporter suggestions (:mod:`karte.outreach`): who is to
+    support whom, by id (personal data: row-level security by district, audited reads)."""
+
+    __tablename__ = "supporter_decisions"
+    __key__ = "decision_id"
+    __table_args__ = (_district(__tablename__),
+                      Index("ux_supporter_decisions_decision_id", "decision_id", unique=True))
+    decision_id: Mapped[str | None] = mapped_column(Text)
+    person_id: Mapped[str | None] = mapped_column(Text)
+    cooperator_id: Mapped[str | None] = mapped_column(Text)
+    district_code: Mapped[str | None] = mapped_column(Text)
+    decision: Mapped[str | None] = mapped_column(Text)
+    distance_m: Mapped[float | None] = mapped_column(Float)
+    decided_by: Mapped[str | None] = mapped_column(Text)
+    decided_at: Mapped[str | None] = mapped_column(Text)
+
+
 class Karte(LayerTable, Base):
     """The assembled karte of each district (JSON kept as text, byte for byte)."""
 
@@ -240,10 +261,13 @@ class Meta(LayerTable, Base):
 
 
 class ExtraLayer(Base):
-    """Rows of layers that are not karte layers (never personal): attributes in JSONB."""
+    """Rows of layers that are not karte layers (never personal: no row-level security here, so
+    a check constraint refuses the names of the personal layers): attributes in JSONB."""
 
     __tablename__ = "extra_layers"
-    __table_args__ = (_gist(__tablename__), Index("ix_extra_layers_layer", "layer"))
+    __table_args__ = (_gist(__tablename__), Index("ix_extra_layers_layer", "layer"),
+                      CheckConstraint("layer NOT IN ('register', 'cooperators', 'supporter_decisions')",
+                                      name="ck_extra_layers_not_personal"))
     fid: Mapped[int] = _fid()
     layer: Mapped[str] = mapped_column(Text, nullable=False)
     attrs: Mapped[dict | None] = mapped_column(JSONB)
@@ -282,11 +306,12 @@ class AuditLog(Base):
     db_user: Mapped[str] = mapped_column(Text, nullable=False, server_default=text("SESSION_USER"))
 
 
-#: Layer name -> model, for the karte layers (see :class:`karte.schema.Layer`).
+#: Layer name -> model, for the karte layers (see :class:`karte.schema.Layer`) and the outreach
+#: decisions (:data:`karte.schema.DECISIONS`).
 LAYER_MODELS: dict[str, type[LayerTable]] = {
     m.__tablename__: m
     for m in (SmallArea, District, DistrictMap, Register, Cooperator, Service, Shelter, EmergencySite,
-              Karte, Meta)
+              Karte, Meta, SupporterDecision)
 }
 #: Tables holding personal data: row-level security, a role per access level, audited reads.
 PERSONAL_MODELS = {name: m for name, m in LAYER_MODELS.items() if issubclass(m, Personal)}
