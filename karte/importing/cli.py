@@ -91,27 +91,8 @@ def import_command(kind: str, file: Path, store: Path | str | None = None, distr
         print(report.format(verbose=verbose), file=out)
         return EXIT_OK
     print(report.format(verbose=verbose), file=out)
-    if not yes:
-        try:
-            agreed = (confirm or _ask)("この変更をストアに書き込みますか?")
-        except KeyboardInterrupt:
-            print("\n中断しました。ストアは変更していません。", file=err)
-            return EXIT_INTERRUPTED
-        if not agreed:
-            print("書き込みを取りやめました。ストアは変更していません。", file=out)
-            return EXIT_DECLINED
-    try:
-        apply_import(target, prepared)
-    except KeyboardInterrupt:
-        print("中断しました。ストアは以前のままです。", file=err)
-        return EXIT_INTERRUPTED
-    except KarteError as exc:
-        print(f"エラー: {exc} (ストアは以前のままです)", file=err)
-        return EXIT_ERROR
-    except Exception as exc:
-        return _internal(exc, verbose=verbose)
-    print(f"ストア {target.location} に書き込みました。", file=out)
-    return EXIT_OK
+    return _confirm_and_write("この変更をストアに書き込みますか?", lambda: apply_import(target, prepared),
+                              target, yes=yes, confirm=confirm, verbose=verbose)
 
 
 def _restore(file: Path, store, *, dry_run: bool, verbose: bool, yes: bool,
@@ -154,8 +135,17 @@ def _restore(file: Path, store, *, dry_run: bool, verbose: bool, yes: bool,
     if dry_run:
         print("--dry-run のため書き込んでいません。", file=out)
         return EXIT_OK
+    return _confirm_and_write("これらのレイヤをストアに書き込みますか?", lambda: import_store(file, target),
+                              target, yes=yes, confirm=confirm, verbose=verbose)
+
+
+def _confirm_and_write(question: str, write: Callable[[], object], target, *, yes: bool,
+                       confirm: Callable[[str], bool] | None, verbose: bool) -> int:
+    """Ask ``question`` (unless ``yes``), then ``write()`` in its one atomic step; every way out
+    (declined, Ctrl-C, an error) says that the store is as it was."""
+    out, err = sys.stdout, sys.stderr
     try:
-        agreed = yes or (confirm or _ask)("これらのレイヤをストアに書き込みますか?")
+        agreed = yes or (confirm or _ask)(question)
     except KeyboardInterrupt:
         print("\n中断しました。ストアは変更していません。", file=err)
         return EXIT_INTERRUPTED
@@ -163,7 +153,7 @@ def _restore(file: Path, store, *, dry_run: bool, verbose: bool, yes: bool,
         print("書き込みを取りやめました。ストアは変更していません。", file=out)
         return EXIT_DECLINED
     try:
-        import_store(file, target)
+        write()
     except KeyboardInterrupt:
         print("中断しました。ストアは以前のままです。", file=err)
         return EXIT_INTERRUPTED
