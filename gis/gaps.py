@@ -38,6 +38,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from gis.check import crs_problems, frame_problems
 from gis.distance import nearest_walking, paired_walking, point_xy
 from gis.network import WalkNetwork
 from gis.params import AnalysisParams
@@ -269,23 +270,14 @@ def _check(register, cooperators, shelters, emergency_sites, params, at_risk_kin
     """Collect every problem with the inputs and raise one error listing them all."""
     from karte.schema import Consent
 
-    problems = []
     needed = {
         "register": (register, ("consent", "plan_status", "supporter_ids")),
         "cooperators": (cooperators, ("cooperator_id", "capacity")),
         "shelters": (shelters, ("welfare",)),
         "emergency_sites": (emergency_sites, (f"hazard_{params.hazard}",)),
     }
-    for name, (frame, cols) in needed.items():
-        if not isinstance(frame, gpd.GeoDataFrame):
-            problems.append(f"'{name}' should be a GeoDataFrame, got {type(frame).__name__}")
-            continue
-        missing = [c for c in cols if c not in frame.columns]
-        if missing:
-            problems.append(f"'{name}' lacks the columns {missing}")
-        if frame.crs != register.crs:
-            problems.append(f"'{name}' should be in the CRS of the register ({register.crs}), "
-                            f"got {frame.crs}")
+    problems = frame_problems(needed, kind=gpd.GeoDataFrame)
+    problems += crs_problems(("register", register), **{name: frame for name, (frame, _) in needed.items()})
     if "consent" in register.columns:
         known = {c.value for c in Consent}
         bad = sorted({str(v) for v in register["consent"] if v not in known})
