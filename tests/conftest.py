@@ -28,3 +28,27 @@ def demo(tmp_path_factory):
     result = build_demo(GeoPackageStore(folder / "karte.gpkg"), Inputs.shipped(REPO_DATA), seed=2026)
     write_outputs(result, folder, basemap="none")
     return result, folder
+
+
+#: The demo's layers the analysis cross-checks read.
+DEMO_LAYERS = ("small_areas", "districts", "register", "cooperators", "services", "shelters",
+               "emergency_sites")
+
+
+@pytest.fixture(scope="session")
+def demo_layers(demo):
+    """The demo store's layers, read once: ``{name: GeoDataFrame}``."""
+    from karte.store import open_store
+
+    store = open_store(demo[1] / "karte.gpkg")
+    return {name: store.read(name) for name in DEMO_LAYERS}
+
+
+@pytest.fixture(scope="session")
+def demo_surface(demo_layers):
+    """The demo's population surface (small areas cut by the default JIS mesh), built once."""
+    from gis.mesh import jis_mesh, population_surface
+    from gis.params import AnalysisParams
+
+    small = demo_layers["small_areas"]
+    return population_surface(small, jis_mesh(small, level=AnalysisParams().mesh_level))

@@ -15,34 +15,22 @@ from gis.gaps import evacuation_gaps, gaps_by_district, needs_care, supporter_lo
 from gis.mesh import jis_mesh, population_surface
 from gis.params import AnalysisParams
 from gis.suggest import suggest_supporters
-from karte.store import open_store
 from karte.store.base import split_list
 
 pytestmark = pytest.mark.slow
 
 PARAMS = AnalysisParams()
-LAYERS = ("small_areas", "districts", "register", "cooperators", "services", "shelters",
-          "emergency_sites")
 
 
 @pytest.fixture(scope="module")
-def layers(demo):
-    _, folder = demo
-    store = open_store(folder / "karte.gpkg")
-    return {name: store.read(name) for name in LAYERS}
+def coverage(demo_layers, demo_surface):
+    return salon_coverage(demo_surface, demo_layers["services"], params=PARAMS)
 
 
 @pytest.fixture(scope="module")
-def coverage(layers):
-    small = layers["small_areas"]
-    surface = population_surface(small, jis_mesh(small, level=PARAMS.mesh_level))
-    return salon_coverage(surface, layers["services"], params=PARAMS)
-
-
-@pytest.fixture(scope="module")
-def gaps(layers):
-    return evacuation_gaps(layers["register"], layers["cooperators"], layers["shelters"],
-                           layers["emergency_sites"], params=PARAMS)
+def gaps(demo_layers):
+    return evacuation_gaps(demo_layers["register"], demo_layers["cooperators"], demo_layers["shelters"],
+                           demo_layers["emergency_sites"], params=PARAMS)
 
 
 def brute_nearest(xy: np.ndarray, targets: np.ndarray, chunk: int = 4096) -> np.ndarray:
@@ -59,24 +47,24 @@ def coords(frame) -> np.ndarray:
     return np.column_stack([frame.geometry.x.to_numpy(), frame.geometry.y.to_numpy()])
 
 
-def test_surface_conserves_the_city_population(layers, coverage):
-    small = layers["small_areas"]
+def test_surface_conserves_the_city_population(demo_layers, coverage):
+    small = demo_layers["small_areas"]
     assert coverage["population"].sum() == pytest.approx(float(small["population"].sum()), rel=1e-9)
     elderly = (small["age_65_74"] + small["age_75_plus"]).sum()
     assert coverage["elderly"].sum() == pytest.approx(float(elderly), rel=1e-9)
 
 
-def test_coverage_matches_a_full_distance_matrix(layers, coverage):
-    salons = active_salons(layers["services"], min_per_month=PARAMS.min_salon_per_month)
+def test_coverage_matches_a_full_distance_matrix(demo_layers, coverage):
+    salons = active_salons(demo_layers["services"], min_per_month=PARAMS.min_salon_per_month)
     # bimonthly and quarterly salons are left out
-    assert 0 < len(salons) < (layers["services"]["kind"] == "salon").sum()
+    assert 0 < len(salons) < (demo_layers["services"]["kind"] == "salon").sum()
     brute = brute_nearest(coverage[["x", "y"]].to_numpy(), coords(salons)) * PARAMS.detour_factor
     assert np.allclose(coverage["salon_m"].to_numpy(), brute, atol=1e-6)
     assert (coverage["covered"].to_numpy() == (brute <= PARAMS.salon_walk_m)).all()
 
 
-def test_district_shares_match_a_plain_loop(layers, coverage):
-    table = coverage_by_district(coverage, districts=layers["districts"])
+def test_district_shares_match_a_plain_loop(demo_layers, coverage):
+    table = coverage_by_district(coverage, districts=demo_layers["districts"])
     for code, rows in coverage.groupby("district_code"):
         elderly = rows["elderly"].fillna(0)
         covered = elderly[rows["covered"]].sum()
@@ -85,11 +73,11 @@ def test_district_shares_match_a_plain_loop(layers, coverage):
             assert table.loc[code, "coverage_elderly"] == pytest.approx(covered / elderly.sum())
     city = coverage.loc[coverage["covered"], "elderly"].sum() / coverage["elderly"].sum()
     assert table["city_coverage_elderly"].iloc[0] == pytest.approx(city)
-    assert set(table.index) == set(layers["districts"]["district_code"])
+    assert set(table.index) == set(demo_layers["districts"]["district_code"])
 
 
-def test_supporter_distances_match_brute_force(layers, gaps):
-    reg, coop = layers["register"], layers["cooperators"]
+def test_supporter_distances_match_brute_force(demo_layers, gaps):
+    reg, coop = demo_layers["register"], demo_layers["cooperators"]
     where = dict(zip(coop["cooperator_id"], coords(coop), strict=True))
     xy = coords(reg)
     nearest, far = [], []
@@ -103,8 +91,8 @@ def test_supporter_distances_match_brute_force(layers, gaps):
     assert 0 < gaps["supporter_far"].sum() < len(gaps)
 
 
-def test_overload_matches_counting_by_hand(layers, gaps):
-    reg, coop = layers["register"], layers["cooperators"]
+def test_overload_matches_counting_by_hand(demo_layers, gaps):
+    reg, coop = demo_layers["register"], demo_layers["cooperators"]
     counts: dict[str, int] = {}
     for ids in reg["supporter_ids"]:
         for c in set(split_list(ids)):
@@ -116,11 +104,12 @@ def test_overload_matches_counting_by_hand(layers, gaps):
     assert gaps["supporter_overloaded"].tolist() == expected
 
 
-def test_shelter_distances_match_brute_force(layers, gaps):
-    reg = layers["register"]
+def test_shelter_distances_match_brute_force(demo_layers, gaps):
+    reg = demo_layers["register"]
     care = needs_care(reg).to_numpy()
-    welfare = layers["shelters"][layers["shelters"]["welfare"].astype(bool)]
-    sites = layers["emergency_sites"][layers["emergency_sites"][f"hazard_{PARAMS.hazard}"].astype(bool)]
+    welfare = demo_layers["shelters"][demo_layers["shelters"]["welfare"].astype(bool)]
+    emergency = demo_layers["emergency_sites"]
+    sites = emergency[emergency[f"hazard_{PARAMS.hazard}"].astype(bool)]
     xy = coords(reg)
     brute = np.where(care, brute_nearest(xy, coords(welfare)), brute_nearest(xy, coords(sites)))
     brute = brute * PARAMS.detour_factor
@@ -129,9 +118,9 @@ def test_shelter_distances_match_brute_force(layers, gaps):
     assert gaps["no_shelter"].tolist() == (brute > reach).tolist()
 
 
-def test_district_gap_counts_match_a_plain_loop(layers, gaps):
-    table = gaps_by_district(gaps, districts=layers["districts"])
-    reg = layers["register"]
+def test_district_gap_counts_match_a_plain_loop(demo_layers, gaps):
+    table = gaps_by_district(gaps, districts=demo_layers["districts"])
+    reg = demo_layers["register"]
     for code, rows in reg.groupby("district_code"):
         shareable = rows["consent"].isin(["consented", "ordinance"])
         assert table.loc[code, "persons"] == len(rows)
@@ -140,8 +129,8 @@ def test_district_gap_counts_match_a_plain_loop(layers, gaps):
     assert table["at_risk"].sum() == gaps["at_risk"].sum()
 
 
-def test_suggestions_are_feasible_and_optimal(layers):
-    reg, coop = layers["register"], layers["cooperators"]
+def test_suggestions_are_feasible_and_optimal(demo_layers):
+    reg, coop = demo_layers["register"], demo_layers["cooperators"]
     out = suggest_supporters(reg, coop, params=PARAMS)
     load = supporter_load(reg, coop)
     assert len(out) > 0
@@ -179,15 +168,15 @@ def test_suggestions_are_feasible_and_optimal(layers):
     assert out["distance_m"].sum() == pytest.approx(cost[rows, cols][feasible].sum(), abs=0.05 * len(out))
 
 
-def test_coverage_by_district_equals_per_district_runs(layers, coverage):
+def test_coverage_by_district_equals_per_district_runs(demo_layers, coverage):
     """Running each district on its own (with every salon of the city) gives the same answer."""
     table = coverage_by_district(coverage)
-    small = layers["small_areas"]
+    small = demo_layers["small_areas"]
     cells = jis_mesh(small, level=PARAMS.mesh_level)
     for code in ["S01", "S20", "S42"]:
         own = small[small["district_code"] == code]
         assert not own.empty
-        part = salon_coverage(population_surface(own, cells), layers["services"], params=PARAMS)
+        part = salon_coverage(population_surface(own, cells), demo_layers["services"], params=PARAMS)
         share = part.loc[part["covered"], "elderly"].sum() / part["elderly"].sum()
         assert table.loc[code, "coverage_elderly"] == pytest.approx(share)
 

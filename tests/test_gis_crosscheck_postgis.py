@@ -14,30 +14,13 @@ import pytest
 
 from gis.coverage import active_salons, coverage_by_district, salon_coverage
 from gis.gaps import assigned_supporters, evacuation_gaps
-from gis.mesh import jis_mesh, population_surface
 from gis.params import AnalysisParams
 from gis.suggest import suggest_supporters
-from karte.store import open_store
 
 pytest_plugins = ["pg_fixtures"]
 pytestmark = [pytest.mark.postgis, pytest.mark.slow]
 
 PARAMS = AnalysisParams()
-LAYERS = ("small_areas", "districts", "register", "cooperators", "services", "shelters",
-          "emergency_sites")
-
-
-@pytest.fixture(scope="module")
-def layers(demo):
-    _, folder = demo
-    store = open_store(folder / "karte.gpkg")
-    return {name: store.read(name) for name in LAYERS}
-
-
-@pytest.fixture(scope="module")
-def surface(layers):
-    small = layers["small_areas"]
-    return population_surface(small, jis_mesh(small, level=PARAMS.mesh_level))
 
 
 def load_points(conn, table: str, xy: np.ndarray) -> None:
@@ -61,17 +44,17 @@ def coords(frame) -> np.ndarray:
     return out
 
 
-def test_coverage_agrees_with_st_dwithin(pg_admin, layers, surface):
-    salons = active_salons(layers["services"], min_per_month=PARAMS.min_salon_per_month)
-    load_points(pg_admin, "xc_pieces", surface[["x", "y"]].to_numpy())
+def test_coverage_agrees_with_st_dwithin(pg_admin, demo_layers, demo_surface):
+    salons = active_salons(demo_layers["services"], min_per_month=PARAMS.min_salon_per_month)
+    load_points(pg_admin, "xc_pieces", demo_surface[["x", "y"]].to_numpy())
     load_points(pg_admin, "xc_salons", coords(salons))
     for params in (PARAMS, AnalysisParams(winter=True)):
-        cov = salon_coverage(surface, layers["services"], params=params)
+        cov = salon_coverage(demo_surface, demo_layers["services"], params=params)
         radius = params.salon_walk_m / params.detour_factor
         rows = pg_admin.execute(
             "SELECT p.id FROM xc_pieces p WHERE EXISTS "
             "(SELECT 1 FROM xc_salons s WHERE ST_DWithin(p.geom, s.geom, %s))", (radius,)).fetchall()
-        by_db = np.zeros(len(surface), dtype=bool)
+        by_db = np.zeros(len(demo_surface), dtype=bool)
         by_db[[r[0] for r in rows]] = True
         ours = cov["covered"].to_numpy()
         differ = np.flatnonzero(by_db != ours)
@@ -80,17 +63,17 @@ def test_coverage_agrees_with_st_dwithin(pg_admin, layers, surface):
         assert 1000 < ours.sum() < len(ours)
 
         # per-district covered elderly, summed by the database
-        elderly = surface["elderly"].fillna(0).to_numpy()
-        codes = surface["district_code"].to_numpy()
+        elderly = demo_surface["elderly"].fillna(0).to_numpy()
+        codes = demo_surface["district_code"].to_numpy()
         table = coverage_by_district(cov)
         for code in ("S01", "S14", "S19", "S38"):
             mask = (codes == code) & by_db
             assert table.loc[code, "covered_elderly"] == pytest.approx(elderly[mask].sum(), rel=1e-9)
 
 
-def test_supporter_distances_agree_with_st_distance(pg_admin, layers):
-    reg, coop = layers["register"], layers["cooperators"]
-    gaps = evacuation_gaps(reg, coop, layers["shelters"], layers["emergency_sites"], params=PARAMS)
+def test_supporter_distances_agree_with_st_distance(pg_admin, demo_layers):
+    reg, coop = demo_layers["register"], demo_layers["cooperators"]
+    gaps = evacuation_gaps(reg, coop, demo_layers["shelters"], demo_layers["emergency_sites"], params=PARAMS)
     load_points(pg_admin, "xc_register", coords(reg))
     load_points(pg_admin, "xc_coop", coords(coop))
     pairs = assigned_supporters(reg)
@@ -116,8 +99,8 @@ def test_supporter_distances_agree_with_st_distance(pg_admin, layers):
     assert 0 < far.sum() < len(reg)
 
 
-def test_suggestion_distances_agree_with_st_distance(pg_admin, layers):
-    reg, coop = layers["register"], layers["cooperators"]
+def test_suggestion_distances_agree_with_st_distance(pg_admin, demo_layers):
+    reg, coop = demo_layers["register"], demo_layers["cooperators"]
     out = suggest_supporters(reg, coop, params=PARAMS)
     assert len(out) > 50
     p = {pid: i for i, pid in enumerate(reg["person_id"])}
