@@ -10,6 +10,7 @@ from test_import_support import (
     TODAY,
     register_row,
     register_rows,
+    run_register,
     tiny_store,
     write_csv,
     write_xlsx,
@@ -17,28 +18,24 @@ from test_import_support import (
 
 import karte.store.gpkg as gpkg
 from karte.errors import ValidationError
-from karte.importing import import_file, prepare_import
-
-
-def _import(store, path, **kw):
-    return import_file(store, "register", path, geocoder=GEOCODER, today=TODAY, **kw)
+from karte.importing import prepare_import
 
 
 def test_a_file_with_one_bad_row_loads_nothing(tmp_path):
     store = tiny_store(tmp_path)
-    _import(store, write_csv(tmp_path / "m1.csv", register_rows(3)))
+    run_register(store, write_csv(tmp_path / "m1.csv", register_rows(3)))
     before = (tmp_path / "k.gpkg").read_bytes()
     rows = register_rows(50)
     rows[40][4] = "2099-01-01"
     with pytest.raises(ValidationError):
-        _import(store, write_csv(tmp_path / "m2.csv", rows))
+        run_register(store, write_csv(tmp_path / "m2.csv", rows))
     assert (tmp_path / "k.gpkg").read_bytes() == before
 
 
 @pytest.mark.parametrize("crash", [RuntimeError("disk full"), KeyboardInterrupt()])
 def test_a_crash_midway_leaves_the_store_byte_identical(tmp_path, monkeypatch, crash):
     store = tiny_store(tmp_path)
-    _import(store, write_csv(tmp_path / "m1.csv", register_rows(3)))
+    run_register(store, write_csv(tmp_path / "m1.csv", register_rows(3)))
     before = (tmp_path / "k.gpkg").read_bytes()
     real = gpkg._write_layer
     calls = []
@@ -50,7 +47,7 @@ def test_a_crash_midway_leaves_the_store_byte_identical(tmp_path, monkeypatch, c
 
     monkeypatch.setattr(gpkg, "_write_layer", write_then_crash)
     with pytest.raises(type(crash)):
-        _import(store, write_csv(tmp_path / "m2.csv", register_rows(5)))
+        run_register(store, write_csv(tmp_path / "m2.csv", register_rows(5)))
     assert calls == ["register"]
     assert (tmp_path / "k.gpkg").read_bytes() == before
     assert not list(tmp_path.glob(".k.gpkg.*"))        # no temporary file left behind
@@ -61,23 +58,24 @@ def test_a_crash_midway_leaves_the_store_byte_identical(tmp_path, monkeypatch, c
 def test_same_file_twice_changes_nothing(tmp_path):
     store = tiny_store(tmp_path)
     path = write_csv(tmp_path / "m1.csv", register_rows(3), encoding="cp932")
-    first = _import(store, path)
+    first = run_register(store, path)
     assert first.written and first.changes[0].added == 3
     before = (tmp_path / "k.gpkg").read_bytes()
-    second = _import(store, path)
+    second = run_register(store, path)
     assert not second.changed and not second.written
     assert second.changes[0].unchanged == 3
     assert (tmp_path / "k.gpkg").read_bytes() == before
     # the same content in another encoding, or as a workbook, is the same data
-    assert not _import(store, write_csv(tmp_path / "u.csv", register_rows(3), encoding="utf-8-sig")).changed
-    assert not _import(store, write_xlsx(tmp_path / "m1.xlsx", register_rows(3))).changed
+    utf8_bom = write_csv(tmp_path / "u.csv", register_rows(3), encoding="utf-8-sig")
+    assert not run_register(store, utf8_bom).changed
+    assert not run_register(store, write_xlsx(tmp_path / "m1.xlsx", register_rows(3))).changed
     assert (tmp_path / "k.gpkg").read_bytes() == before
 
 
 def test_next_month_reports_added_removed_updated_per_district(tmp_path):
     store = tiny_store(tmp_path)
     # P001 本町 (T02), P002 浜田 (T02), P003 新町 (T01)
-    _import(store, write_csv(tmp_path / "m1.csv", register_rows(3)))
+    run_register(store, write_csv(tmp_path / "m1.csv", register_rows(3)))
     month2 = [REGISTER_HEADER,
               register_row("P002", address="青森市浜田1-2-3", care="要介護3"),        # updated, T02
               register_row("P003", address="青森市新町一丁目3-7"),                    # unchanged, T01
@@ -92,7 +90,7 @@ def test_next_month_reports_added_removed_updated_per_district(tmp_path):
     assert "追加 2、削除 1、更新 1、変更なし 1" in text
     # the report alone wrote nothing
     assert sorted(store.read("register")["person_id"]) == ["P001", "P002", "P003"]
-    report = _import(store, tmp_path / "m2.csv")
+    report = run_register(store, tmp_path / "m2.csv")
     assert report.written
     reg = store.read("register").set_index("person_id")
     assert sorted(reg.index) == ["P002", "P003", "P004", "P005"]

@@ -8,10 +8,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from test_import_support import GEOCODER, TODAY, register_rows, write_csv
+from test_import_support import register_rows, run_import, write_csv
 
 import karte.store.gpkg as gpkg
-from karte.importing import import_file
 from karte.store import GeoPackageStore
 
 
@@ -24,7 +23,7 @@ def demo_store(demo, tmp_path):
 
 def test_import_updates_register_kartes_and_meta_together(demo_store, tmp_path):
     path = write_csv(tmp_path / "r.csv", register_rows(3), encoding="cp932")
-    report = import_file(demo_store, "register", path, geocoder=GEOCODER, today=TODAY)
+    report = run_import(demo_store, "register", path)
     assert report.written
     assert report.changes[0].added == 3 and report.changes[0].removed > 1000   # synthetic rows go
     reg = demo_store.read("register")
@@ -39,7 +38,7 @@ def test_import_updates_register_kartes_and_meta_together(demo_store, tmp_path):
     assert json.loads(meta["import_register"])["rows"] == 3
     # the same file again: nothing changes, nothing is written
     before = (tmp_path / "k.gpkg").read_bytes()
-    assert not import_file(demo_store, "register", path, geocoder=GEOCODER, today=TODAY).written
+    assert not run_import(demo_store, "register", path).written
     assert (tmp_path / "k.gpkg").read_bytes() == before
 
 
@@ -56,8 +55,7 @@ def test_crash_between_layers_leaves_the_store_byte_identical(demo_store, tmp_pa
 
     monkeypatch.setattr(gpkg, "_write_layer", crash_on_second)
     with pytest.raises(KeyboardInterrupt):
-        import_file(demo_store, "register", write_csv(tmp_path / "r.csv", register_rows(3)),
-                    geocoder=GEOCODER, today=TODAY)
+        run_import(demo_store, "register", write_csv(tmp_path / "r.csv", register_rows(3)))
     assert written == ["register"]
     assert (tmp_path / "k.gpkg").read_bytes() == before
 
@@ -67,7 +65,7 @@ def test_each_sample_loads_into_the_built_demo_and_its_kartes(demo_store, kind):
     """The samples of docs/import/ leave most districts without rows of their kind: every karte
     must still be reassembled (and counts must match what was loaded)."""
     path = Path(__file__).resolve().parent.parent / "docs" / "import" / f"{kind}.cp932.csv"
-    report = import_file(demo_store, kind, path, geocoder=GEOCODER, today=TODAY)
+    report = run_import(demo_store, kind, path)
     assert report.written
     kartes = {r.district_code: json.loads(r.karte_json) for r in demo_store.read("kartes").itertuples()}
     assert len(kartes) == 42

@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from test_import_support import GEOCODER, TODAY
+from test_import_support import run_import
 
 from gis.districts import dissolve_districts
 from karte.districts import read_mapping
@@ -38,7 +38,7 @@ def test_samples_load(tmp_path, base_store, sample, encoding):
     shutil.copy(base_store, tmp_path / "k.gpkg")
     store = GeoPackageStore(tmp_path / "k.gpkg")
     path = DOCS / f"{sample}.{encoding}.csv"
-    report = import_file(store, KINDS[sample], path, geocoder=GEOCODER, today=TODAY)
+    report = run_import(store, KINDS[sample], path)
     assert report.ok and report.encoding == ("cp932" if encoding == "cp932" else "utf-8")
     assert [w for w in report.warnings if w.row is not None and w.column is not None and
             "取り込み対象外" in w.message_ja] == []            # every sample column is a known one
@@ -51,7 +51,7 @@ def test_samples_load(tmp_path, base_store, sample, encoding):
 def test_register_sample_values(tmp_path, base_store):
     shutil.copy(base_store, tmp_path / "k.gpkg")
     store = GeoPackageStore(tmp_path / "k.gpkg")
-    import_file(store, "register", DOCS / "register.cp932.csv", geocoder=GEOCODER, today=TODAY)
+    run_import(store, "register", DOCS / "register.cp932.csv")
     reg = store.read("register").set_index("person_id")
     assert reg.loc["P0001", "birth_date"] == "1940-03-02"
     assert reg.loc["P0002", "kana"] == "クドウ キヨ"
@@ -87,8 +87,7 @@ def test_district_map_places_rows_through_their_small_area(tmp_path, base_store,
     codes = ["N1" if i % 2 else "N2" for i in range(len(keys))]
     lines = ["KEY_CODE,地区コード,地区名"] + [f"{k},{c},{names[c]}" for k, c in zip(keys, codes, strict=True)]
     table.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    report = import_file(store, "register", DOCS / "register.utf8.csv", district_map=table,
-                         geocoder=GEOCODER, today=TODAY)
+    report = run_import(store, "register", DOCS / "register.utf8.csv", district_map=table)
     assert report.written
     reg = store.read("register")
     odd = {k for i, k in enumerate(keys) if i % 2}
@@ -99,14 +98,13 @@ def test_district_map_places_rows_through_their_small_area(tmp_path, base_store,
 def test_the_district_map_sample_works_as_district_map_and_its_problems_name_it(tmp_path, base_store):
     shutil.copy(base_store, tmp_path / "k.gpkg")
     store = GeoPackageStore(tmp_path / "k.gpkg")
-    report = import_file(store, "register", DOCS / "register.cp932.csv",
-                         district_map=DOCS / "districts_map.cp932.csv", geocoder=GEOCODER, today=TODAY)
+    report = run_import(store, "register", DOCS / "register.cp932.csv",
+                         district_map=DOCS / "districts_map.cp932.csv")
     assert report.ok and store.read("register")["district_code"].str.startswith("S").all()
     lines = (DOCS / "districts_map.utf8.csv").read_text(encoding="utf-8").splitlines()
     short = tmp_path / "short.csv"
     short.write_text("\n".join([*lines[:-1], "02201999999,S01,（仮）西田沢地区"]) + "\n", encoding="utf-8")
     with pytest.raises(ValidationError) as info:
-        import_file(store, "register", DOCS / "register.utf8.csv", district_map=short,
-                    geocoder=GEOCODER, today=TODAY)
+        run_import(store, "register", DOCS / "register.utf8.csv", district_map=short)
     where = [(p.file, p.row, p.column) for p in info.value.problems]
     assert where == [("short.csv", None, "KEY_CODE"), ("short.csv", len(lines), "KEY_CODE")]

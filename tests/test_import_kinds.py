@@ -9,11 +9,10 @@ import geopandas as gpd
 import pytest
 import shapely
 from test_import_support import (
-    GEOCODER,
     SMALL_KEYS,
     SPLIT_X,
-    TODAY,
     districts_frame,
+    run_import,
     store_with_small_areas,
     tiny_store,
     write_csv,
@@ -24,13 +23,9 @@ from karte.errors import InputError
 from karte.importing import ImportValidationError, import_file
 
 
-def _import(store, kind, path, **kw):
-    return import_file(store, kind, path, geocoder=GEOCODER, today=TODAY, **kw)
-
-
 def _where(store, kind, path, **kw):
     with pytest.raises(ImportValidationError) as info:
-        _import(store, kind, path, **kw)
+        run_import(store, kind, path, **kw)
     return [(p.row, p.column) for p in info.value.problems]
 
 
@@ -48,7 +43,7 @@ def test_cooperators(tmp_path):
     assert _where(store, "cooperators", write_csv(tmp_path / "c.csv", rows, encoding="cp932")) == [
         (4, "電話番号"), (5, "区分"), (5, "地区"), (6, "支援可能人数"), (6, "協力者番号")]
     del rows[3:]
-    report = _import(store, "cooperators", write_csv(tmp_path / "c.csv", rows))
+    report = run_import(store, "cooperators", write_csv(tmp_path / "c.csv", rows))
     coop = store.read("cooperators").set_index("cooperator_id")
     assert coop.loc["C1", "phone"] == "017-000-0001"
     assert coop.loc["C1", "help_kinds"] == "watching;evacuation"
@@ -68,7 +63,7 @@ def test_services(tmp_path):
     store = tiny_store(tmp_path)
     assert _where(store, "services", write_csv(tmp_path / "s.csv", rows)) == [(4, "種類"), (4, "頻度")]
     del rows[3]
-    _import(store, "services", write_csv(tmp_path / "s.csv", rows))
+    run_import(store, "services", write_csv(tmp_path / "s.csv", rows))
     serv = store.read("services").set_index("service_id")
     assert list(serv["kind"]) == ["salon", "exercise"]
     assert list(serv["frequency"]) == ["monthly", "weekly"]
@@ -83,7 +78,7 @@ def test_shelters_gsi_headers(tmp_path):
     store = tiny_store(tmp_path)
     assert _where(store, "shelters", write_csv(tmp_path / "h.csv", rows)) == [(4, "住所")]
     del rows[3]
-    _import(store, "shelters", write_csv(tmp_path / "h.csv", rows))
+    run_import(store, "shelters", write_csv(tmp_path / "h.csv", rows))
     sh = store.read("shelters").set_index("shelter_id")
     assert list(sh["welfare"]) == [False, True]
     assert "district_code" not in sh.columns
@@ -96,7 +91,7 @@ def test_plain_statistics_update_only_the_listed_areas(tmp_path):
             [SMALL_KEYS[0], "新町１丁目", "１２０", "60", "5"],
             [SMALL_KEYS[2], "本町１丁目", "*", "X", "-"]]
     store = store_with_small_areas(tmp_path)
-    report = _import(store, "stats", write_csv(tmp_path / "p.csv", rows, encoding="cp932"))
+    report = run_import(store, "stats", write_csv(tmp_path / "p.csv", rows, encoding="cp932"))
     assert report.changes[0].table() == [("T01", 0, 0, 1), ("T02", 0, 0, 1)]
     small = store.read("small_areas").set_index("key_code")
     assert int(small.loc[SMALL_KEYS[0], "population"]) == 120
@@ -137,7 +132,7 @@ def test_estat_age_table_cp932_with_concealed_cells(tmp_path):
             (SMALL_KEYS[0], "21", ["1"] * n),
             (SMALL_KEYS[1], "*", concealed)]
     store = store_with_small_areas(tmp_path)
-    report = _import(store, "stats", _estat(tmp_path / "tblT000849C02201.csv", rows))
+    report = run_import(store, "stats", _estat(tmp_path / "tblT000849C02201.csv", rows))
     assert report.encoding == "cp932"
     assert any("2 行" in n for n in report.notes)
     assert [w.column for w in report.warnings] == [None]            # one note for the unused columns
@@ -163,7 +158,7 @@ def test_estat_bad_cell_has_its_row_and_code(tmp_path):
 
 def test_statistics_need_small_areas(tmp_path):
     with pytest.raises(InputError, match="small_areas"):
-        _import(tiny_store(tmp_path), "stats", write_csv(tmp_path / "p.csv", [["KEY_CODE", "人口"]]))
+        run_import(tiny_store(tmp_path), "stats", write_csv(tmp_path / "p.csv", [["KEY_CODE", "人口"]]))
 
 
 # --- districts -------------------------------------------------------------------------------
@@ -179,7 +174,7 @@ def test_districts_from_geojson_relocate_small_areas(tmp_path):
     frame.loc[1, "地区コード"] = "E01"                # rename T02 -> E01
     path = tmp_path / "d.geojson"
     frame.to_file(path, driver="GeoJSON")
-    report = _import(store, "districts", path)
+    report = run_import(store, "districts", path)
     assert report.changes[0].table() == [("E01", 1, 0, 0), ("T02", 0, 1, 0)]
     small = store.read("small_areas").set_index("key_code")
     assert list(small["district_code"]) == ["T01", "T01", "E01"]
@@ -192,7 +187,7 @@ def test_districts_from_geopackage_layer(tmp_path):
     store = tiny_store(tmp_path)
     path = tmp_path / "d.gpkg"
     _districts_file(tmp_path).to_file(path, layer="地区", driver="GPKG")
-    report = _import(store, "districts", path, sheet="地区")
+    report = run_import(store, "districts", path, sheet="地区")
     assert not report.changed                          # the same two districts as the store holds
 
 
@@ -215,7 +210,7 @@ def _shapefile_zip(tmp_path, *, cpg: bool, prj: bool, encoding: str):
                                                 (False, "UTF-8")])
 def test_districts_from_zipped_shapefile(tmp_path, cpg, encoding):
     store = tiny_store(tmp_path)
-    report = _import(store, "districts", _shapefile_zip(tmp_path, cpg=cpg, prj=True, encoding=encoding))
+    report = run_import(store, "districts", _shapefile_zip(tmp_path, cpg=cpg, prj=True, encoding=encoding))
     assert report.written
     assert store.read("districts").set_index("district_code").loc["T01", "district_name"] == "浪岡地区"
     assert any(".cpg" in (w.message_ja or "") for w in report.warnings) == (not cpg)
@@ -224,7 +219,7 @@ def test_districts_from_zipped_shapefile(tmp_path, cpg, encoding):
 def test_zipped_shapefile_without_prj_is_refused(tmp_path):
     store = tiny_store(tmp_path)
     with pytest.raises(ImportValidationError) as info:
-        _import(store, "districts", _shapefile_zip(tmp_path, cpg=True, prj=False, encoding="UTF-8"))
+        run_import(store, "districts", _shapefile_zip(tmp_path, cpg=True, prj=False, encoding="UTF-8"))
     assert ".prj" in info.value.problems[0].message_ja
 
 
@@ -241,7 +236,7 @@ def test_districts_from_a_key_code_table(tmp_path):
     store = store_with_small_areas(tmp_path)
     rows = [["KEY_CODE", "地区コード", "地区名"], [SMALL_KEYS[0], "A", "甲地区"],
             [SMALL_KEYS[1], "B", "乙地区"], [SMALL_KEYS[2], "B", "乙地区"]]
-    report = _import(store, "districts", write_csv(tmp_path / "m.csv", rows))
+    report = run_import(store, "districts", write_csv(tmp_path / "m.csv", rows))
     assert report.written
     dist = store.read("districts").set_index("district_code")
     assert list(dist.index) == ["A", "B"] and list(dist["small_areas"]) == [1, 2]
@@ -255,14 +250,14 @@ def test_new_districts_move_the_register(tmp_path):
     from test_import_support import register_rows
 
     store = tiny_store(tmp_path)
-    _import(store, "register", write_csv(tmp_path / "r.csv", register_rows(3)))
+    run_import(store, "register", write_csv(tmp_path / "r.csv", register_rows(3)))
     shifted = gpd.GeoDataFrame(
         {"district_code": ["T01", "T02"], "district_name": ["西", "東"]},
         geometry=[shapely.box(-30000, 70000, SPLIT_X + 1000, 110000),
                   shapely.box(SPLIT_X + 1000, 70000, 10000, 110000)], crs=crs.METRIC)
     path = tmp_path / "d.geojson"
     shifted.to_crs(crs.WGS84).to_file(path, driver="GeoJSON")
-    report = _import(store, "districts", path)
+    report = run_import(store, "districts", path)
     moved = {c.layer: c for c in report.changes}
     assert moved["register"].updated == 2             # 本町 and 浜田 now lie west of the new line
     assert set(store.read("register")["district_code"]) == {"T01"}
@@ -272,7 +267,7 @@ def test_new_districts_move_the_register(tmp_path):
                                 geometry=[shapely.box(0, 70000, 10000, 110000)], crs=crs.METRIC)
     shifted2.to_crs(crs.WGS84).to_file(tmp_path / "far.geojson", driver="GeoJSON")
     with pytest.raises(ImportValidationError) as info:
-        _import(store, "districts", tmp_path / "far.geojson")
+        run_import(store, "districts", tmp_path / "far.geojson")
     assert "どの地区にも入りません" in info.value.problems[0].message_ja
 
 

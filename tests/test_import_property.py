@@ -8,10 +8,9 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_import_support import GEOCODER, TODAY, tiny_store, write_csv
+from test_import_support import run_import, tiny_store, write_csv
 
 from karte.errors import KarteError, ValidationError
-from karte.importing import import_file
 from karte.importing.headers import FIELDS, REQUIRED
 
 _STORE_DIR = Path(tempfile.mkdtemp(prefix="karte-prop-"))
@@ -41,7 +40,7 @@ def _rows(kind: str):
 def _check(kind: str, header, body) -> None:
     path = write_csv(_STORE_DIR / f"{kind}.csv", [list(header), *body], encoding="utf-8-sig")
     try:
-        report = import_file(STORE, kind, path, dry_run=True, geocoder=GEOCODER, today=TODAY)
+        report = run_import(STORE, kind, path, dry_run=True)
     except ValidationError as exc:
         assert exc.problems                                   # always says what is wrong
         for p in exc.problems:
@@ -71,4 +70,4 @@ def test_garbage_bytes_are_an_input_or_validation_error(data):
     path = _STORE_DIR / "bytes.csv"
     path.write_bytes(data)
     with contextlib.suppress(KarteError):     # anything else (a crash) fails the test
-        import_file(STORE, "register", path, dry_run=True, geocoder=GEOCODER, today=TODAY)
+        run_import(STORE, "register", path, dry_run=True)

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import pytest
 from test_import_support import (
-    GEOCODER,
     REGISTER_HEADER,
-    TODAY,
     register_row,
     register_rows,
+    run_register,
     tiny_store,
     write_csv,
     write_xlsx,
@@ -19,20 +18,16 @@ from karte.errors import InputError, ValidationError
 from karte.importing import ImportValidationError, import_file
 
 
-def _import(store, path, **kw):
-    return import_file(store, "register", path, geocoder=GEOCODER, today=TODAY, **kw)
-
-
 def _problems(store, path, **kw):
     with pytest.raises(ImportValidationError) as info:
-        _import(store, path, **kw)
+        run_register(store, path, **kw)
     return [(p.row, p.column, p.message_ja) for p in info.value.problems]
 
 
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "cp932"])
 def test_each_encoding_loads_the_same_rows(tmp_path, encoding):
     store = tiny_store(tmp_path)
-    report = _import(store, write_csv(tmp_path / "r.csv", register_rows(3), encoding=encoding))
+    report = run_register(store, write_csv(tmp_path / "r.csv", register_rows(3), encoding=encoding))
     assert report.encoding == encoding and report.written
     reg = store.read("register").sort_values("person_id")
     assert list(reg["person_id"]) == ["P001", "P002", "P003"]
@@ -50,9 +45,9 @@ def test_each_encoding_loads_the_same_rows(tmp_path, encoding):
 def test_xlsx_loads_like_csv(tmp_path):
     rows = register_rows(3)
     csv_store = tiny_store(tmp_path / "a")
-    _import(csv_store, write_csv(tmp_path / "r.csv", rows))
+    run_register(csv_store, write_csv(tmp_path / "r.csv", rows))
     xlsx_store = tiny_store(tmp_path / "b")
-    _import(xlsx_store, write_xlsx(tmp_path / "r.xlsx", rows, first_sheet="説明"), sheet="名簿")
+    run_register(xlsx_store, write_xlsx(tmp_path / "r.xlsx", rows, first_sheet="説明"), sheet="名簿")
     a = csv_store.read("register").drop(columns="geometry").sort_values("person_id").reset_index(drop=True)
     b = xlsx_store.read("register").drop(columns="geometry").sort_values("person_id").reset_index(drop=True)
     assert a.equals(b)
@@ -64,7 +59,7 @@ def test_xlsx_date_cells_and_era_text(tmp_path):
     rows = [REGISTER_HEADER, register_row("P1", birth=dt.datetime(1940, 3, 2)),
             register_row("P2", birth="昭和15年3月2日"), register_row("P3", birth="S15.3.2")]
     store = tiny_store(tmp_path)
-    _import(store, write_xlsx(tmp_path / "r.xlsx", rows))
+    run_register(store, write_xlsx(tmp_path / "r.xlsx", rows))
     assert set(store.read("register")["birth_date"]) == {"1940-03-02"}
 
 
@@ -72,7 +67,7 @@ def test_english_headers_and_unknown_columns_are_reported(tmp_path):
     rows = [["person_id", "Name", "Birth Date", "consent", "address", "備考", "memo"],
             ["P1", "A B", "1940-03-02", "yes", "青森市新町1-3-7", "x", "y"]]
     store = tiny_store(tmp_path)
-    report = _import(store, write_csv(tmp_path / "r.csv", rows))
+    report = run_register(store, write_csv(tmp_path / "r.csv", rows))
     assert report.written
     unknown = [(w.row, w.column) for w in report.warnings]
     assert unknown == [(1, "備考"), (1, "memo")]
@@ -127,7 +122,7 @@ def test_messages_never_contain_personal_data(tmp_path):
                                           address="青森市秘密町9-9")]
     store = tiny_store(tmp_path)
     with pytest.raises(ValidationError) as info:
-        _import(store, write_csv(tmp_path / "r.csv", rows))
+        run_register(store, write_csv(tmp_path / "r.csv", rows))
     text = info.value.format(verbose=True)
     assert len(info.value.problems) == 2
     for secret in ("秘密", "1977", "9-9"):
@@ -145,7 +140,7 @@ def test_given_district_is_checked_against_coordinates(tmp_path):
     assert _problems(store, write_csv(tmp_path / "r.csv", rows)) == [
         (3, "地区コード", "座標は地区 T01 にありますが、地区欄は T02 です")]
     del rows[2]
-    report = _import(store, write_csv(tmp_path / "r.csv", rows))
+    report = run_register(store, write_csv(tmp_path / "r.csv", rows))
     assert [(w.row, w.column) for w in report.warnings] == [(3, "地区コード")]
     reg = store.read("register").set_index("person_id")
     assert reg.loc["P3", "district_code"] == "T02"          # the given name 東地区 wins
@@ -162,7 +157,7 @@ def test_plane_coordinates_and_swapped_axes(tmp_path):
     assert [(r, c) for r, c, _ in got] == [(3, "X座標")]
     assert "入れ替わっていませんか" in got[0][2]
     del rows[2]
-    _import(store, write_csv(tmp_path / "r.csv", rows))
+    run_register(store, write_csv(tmp_path / "r.csv", rows))
     point = store.read("register").geometry.iloc[0]
     assert (round(point.x), round(point.y)) == (-8117, 91845)
 
@@ -170,7 +165,7 @@ def test_plane_coordinates_and_swapped_axes(tmp_path):
 def test_dry_run_validates_and_writes_nothing(tmp_path):
     store = tiny_store(tmp_path)
     before = (tmp_path / "k.gpkg").read_bytes()
-    report = _import(store, write_csv(tmp_path / "r.csv", register_rows(3)), dry_run=True)
+    report = run_register(store, write_csv(tmp_path / "r.csv", register_rows(3)), dry_run=True)
     assert report.dry_run and not report.written and report.changed
     assert report.changes[0].added == 3
     assert (tmp_path / "k.gpkg").read_bytes() == before
@@ -183,7 +178,8 @@ def test_missing_required_columns_and_no_districts(tmp_path):
     from karte.store import GeoPackageStore
 
     with pytest.raises(InputError, match="地区がありません"):
-        _import(GeoPackageStore(tmp_path / "empty.gpkg"), write_csv(tmp_path / "r.csv", register_rows(1)))
+        run_register(GeoPackageStore(tmp_path / "empty.gpkg"),
+                     write_csv(tmp_path / "r.csv", register_rows(1)))
 
 
 def test_unknown_kind_is_refused(tmp_path):

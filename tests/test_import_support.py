@@ -13,6 +13,7 @@ import geopandas as gpd
 import shapely
 
 from gis import crs
+from karte.importing import import_file
 from karte.importing.geocode import TownGeocoder
 from karte.store import GeoPackageStore
 
@@ -74,6 +75,15 @@ def register_row(pid: str, *, name: str = "青森 花子", kana: str = "アオ�
                  consent: str = "同意", consent_date: str = "R6.4.1", plan: str = "作成済",
                  alone: str = "有") -> list[str]:
     return [pid, name, kana, address, birth, care, consent, consent_date, plan, alone]
+
+
+def run_import(store, kind: str, path: Path, **kw):
+    """``import_file`` with the tests' fixed geocoder and date."""
+    return import_file(store, kind, path, geocoder=GEOCODER, today=TODAY, **kw)
+
+
+def run_register(store, path: Path, **kw):
+    return run_import(store, "register", path, **kw)
 
 
 def register_rows(n: int = 3) -> list[list[str]]:
