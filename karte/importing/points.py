@@ -47,15 +47,12 @@ NOWHERE = Located(LocationPrecision.NONE)
 
 def parse_location(row: Row, geocoder: Geocoder) -> Located | None:
     """The row's location; ``NOWHERE`` when it gives none, ``None`` when it is wrong (recorded)."""
-    lat_t, lon_t = row.text("latitude"), row.text("longitude")
-    if lat_t or lon_t:
-        if not (lat_t and lon_t):
-            row.error("latitude" if not lat_t else "longitude", "緯度と経度は両方入力してください",
-                      "latitude and longitude go together")
-            return None
-        lat, lon = row.parse("latitude", parse_float), row.parse("longitude", parse_float)
-        if lat is None or lon is None:
-            return None
+    latlon = _pair(row, "latitude", "longitude", "緯度と経度は両方入力してください",
+                   "latitude and longitude go together")
+    if latlon is None:
+        return None
+    if latlon:
+        lat, lon = latlon
         if not (20 <= lat <= 46 and 122 <= lon <= 154):
             if 20 <= lon <= 46 and 122 <= lat <= 154:
                 row.error("latitude", "緯度と経度が入れ替わっています", "latitude and longitude swapped")
@@ -63,15 +60,12 @@ def parse_location(row: Row, geocoder: Geocoder) -> Located | None:
                 row.error("latitude", "緯度・経度が日本の範囲にありません", "coordinates outside Japan")
             return None
         return Located(LocationPrecision.EXACT, "latitude", lon=lon, lat=lat)
-    px, py = row.text("plane_x"), row.text("plane_y")
-    if px or py:
-        if not (px and py):
-            row.error("plane_x" if not px else "plane_y", "X座標とY座標は両方入力してください",
-                      "plane X and Y go together")
-            return None
-        north, east = row.parse("plane_x", parse_float), row.parse("plane_y", parse_float)
-        if north is None or east is None:
-            return None
+    plane = _pair(row, "plane_x", "plane_y", "X座標とY座標は両方入力してください",
+                  "plane X and Y go together")
+    if plane is None:
+        return None
+    if plane:
+        north, east = plane
         return Located(LocationPrecision.EXACT, "plane_x", x=east, y=north)
     address = row.text("address")
     if address:
@@ -82,6 +76,19 @@ def parse_location(row: Row, geocoder: Geocoder) -> Located | None:
             return None
         return Located(hit.precision, "address", lon=hit.lon, lat=hit.lat)
     return NOWHERE
+
+
+def _pair(row: Row, first: str, second: str, ja: str, en: str) -> tuple[float, float] | tuple[()] | None:
+    """Two columns that go together, as numbers: ``()`` when neither is given, ``None`` when one is
+    missing or unreadable (recorded on the row, with ``ja``/``en`` for a missing one)."""
+    a, b = row.text(first), row.text(second)
+    if not (a or b):
+        return ()
+    if not (a and b):
+        row.error(first if not a else second, ja, en)
+        return None
+    x, y = row.parse(first, parse_float), row.parse(second, parse_float)
+    return None if x is None or y is None else (x, y)
 
 
 def clean_address(text: str) -> str | None:
