@@ -322,6 +322,12 @@ def sheet_context(store: Store):
     return _build(store).ctx
 
 
+def coverage(store: Store):
+    """(salon coverage of every district, the city's shares) of the store's current build, as
+    :func:`karte.render.sheet_analysis.analyse_city` gives them; computed once per build."""
+    return _build(store).coverage()
+
+
 def store_analysis(store: Store) -> None:
     """Compute the current build's shared inputs and salon coverage now (the app's warm-up)."""
     _build(store).coverage()
@@ -530,7 +536,9 @@ class _Build:
         """(coverage per district, the city's shares): salon coverage of every district."""
         with self._lock:
             if self._coverage is None:
-                self._coverage = _analyse_coverage(self.ctx)
+                from karte.render.sheet_analysis import analyse_city
+
+                self._coverage = analyse_city(self.ctx)
             return self._coverage
 
     # public layers --------------------------------------------------------------------------
@@ -635,21 +643,6 @@ class _Build:
         out["district_code"] = locate_points(points, self.ctx.districts, "district_code").to_numpy()
         cols = [key] + [c for c in out.columns if c not in (key, out.geometry.name)]
         return _geometry_last(out[[*cols, out.geometry.name]])
-
-
-def _analyse_coverage(ctx):
-    """Salon coverage of every district, in groups of neighbours (as the sheet batch does)."""
-    from karte.render.sheet_analysis import analyse_coverage, city_coverage
-
-    frame = ctx.districts.set_index("district_code")
-    points = frame.geometry.representative_point()
-    order = sorted(ctx.codes, key=lambda c: (points[c].x, points[c].y) if c in points.index else (0, 0))
-    n = max(1, math.ceil(len(order) / 4))
-    out = {}
-    for i in range(n):
-        group = order[i * len(order) // n:(i + 1) * len(order) // n]
-        out.update(analyse_coverage(ctx.small_areas, ctx.services, group, params=ctx.params))
-    return out, city_coverage(list(out.values()))
 
 
 _CACHE: dict[tuple, _Build] = {}

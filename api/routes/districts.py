@@ -161,39 +161,21 @@ def sheet_pdf(code: Code, store: StoreDep, access: AccessDep,
               paper: Paper = Paper.A4) -> Response:
     """The printed district sheet. ``confidential`` and ``drill`` need a user who may see the
     district's personal rows (403 otherwise); they are logged."""
-    from karte.render.sheets import district_sheet_pdf
+    from karte.render.sheets import Edition as SheetEdition
+    from karte.render.sheets import check_access, district_sheet_pdf
 
     if code not in views.district_codes(store):
         raise ApiError(404, f"地区 {code} はありません")
-    if edition == Edition.public or access.may_see_district_rows(code):
-        _share_coverage(store)  # (a refused edition is refused before any work)
-    context = views.sheet_context(store)
+    check_access(access, [code], SheetEdition(edition.value))  # refused before any work
+    context, coverage = views.sheet_context(store), views.coverage(store)
     with views.store_lock(store):  # the sheet writes its access-log rows into a GeoPackage store
         data = district_sheet_pdf(store, code, edition=edition.value, paper=paper.value, access=access,
-                                  route=access.route, context=context)
+                                  route=access.route, context=context, coverage=coverage)
     suffix = "" if paper == Paper.A4 else f"-{paper.value}"
     headers = {"Content-Disposition": f'inline; filename="{code}-{edition.value}{suffix}.pdf"'}
     if edition != Edition.public:
         headers["Cache-Control"] = "private, no-store"
     return Response(data, media_type="application/pdf", headers=headers)
-
-
-def _share_coverage(store: Store) -> None:
-    """Hand the sheets' per-build coverage cache the salon coverage :mod:`karte.views` already
-    computed for this build (the same analysis, :func:`karte.render.sheet_analysis.analyse_coverage`
-    over the same groups), so the first sheet of a process does not analyse the city again
-    (several seconds). Harmless if the sheets module changes: it then computes its own."""
-    from karte.render import sheets
-
-    cache = getattr(sheets, "_COVERAGE_CACHE", None)
-    if cache is None:
-        return
-    ctx = views.sheet_context(store)
-    key = (store.location, store.meta().get("built_at"), ctx.params)
-    if key not in cache:
-        coverage = views._build(store).coverage()
-        cache.clear()
-        cache[key] = coverage
 
 
 def _check_personal(store: Store, layer: WebLayer, access: Access, code: str | None) -> None:

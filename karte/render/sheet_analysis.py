@@ -9,6 +9,7 @@ city's figure is the sum over the groups.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -116,6 +117,32 @@ def analyse_coverage(
         out[code].area = shapely.union_all(geoms[group.index.to_numpy()])
         out[code].cells = int(group["cell_id"].nunique())
     return out
+
+
+#: Districts analysed together: one mesh per group of neighbours.
+ANALYSIS_GROUP = 4
+
+
+def district_groups(districts: gpd.GeoDataFrame, codes: list[str]) -> list[list[str]]:
+    """``codes`` in groups of neighbours (sorted west to east, so each group's mesh is compact),
+    largest area first: the work of a group grows with its area, and handing out the big ones
+    first keeps parallel workers busy to the end. Coverage does not depend on the grouping."""
+    frame = districts.set_index("district_code")
+    points = frame.geometry.representative_point()
+    area = frame.geometry.area
+    order = sorted(codes, key=lambda c: (points[c].x, points[c].y) if c in points.index else (0, 0))
+    n = max(1, math.ceil(len(order) / ANALYSIS_GROUP))
+    groups = [order[i * len(order) // n:(i + 1) * len(order) // n] for i in range(n)]
+    return sorted(groups, key=lambda g: -sum(area.get(c, 0.0) for c in g))
+
+
+def analyse_city(ctx) -> tuple[dict[str, Coverage], dict[str, float | None]]:
+    """(coverage of every district, the city's shares) for a
+    :class:`karte.render.sheet_data.SheetContext`, in this process, group by group."""
+    out: dict[str, Coverage] = {}
+    for group in district_groups(ctx.districts, ctx.codes):
+        out.update(analyse_coverage(ctx.small_areas, ctx.services, group, params=ctx.params))
+    return out, city_coverage(list(out.values()))
 
 
 def city_coverage(coverages: list[Coverage]) -> dict[str, float | None]:

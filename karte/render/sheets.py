@@ -40,7 +40,7 @@ from karte.render.pdf_layout import (
     PageWriter,
     rows_per_page,
 )
-from karte.render.sheet_analysis import Coverage, analyse_coverage, city_coverage
+from karte.render.sheet_analysis import Coverage, analyse_coverage, city_coverage, district_groups
 from karte.render.sheet_data import (
     DistrictSheet,
     Edition,
@@ -60,7 +60,6 @@ Progress = Callable[[str, int, int], None]
 
 #: Districts per analysis task: small enough to keep both workers busy, large enough that
 #: each task's mesh is built once for a compact group of neighbouring districts.
-_ANALYSIS_GROUP = 4
 
 
 class SheetAccessError(KarteError):
@@ -116,6 +115,7 @@ def district_sheet_pdf(
     access: Access = PUBLIC,
     route: str = "api:sheet",
     context: SheetContext | None = None,
+    coverage: tuple[dict[str, Coverage], dict] | None = None,
 ) -> bytes:
     """One district's sheet as PDF bytes, for the web (``/districts/{code}/sheet.pdf``).
 
@@ -123,14 +123,16 @@ def district_sheet_pdf(
     :class:`karte.errors.NotFoundError` (404) for an unknown district. Personal editions are
     logged in the store's access log under ``route``. ``context``: the store's layers already
     read by :func:`karte.render.sheet_data.load_context` for the current build (the web keeps
-    one), else they are read here.
+    one), else they are read here. ``coverage``: (every district's coverage, the city's shares)
+    of that build as :func:`karte.render.sheet_analysis.analyse_city` gives them (the web keeps
+    them too), else they are computed here and kept for the build.
     """
     edition = _edition(edition)
     _paper(paper)
     check_access(access, [code], edition)
     ctx = context or load_context(store)
     _known(ctx, [code])
-    coverages, city = _coverage(ctx, store)
+    coverages, city = coverage or _coverage(ctx, store)
     options = SheetOptions(edition=edition, paper=paper, user=access.user)
     _audit(store, ctx, [code], edition, access, route)
     sheet = district_sheet(ctx, code, options=options, coverage=coverages[code],
@@ -265,7 +267,7 @@ def _coverage(ctx: SheetContext, store: Store, *, pool=None, progress: Progress 
     if key in _COVERAGE_CACHE:
         meanwhile()
         return _COVERAGE_CACHE[key]
-    groups = _groups(ctx)
+    groups = district_groups(ctx.districts, ctx.codes)
     results: dict[str, Coverage] = {}
     if pool:
         mapper = pool.imap_unordered(_analysis_job, groups)  # the workers start at once
@@ -280,19 +282,6 @@ def _coverage(ctx: SheetContext, store: Store, *, pool=None, progress: Progress 
     _COVERAGE_CACHE.clear()
     _COVERAGE_CACHE[key] = (results, city)
     return results, city
-
-
-def _groups(ctx: SheetContext) -> list[list[str]]:
-    """Districts in groups of neighbours (sorted west to east, so each group's mesh is compact),
-    largest area first: the work of a group grows with its area, and handing out the big ones
-    first keeps both workers busy to the end."""
-    frame = ctx.districts.set_index("district_code")
-    points = frame.geometry.representative_point()
-    area = frame.geometry.area
-    order = sorted(ctx.codes, key=lambda c: (points[c].x, points[c].y) if c in points.index else (0, 0))
-    n = max(1, math.ceil(len(order) / _ANALYSIS_GROUP))
-    groups = [order[i * len(order) // n:(i + 1) * len(order) // n] for i in range(n)]
-    return sorted(groups, key=lambda g: -sum(area.get(c, 0.0) for c in g))
 
 
 # --- access log, merge ----------------------------------------------------------------------------
