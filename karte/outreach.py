@@ -68,7 +68,8 @@ def outreach_ranking(store: Store, access: Access, *, params: AnalysisParams | N
     check_access(access)
     from karte import views
 
-    ranked = _cached(store, ("ranking", params), lambda: _rank(store, params or AnalysisParams()))
+    params = params or AnalysisParams()
+    ranked = views.cached(store, ("outreach:ranking", params), lambda: _rank(store, params))
     areas = views.layer_view(store, "small_areas", access)[["key_code", "name", "geometry"]]
     districts = views.layer_view(store, "districts", access)[["district_code", "district_name"]]
     out = areas.merge(ranked, on="key_code", how="inner").merge(districts, on="district_code",
@@ -81,11 +82,12 @@ def _rank(store: Store, params: AnalysisParams) -> pd.DataFrame:
     from gis.coverage import salon_coverage
     from gis.mesh import jis_mesh, population_surface
     from gis.outreach import outreach_priority, outreach_units
+    from karte import views
 
-    small = store.read(Layer.SMALL_AREAS)
-    services = store.read(Layer.SERVICES)
+    ctx = views.sheet_context(store)  # the build's layers, read once
+    small = ctx.small_areas
     surface = population_surface(small, jis_mesh(small, level=params.mesh_level))
-    covered = salon_coverage(surface, services, params=params)
+    covered = salon_coverage(surface, ctx.services, params=params)
     gaps, _, _ = _gaps(store, params)
     units = outreach_units(covered, gaps, by="key_code")
     ranked = outreach_priority(units)
@@ -95,14 +97,20 @@ def _rank(store: Store, params: AnalysisParams) -> pd.DataFrame:
 
 
 def _gaps(store: Store, params: AnalysisParams):
+    """(person gaps, district gaps, supporter load): the build's citywide gap analysis
+    (:func:`karte.views.sheet_context`) when ``params`` are its own, else computed once for them."""
+    from karte import views
     from karte.render.sheet_analysis import evacuation_gaps
 
-    def compute():
-        return evacuation_gaps(store.read(Layer.REGISTER), store.read(Layer.COOPERATORS),
-                               store.read(Layer.SHELTERS), store.read(Layer.EMERGENCY_SITES),
-                               store.read(Layer.DISTRICTS), params=params)
+    ctx = views.sheet_context(store)
+    if params == ctx.params:
+        return ctx.person_gaps, ctx.district_gaps, ctx.load
 
-    return _cached(store, ("gaps", params), compute)
+    def compute():
+        return evacuation_gaps(ctx.register, ctx.cooperators, ctx.shelters,
+                               store.read(Layer.EMERGENCY_SITES), ctx.districts, params=params)
+
+    return views.cached(store, ("outreach:gaps", params), compute)
 
 
 # --- suggestions ----------------------------------------------------------------------------------
@@ -127,8 +135,8 @@ def suggestions(store: Store, access: Access, *, district: str | None = None,
 
     params = params or AnalysisParams()
     shareable_only = access.level != Level.CITY_STAFF
-    found = _cached(store, ("suggest", params, shareable_only),
-                    lambda: _suggest(store, params, shareable_only))
+    found = views.cached(store, ("outreach:suggest", params, shareable_only),
+                         lambda: _suggest(store, params, shareable_only))
     if district is not None:
         found = found[found["district_code"] == district]
     if found.empty:
@@ -232,29 +240,3 @@ def append_decision(store: Store, record: dict, *, actor: str, route: str) -> di
     store.audit(actor=actor, route=route, layer=DECISIONS_LAYER, district=row.get("district_code"),
                 rows=1)
     return {c: row[c] for c in DECISION_COLUMNS}
-
-
-# --- cache ----------------------------------------------------------------------------------------
-
-_CACHE: dict[tuple, object] = {}
-_CACHE_LOCK = threading.Lock()
-
-
-def _cached(store: Store, key: tuple, compute):
-    """Per store build (location and ``meta.built_at``), as :mod:`karte.views` keys its cache."""
-    build = (store.location, store.meta().get("built_at"))
-    full = (build, *key)
-    with _CACHE_LOCK:
-        if full in _CACHE:
-            return _CACHE[full]
-    value = compute()
-    with _CACHE_LOCK:
-        for old in [k for k in _CACHE if k[0][0] == build[0] and k[0] != build]:
-            del _CACHE[old]
-        _CACHE[full] = value
-    return value
-
-
-def clear_cache() -> None:
-    with _CACHE_LOCK:
-        _CACHE.clear()
