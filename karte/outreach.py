@@ -170,9 +170,10 @@ def suggestions(store: Store, access: Access, *, district: str | None = None,
 
 def _suggest(store: Store, params: AnalysisParams, shareable_only: bool) -> pd.DataFrame:
     from gis.suggest import suggest_supporters
+    from karte import views
 
-    return suggest_supporters(store.read(Layer.REGISTER), store.read(Layer.COOPERATORS),
-                              params=params, only_shareable=shareable_only)
+    ctx = views.sheet_context(store)  # the build's layers, read once
+    return suggest_supporters(ctx.register, ctx.cooperators, params=params, only_shareable=shareable_only)
 
 
 def _empty_suggestions() -> pd.DataFrame:
