@@ -16,8 +16,8 @@ import shapely
 from reportlab.lib.colors import Color, HexColor, black, white
 
 from karte.render.pdf_fonts import safe_text
+from karte.render.pdf_layout import INK  # the sheet's one text colour
 
-INK = HexColor("#1a1a1a")
 GREY = HexColor("#6b6b6b")
 LINE_GREY = HexColor("#a6a6a6")
 CATCHMENT = HexColor("#cfe2f3")
