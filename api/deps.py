@@ -22,7 +22,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from api.errors import ApiError
-from karte.access import DEFAULT_SUPPRESS_MAX, PUBLIC, Access, Level
+from karte.domain.access import DEFAULT_SUPPRESS_MAX, PUBLIC, Access, Level
 from karte.settings import Settings
 from karte.store.base import Store
 from karte.users import User, UserFile
@@ -99,8 +99,8 @@ def current_user(request: Request) -> User | None:
 
 
 def current_access(request: Request) -> Access:
-    """The acting user's :class:`~karte.access.Access` with ``route`` set to this route's name;
-    :data:`karte.access.PUBLIC` (level public) when nobody is logged in."""
+    """The acting user's :class:`~karte.domain.access.Access` with ``route`` set to this route's name;
+    :data:`karte.domain.access.PUBLIC` (level public) when nobody is logged in."""
     user = current_user(request)
     route = route_name(request)
     if user is None:

@@ -22,7 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from karte.errors import ConflictError, InputError, KarteError, NotFoundError, StoreError, ValidationError
+from karte.domain.errors import KarteError
 
 log = logging.getLogger("karte.api")
 
@@ -57,19 +57,8 @@ def error_body(status: int, message: str, *, code: str | None = None, detail: li
 
 
 def status_of(exc: KarteError) -> int:
-    """HTTP status of a karte error: its ``status`` attribute, else by class."""
-    status = getattr(exc, "status", None)
-    if isinstance(status, int):
-        return status
-    if isinstance(exc, NotFoundError):
-        return 404
-    if isinstance(exc, ConflictError):
-        return 409
-    if isinstance(exc, ValidationError | InputError):
-        return 400
-    if isinstance(exc, StoreError):
-        return 503
-    return 400
+    """HTTP status of a karte error: the ``status`` its class declares (:mod:`karte.domain.errors`)."""
+    return int(exc.status)
 
 
 def _wants_html(request: Request) -> bool:

@@ -7,7 +7,7 @@ count for every piece, whatever district either is in: a salon on a district bor
 sides, and a district with no salon of its own can still be covered from its neighbour's.
 
 A salon counts when its ``kind`` is ``"salon"`` and it meets at least
-``min_salon_per_month`` times a month (:data:`karte.schema.FREQUENCY_PER_MONTH` turns the
+``min_salon_per_month`` times a month (:data:`karte.domain.schema.FREQUENCY_PER_MONTH` turns the
 ``frequency`` word into sessions a month). Coverage is reported for the elderly (65+) and the
 75+; concealed (秘匿) small areas have no figures and add nothing to either side of the share.
 """
@@ -47,10 +47,10 @@ def active_salons(
     min_per_month
         Minimum sessions per month.
     frequency_per_month
-        Word -> sessions per month; default :data:`karte.schema.FREQUENCY_PER_MONTH`.
+        Word -> sessions per month; default :data:`karte.domain.schema.FREQUENCY_PER_MONTH`.
     """
     if frequency_per_month is None:
-        from karte.schema import FREQUENCY_PER_MONTH as frequency_per_month
+        from karte.domain.schema import FREQUENCY_PER_MONTH as frequency_per_month
     missing = [c for c in ("kind", "frequency") if c not in services.columns]
     if missing:
         raise ValueError(f"services should have the columns {missing}")

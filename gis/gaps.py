@@ -4,7 +4,7 @@ A support-needer (避難行動要支援者) is safe only when every link of the 
 link is one gap kind (a boolean column, see :data:`GAP_KINDS`):
 
 ``no_consent``
-    consent is neither 同意 nor 条例による推定同意 (:attr:`karte.schema.Consent.shareable`): the
+    consent is neither 同意 nor 条例による推定同意 (:attr:`karte.domain.schema.Consent.shareable`): the
     district may not see the entry in normal times. Counted, never listed outside city staff.
 ``no_location``
     the person has no point (``location_precision == "none"``, null or empty geometry): no
@@ -132,7 +132,7 @@ def evacuation_gaps(
     Parameters
     ----------
     register
-        Support-needers (:data:`karte.schema.REGISTER_COLUMNS`, point geometry, may be null).
+        Support-needers (:data:`karte.domain.schema.REGISTER_COLUMNS`, point geometry, may be null).
     cooperators
         Cooperators with ``cooperator_id``, ``capacity`` and point geometry.
     shelters
@@ -154,7 +154,7 @@ def evacuation_gaps(
         distance to the nearest of them), ``shelter_m`` (to the nearest suitable shelter or site),
         one boolean per :data:`GAP_KINDS`, ``gaps`` (how many) and ``at_risk``; the person's point.
     """
-    from karte.schema import Consent
+    from karte.domain.schema import Consent
 
     params = params or AnalysisParams()
     _check(register, cooperators, shelters, emergency_sites, params, at_risk_kinds)
@@ -268,7 +268,7 @@ def _care_level(value) -> float:
 
 def _check(register, cooperators, shelters, emergency_sites, params, at_risk_kinds) -> None:
     """Collect every problem with the inputs and raise one error listing them all."""
-    from karte.schema import Consent
+    from karte.domain.schema import Consent
 
     needed = {
         "register": (register, ("consent", "plan_status", "supporter_ids")),

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-#: Hazard names of the emergency-site flags (columns ``hazard_<name>``); as in karte.schema.HAZARDS.
+#: Hazard names of the emergency-site flags (columns ``hazard_<name>``); as in karte.domain.schema.HAZARDS.
 HAZARD_NAMES = ("flood", "landslide", "storm_surge", "earthquake", "tsunami", "fire", "inland_flood",
                 "volcano")
 

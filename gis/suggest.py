@@ -107,7 +107,7 @@ def _without_supporter(register, cooperators, *, only_shareable: bool) -> np.nda
     has[pairs.loc[pairs["cooperator_id"].isin(known), "row"].to_numpy()] = True
     keep = ~has & point_xy(register.geometry)[1]
     if only_shareable:
-        from karte.schema import Consent
+        from karte.domain.schema import Consent
 
         keep &= register["consent"].map(lambda c: Consent(c).shareable).to_numpy(dtype=bool)
     return np.flatnonzero(keep)

@@ -30,8 +30,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from karte.errors import InputError, Problem, ValidationError
-from karte.schema import AGE_BANDS
+from karte.domain.errors import InputError, Problem, ValidationError
+from karte.domain.schema import AGE_BANDS
 
 BASE_SHARES = {"age_0_14": 0.118, "age_65_74": 0.140, "age_75_plus": 0.146}
 ALONE_RATE = 0.18

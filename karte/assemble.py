@@ -14,7 +14,7 @@ import geopandas as gpd
 import pandas as pd
 
 from karte.basestats import measure_rows
-from karte.schema import (
+from karte.domain.schema import (
     CONSENT_JA,
     FREQUENCY_JA,
     HELP_JA,

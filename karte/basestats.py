@@ -12,7 +12,7 @@ import geopandas as gpd
 import pandas as pd
 
 from gis.districts import apportion
-from karte.schema import AGE_BANDS
+from karte.domain.schema import AGE_BANDS
 
 COUNT_COLUMNS = ("population", "households", *AGE_BANDS, "elderly_alone", "disabled")
 
@@ -61,7 +61,7 @@ def district_counts(
 
 def base_stats(counts: pd.DataFrame, register: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
     """Add register counts to district counts; return (per district, city total)."""
-    from karte.schema import Consent
+    from karte.domain.schema import Consent
 
     counts = counts.copy()
     reg = register.groupby("district_code")

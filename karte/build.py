@@ -23,7 +23,8 @@ from gis.overlay import locate_points
 from karte import agebands, districts, sources, synthetic
 from karte.assemble import assemble_kartes, fiscal_year
 from karte.basestats import base_stats, district_counts
-from karte.schema import AGE_BANDS, Layer
+from karte.domain.layers import Layer
+from karte.domain.schema import AGE_BANDS
 from karte.store.base import Store
 
 
@@ -236,7 +237,7 @@ def write_outputs(result: BuildResult, out: Path, *, basemap: str = "gsi_pale") 
 
 
 def read_karte(store: Store, code: str) -> dict:
-    from karte.errors import NotFoundError
+    from karte.domain.errors import NotFoundError
 
     table = store.read(Layer.KARTES)
     hit = table[table["district_code"] == code]

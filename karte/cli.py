@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from karte.errors import KarteError, ValidationError
+from karte.domain.errors import KarteError, ValidationError
 from karte.settings import get_settings
 from karte.users import users_app
 
@@ -175,7 +175,7 @@ def show(
     """Print one district's karte (base statistics, register summary, resources)."""
     from karte.assemble import personal_section
     from karte.build import read_karte
-    from karte.schema import Layer
+    from karte.domain.layers import Layer
 
     try:
         target = _store(store)
@@ -246,7 +246,7 @@ def _print_karte(k: dict) -> None:
 @districts_app.command("list")
 def districts_list(store: StoreOpt = None) -> None:
     """List the districts in the store with their population."""
-    from karte.schema import Layer
+    from karte.domain.layers import Layer
 
     try:
         table = _store(store).read(Layer.KARTES)

@@ -22,7 +22,7 @@ import pandas as pd
 from gis import crs
 from gis.districts import regionalize
 from gis.geometry import repair_polygons
-from karte.errors import InputError, Problem, ValidationError
+from karte.domain.errors import InputError, Problem, ValidationError
 
 MAPPING_COLUMNS = ("key_code", "district_code", "district_name")
 STANDIN_PREFIX = "（仮）"

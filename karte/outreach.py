@@ -5,15 +5,15 @@ Thin wrappers over :mod:`gis.outreach` and :mod:`gis.suggest` for the web pages.
 on the whole city's layers (like the citywide gap analysis in :mod:`karte.views`), cached per
 store build; what leaves this module goes through :mod:`karte.views`: personal rows (who a
 suggestion is for, who is suggested) come from :func:`karte.views.layer_view`, filtered by
-:class:`karte.access.Access` and written to the access log, and a suggestion is shown only when
+:class:`karte.domain.access.Access` and written to the access log, and a suggestion is shown only when
 the viewer may see both people. Only coordinators and city staff may use any of it
 (:data:`OUTREACH_LEVELS`).
 
 Decisions (確認 / 見送り) are appended to the attribute layer ``supporter_decisions`` of the
 store (:data:`DECISION_COLUMNS`; ids only, never names), through :meth:`Store.write` so the
 GeoPackage and the PostGIS store both keep it. They say who is to support whom, so they are
-personal rows (:data:`karte.schema.PERSONAL_LAYERS`): read as the viewer, filtered by
-district (:meth:`karte.access.Access.filter_rows`; PostGIS: row-level security) and logged.
+personal rows (:data:`karte.domain.schema.PERSONAL_LAYERS`): read as the viewer, filtered by
+district (:meth:`karte.domain.access.Access.filter_rows`; PostGIS: row-level security) and logged.
 A confirmation records that the coordinator has asked both people and they agreed; it does not
 change the register: the assignment reaches ``register.supporter_ids`` when the city imports its
 updated register (``karte import``), and until then the person is listed as confirmed rather
@@ -29,15 +29,15 @@ import geopandas as gpd
 import pandas as pd
 
 from gis.params import AnalysisParams
-from karte.access import Access, Level
-from karte.errors import InputError, KarteError, NotFoundError
-from karte.schema import DECISIONS, Layer
+from karte.domain.access import Access, Level
+from karte.domain.errors import InputError, KarteError, NotFoundError
+from karte.domain.layers import Layer
 from karte.store.base import Store
 
 #: Who may see the outreach page (コーディネーター, 市職員).
 OUTREACH_LEVELS = (Level.COORDINATOR, Level.CITY_STAFF)
 #: The store layer (attribute table) that records decisions on suggestions.
-DECISIONS_LAYER = DECISIONS
+DECISIONS_LAYER = Layer.DECISIONS
 DECISION_COLUMNS = ("decision_id", "person_id", "cooperator_id", "district_code", "decision",
                     "distance_m", "decided_by", "decided_at")
 DECISION_JA = {"confirmed": "確認済み", "rejected": "見送り"}
@@ -131,7 +131,7 @@ def suggestions(store: Store, access: Access, *, district: str | None = None,
     """
     check_access(access)
     from karte import views
-    from karte.schema import ROLE_JA, Role
+    from karte.domain.schema import ROLE_JA, Role
 
     params = params or AnalysisParams()
     shareable_only = access.level != Level.CITY_STAFF

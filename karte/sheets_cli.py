@@ -14,7 +14,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from karte.errors import KarteError
+from karte.domain.errors import KarteError
 
 STAGE_JA = {"analysis": "サロン徒歩圏の解析", "render": "地区シートの作成", "merge": "1冊にまとめる"}
 

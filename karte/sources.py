@@ -1,7 +1,7 @@
 """Readers for the shipped real data: small areas, shelters, emergency sites.
 
 Each reader validates what it reads, collects every problem, and raises one
-:class:`~karte.errors.ValidationError` naming file, row and column; on success it returns a clean
+:class:`~karte.domain.errors.ValidationError` naming file, row and column; on success it returns a clean
 GeoDataFrame in :data:`gis.crs.METRIC`.
 """
 
@@ -16,8 +16,8 @@ import pyogrio
 
 from gis import crs
 from gis.geometry import repair_polygons
-from karte.errors import InputError, Problem, ValidationError
-from karte.schema import HAZARDS
+from karte.domain.errors import InputError, Problem, ValidationError
+from karte.domain.schema import HAZARDS
 
 #: e-Stat LOD small-area id, e.g. http://data.e-stat.go.jp/lod/smallArea/g00200521/2015/S02201055106
 _SMALL_AREA_ID = re.compile(r"/S(\d{9}|\d{11})$")

@@ -33,15 +33,8 @@ import pandas as pd
 import shapely
 
 from gis.overlay import locate_points
-from karte.schema import (
-    REGISTER_COLUMNS,
-    Consent,
-    HelpKind,
-    LocationPrecision,
-    PlanStatus,
-    Role,
-    ServiceKind,
-)
+from karte.domain.layers import REGISTER_COLUMNS
+from karte.domain.schema import Consent, HelpKind, LocationPrecision, PlanStatus, Role, ServiceKind
 from karte.store.base import join_list
 
 #: The demo's data date and fiscal year (令和8年度).
@@ -338,7 +331,7 @@ def _services(small_areas, districts, shelters, emergency_sites, rng) -> gpd.Geo
 
 
 def _service(kind, name, venue, frequency, target, rng) -> dict:
-    from karte.schema import FREQUENCY_JA
+    from karte.domain.schema import FREQUENCY_JA
 
     day = "月火水木金土"[int(rng.integers(6))]
     return {

@@ -30,8 +30,8 @@ import typer
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from karte.access import LEVEL_JA, Access, Level
-from karte.errors import InputError, KarteError, NotFoundError
+from karte.domain.access import LEVEL_JA, Access, Level
+from karte.domain.errors import InputError, KarteError, NotFoundError
 from karte.settings import Settings, get_settings
 
 _HASHER = PasswordHasher()

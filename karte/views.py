@@ -3,11 +3,11 @@
 Every web route (HTML page, JSON, GeoJSON, CSV, OGC API items, map tooltips and popups) takes
 its data from this module and from nothing else, so one set of rules covers them all:
 
-* the rules on personal rows are those of :class:`karte.access.Access` (``filter_rows``,
+* the rules on personal rows are those of :class:`karte.domain.access.Access` (``filter_rows``,
   ``may_see_district_rows``); this module applies them, it does not re-implement them;
 * public and anonymous users get aggregates only: every count of people from 1 to
   ``max_small`` (default 2, ``KARTE_SUPPRESS_MAX``) is replaced by
-  :data:`karte.access.SUPPRESSED` (``"秘匿"``) by :func:`karte.access.suppress`, and a rate or
+  :data:`karte.domain.access.SUPPRESSED` (``"秘匿"``) by :func:`karte.domain.access.suppress`, and a rate or
   share whose count is suppressed is ``None`` (it would give the count away);
 * every read of personal rows (register, cooperators) is written to the store's access log
   (who, route, layer, district, how many rows; never the rows). The PostGIS store logs its own
@@ -48,10 +48,10 @@ import pandas as pd
 import shapely
 
 from gis import crs
-from karte.access import DEFAULT_SUPPRESS_MAX, SUPPRESSED, Access, Level, suppress
 from karte.assemble import personal_section
-from karte.errors import KarteError, NotFoundError
-from karte.schema import Layer
+from karte.domain.access import DEFAULT_SUPPRESS_MAX, SUPPRESSED, Access, Level, suppress
+from karte.domain.errors import KarteError, NotFoundError
+from karte.domain.layers import Layer
 from karte.store.base import Store
 
 __all__ = [
@@ -138,7 +138,7 @@ def karte_view(store: Store, code: str, access: Access, *, include_personal: boo
     builds it, from the rows :meth:`Access.filter_rows` leaves them (city staff: every row;
     coordinators and district members: consented rows). That read is written to the access log.
 
-    Raises :class:`karte.errors.NotFoundError` for an unknown district.
+    Raises :class:`karte.domain.errors.NotFoundError` for an unknown district.
     """
     build = _build(store)
     if code not in build.kartes:
@@ -652,7 +652,7 @@ _LOCK = threading.Lock()
 def _build(store: Store) -> _Build:
     """The cached inputs of the store's current build (computed on first use)."""
     if not store.exists():
-        from karte.errors import StoreError
+        from karte.domain.errors import StoreError
 
         raise StoreError("ストアが空です。karte demo か karte build を先に実行してください")
     key = (store.location, _built_at(store))
@@ -739,7 +739,7 @@ def _unknown(code: str, build: _Build) -> str:
 
 
 def _level_ja(access: Access) -> str:
-    from karte.access import LEVEL_JA
+    from karte.domain.access import LEVEL_JA
 
     return LEVEL_JA[access.level]
 

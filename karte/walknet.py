@@ -20,7 +20,7 @@ from pathlib import Path
 import networkx as nx
 
 from gis.network import WalkNetwork, osm_walk_graph, walk_network
-from karte.errors import InputError
+from karte.domain.errors import InputError
 
 GRAPHML_SUFFIXES = (".graphml",)
 OSM_SUFFIXES = (".osm.pbf", ".pbf", ".osm", ".osm.bz2", ".osm.gz")
@@ -38,7 +38,7 @@ def read_walk_network(path: str | Path, *, crs=None) -> WalkNetwork:
 
     Raises
     ------
-    karte.errors.InputError
+    karte.domain.errors.InputError
         Missing file, unknown suffix, unreadable content or no walkable way in it.
     """
     path = Path(path)

@@ -41,8 +41,8 @@ class Api:
         return self._clients[role]
 
     def access(self, role: str):
-        """The :class:`karte.access.Access` the app should give ``role``."""
-        from karte.access import PUBLIC, Access, Level
+        """The :class:`karte.domain.access.Access` the app should give ``role``."""
+        from karte.domain.access import PUBLIC, Access, Level
 
         if role == "anonymous":
             return PUBLIC

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from karte.access import PUBLIC, SUPPRESSED, Access, Level, suppress
+from karte.domain.access import PUBLIC, SUPPRESSED, Access, Level, suppress
 
 REGISTER = pd.DataFrame({
     "person_id": ["a", "b", "c", "d", "e"],

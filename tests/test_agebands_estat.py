@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from karte.agebands import read_estat_age_table
-from karte.errors import ValidationError
+from karte.domain.errors import ValidationError
 
 AGES = [(0, 4), (5, 9), (10, 14)] + [(a, a + 4) for a in range(15, 100, 5)]
 

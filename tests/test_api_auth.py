@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from test_api_support import OWN, PASSWORD, bearer, make_app
 from typer.testing import CliRunner
 
-from karte.errors import InputError
+from karte.domain.errors import InputError
 from karte.users import UserFile, users_app
 
 pytestmark = pytest.mark.slow  # over the session's demo build

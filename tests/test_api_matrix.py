@@ -7,8 +7,8 @@ route is checked to refuse an anonymous request without a CSRF token or credenti
 
 Personal rows are detected by what identifies them: register ids (``P000123``) and cooperator
 phone numbers anywhere in the whole city, and the names and addresses of the two districts the
-URLs are about. What a role may see is :meth:`karte.access.Access.filter_rows` of the whole
-layers (the rules of :mod:`karte.access`); everything else is forbidden. Small counts: for the
+URLs are about. What a role may see is :meth:`karte.domain.access.Access.filter_rows` of the whole
+layers (the rules of :mod:`karte.domain.access`); everything else is forbidden. Small counts: for the
 public roles each JSON, GeoJSON and CSV answer is compared with city staff's answer to the same
 URL, and any count of people from 1 to 2 that the public gets unchanged is a failure.
 """
@@ -28,7 +28,7 @@ from test_api_support import OTHER, OWN, ROLES, bearer, make_app
 from api.routes.districts import Edition, Table, WebLayer
 from api.routes.ogc import COLLECTIONS
 from karte import views
-from karte.access import PUBLIC, Access, Level
+from karte.domain.access import PUBLIC, Access, Level
 
 ROUTE_CODES = (OWN, OTHER)
 #: Integer fields that are not counts of people (places, areas, settings, paging).

@@ -18,7 +18,7 @@ import api_fixtures as fx
 import pytest
 
 from karte import views
-from karte.access import PUBLIC
+from karte.domain.access import PUBLIC
 
 api = fx.api  # the fixture
 

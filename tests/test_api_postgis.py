@@ -7,7 +7,7 @@ import api_fixtures as fx
 import pytest
 
 from karte import views
-from karte.access import PUBLIC, Access, Level
+from karte.domain.access import PUBLIC, Access, Level
 
 pytest_plugins = ["pg_fixtures"]
 pytestmark = pytest.mark.postgis

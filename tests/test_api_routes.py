@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from test_api_support import OTHER, OWN, bearer, make_app
 
-from karte.access import SUPPRESSED
+from karte.domain.access import SUPPRESSED
 
 pytestmark = pytest.mark.slow  # over the session's demo build
 

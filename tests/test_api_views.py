@@ -11,9 +11,9 @@ import shapely
 from api_fixtures import people_count_paths
 
 from karte import views
-from karte.access import PUBLIC, SUPPRESSED, Access, Level
-from karte.errors import NotFoundError
-from karte.schema import Consent
+from karte.domain.access import PUBLIC, SUPPRESSED, Access, Level
+from karte.domain.errors import NotFoundError
+from karte.domain.schema import Consent
 from karte.store import GeoPackageStore
 
 STAFF = Access(user="staff-t", level=Level.CITY_STAFF, route="test:views")

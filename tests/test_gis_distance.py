@@ -13,7 +13,7 @@ from gis.crs import METRIC, WGS84
 from gis.distance import nearest_walking, paired_walking, point_xy, walking_matrix, walking_pairs
 from gis.network import walk_network
 from gis.params import HAZARD_NAMES, AnalysisParams
-from karte.schema import HAZARDS
+from karte.domain.schema import HAZARDS
 
 # --- parameters ---------------------------------------------------------------------------------
 

@@ -26,7 +26,7 @@ import shapely
 from gis.crs import METRIC, WGS84
 from gis.distance import nearest_walking, paired_walking
 from gis.network import osm_walk_graph, walk_network
-from karte.errors import InputError
+from karte.domain.errors import InputError
 from karte.walknet import read_walk_network
 
 # a base point in Aomori city (EPSG:6678 metres), so the projection round trip is realistic

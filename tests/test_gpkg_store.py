@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from shapely.geometry import Point
 
-from karte.errors import StoreError
+from karte.domain.errors import StoreError
 from karte.store import GeoPackageStore, join_list, open_store, split_list
 
 

@@ -17,7 +17,7 @@ from test_import_support import (
 )
 
 import karte.store.gpkg as gpkg
-from karte.errors import ValidationError
+from karte.domain.errors import ValidationError
 from karte.importing import prepare_import
 
 

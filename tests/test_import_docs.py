@@ -10,7 +10,7 @@ from test_import_support import run_import
 
 from gis.districts import dissolve_districts
 from karte.districts import read_mapping
-from karte.errors import ValidationError
+from karte.domain.errors import ValidationError
 from karte.importing import import_file
 from karte.importing.headers import FIELDS, markdown_table
 from karte.settings import REPO_DATA

@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 from test_import_support import write_xlsx
 
-from karte.errors import InputError
+from karte.domain.errors import InputError
 from karte.importing.encoding import CP932, UTF8, UTF8_BOM, decode, detect_encoding
 from karte.importing.tables import parse_csv, read_table
 

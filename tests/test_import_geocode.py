@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from test_import_support import GEOCODER
 
+from karte.domain.schema import LocationPrecision
 from karte.importing.geocode import JageocoderGeocoder, default_geocoder, match_key, normalise_address
 from karte.importing.values import ValueProblem
-from karte.schema import LocationPrecision
 
 
 @pytest.mark.parametrize(("address", "town"), [

@@ -19,7 +19,7 @@ from test_import_support import (
 )
 
 from gis import crs
-from karte.errors import InputError
+from karte.domain.errors import InputError
 from karte.importing import ImportValidationError, import_file
 
 

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_import_support import run_import, tiny_store, write_csv
 
-from karte.errors import KarteError, ValidationError
+from karte.domain.errors import KarteError, ValidationError
 from karte.importing.headers import FIELDS, REQUIRED
 
 _STORE_DIR = Path(tempfile.mkdtemp(prefix="karte-prop-"))

@@ -14,7 +14,7 @@ from test_import_support import (
     write_xlsx,
 )
 
-from karte.errors import InputError, ValidationError
+from karte.domain.errors import InputError, ValidationError
 from karte.importing import ImportValidationError, import_file
 
 

@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 
+from karte.domain.schema import Consent
 from karte.importing.values import (
     ValueProblem,
     clean_kana,
@@ -20,7 +21,6 @@ from karte.importing.values import (
     parse_role,
     parse_yes_no,
 )
-from karte.schema import Consent
 
 D = dt.date
 

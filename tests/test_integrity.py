@@ -8,7 +8,7 @@ import pandas as pd
 import pyogrio
 import shapely
 
-from karte.schema import Layer
+from karte.domain.layers import Layer
 
 
 def test_every_small_area_in_exactly_one_district(demo):

@@ -13,9 +13,9 @@ import pytest
 from psycopg import errors as pgerrors
 from test_store import ACCESS_IDS, ACCESS_MATRIX, all_layers, decisions, decisions_seen
 
-from karte.access import Access, Level
-from karte.errors import StoreError
-from karte.schema import DECISIONS, PERSONAL_LAYERS
+from karte.domain.access import Access, Level
+from karte.domain.errors import StoreError
+from karte.domain.layers import PERSONAL_LAYERS, Layer
 from karte.store.cli import export_store
 from karte.store.postgis import ROLE_OF, PostGISStore
 
@@ -39,7 +39,7 @@ def filled(pg_store):
 
 @pytest.fixture
 def with_decisions(pg_store):
-    pg_store.write({**all_layers(), DECISIONS: decisions()})
+    pg_store.write({**all_layers(), Layer.DECISIONS: decisions()})
     return pg_store
 
 
@@ -68,7 +68,7 @@ def test_every_personal_table_has_forced_rls_and_a_policy_per_level(pg_admin):
             "SELECT tablename, roles FROM pg_policies WHERE schemaname = 'karte'"):
         policies.setdefault(table, set()).update(roles)
     assert set(PERSONAL_LAYERS) <= set(tables)
-    assert DECISIONS in PERSONAL_LAYERS  # the outreach decisions are personal rows
+    assert Layer.DECISIONS in PERSONAL_LAYERS  # the outreach decisions are personal rows
     problems = []
     for table, (enabled, forced) in sorted(tables.items()):
         if table in NON_PERSONAL:
@@ -147,30 +147,30 @@ def test_raw_sql_as_the_app_role_sees_exactly_the_policy_decisions(with_decision
         as_level(app, access)
         if access.level == Level.PUBLIC:  # no privilege at all, not merely no rows
             with pytest.raises(pgerrors.InsufficientPrivilege):
-                app.execute(f"SELECT decision_id FROM karte.{DECISIONS}")
+                app.execute(f"SELECT decision_id FROM karte.{Layer.DECISIONS}")
             got = set()
         else:
-            got = {r[0] for r in app.execute(f"SELECT decision_id FROM karte.{DECISIONS}")}
+            got = {r[0] for r in app.execute(f"SELECT decision_id FROM karte.{Layer.DECISIONS}")}
     assert got == expected
-    assert set(with_decisions.read(DECISIONS, access=access)["decision_id"]) == expected
+    assert set(with_decisions.read(Layer.DECISIONS, access=access)["decision_id"]) == expected
     with app.transaction():  # nor do any of them reach the rows through the generic table
         as_level(app, access)
         assert app.execute("SELECT count(*) FROM karte.extra_layers WHERE layer = %s",
-                           (DECISIONS,)).fetchone() == (0,)
+                           (Layer.DECISIONS,)).fetchone() == (0,)
 
 
 @pytest.mark.parametrize("level", [Level.COORDINATOR, Level.DISTRICT_MEMBER, Level.PUBLIC])
 def test_only_city_staff_write_decisions(with_decisions, app, level):
     access = Access("x", level, "A" if level == Level.DISTRICT_MEMBER else None)
-    for statement in (f"UPDATE karte.{DECISIONS} SET decision = 'rejected'",
-                      f"DELETE FROM karte.{DECISIONS}",
-                      f"INSERT INTO karte.{DECISIONS} (decision_id, district_code) VALUES ('D9', 'A')"):
+    for statement in (f"UPDATE karte.{Layer.DECISIONS} SET decision = 'rejected'",
+                      f"DELETE FROM karte.{Layer.DECISIONS}",
+                      f"INSERT INTO karte.{Layer.DECISIONS} (decision_id, district_code) VALUES ('D9', 'A')"):
         with app.transaction(), pytest.raises(pgerrors.InsufficientPrivilege):
             as_level(app, access)
             app.execute(statement)
     with app.transaction():  # a member asking for district B still gets none of B's rows
         as_level(app, Access("m", Level.DISTRICT_MEMBER, "A"))
-        assert app.execute(f"SELECT count(*) FROM karte.{DECISIONS} WHERE district_code = 'B'"
+        assert app.execute(f"SELECT count(*) FROM karte.{Layer.DECISIONS} WHERE district_code = 'B'"
                            ).fetchone() == (0,)
 
 
@@ -278,17 +278,18 @@ def test_every_read_of_decisions_is_logged(with_decisions, access, tmp_path):
     from dataclasses import replace
 
     who = replace(access, user=f"{access.user}-{uuid.uuid4()}", route="api:outreach")
-    with_decisions.read(DECISIONS, access=who)
-    with_decisions.read(DECISIONS, district="A", access=who)
+    with_decisions.read(Layer.DECISIONS, access=who)
+    with_decisions.read(Layer.DECISIONS, district="A", access=who)
     log = _my_log(with_decisions, who.user)
     in_a = {d for d in decisions_seen(access) if d in {"D000001", "D000003"}}
     assert list(zip(log["layer"], log["rows"], log["route"], strict=True)) == [
-        (DECISIONS, len(decisions_seen(access)), "api:outreach"), (DECISIONS, len(in_a), "api:outreach")]
+        (Layer.DECISIONS, len(decisions_seen(access)), "api:outreach"),
+        (Layer.DECISIONS, len(in_a), "api:outreach")]
     assert set(log["level"]) == {access.level.value}
     if access.level == Level.CITY_STAFF:  # an export logs them too
         export_store(with_decisions.as_user(who), tmp_path / "out.gpkg")
         exported = _my_log(with_decisions, who.user).iloc[2:]
-        assert (DECISIONS, 3) in set(zip(exported["layer"], exported["rows"], strict=True))
+        assert (Layer.DECISIONS, 3) in set(zip(exported["layer"], exported["rows"], strict=True))
 
 
 def test_row_reads_locate_and_exports_are_logged(filled, tmp_path):

@@ -18,9 +18,9 @@ from sqlalchemy import create_engine, pool
 from sqlalchemy.engine import make_url
 from test_store import all_layers, assert_same, cooperators, decisions, meta, register
 
-from karte.access import Access, Level
-from karte.errors import ConflictError, NotFoundError, StoreError
-from karte.schema import DECISIONS, PERSONAL_LAYERS
+from karte.domain.access import Access, Level
+from karte.domain.errors import ConflictError, NotFoundError, StoreError
+from karte.domain.layers import PERSONAL_LAYERS, Layer
 from karte.store import GeoPackageStore, open_store
 from karte.store.cli import db_current, db_upgrade, export_store, import_store
 from karte.store.postgis import PostGISStore
@@ -110,17 +110,17 @@ def test_0002_moves_the_decisions_out_of_the_unprotected_table_and_back(fresh_da
         """The store as the 0001 code had it: no model for the decisions."""
         with monkeypatch.context() as m:
             for models in (postgis_models.LAYER_MODELS, postgis_models.PERSONAL_MODELS):
-                m.delitem(models, DECISIONS)
+                m.delitem(models, Layer.DECISIONS)
             with PostGISStore(app) as old:
                 if write:
-                    old.write({"meta": meta(), DECISIONS: frame})
-                assert_same(old.read(DECISIONS), frame)
-                return len(old.read(DECISIONS, access=member_b))
+                    old.write({"meta": meta(), Layer.DECISIONS: frame})
+                assert_same(old.read(Layer.DECISIONS), frame)
+                return len(old.read(Layer.DECISIONS, access=member_b))
 
     def in_extra_layers() -> int:
         with psycopg.connect(libpq(admin)) as conn:
             return conn.execute("SELECT count(*) FROM karte.extra_layers WHERE layer = %s",
-                                (DECISIONS,)).fetchone()[0]
+                                (Layer.DECISIONS,)).fetchone()[0]
 
     db_upgrade(admin, revision="0001")
     assert as_at_0001(write=True) == 3  # the leak: every row to a member of district B
@@ -128,17 +128,17 @@ def test_0002_moves_the_decisions_out_of_the_unprotected_table_and_back(fresh_da
     db_upgrade(admin)  # idempotent
     assert db_current(admin) == "0002" and in_extra_layers() == 0
     with PostGISStore(app) as store:
-        assert_same(store.read(DECISIONS), frame)
-        assert list(store.read(DECISIONS, access=member_b)["decision_id"]) == ["D000002"]
-        assert store.read(DECISIONS, access=Access("p", Level.PUBLIC)).empty
-        assert store.read_row(DECISIONS, "D000003")["note"] == "再訪"
+        assert_same(store.read(Layer.DECISIONS), frame)
+        assert list(store.read(Layer.DECISIONS, access=member_b)["decision_id"]) == ["D000002"]
+        assert store.read(Layer.DECISIONS, access=Access("p", Level.PUBLIC)).empty
+        assert store.read_row(Layer.DECISIONS, "D000003")["note"] == "再訪"
         assert store.meta() == {"data_date": "2026-03-31", "fiscal_year": "2025"}
     command.downgrade(alembic_config(admin), "0001")
     assert in_extra_layers() == 3
     assert as_at_0001(write=False) == 3
     db_upgrade(admin)
     with PostGISStore(app) as store:
-        assert_same(store.read(DECISIONS), frame)
+        assert_same(store.read(Layer.DECISIONS), frame)
 
 
 def test_upgrade_needs_a_postgres_url():

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from karte.access import PUBLIC, Access, Level
+from karte.domain.access import PUBLIC, Access, Level
+from karte.domain.schema import Consent
 from karte.render.sheets import SheetAccessError, cli_access, district_sheet_pdf, render_batch
-from karte.schema import Consent
 from karte.sheets_cli import sheets_command
 from karte.store import GeoPackageStore
 
@@ -494,7 +494,7 @@ def test_sheet_prints_in_a_fresh_process_without_touching_system_fonts(store, tm
 
         sys.addaudithook(hook)
         from pathlib import Path
-        from karte.access import Access, Level
+        from karte.domain.access import Access, Level
         from karte.render.sheets import district_sheet_pdf
         from karte.store import GeoPackageStore
 

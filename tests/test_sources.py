@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from karte.errors import ValidationError
+from karte.domain.errors import ValidationError
 from karte.settings import REPO_DATA
 from karte.sources import read_emergency_sites, read_shelters, read_small_areas
 

@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 from shapely.geometry import MultiPolygon, Point, Polygon
 
-from karte.access import PUBLIC, Access, Level
-from karte.errors import StoreError
-from karte.schema import COOPERATOR_COLUMNS, DECISIONS, REGISTER_COLUMNS, SERVICE_COLUMNS
+from karte.domain.access import PUBLIC, Access, Level
+from karte.domain.errors import StoreError
+from karte.domain.layers import COOPERATOR_COLUMNS, REGISTER_COLUMNS, SERVICE_COLUMNS, Layer
 from karte.store import GeoPackageStore
 
 #: PostGIS fixtures and the CI guard (fails the session if a PostGIS test skipped with CI=true).
@@ -231,49 +231,44 @@ def test_each_level_reads_exactly_its_rows(store, access, persons, helpers):
 def test_each_level_reads_exactly_its_decisions(store, access):
     """The outreach decisions are personal: the same rows from both stores (GeoPackage:
     ``Access.filter_rows``; PostGIS: row-level security), never another district's to a member."""
-    store.write({"register": register(), DECISIONS: decisions()})
-    got = store.read(DECISIONS, access=access)
+    store.write({"register": register(), Layer.DECISIONS: decisions()})
+    got = store.read(Layer.DECISIONS, access=access)
     assert set(got["decision_id"]) == decisions_seen(access)
     assert list(got.columns) == list(decisions().columns)
     if access.level == Level.DISTRICT_MEMBER:
         other = "B" if access.district == "A" else "A"
-        assert store.read(DECISIONS, district=other, access=access).empty
-    assert_same(store.read(DECISIONS), decisions())  # the trusted pipeline reads every row
+        assert store.read(Layer.DECISIONS, district=other, access=access).empty
+    assert_same(store.read(Layer.DECISIONS), decisions())  # the trusted pipeline reads every row
 
 
-def test_outreach_decisions_are_read_as_the_viewer_and_logged(store):
-    from karte import outreach
-
-    store.write({"register": register(), DECISIONS: decisions()})
-    for access, seen in ((Access(f"csw-{uuid.uuid4()}", Level.COORDINATOR, route="api:outreach"), 3),
-                         (Access(f"staff-{uuid.uuid4()}", Level.CITY_STAFF, route="api:outreach"), 3)):
-        made = outreach.decisions(store, access)
-        assert len(made) == seen and list(made["decision_id"]) == ["D000003", "D000002", "D000001"]
+def test_personal_reads_are_logged_by_the_store_with_the_real_user(store):
+    store.write({"register": register(), Layer.DECISIONS: decisions()})
+    for access, layer, seen in (
+            (Access(f"csw-{uuid.uuid4()}", Level.COORDINATOR, route="api:outreach"), Layer.DECISIONS, 3),
+            (Access(f"m-{uuid.uuid4()}", Level.DISTRICT_MEMBER, "A", route="api:karte"), "register", 2)):
+        assert len(store.read(layer, access=access)) == seen
         log = store.audit_log()
         mine = log[log["actor"] == access.user]
-        assert list(zip(mine["route"], mine["layer"], mine["rows"], strict=True)) == [
-            ("api:outreach", DECISIONS, seen)]
-    with pytest.raises(outreach.OutreachAccessError):
-        outreach.decisions(store, Access("m", Level.DISTRICT_MEMBER, "A"))
-    # appending one keeps the others, in order, and the row is written where the others are
-    row = outreach.append_decision(store, {"person_id": "P3", "cooperator_id": "C2", "district_code": "A",
-                                           "decision": "rejected", "distance_m": 50.0},
-                                   actor="csw", route="test")
-    assert row["decision_id"] == "D000004"
-    got = store.read(DECISIONS)
-    assert list(got["decision_id"]) == ["D000001", "D000002", "D000003", "D000004"]
-    assert set(store.read(DECISIONS, access=Access("m", Level.DISTRICT_MEMBER, "B"))["decision_id"]) == {
-        "D000002"}
+        assert list(zip(mine["route"], mine["action"], mine["layer"], mine["rows"], mine["level"],
+                        strict=True)) == [(access.route, "read", layer, seen, access.level.value)]
+    before = len(store.audit_log())
+    store.read("register")  # the trusted pipeline: no access, no log row
+    assert len(store.audit_log()) == before
 
 
 def test_audit_log_appends(store):
     alice, bob = f"alice-{uuid.uuid4()}", f"bob-{uuid.uuid4()}"  # the PostGIS log is never emptied
     store.write({"meta": meta()})
-    store.audit(actor=alice, route="cli:show", layer="register", district="A", rows=3)
-    store.audit(actor=bob, route="cli:show", layer="register", district=None, rows=0)
+    store.audit(access=Access(alice, Level.COORDINATOR, route="cli:show"), layer="register",
+                district="A", rows=3)
+    store.audit(access=Access(bob, Level.CITY_STAFF, route="cli:show"), layer="register",
+                district=None, rows=0, action="export")
     log = store.audit_log()
     mine = log[log["actor"].isin([alice, bob])]
+    assert list(mine.columns) == ["at", "actor", "level", "route", "action", "layer", "district", "rows"]
     assert list(mine["actor"]) == [alice, bob]
+    assert list(mine["level"]) == ["coordinator", "city_staff"]
+    assert list(mine["action"]) == ["read", "export"]
     assert list(mine["rows"]) == [3, 0]
     assert list(mine["route"]) == ["cli:show", "cli:show"]
     assert mine["district"].iloc[0] == "A" and pd.isna(mine["district"].iloc[1])
@@ -283,10 +278,10 @@ def test_audit_log_appends(store):
 def test_export_import_round_trip(store, tmp_path):
     from karte.store.cli import export_store, import_store
 
-    store.write({**all_layers(), DECISIONS: decisions()})
+    store.write({**all_layers(), Layer.DECISIONS: decisions()})
     before = {name: store.read(name) for name in store.layers()}
     out = export_store(store, tmp_path / "export.gpkg")
-    store.write({"register": register().iloc[:1], "pts": meta(), DECISIONS: decisions().iloc[:1]})
+    store.write({"register": register().iloc[:1], "pts": meta(), Layer.DECISIONS: decisions().iloc[:1]})
     import_store(out, store)
     for name, frame in before.items():
         assert_same(store.read(name), frame)
@@ -306,7 +301,8 @@ def test_the_access_log_is_never_a_layer(store, tmp_path):
 
     store.write({"districts": districts()})       # no attribute layer: GDAL would list any table
     actor = f"log-{uuid.uuid4()}"
-    store.audit(actor=actor, route="cli:show", layer="register", district="A", rows=2)
+    store.audit(access=Access(actor, Level.CITY_STAFF, route="cli:show"), layer="register",
+                district="A", rows=2)
     assert store.layers() == ["districts"]
     out = export_store(store, tmp_path / "export.gpkg")
     assert GeoPackageStore(out).layers() == ["districts"]

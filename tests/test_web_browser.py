@@ -181,7 +181,7 @@ def test_district_page_layers_toggle_public(page, server, tmp_path):
 
 def test_district_page_for_a_coordinator_shows_support_needers(page, server, tmp_path):
     from karte import views
-    from karte.access import Access, Level
+    from karte.domain.access import Access, Level
 
     base, store = server
     page.goto(f"{base}/login?next=/districts/S05")

@@ -12,7 +12,7 @@ import shutil
 
 import pytest
 
-from karte.access import SUPPRESSED, Access, Level
+from karte.domain.access import SUPPRESSED, Access, Level
 
 pytestmark = pytest.mark.slow
 #: PostGIS fixtures (the decisions layer is kept by both stores).
@@ -104,7 +104,7 @@ def test_city_page_each_measure(site, names, measure, label):
 
 def test_city_page_suppressed_rates_are_shown_as_such(site):
     from karte import views
-    from karte.access import PUBLIC
+    from karte.domain.access import PUBLIC
 
     app, store = site
     table = views.districts_table(store, PUBLIC)
@@ -148,7 +148,7 @@ def test_leaflet_is_served_by_the_app(site):
 
 def test_district_page_public(site, names):
     from karte import views
-    from karte.access import PUBLIC
+    from karte.domain.access import PUBLIC
 
     app, store = site
     r = client(app).get("/districts/S05")
@@ -172,7 +172,7 @@ def test_district_page_public(site, names):
 def test_every_public_district_page_hides_small_counts(site, names):
     """Wherever the public karte suppresses a gap count, the page shows 秘匿 in that row."""
     from karte import views
-    from karte.access import PUBLIC
+    from karte.domain.access import PUBLIC
 
     app, store = site
     c = client(app)

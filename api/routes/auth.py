@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from api import auth
 from api.deps import AccessDep, UsersDep, check_csrf, csrf_token
 from api.errors import ApiError
-from karte.access import LEVEL_JA
+from karte.domain.access import LEVEL_JA
 from karte.users import UserFile
 
 router = APIRouter(tags=["auth"])

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from api.deps import AccessDep, MaxSmallDep, StoreDep
 from api.errors import ApiError
 from karte import views
-from karte.access import Access
+from karte.domain.access import Access
 from karte.store.base import Store
 
 router = APIRouter()

@@ -30,7 +30,7 @@ from api.deps import AccessDep, MaxSmallDep, StoreDep
 from api.errors import ApiError
 from gis import crs
 from karte import views
-from karte.access import SUPPRESSED, Access, Level
+from karte.domain.access import SUPPRESSED, Access, Level
 from karte.store.base import Store
 
 router = APIRouter(prefix="/ogc", tags=["OGC API - Features"])

@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from api.deps import AccessDep, SettingsDep, StoreDep, check_csrf, csrf_token
 from api.errors import ApiError
 from karte import outreach, views
-from karte.access import LEVEL_JA, PUBLIC, SUPPRESSED, Access, Level
+from karte.domain.access import LEVEL_JA, PUBLIC, SUPPRESSED, Access, Level
 from karte.render.webmap import Basemap, map_parts
 
 router = APIRouter(include_in_schema=False)
@@ -143,7 +143,7 @@ def district_page(request: Request, code: Code, store: StoreDep, access: AccessD
                            "gaps": [GAP_LABEL[k] for k in GAP_LABEL if k != "none" and _flag(row.get(k))]})
     roster = []
     if cooperators is not None:
-        from karte.schema import ROLE_JA, Role
+        from karte.domain.schema import ROLE_JA, Role
 
         for c in cooperators.sort_values(["role", "cooperator_id"]).itertuples():
             roster.append({"role": ROLE_JA.get(Role(c.role), c.role) if c.role in Role._value2member_map_

@@ -28,9 +28,10 @@ import pandas as pd
 import shapely
 
 from gis import crs
-from karte.access import Access, Level
 from karte.districts import MAPPING_COLUMNS
-from karte.errors import InputError, Problem, ValidationError
+from karte.domain.access import Access, Level
+from karte.domain.errors import InputError, Problem, ValidationError
+from karte.domain.layers import PERSONAL_LAYERS, Layer
 from karte.importing import areas
 from karte.importing.diff import ChangeReport, diff_layer
 from karte.importing.encoding import ENCODING_JA
@@ -40,7 +41,6 @@ from karte.importing.points import district_lookup, locate_with_tolerance
 from karte.importing.refresh import meta_frame, reassemble, updated_meta
 from karte.importing.rows import Findings
 from karte.importing.tables import read_table
-from karte.schema import PERSONAL_LAYERS, Layer
 from karte.store.base import Store
 
 KINDS = ("register", "cooperators", "services", "shelters", "stats", "districts")

@@ -22,14 +22,14 @@ from gis import crs
 from gis.districts import dissolve_districts
 from gis.geometry import repair_polygons
 from karte.agebands import CONCEALED_MARKS, read_estat_age_table
-from karte.errors import InputError, ValidationError
+from karte.domain.errors import InputError, ValidationError
+from karte.domain.schema import AGE_BANDS
 from karte.importing.encoding import CP932, UTF8, detect_encoding
 from karte.importing.headers import ESTAT_IGNORED, match_headers
 from karte.importing.points import locate_with_tolerance
 from karte.importing.rows import Findings, iter_rows
 from karte.importing.tables import RawTable
 from karte.importing.values import clean_name, parse_code, parse_int
-from karte.schema import AGE_BANDS
 
 STAT_FIELDS = ("population", "households", *AGE_BANDS, "elderly_alone", "disabled")
 GEO_SUFFIXES = (".geojson", ".json", ".gpkg", ".zip", ".shp")

@@ -22,7 +22,7 @@ from typing import Annotated
 
 import typer
 
-from karte.errors import InputError, KarteError
+from karte.domain.errors import InputError, KarteError
 
 #: Exit codes: 0 loaded / nothing to change / dry run; 1 the file has problems or cannot be read;
 #: 3 the user declined the change; 4 an unexpected internal error (the store is unchanged);

@@ -9,7 +9,7 @@ Detection is rule-based, never a silent guess:
    common kanji is never valid UTF-8, while UTF-8 text often happens to be valid CP932, so a
    Japanese-looking UTF-8 reading wins; a CP932 reading made only of half-width katakana against
    a UTF-8 reading with accented Latin letters (``café``) is in doubt, and
-   :class:`~karte.errors.InputError` asks the user to name the encoding.
+   :class:`~karte.domain.errors.InputError` asks the user to name the encoding.
 
 Bytes valid in neither, an old ``.xls`` workbook, or a binary file are refused with a message
 saying what was expected.
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 
-from karte.errors import InputError
+from karte.domain.errors import InputError
 
 UTF8 = "utf-8"
 UTF8_BOM = "utf-8-sig"

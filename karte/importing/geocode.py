@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from karte.domain.schema import LocationPrecision
 from karte.importing.values import ValueProblem
-from karte.schema import LocationPrecision
 from karte.settings import REPO_DATA
 
 TOWN_POINTS = REPO_DATA / "towns" / "aomori_city_town_points_geolonia.json"

@@ -14,7 +14,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from karte.errors import Problem
+from karte.domain.errors import Problem
 
 #: Where a row is: the same in every point kind.
 LOCATION_FIELDS: dict[str, tuple[str, ...]] = {

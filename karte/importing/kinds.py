@@ -1,6 +1,6 @@
 """Per-kind row validation for the point kinds: register, cooperators, services, shelters.
 
-Each kind reads its rows into the store's layer schema (:mod:`karte.schema`), records every
+Each kind reads its rows into the store's layer schema (:mod:`karte.domain.schema`), records every
 problem with row and column, locates the rows (:mod:`karte.importing.points`), sets or checks
 their district, and returns one GeoDataFrame in EPSG:6678.
 """
@@ -15,6 +15,8 @@ import geopandas as gpd
 import pandas as pd
 
 from gis import crs
+from karte.domain.layers import COOPERATOR_COLUMNS, REGISTER_COLUMNS, SERVICE_COLUMNS, Layer
+from karte.domain.schema import LocationPrecision, PlanStatus
 from karte.importing.geocode import Geocoder
 from karte.importing.points import (
     Located,
@@ -46,14 +48,6 @@ from karte.importing.values import (
     parse_role,
     parse_service_kind,
     parse_yes_no,
-)
-from karte.schema import (
-    COOPERATOR_COLUMNS,
-    REGISTER_COLUMNS,
-    SERVICE_COLUMNS,
-    Layer,
-    LocationPrecision,
-    PlanStatus,
 )
 from karte.store.base import join_list
 

@@ -18,10 +18,10 @@ import shapely
 
 from gis import crs
 from gis.overlay import locate_points
+from karte.domain.schema import LocationPrecision
 from karte.importing.geocode import Geocoder, normalise_address
 from karte.importing.rows import Row
 from karte.importing.values import ValueProblem, nfkc, parse_float
-from karte.schema import LocationPrecision
 
 #: A point up to this far outside every district (simplified census polygons leave slivers and
 #: cut the coast) goes to the nearest district.

@@ -14,7 +14,7 @@ import pandas as pd
 from gis import crs
 from karte.assemble import assemble_kartes
 from karte.basestats import base_stats, district_counts
-from karte.schema import COOPERATOR_COLUMNS, REGISTER_COLUMNS, SERVICE_COLUMNS, Layer
+from karte.domain.layers import COOPERATOR_COLUMNS, REGISTER_COLUMNS, SERVICE_COLUMNS, Layer
 
 #: Layers a karte is assembled from.
 KARTE_INPUTS = (Layer.SMALL_AREAS, Layer.DISTRICTS, Layer.REGISTER, Layer.COOPERATORS, Layer.SERVICES,

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from karte.errors import Problem
+from karte.domain.errors import Problem
 from karte.importing.headers import FIELDS, HeaderMatch, find_header_row, match_headers
 from karte.importing.tables import RawTable
 from karte.importing.values import ValueProblem

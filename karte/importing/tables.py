@@ -14,7 +14,7 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
-from karte.errors import InputError
+from karte.domain.errors import InputError
 from karte.importing.encoding import decode
 
 #: Excel has at most 1,048,576 rows; refuse anything beyond a register's size by a wide margin.

@@ -12,7 +12,7 @@ import datetime as dt
 import re
 import unicodedata
 
-from karte.schema import (
+from karte.domain.schema import (
     FREQUENCY_JA,
     HELP_JA,
     ROLE_JA,

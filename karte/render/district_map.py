@@ -16,6 +16,16 @@ import folium
 import geopandas as gpd
 import pandas as pd
 
+from karte.domain.schema import (
+    HELP_JA,
+    PLAN_STATUS_JA,
+    ROLE_JA,
+    SERVICE_JA,
+    HelpKind,
+    PlanStatus,
+    Role,
+    ServiceKind,
+)
 from karte.render.webmap import (
     Basemap,
     legend_html,
@@ -25,7 +35,6 @@ from karte.render.webmap import (
     tip_geojson,
     web_geojson,
 )
-from karte.schema import HELP_JA, PLAN_STATUS_JA, ROLE_JA, SERVICE_JA, HelpKind, PlanStatus, Role, ServiceKind
 from karte.store.base import split_list
 
 #: Gap kinds in the order that decides a support-needer's colour (the first gap found), with
@@ -239,7 +248,7 @@ def _role(r) -> str:
 
 
 def _schedule(r) -> str:
-    from karte.schema import FREQUENCY_JA
+    from karte.domain.schema import FREQUENCY_JA
 
     parts = [FREQUENCY_JA.get(r.get("frequency"), "") if not _missing(r.get("frequency")) else "",
              "" if _missing(r.get("schedule")) else str(r.get("schedule"))]

@@ -13,7 +13,7 @@ import functools
 import importlib.util
 from pathlib import Path
 
-from karte.errors import KarteError
+from karte.domain.errors import KarteError
 
 #: The name the font is registered under in ReportLab (and shown by ``pdffonts``).
 FONT = "IPAexGothic"

@@ -20,10 +20,11 @@ import pandas as pd
 import shapely
 
 from gis.params import AnalysisParams
-from karte.access import PUBLIC, Access, suppress
+from karte.domain.access import PUBLIC, Access, suppress
+from karte.domain.layers import Layer
+from karte.domain.schema import HELP_JA, PLAN_STATUS_JA, ROLE_JA, Consent, HelpKind, PlanStatus, Role
 from karte.render.sheet_analysis import Coverage, catchment_radius, counting_salons, evacuation_gaps
 from karte.render.sheet_map import MapData, MapPoint
-from karte.schema import HELP_JA, PLAN_STATUS_JA, ROLE_JA, Consent, HelpKind, Layer, PlanStatus, Role
 from karte.store.base import Store, split_list
 
 

@@ -14,7 +14,8 @@ from zoneinfo import ZoneInfo
 
 from reportlab.lib.colors import white
 
-from karte.access import DEFAULT_SUPPRESS_MAX, PUBLIC, SUPPRESSED, suppress
+from karte.domain.access import DEFAULT_SUPPRESS_MAX, PUBLIC, SUPPRESSED, suppress
+from karte.domain.schema import ROLE_JA
 from karte.render.pdf_fonts import safe_text
 from karte.render.pdf_layout import (
     BOTTOM,
@@ -33,7 +34,6 @@ from karte.render.pdf_layout import (
 )
 from karte.render.sheet_data import DistrictSheet, Edition
 from karte.render.sheet_map import draw_map
-from karte.schema import ROLE_JA
 
 JST = ZoneInfo("Asia/Tokyo")
 

@@ -11,7 +11,7 @@ because each sheet prints the city's share beside its own), logs every export of
 (``store.audit``, one row per district and layer), then renders the sheets on the workers and
 merges them into one PDF with a table of contents and bookmarks.
 
-Access (:mod:`karte.access`): anyone may print the public edition; the confidential and drill
+Access (:mod:`karte.domain.access`): anyone may print the public edition; the confidential and drill
 editions need a user who may see the district's personal rows, and list only shareable rows.
 """
 
@@ -27,8 +27,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from karte.access import PUBLIC, Access, Level
-from karte.errors import KarteError, NotFoundError
+from karte.domain.access import PUBLIC, Access, Level
+from karte.domain.errors import KarteError, NotFoundError
+from karte.domain.layers import Layer
 from karte.render.pdf_fonts import register_font
 from karte.render.pdf_layout import (
     BOTTOM,
@@ -52,7 +53,6 @@ from karte.render.sheet_data import (
     shareable_register,
 )
 from karte.render.sheet_pages import footer_for, header_for, personal_band, write_sheet
-from karte.schema import Layer
 from karte.store.base import Store
 
 #: Progress callback: (stage, done, total); stages "analysis", "render", "merge".
@@ -120,7 +120,7 @@ def district_sheet_pdf(
     """One district's sheet as PDF bytes, for the web (``/districts/{code}/sheet.pdf``).
 
     Raises :class:`SheetAccessError` (403) when ``access`` may not print the edition,
-    :class:`karte.errors.NotFoundError` (404) for an unknown district. Personal editions are
+    :class:`karte.domain.errors.NotFoundError` (404) for an unknown district. Personal editions are
     logged in the store's access log under ``route``. ``context``: the store's layers already
     read by :func:`karte.render.sheet_data.load_context` for the current build (the web keeps
     one), else they are read here. ``coverage``: (every district's coverage, the city's shares)

@@ -53,12 +53,12 @@ class Basemap:
     def named(cls, name: str, *, url: str = "", attribution: str = "") -> Basemap:
         """A basemap by name (``gsi_pale``, ``none``) or, with ``url``, any XYZ tile server.
 
-        Raises :class:`karte.errors.InputError` for an unknown name (listing the known ones).
+        Raises :class:`karte.domain.errors.InputError` for an unknown name (listing the known ones).
         """
         if url:
             return cls(url, attribution or url, "背景地図")
         if name not in BASEMAPS:
-            from karte.errors import InputError
+            from karte.domain.errors import InputError
 
             raise InputError(f"背景地図 {name!r} は不明です（{', '.join(sorted(BASEMAPS))} "
                              "または KARTE_TILE_URL でタイルの URL を指定）")

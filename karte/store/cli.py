@@ -13,9 +13,9 @@ import os
 import sys
 from pathlib import Path
 
-from karte.access import Access, Level
-from karte.errors import StoreError
-from karte.schema import PERSONAL_LAYERS
+from karte.domain.access import Access, Level
+from karte.domain.errors import StoreError
+from karte.domain.layers import PERSONAL_LAYERS
 from karte.store.base import Store
 from karte.store.gpkg import GeoPackageStore
 

@@ -20,8 +20,8 @@ import geopandas as gpd
 import pandas as pd
 import pyogrio
 
-from karte.access import Access
-from karte.errors import StoreError
+from karte.domain.access import Access
+from karte.domain.errors import StoreError
 from karte.store.base import Store
 
 

@@ -38,8 +38,8 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from karte.access import Access, Level
-from karte.errors import ConflictError, NotFoundError, StoreError
+from karte.domain.access import Access, Level
+from karte.domain.errors import ConflictError, NotFoundError, StoreError
 from karte.store.base import Store
 from karte.store.postgis_models import (
     LAYER_MODELS,

@@ -306,8 +306,8 @@ class AuditLog(Base):
     db_user: Mapped[str] = mapped_column(Text, nullable=False, server_default=text("SESSION_USER"))
 
 
-#: Layer name -> model, for the karte layers (see :class:`karte.schema.Layer`) and the outreach
-#: decisions (:data:`karte.schema.DECISIONS`).
+#: Layer name -> model, for the karte layers (see :class:`karte.domain.schema.Layer`) and the outreach
+#: decisions (:data:`karte.domain.schema.DECISIONS`).
 LAYER_MODELS: dict[str, type[LayerTable]] = {
     m.__tablename__: m
     for m in (SmallArea, District, DistrictMap, Register, Cooperator, Service, Shelter, EmergencySite,

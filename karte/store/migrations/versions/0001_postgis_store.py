@@ -25,7 +25,7 @@ SRID = 6678
 LEVELS = ("city_staff", "coordinator", "district_member", "public")
 ROLES = tuple(f"karte_{level}" for level in LEVELS)
 STAFF, COORDINATOR, MEMBER, PUBLIC = ROLES
-SHAREABLE = "consent IN ('consented', 'ordinance')"  # karte.schema.Consent.shareable
+SHAREABLE = "consent IN ('consented', 'ordinance')"  # karte.domain.schema.Consent.shareable
 OWN_DISTRICT = "district_code = current_setting('karte.district', true)"
 
 T, INT, B = "text", "integer", "boolean"

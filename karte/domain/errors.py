@@ -9,7 +9,10 @@ from dataclasses import dataclass
 
 
 class KarteError(Exception):
-    """Base class: a failure we can explain to the user."""
+    """Base class: a failure we can explain to the user. ``status`` is the HTTP status the web
+    answers it with (:func:`api.errors.install` reads it; nothing else maps errors)."""
+
+    status = 400
 
 
 class InputError(KarteError):
@@ -19,13 +22,25 @@ class InputError(KarteError):
 class StoreError(KarteError):
     """The store is missing, locked or inconsistent."""
 
+    status = 503
+
 
 class NotFoundError(KarteError):
-    """A district or row that was asked for does not exist."""
+    """A district or row that was asked for does not exist (or the user may not know it does)."""
+
+    status = 404
+
+
+class AccessDenied(KarteError):
+    """The user may not do this (an edition, a page, a district's personal rows)."""
+
+    status = 403
 
 
 class ConflictError(StoreError):
     """A row changed since it was read (optimistic locking): someone else saved first."""
+
+    status = 409
 
 
 @dataclass(frozen=True)

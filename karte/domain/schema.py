@@ -1,36 +1,13 @@
-"""The data model: layer names, columns and the controlled vocabularies.
+"""The controlled vocabularies of the data model, one registry each, with their Japanese labels.
 
-One English name per concept, with the Japanese term beside it. The full column-by-column
+One English name per concept, with the Japanese term beside it. Layer names and columns are in
+:mod:`karte.domain.layers`; gap kinds in :mod:`karte.domain.gaps`. The full column-by-column
 description lives in ``docs/data-model.md``; keep the two in step.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
-
-
-class Layer(StrEnum):
-    """Layers of the karte store (GeoPackage layers / PostGIS tables)."""
-
-    SMALL_AREAS = "small_areas"          # 町丁・字 with statistics and their district
-    DISTRICTS = "districts"              # 地区社協 areas (polygons)
-    DISTRICT_MAP = "district_map"        # key_code -> district (attribute table)
-    REGISTER = "register"                # 要支援者名簿 (personal data)
-    COOPERATORS = "cooperators"          # 共助協力者 (personal contacts)
-    SERVICES = "services"                # 共助サービス
-    SHELTERS = "shelters"                # 指定避難所 (GSI)
-    EMERGENCY_SITES = "emergency_sites"  # 指定緊急避難場所 (GSI)
-    KARTES = "kartes"                    # assembled karte per district (JSON text)
-    META = "meta"                        # key/value: data date, fiscal year, synthetic flags
-
-
-#: Coordinators' confirm/reject decisions on supporter suggestions (:mod:`karte.outreach`): an
-#: attribute layer the web app appends to, not built by the pipeline. Ids only, but it says who is
-#: to support whom, so it is personal data.
-DECISIONS = "supporter_decisions"
-
-#: Layers holding personal data: protected, audited, never public.
-PERSONAL_LAYERS = frozenset({Layer.REGISTER, Layer.COOPERATORS, DECISIONS})
 
 
 class Consent(StrEnum):
@@ -187,19 +164,3 @@ AGE_BANDS = ("age_0_14", "age_15_64", "age_65_74", "age_75_plus")
 AGE_BANDS_JA = {
     "age_0_14": "0〜14歳", "age_15_64": "15〜64歳", "age_65_74": "65〜74歳", "age_75_plus": "75歳以上",
 }
-
-#: Columns of each personal / resource layer, in order (geometry is added by the store).
-REGISTER_COLUMNS = (
-    "person_id", "name", "kana", "address", "location_precision", "birth_date",
-    "care_level", "disability_kind", "disability_grade", "elderly_only_household",
-    "intractable_disease", "infant", "medical_devices", "mobility",
-    "consent", "consent_date", "supporter_ids", "plan_status", "shelter_id",
-    "district_code", "key_code",
-)
-COOPERATOR_COLUMNS = (
-    "cooperator_id", "role", "name", "phone", "district_code", "help_kinds", "capacity",
-)
-SERVICE_COLUMNS = (
-    "service_id", "kind", "name", "operator", "venue", "frequency", "schedule", "contact",
-    "target", "district_code",
-)

@@ -15,7 +15,8 @@ from enum import StrEnum
 
 import pandas as pd
 
-from karte.schema import DECISIONS, Consent
+from karte.domain.layers import Layer, spec
+from karte.domain.schema import Consent
 
 #: Counts from 1 up to this value are shown as suppressed to public users (default 2).
 DEFAULT_SUPPRESS_MAX = 2
@@ -71,23 +72,34 @@ class Access:
         return rows
 
     def filter_rows(self, layer: str, rows: pd.DataFrame) -> pd.DataFrame:
-        """The rows of a personal ``layer`` this user may see; other layers pass unchanged.
+        """The rows of ``layer`` this user may see; layers without personal data pass unchanged.
 
-        The same rules as the PostGIS row-level security policies: the register by
-        :meth:`filter_register`; cooperators (listed by their own registration, so every row is
-        shareable) and the outreach decisions (``supporter_decisions``, by the person's
-        ``district_code``) all for city staff and coordinators, own district for district
-        members, none for the public.
+        The same rules as the PostGIS row-level security policies, for every personal layer of
+        :data:`karte.domain.layers.LAYERS`: none for the public; own district (the layer's
+        ``district_column``) for district members; everything for coordinators and city staff;
+        and on the register, shareable consent only for everyone below city staff
+        (:meth:`filter_register`).
         """
-        if str(layer) == "register":
+        if str(layer) == Layer.REGISTER:
             return self.filter_register(rows)
-        if str(layer) not in ("cooperators", DECISIONS):
+        entry = spec(layer)
+        if entry is None or not entry.personal:
             return rows
         if self.level == Level.PUBLIC:
             return rows.iloc[0:0]
-        if self.level == Level.DISTRICT_MEMBER:
-            return rows[rows["district_code"] == self.district]
+        if self.level == Level.DISTRICT_MEMBER and entry.district_column:
+            return rows[rows[entry.district_column] == self.district]
         return rows
+
+    def may_write(self, layer: str, district: str | None) -> bool:
+        """May this user write a row of ``layer`` for ``district``? Its level must be one of the
+        layer's ``writers``; a district member writes only in their own district."""
+        entry = spec(layer)
+        if entry is None or self.level.value not in entry.writers:
+            return False
+        if self.level == Level.DISTRICT_MEMBER:
+            return entry.district_column is not None and district == self.district
+        return True
 
 
 PUBLIC = Access(user="anonymous", level=Level.PUBLIC)

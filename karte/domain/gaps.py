@@ -1,0 +1,76 @@
+"""The evacuation-support gap kinds (避難支援の空白): one registry for the analysis' output, the
+web map, the karte JSON and every sheet.
+
+:func:`gis.gaps.evacuation_gaps` emits one boolean column per kind it is given
+(:data:`ANALYSED`); everything that shows a gap takes its label, colour and order from here.
+Adding a kind means: compute it in :mod:`gis.gaps`, add one :class:`GapKind` below. A test
+fails when the analysis emits a kind this registry does not know.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class GapKind:
+    """One missing link of a support-needer's evacuation chain.
+
+    ``label`` may hold ``{supporter_m}`` (the walking limit to a supporter, metres);
+    ``priority`` decides a person's colour on the map (the first kind they have, lowest first);
+    ``colour`` is the map colour of a person whose first gap this is.
+    """
+
+    key: str
+    label: str
+    colour: str
+    priority: int
+
+    def text(self, *, supporter_m: float | None = None) -> str:
+        """The label with the walking limit filled in."""
+        return self.label.format(supporter_m=supporter_m) if "{" in self.label else self.label
+
+
+#: Every gap kind, in the order tables and sheets print them.
+GAP_KINDS: tuple[GapKind, ...] = (
+    GapKind("no_consent", "名簿提供の同意がない", "#616161", 0),
+    GapKind("no_supporter", "支援者が決まっていない", "#d32f2f", 1),
+    GapKind("supporter_far", "支援者が遠い（徒歩{supporter_m:.0f}m超）", "#ef6c00", 2),
+    GapKind("supporter_overloaded", "支援者の受け持ちが定員超過", "#f9a825", 3),
+    GapKind("no_plan", "個別避難計画が未作成・作成中", "#ad1457", 5),
+    GapKind("no_shelter", "避難先が遠い", "#6d4c41", 4),
+    GapKind("no_location", "所在地が不明", "#455a64", 6),
+)
+
+#: The key of each kind, in print order: what :func:`gis.gaps.evacuation_gaps` is asked for.
+ANALYSED: tuple[str, ...] = tuple(k.key for k in GAP_KINDS)
+BY_KEY: dict[str, GapKind] = {k.key: k for k in GAP_KINDS}
+
+#: The summary row: a person with at least one gap.
+AT_RISK = GapKind("at_risk", "いずれかの空白がある", "#b71c1c", 99)
+#: A person with no gap at all (map colour and label).
+NO_GAP = GapKind("none", "空白なし", "#2e7d32", 100)
+
+
+def by_priority() -> tuple[GapKind, ...]:
+    """The kinds in the order that decides a person's map colour."""
+    return tuple(sorted(GAP_KINDS, key=lambda k: k.priority))
+
+
+def primary_gap(flags) -> GapKind:
+    """The kind that colours a person: the first of :func:`by_priority` whose flag is true in
+    ``flags`` (a mapping or row of booleans by key), else :data:`NO_GAP`."""
+    for kind in by_priority():
+        value = flags.get(kind.key) if hasattr(flags, "get") else None
+        if _true(value):
+            return kind
+    return NO_GAP
+
+
+def _true(value) -> bool:
+    if value is None or isinstance(value, str):
+        return value in ("true", "True", "1")
+    try:
+        return bool(value) and value == value  # NaN is not a gap
+    except (TypeError, ValueError):
+        return False
