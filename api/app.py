@@ -10,7 +10,6 @@ the OpenAPI reference page (``/api/docs``) is rendered here without Swagger UI's
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import secrets
 import threading
@@ -26,7 +25,9 @@ from starlette.middleware.sessions import SessionMiddleware
 from api import errors
 from api.auth import LoginThrottle
 from api.deps import WebSettings, web_settings
+from api.routes import apidocs, auth, districts, ogc, pages
 from karte.settings import Settings
+from karte.snapshot import current
 from karte.store.base import Store
 from karte.users import UserFile, users_file
 
@@ -107,27 +108,17 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None,
             response.headers["Cache-Control"] = "private, no-store"
         return response
 
-    from api.routes import apidocs, auth, districts, ogc
-
-    app.include_router(auth.router)
-    app.include_router(districts.router)
-    app.include_router(ogc.router)
-    app.include_router(apidocs.router)
-    if importlib.util.find_spec("api.routes.pages") is not None:
-        from api.routes import pages
-
-        app.include_router(pages.router)
+    for routes in (auth, districts, ogc, apidocs, pages):
+        app.include_router(routes.router)
     if STATIC.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
 
 
 def _warm(store: Store) -> None:
-    from karte import views
-
     try:
         if store.exists():
-            views.store_analysis(store)
+            current(store).coverage()
     except Exception as exc:  # a cold cache is no failure: the first request computes it
         log.warning("warm-up skipped: %s", type(exc).__name__)
 

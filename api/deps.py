@@ -22,7 +22,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from api.errors import ApiError
-from karte.domain.access import DEFAULT_SUPPRESS_MAX, PUBLIC, Access, Level
+from karte.domain.access import PUBLIC, Access, Level
 from karte.settings import Settings
 from karte.store.base import Store
 from karte.users import User, UserFile
@@ -31,8 +31,6 @@ from karte.users import User, UserFile
 class WebSettings(Settings):
     """The web app's settings on top of :class:`karte.settings.Settings` (``KARTE_*`` variables)."""
 
-    #: Counts from 1 to this are shown as 秘匿 to the public (KARTE_SUPPRESS_MAX, default 2).
-    suppress_max: int = DEFAULT_SUPPRESS_MAX
     #: Key that signs session cookies and bearer tokens (KARTE_SECRET_KEY). Empty: a random key
     #: per server start (everyone is logged out on restart). Set it when several workers serve.
     secret_key: str = ""

@@ -30,6 +30,7 @@ from gis.outreach import outreach_priority, outreach_units
 from gis.params import AnalysisParams
 from gis.siting import candidate_venues, site_salons
 from gis.suggest import suggest_supporters
+from karte.domain.schema import VOCABULARY
 from karte.store import open_store
 
 LAYERS = ("small_areas", "districts", "register", "cooperators", "services", "shelters",
@@ -38,7 +39,7 @@ LAYERS = ("small_areas", "districts", "register", "cooperators", "services", "sh
 
 def naive_coverage(surface, services, params: AnalysisParams) -> pd.Series:
     """Elderly coverage share per district, one district at a time, every piece to every salon."""
-    salons = active_salons(services, min_per_month=params.min_salon_per_month)
+    salons = active_salons(services, vocab=VOCABULARY, min_per_month=params.min_salon_per_month)
     points = surface.set_geometry(surface.geometry.centroid)  # the pieces' centroids (no mask)
     out = {}
     for code, rows in points.groupby("district_code"):
@@ -82,12 +83,12 @@ def main() -> None:
         return population_surface(L["small_areas"], jis_mesh(L["small_areas"], level=params.mesh_level))
 
     def coverage(surf):
-        cov = salon_coverage(surf, L["services"], params=params)
+        cov = salon_coverage(surf, L["services"], vocab=VOCABULARY, params=params)
         return cov, coverage_by_district(cov, districts=L["districts"])
 
     def gaps():
         g = evacuation_gaps(L["register"], L["cooperators"], L["shelters"], L["emergency_sites"],
-                            params=params)
+                            vocab=VOCABULARY, params=params)
         return g, gaps_by_district(g, districts=L["districts"])
 
     rows = {}
@@ -95,7 +96,7 @@ def main() -> None:
     rows["coverage"], (cov, table) = timed(args.runs, lambda: coverage(surf))
     rows["gaps"], (g, _) = timed(args.runs, gaps)
     rows["suggestions"], sug = timed(args.runs, lambda: suggest_supporters(
-        L["register"], L["cooperators"], params=params))
+        L["register"], L["cooperators"], vocab=VOCABULARY, params=params))
     rows["sites (k=10)"], sites = timed(args.runs, lambda: site_salons(cov, venues, k=10, params=params))
     rows["ranking"], _ = timed(args.runs, lambda: outreach_priority(outreach_units(cov, g)))
     naive_times, naive = timed(args.runs, lambda: naive_coverage(surf, L["services"], params))

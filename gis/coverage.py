@@ -6,15 +6,13 @@ walking distance from its population point to the nearest counting salon is at m
 count for every piece, whatever district either is in: a salon on a district border covers both
 sides, and a district with no salon of its own can still be covered from its neighbour's.
 
-A salon counts when its ``kind`` is ``"salon"`` and it meets at least
-``min_salon_per_month`` times a month (:data:`karte.domain.schema.FREQUENCY_PER_MONTH` turns the
+A salon counts when its ``kind`` is ``"salon"`` and it meets at least ``min_salon_per_month``
+times a month (the caller's :attr:`gis.vocab.Vocabulary.frequency_per_month` turns the
 ``frequency`` word into sessions a month). Coverage is reported for the elderly (65+) and the
 75+; concealed (秘匿) small areas have no figures and add nothing to either side of the share.
 """
 
 from __future__ import annotations
-
-from collections.abc import Mapping
 
 import geopandas as gpd
 import numpy as np
@@ -24,6 +22,7 @@ from gis.check import require, same_crs
 from gis.distance import nearest_walking
 from gis.network import WalkNetwork
 from gis.params import AnalysisParams
+from gis.vocab import Vocabulary
 
 #: (population column of the surface, suffix of the output columns)
 GROUPS = (("elderly", "elderly"), ("age_75_plus", "75_plus"))
@@ -32,25 +31,25 @@ GROUPS = (("elderly", "elderly"), ("age_75_plus", "75_plus"))
 def active_salons(
     services: pd.DataFrame,
     *,
+    vocab: Vocabulary,
     min_per_month: float = 1.0,
-    frequency_per_month: Mapping[str, float] | None = None,
 ) -> pd.DataFrame:
     """The salons that count: ``kind == "salon"`` held at least ``min_per_month`` times a month.
 
     A salon with no ``frequency`` does not count (its schedule is unknown). A frequency word
-    not in the table is an error: every unknown word is listed.
+    not in ``vocab.frequency_per_month`` is an error: every unknown word is listed.
 
     Parameters
     ----------
     services
         The services layer (``kind``, ``frequency``).
+    vocab
+        The caller's vocabularies (:class:`gis.vocab.Vocabulary`); its ``frequency_per_month``
+        turns a ``frequency`` word into sessions per month.
     min_per_month
         Minimum sessions per month.
-    frequency_per_month
-        Word -> sessions per month; default :data:`karte.domain.schema.FREQUENCY_PER_MONTH`.
     """
-    if frequency_per_month is None:
-        from karte.domain.schema import FREQUENCY_PER_MONTH as frequency_per_month
+    frequency_per_month = vocab.frequency_per_month
     missing = [c for c in ("kind", "frequency") if c not in services.columns]
     if missing:
         raise ValueError(f"services should have the columns {missing}")
@@ -68,6 +67,7 @@ def salon_coverage(
     surface: gpd.GeoDataFrame,
     services: gpd.GeoDataFrame,
     *,
+    vocab: Vocabulary,
     params: AnalysisParams | None = None,
     network: WalkNetwork | None = None,
 ) -> gpd.GeoDataFrame:
@@ -80,6 +80,8 @@ def salon_coverage(
     services
         The services layer with point geometry; the counting salons are picked by
         :func:`active_salons` with ``params.min_salon_per_month``.
+    vocab
+        The caller's vocabularies (:class:`gis.vocab.Vocabulary`): salon frequency words.
     params
         Analysis parameters (walking distance, winter, detour factor).
     network
@@ -95,7 +97,7 @@ def salon_coverage(
     require("salon coverage", surface=(surface, ("x", "y")),
             services=(services, ("kind", "frequency")))
     same_crs("salon coverage", ("surface", surface), services=services)
-    salons = active_salons(services, min_per_month=params.min_salon_per_month)
+    salons = active_salons(services, vocab=vocab, min_per_month=params.min_salon_per_month)
     nearest = nearest_walking(surface[["x", "y"]].to_numpy(dtype=float), salons.geometry,
                               detour_factor=params.detour_factor, network=network)
     out = surface.copy()

@@ -1,4 +1,4 @@
-"""Coordinate reference systems used throughout karte."""
+"""Coordinate reference systems of the analyses: one metric plane CRS, WGS84 at the edges."""
 
 #: JGD2011 / Japan Plane Rectangular CS X (Aomori's zone): metres, for all distance and area work.
 METRIC = "EPSG:6678"

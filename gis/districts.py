@@ -98,9 +98,9 @@ def dissolve_districts(
     """District polygons from a small-area -> district mapping.
 
     ``mapping`` has columns ``key_code``, ``district_code``, ``district_name``. Every small area
-    must be mapped exactly once (checked by the caller's validation, see
-    :mod:`karte.districts`). Returns one MultiPolygon row per district with ``district_code``,
-    ``district_name`` and ``small_areas`` (how many small areas it holds), sorted by code.
+    must be mapped exactly once (the caller validates the mapping first). Returns one MultiPolygon
+    row per district with ``district_code``, ``district_name`` and ``small_areas`` (how many small
+    areas it holds), sorted by code.
     """
     joined = small_areas[[key, small_areas.geometry.name]].merge(
         mapping[[key, "district_code", "district_name"]], on=key, how="inner", validate="1:1"

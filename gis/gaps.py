@@ -4,13 +4,15 @@ A support-needer (避難行動要支援者) is safe only when every link of the 
 link is one gap kind (a boolean column, see :data:`GAP_KINDS`):
 
 ``no_consent``
-    consent is neither 同意 nor 条例による推定同意 (:attr:`karte.domain.schema.Consent.shareable`): the
-    district may not see the entry in normal times. Counted, never listed outside city staff.
+    the ``consent`` value is not shareable (:attr:`gis.vocab.Vocabulary.consent_shareable`, e.g.
+    neither 同意 nor 条例による推定同意): the district may not see the entry in normal times.
+    Counted, never listed outside city staff.
 ``no_location``
     the person has no point (``location_precision == "none"``, null or empty geometry): no
     distance can be checked and nobody can find the home on a map.
 ``no_supporter``
-    no assigned supporter (避難支援等関係者) that exists in the cooperators layer.
+    no assigned supporter (避難支援等関係者, listed in ``supporter_ids``) that exists in the
+    cooperators layer.
 ``supporter_far``
     every assigned supporter is farther than ``supporter_max_m`` (walking distance).
 ``supporter_overloaded``
@@ -42,23 +44,30 @@ from gis.check import crs_problems, frame_problems
 from gis.distance import nearest_walking, paired_walking, point_xy
 from gis.network import WalkNetwork
 from gis.params import AnalysisParams
+from gis.vocab import Vocabulary
 
 GAP_KINDS = ("no_consent", "no_location", "no_supporter", "supporter_far", "supporter_overloaded",
              "no_plan", "no_shelter")
 
-#: Mobility values that need care (and so a welfare shelter).
-CARE_MOBILITY = frozenset({"bedridden", "wheelchair"})
 #: 要介護 level from which a person needs care.
 CARE_FROM_LEVEL = 3
 _CARE_LEVEL = re.compile(r"要介護\s*([1-5])")
 
 
-def needs_care(register: pd.DataFrame) -> pd.Series:
+def needs_care(register: pd.DataFrame, *, vocab: Vocabulary) -> pd.Series:
     """Who needs care, and so a welfare shelter (福祉避難所) rather than an ordinary one.
 
     True when any of: ``care_level`` is 要介護3, 4 or 5 (full-width digits accepted);
-    ``mobility`` is ``bedridden`` or ``wheelchair``; ``medical_devices`` names a device (在宅酸素,
-    人工呼吸器, ...). Missing columns count as "no".
+    ``mobility`` is one of ``vocab.care_mobility`` (e.g. bedridden, wheelchair);
+    ``medical_devices`` names a device (在宅酸素, 人工呼吸器, ...). Missing columns count as "no".
+
+    Parameters
+    ----------
+    register
+        Support-needers (``care_level``, ``mobility``, ``medical_devices``; any may be missing).
+    vocab
+        The caller's vocabularies (:class:`gis.vocab.Vocabulary`): the mobility values that need
+        care.
     """
     n = len(register)
     out = np.zeros(n, dtype=bool)
@@ -66,15 +75,26 @@ def needs_care(register: pd.DataFrame) -> pd.Series:
         levels = register["care_level"].map(_care_level)
         out |= levels.to_numpy(dtype=float, na_value=0.0) >= CARE_FROM_LEVEL
     if "mobility" in register.columns:
-        out |= register["mobility"].isin(CARE_MOBILITY).to_numpy()
+        out |= register["mobility"].isin(list(vocab.care_mobility)).to_numpy()
     if "medical_devices" in register.columns:
         dev = register["medical_devices"]
         out |= (dev.notna() & (dev.astype(str).str.strip() != "")).to_numpy()
     return pd.Series(out, index=register.index, name="needs_care")
 
 
-def supporter_load(register: pd.DataFrame, cooperators: pd.DataFrame) -> pd.DataFrame:
+def supporter_load(register: pd.DataFrame, cooperators: pd.DataFrame, *,
+                   vocab: Vocabulary) -> pd.DataFrame:
     """How many support-needers each cooperator is assigned to, against their capacity.
+
+    Parameters
+    ----------
+    register
+        Support-needers (``supporter_ids``).
+    cooperators
+        Cooperators (``cooperator_id``, ``capacity``, optional ``help_kinds``).
+    vocab
+        The caller's vocabularies (:class:`gis.vocab.Vocabulary`): the list separator and the
+        ``help_kinds`` value of evacuation help.
 
     Returns
     -------
@@ -82,11 +102,9 @@ def supporter_load(register: pd.DataFrame, cooperators: pd.DataFrame) -> pd.Data
         Indexed by ``cooperator_id``: ``load`` (register rows naming the cooperator in
         ``supporter_ids``), ``capacity`` (nullable integer), ``spare`` (capacity - load, null when
         capacity is), ``overloaded`` (load > capacity; False when capacity is null) and ``willing``
-        (``help_kinds`` contains ``evacuation``).
+        (``help_kinds`` contains ``vocab.evacuation_help``).
     """
-    from karte.store.base import split_list
-
-    pairs = assigned_supporters(register)
+    pairs = assigned_supporters(register, vocab=vocab)
     load = pairs.drop_duplicates().groupby("cooperator_id").size()
     ids = cooperators["cooperator_id"].astype(str).to_numpy()
     out = pd.DataFrame(index=pd.Index(ids, name="cooperator_id"))
@@ -97,23 +115,32 @@ def supporter_load(register: pd.DataFrame, cooperators: pd.DataFrame) -> pd.Data
     out["overloaded"] = (out["load"] > out["capacity"]).fillna(False).astype(bool)
     kinds = cooperators["help_kinds"] if "help_kinds" in cooperators.columns else pd.Series(
         [None] * len(cooperators))
-    out["willing"] = ["evacuation" in split_list(k) for k in kinds]
+    out["willing"] = [vocab.evacuation_help in vocab.split(k) for k in kinds]
     return out
 
 
-def assigned_supporters(register: pd.DataFrame) -> pd.DataFrame:
+def assigned_supporters(register: pd.DataFrame, *, vocab: Vocabulary) -> pd.DataFrame:
     """Every (register row position, cooperator_id) pair listed in ``supporter_ids``.
 
-    Returns a DataFrame with ``row`` (0..n-1 position in ``register``) and ``cooperator_id``.
-    """
-    from karte.store.base import split_list
+    Parameters
+    ----------
+    register
+        Support-needers (``supporter_ids``: cooperator ids separated by ``vocab.list_separator``;
+        a missing column means nobody has a supporter).
+    vocab
+        The caller's vocabularies (:class:`gis.vocab.Vocabulary`): the list separator.
 
+    Returns
+    -------
+    pandas.DataFrame
+        ``row`` (0..n-1 position in ``register``) and ``cooperator_id``.
+    """
     rows, ids = [], []
     if "supporter_ids" in register.columns:
         for i, value in enumerate(register["supporter_ids"].to_numpy(dtype=object)):
-            for cid in split_list(value):
+            for cid in vocab.split(value):
                 rows.append(i)
-                ids.append(cid.strip())
+                ids.append(cid)
     return pd.DataFrame({"row": np.array(rows, dtype=int), "cooperator_id": np.array(ids, dtype=object)})
 
 
@@ -123,6 +150,7 @@ def evacuation_gaps(
     shelters: gpd.GeoDataFrame,
     emergency_sites: gpd.GeoDataFrame,
     *,
+    vocab: Vocabulary,
     params: AnalysisParams | None = None,
     network: WalkNetwork | None = None,
     at_risk_kinds: tuple[str, ...] = GAP_KINDS,
@@ -132,13 +160,19 @@ def evacuation_gaps(
     Parameters
     ----------
     register
-        Support-needers (:data:`karte.domain.schema.REGISTER_COLUMNS`, point geometry, may be null).
+        Support-needers with ``consent``, ``plan_status``, ``supporter_ids`` (optionally
+        ``person_id``, ``district_code``, ``key_code`` and the :func:`needs_care` columns) and
+        point geometry (may be null or empty).
     cooperators
         Cooperators with ``cooperator_id``, ``capacity`` and point geometry.
     shelters
         Designated shelters (指定避難所) with a boolean ``welfare``.
     emergency_sites
         Emergency sites with ``hazard_<name>`` flags.
+    vocab
+        The caller's vocabularies (:class:`gis.vocab.Vocabulary`): which ``consent`` values are
+        known and shareable (an unknown value is an input error), the mobility values that need
+        care and the list separator of ``supporter_ids``.
     params
         Distances, the hazard, winter.
     network
@@ -154,17 +188,15 @@ def evacuation_gaps(
         distance to the nearest of them), ``shelter_m`` (to the nearest suitable shelter or site),
         one boolean per :data:`GAP_KINDS`, ``gaps`` (how many) and ``at_risk``; the person's point.
     """
-    from karte.domain.schema import Consent
-
     params = params or AnalysisParams()
-    _check(register, cooperators, shelters, emergency_sites, params, at_risk_kinds)
+    _check(register, cooperators, shelters, emergency_sites, params, at_risk_kinds, vocab)
     n = len(register)
     _, located = point_xy(register.geometry)
-    care = needs_care(register).to_numpy()
+    care = needs_care(register, vocab=vocab).to_numpy()
 
     # supporters: valid assigned ids, their distance and load
-    load = supporter_load(register, cooperators)
-    pairs = assigned_supporters(register)
+    load = supporter_load(register, cooperators, vocab=vocab)
+    pairs = assigned_supporters(register, vocab=vocab)
     pairs = pairs[pairs["cooperator_id"].isin(load.index)].drop_duplicates()
     coop_pos = pd.Series(np.arange(len(cooperators)),
                          index=cooperators["cooperator_id"].astype(str).to_numpy())
@@ -194,7 +226,7 @@ def evacuation_gaps(
                                    detour_factor=params.detour_factor, network=network)
             shelter_m[rows] = near["distance_m"].to_numpy()
 
-    consent = register["consent"].map(lambda c: Consent(c).shareable).to_numpy(dtype=bool)
+    consent = np.array([vocab.shareable(c) for c in register["consent"]], dtype=bool)
     gaps = {
         "no_consent": ~consent,
         "no_location": ~located,
@@ -264,12 +296,8 @@ def _care_level(value) -> float:
     return float(match.group(1)) if match else np.nan
 
 
-
-
-def _check(register, cooperators, shelters, emergency_sites, params, at_risk_kinds) -> None:
+def _check(register, cooperators, shelters, emergency_sites, params, at_risk_kinds, vocab) -> None:
     """Collect every problem with the inputs and raise one error listing them all."""
-    from karte.domain.schema import Consent
-
     needed = {
         "register": (register, ("consent", "plan_status", "supporter_ids")),
         "cooperators": (cooperators, ("cooperator_id", "capacity")),
@@ -279,7 +307,7 @@ def _check(register, cooperators, shelters, emergency_sites, params, at_risk_kin
     problems = frame_problems(needed, kind=gpd.GeoDataFrame)
     problems += crs_problems(("register", register), **{name: frame for name, (frame, _) in needed.items()})
     if "consent" in register.columns:
-        known = {c.value for c in Consent}
+        known = vocab.consent_shareable
         bad = sorted({str(v) for v in register["consent"] if v not in known})
         if bad:
             problems.append(f"unknown consent values {bad}; expected one of {sorted(known)}")

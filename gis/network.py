@@ -3,8 +3,8 @@
 The input is a :mod:`networkx` graph as read from GraphML (``networkx.read_graphml`` or
 ``osmnx.load_graphml``): nodes with ``x`` and ``y``, edges with ``length`` in metres, and a graph
 attribute ``crs``. An OpenStreetMap extract (OSM PBF) becomes such a graph with
-:func:`osm_walk_graph`, from the ways that the reader (``karte.walknet``, with pyosmium) hands
-over. Reading files is the caller's job (``karte``), this module stays pure.
+:func:`osm_walk_graph`, from the ways that the caller's reader (e.g. with pyosmium) hands over.
+Reading files is the caller's job, this module stays pure.
 
 Shortest paths are computed with :func:`scipy.sparse.csgraph.dijkstra` on a compressed sparse
 copy of the graph: the same Dijkstra as networkx, in C, and able to run from many sources at once

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-#: Hazard names of the emergency-site flags (columns ``hazard_<name>``); as in karte.domain.schema.HAZARDS.
+#: Hazard names of the emergency-site flags (columns ``hazard_<name>``): the hazard kinds of GSI's
+#: designated emergency sites (指定緊急避難場所) data.
 HAZARD_NAMES = ("flood", "landslide", "storm_surge", "earthquake", "tsunami", "fire", "inland_flood",
                 "volcano")
 

@@ -1,7 +1,8 @@
 """Supporter suggestions (避難支援者の候補): nearby willing cooperators for people who have none.
 
 For every support-needer with a location and no assigned supporter, suggest a cooperator who
-offers evacuation help (``help_kinds`` contains ``evacuation``), has spare capacity
+offers evacuation help (``help_kinds`` contains the caller's
+:attr:`gis.vocab.Vocabulary.evacuation_help`), has spare capacity
 (``capacity`` minus the people already assigned to them; a null capacity is unknown and gets no
 suggestions) and lives within ``params.suggest_m`` walking distance. A cooperator in another
 district is as good as one in the person's own: only the distance matters.
@@ -32,6 +33,7 @@ from gis.distance import point_xy, walking_pairs
 from gis.gaps import assigned_supporters, supporter_load
 from gis.network import WalkNetwork
 from gis.params import AnalysisParams
+from gis.vocab import Vocabulary
 
 #: Flow costs are integers: walking distance in units of 0.1 m.
 _COST_PER_M = 10
@@ -41,6 +43,7 @@ def suggest_supporters(
     register: gpd.GeoDataFrame,
     cooperators: gpd.GeoDataFrame,
     *,
+    vocab: Vocabulary,
     params: AnalysisParams | None = None,
     network: WalkNetwork | None = None,
     only_shareable: bool = False,
@@ -53,13 +56,19 @@ def suggest_supporters(
         Support-needers (``person_id``, ``supporter_ids``, ``consent``, point geometry).
     cooperators
         Cooperators (``cooperator_id``, ``help_kinds``, ``capacity``, point geometry).
+    vocab
+        The caller's vocabularies (:class:`gis.vocab.Vocabulary`): the list separator of
+        ``supporter_ids`` and ``help_kinds``, the ``help_kinds`` value of evacuation help and,
+        with ``only_shareable``, which ``consent`` values are shareable (an unknown value is an
+        error).
     params
         ``suggest_m`` (maximum distance) and the detour factor.
     network
         Optional walking network.
     only_shareable
-        Only people whose register entry may be shared with district supporters (consented or
-        by ordinance); by default everyone without a supporter.
+        Only people whose register entry may be shared with district supporters (their
+        ``consent`` is shareable in ``vocab.consent_shareable``); by default everyone without a
+        supporter.
 
     Returns
     -------
@@ -77,8 +86,8 @@ def suggest_supporters(
         raise ValueError(f"'cooperators' should be in the CRS of the register ({register.crs}), "
                          f"got {cooperators.crs}")
 
-    people = _without_supporter(register, cooperators, only_shareable=only_shareable)
-    load = supporter_load(register, cooperators)
+    people = _without_supporter(register, cooperators, vocab=vocab, only_shareable=only_shareable)
+    load = supporter_load(register, cooperators, vocab=vocab)
     spare = load["spare"].fillna(0).to_numpy(dtype=int)
     helpers = np.flatnonzero(load["willing"].to_numpy(dtype=bool) & (spare > 0)
                              & point_xy(cooperators.geometry)[1])
@@ -99,18 +108,28 @@ def suggest_supporters(
     return out.sort_values(["district_code", "person_id"], na_position="last").reset_index(drop=True)
 
 
-def _without_supporter(register, cooperators, *, only_shareable: bool) -> np.ndarray:
+def _without_supporter(register, cooperators, *, vocab: Vocabulary,
+                       only_shareable: bool) -> np.ndarray:
     """Positions of located people with no valid assigned supporter."""
-    pairs = assigned_supporters(register)
+    pairs = assigned_supporters(register, vocab=vocab)
     known = set(cooperators["cooperator_id"].astype(str))
     has = np.zeros(len(register), dtype=bool)
     has[pairs.loc[pairs["cooperator_id"].isin(known), "row"].to_numpy()] = True
     keep = ~has & point_xy(register.geometry)[1]
     if only_shareable:
-        from karte.domain.schema import Consent
-
-        keep &= register["consent"].map(lambda c: Consent(c).shareable).to_numpy(dtype=bool)
+        keep &= _shareable(register, vocab)
     return np.flatnonzero(keep)
+
+
+def _shareable(register, vocab: Vocabulary) -> np.ndarray:
+    """Whether each entry may be shared; every unknown ``consent`` value is listed in one error."""
+    if "consent" not in register.columns:
+        raise ValueError("register should have the column 'consent' to keep only shareable entries")
+    known = vocab.consent_shareable
+    unknown = sorted({str(c) for c in register["consent"] if c not in known})
+    if unknown:
+        raise ValueError(f"unknown consent values {unknown}; expected one of {sorted(known)}")
+    return np.array([vocab.shareable(c) for c in register["consent"]], dtype=bool)
 
 
 def _column(frame: pd.DataFrame, name: str) -> np.ndarray:

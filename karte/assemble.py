@@ -14,6 +14,7 @@ import geopandas as gpd
 import pandas as pd
 
 from karte.basestats import measure_rows
+from karte.domain.layers import split_list
 from karte.domain.schema import (
     CONSENT_JA,
     FREQUENCY_JA,
@@ -27,7 +28,6 @@ from karte.domain.schema import (
     Role,
     ServiceKind,
 )
-from karte.store.base import split_list
 
 KARTE_SCHEMA = "karte/1"
 

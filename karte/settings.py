@@ -6,6 +6,8 @@ from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from karte.domain.access import DEFAULT_SUPPRESS_MAX
+
 #: The repository's shipped data (boundaries, shelters, town points, stand-in districts).
 REPO_DATA = Path(__file__).resolve().parent.parent / "data"
 
@@ -27,6 +29,9 @@ class Settings(BaseSettings):
     fiscal_year: int | None = None
     #: Seed of the synthetic demo data.
     seed: int = 2026
+    #: Counts of people from 1 to this are shown as 秘匿 in every public output: web pages, JSON,
+    #: CSV, OGC API, public sheets (KARTE_SUPPRESS_MAX, default 2).
+    suppress_max: int = DEFAULT_SUPPRESS_MAX
 
     @property
     def default_store(self) -> Path:

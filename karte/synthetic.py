@@ -33,9 +33,8 @@ import pandas as pd
 import shapely
 
 from gis.overlay import locate_points
-from karte.domain.layers import REGISTER_COLUMNS
+from karte.domain.layers import REGISTER_COLUMNS, join_list
 from karte.domain.schema import Consent, HelpKind, LocationPrecision, PlanStatus, Role, ServiceKind
-from karte.store.base import join_list
 
 #: The demo's data date and fiscal year (令和8年度).
 DEMO_DATA_DATE = dt.date(2026, 10, 1)

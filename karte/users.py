@@ -24,13 +24,11 @@ import tempfile
 import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Annotated
 
-import typer
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from karte.domain.access import LEVEL_JA, Access, Level
+from karte.domain.access import Access, Level
 from karte.domain.errors import InputError, KarteError, NotFoundError
 from karte.settings import Settings, get_settings
 
@@ -183,63 +181,3 @@ def _level(value: Level | str) -> Level:
     except ValueError:
         raise InputError(f"権限 {value!r} はありません。次のいずれか: "
                          f"{', '.join(str(v) for v in Level)}") from None
-
-
-# --- command line ---------------------------------------------------------------------------------
-
-users_app = typer.Typer(help="Web users (利用者): add, list, remove.", no_args_is_help=True)
-
-FileOpt = Annotated[Path | None, typer.Option("--file", help="Users file (default: KARTE_USERS_FILE, "
-                                                              "else WORKSPACE/users.json)")]
-
-
-def _fail(exc: Exception) -> None:
-    typer.echo(f"エラー: {exc}", err=True)
-    raise typer.Exit(1)
-
-
-@users_app.command("add")
-def add_command(
-    name: Annotated[str, typer.Argument(help="User name (英数字と _ . @ -)")],
-    level: Annotated[str, typer.Option(help="city_staff, coordinator, district_member or public")],
-    district: Annotated[str | None, typer.Option(help="District code, for district_member only")] = None,
-    password_stdin: Annotated[bool, typer.Option("--password-stdin",
-                                                 help="Read the password from standard input")] = False,
-    replace: Annotated[bool, typer.Option("--replace", help="Replace an existing user")] = False,
-    file: FileOpt = None,
-) -> None:
-    """Add a web user; the password is asked twice (or read from stdin) and stored as an Argon2id hash."""
-    import sys
-
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\n")
-    else:
-        password = typer.prompt("パスワード", hide_input=True, confirmation_prompt=True)
-    try:
-        user = UserFile(file or users_file()).add(name, password, level=level, district=district,
-                                                  replace=replace)
-    except KarteError as exc:
-        _fail(exc)
-    where = f"（地区 {user.district}）" if user.district else ""
-    typer.echo(f"利用者 {user.name} を追加しました: {LEVEL_JA[user.level]}{where}")
-
-
-@users_app.command("list")
-def list_command(file: FileOpt = None) -> None:
-    """List the web users (names and levels, never the hashes)."""
-    try:
-        users = UserFile(file or users_file()).all()
-    except KarteError as exc:
-        _fail(exc)
-    for u in users.values():
-        typer.echo(f"{u.name}\t{u.level}\t{u.district or ''}\t{u.created_at}")
-
-
-@users_app.command("remove")
-def remove_command(name: Annotated[str, typer.Argument()], file: FileOpt = None) -> None:
-    """Remove a web user (their sessions and tokens stop working)."""
-    try:
-        UserFile(file or users_file()).remove(name)
-    except KarteError as exc:
-        _fail(exc)
-    typer.echo(f"利用者 {name} を削除しました")

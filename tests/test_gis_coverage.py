@@ -12,6 +12,7 @@ from gis.crs import METRIC
 from gis.mesh import population_surface, square_grid
 from gis.network import walk_network
 from gis.params import AnalysisParams
+from karte.domain.schema import VOCABULARY
 
 
 def world_surface():
@@ -21,23 +22,24 @@ def world_surface():
 
 def test_active_salons_by_frequency():
     services = fx.services()
-    assert active_salons(services)["service_id"].tolist() == ["s1"]
-    assert active_salons(services, min_per_month=0.5)["service_id"].tolist() == ["s1", "s2"]
-    assert active_salons(services, min_per_month=0)["service_id"].tolist() == ["s1", "s2", "s4"]
+    assert active_salons(services, vocab=VOCABULARY)["service_id"].tolist() == ["s1"]
+    assert active_salons(services, vocab=VOCABULARY, min_per_month=0.5)["service_id"].tolist() == ["s1", "s2"]
+    everything = active_salons(services, vocab=VOCABULARY, min_per_month=0)
+    assert everything["service_id"].tolist() == ["s1", "s2", "s4"]
 
 
 def test_active_salons_unknown_frequency_listed_and_null_not_counted():
     services = fx.services()
     services.loc[0, "frequency"] = None
-    assert active_salons(services).empty
+    assert active_salons(services, vocab=VOCABULARY).empty
     services.loc[1, "frequency"] = "fortnightly"
     services.loc[3, "frequency"] = "daily"
     with pytest.raises(ValueError, match=r"\['daily', 'fortnightly'\]"):
-        active_salons(services)
+        active_salons(services, vocab=VOCABULARY)
 
 
 def test_border_salon_covers_both_sides():
-    cov = salon_coverage(world_surface(), fx.services()).set_index(["key_code", "cell_id"])
+    cov = salon_coverage(world_surface(), fx.services(), vocab=VOCABULARY).set_index(["key_code", "cell_id"])
     covered = sorted(cov.index[cov["covered"]].tolist())
     assert covered == [("a1", "1_0"), ("a1", "1_1"), ("b1", "2_0"), ("b1", "2_1")]
     assert cov.loc[("a1", "1_0"), "salon_m"] == pytest.approx(np.hypot(250, 250) * 1.3)
@@ -47,8 +49,9 @@ def test_border_salon_covers_both_sides():
 
 def test_coverage_by_district_with_city_beside():
     services = fx.services()
-    cov = salon_coverage(world_surface(), services)
-    table = coverage_by_district(cov, districts=fx.districts(), salons=active_salons(services))
+    cov = salon_coverage(world_surface(), services, vocab=VOCABULARY)
+    table = coverage_by_district(cov, districts=fx.districts(),
+                                 salons=active_salons(services, vocab=VOCABULARY))
     assert table.index.tolist() == ["A", "B", "C"]
     a, b, c = table.loc["A"], table.loc["B"], table.loc["C"]
     assert (a["elderly"], a["covered_elderly"], a["uncovered_elderly"]) == pytest.approx((400, 200, 200))
@@ -65,7 +68,7 @@ def test_coverage_by_district_with_city_beside():
 
 
 def test_winter_shortens_the_walk():
-    cov = salon_coverage(world_surface(), fx.services(), params=AnalysisParams(winter=True))
+    cov = salon_coverage(world_surface(), fx.services(), vocab=VOCABULARY, params=AnalysisParams(winter=True))
     assert not cov["covered"].any()  # 459.6 m > 350 m
     table = coverage_by_district(cov)
     assert table["city_coverage_elderly"].iloc[0] == 0
@@ -73,18 +76,19 @@ def test_winter_shortens_the_walk():
 
 def test_less_frequent_salons_count_when_asked():
     cov = salon_coverage(world_surface(), fx.services(),
-                         params=AnalysisParams(min_salon_per_month=0.5))
+                         vocab=VOCABULARY, params=AnalysisParams(min_salon_per_month=0.5))
     table = coverage_by_district(cov)
     assert table.loc["A", "coverage_elderly"] == pytest.approx(0.75)  # s2 covers cell 0_0
 
 
 def test_detour_factor_is_configurable():
-    cov = salon_coverage(world_surface(), fx.services(), params=AnalysisParams(detour_factor=1.5))
+    cov = salon_coverage(world_surface(), fx.services(), vocab=VOCABULARY,
+                         params=AnalysisParams(detour_factor=1.5))
     assert not cov["covered"].any()  # 353.55 × 1.5 = 530 m
 
 
 def test_district_missing_from_surface_gets_a_row():
-    cov = salon_coverage(world_surface(), fx.services())
+    cov = salon_coverage(world_surface(), fx.services(), vocab=VOCABULARY)
     districts = fx.districts()
     districts.loc[3] = ["D", "丁", fx.square(5000, 0, 6000, 1000)]
     table = coverage_by_district(cov, districts=districts)
@@ -92,7 +96,7 @@ def test_district_missing_from_surface_gets_a_row():
 
 
 def test_uncovered_cells_layer():
-    cells = uncovered_cells(salon_coverage(world_surface(), fx.services()))
+    cells = uncovered_cells(salon_coverage(world_surface(), fx.services(), vocab=VOCABULARY))
     assert sorted(zip(cells["cell_id"], cells["district_code"], strict=True)) == [
         ("0_0", "A"), ("0_1", "A"), ("3_0", "B"), ("3_1", "B")]
     assert cells["elderly"].tolist() == pytest.approx([100] * 4)
@@ -102,7 +106,7 @@ def test_uncovered_cells_layer():
 
 def test_uncovered_cells_when_everyone_is_covered():
     cells = uncovered_cells(salon_coverage(world_surface(), fx.services(),
-                                           params=AnalysisParams(walk_m=5000)))
+                                           vocab=VOCABULARY, params=AnalysisParams(walk_m=5000)))
     assert cells.empty and "elderly" in cells.columns
 
 
@@ -110,7 +114,7 @@ def test_cell_split_by_a_district_border_is_not_double_counted():
     # on a 1500 m grid, cell 0_0 spans A and half of B: it becomes two pieces, one per district
     small = fx.small_areas()
     surface = population_surface(small, square_grid(small, size=1500))
-    cov = salon_coverage(surface, fx.services(), params=AnalysisParams(walk_m=5000))
+    cov = salon_coverage(surface, fx.services(), vocab=VOCABULARY, params=AnalysisParams(walk_m=5000))
     table = coverage_by_district(cov)
     assert table.loc["A", "elderly"] == pytest.approx(400)
     assert table.loc["B", "elderly"] == pytest.approx(800)
@@ -131,8 +135,8 @@ def test_network_coverage_differs_from_straight_line():
     net = walk_network(g)
     surface = world_surface()
     surface = surface[surface["cell_id"] == "1_0"]
-    straight = salon_coverage(surface, fx.services())
-    walked = salon_coverage(surface, fx.services(), network=net)
+    straight = salon_coverage(surface, fx.services(), vocab=VOCABULARY)
+    walked = salon_coverage(surface, fx.services(), vocab=VOCABULARY, network=net)
     assert straight["covered"].all()
     assert not walked["covered"].any()
     expected = np.hypot(240, 4750) + 20 + np.hypot(10, 4500)
@@ -143,12 +147,12 @@ def test_missing_columns_and_crs_are_all_reported():
     surface = world_surface().drop(columns=["x"])
     services = fx.services().drop(columns=["frequency"]).to_crs("EPSG:6677")
     with pytest.raises(ValueError) as err:
-        salon_coverage(surface, services)
+        salon_coverage(surface, services, vocab=VOCABULARY)
     text = str(err.value)
     assert "'surface' lacks the columns ['x']" in text
     assert "'services' lacks the columns ['frequency']" in text
     with pytest.raises(ValueError, match="CRS of 'surface'"):
-        salon_coverage(world_surface(), fx.services().to_crs("EPSG:6677"))
+        salon_coverage(world_surface(), fx.services().to_crs("EPSG:6677"), vocab=VOCABULARY)
     with pytest.raises(ValueError, match=r"lacks the columns \['covered'\]"):
         coverage_by_district(world_surface())
     with pytest.raises(ValueError, match="should be a DataFrame, got list"):

@@ -15,22 +15,29 @@ from gis.gaps import evacuation_gaps, gaps_by_district, needs_care, supporter_lo
 from gis.mesh import jis_mesh, population_surface
 from gis.params import AnalysisParams
 from gis.suggest import suggest_supporters
-from karte.store.base import split_list
+from karte.domain.schema import VOCABULARY
 
 pytestmark = pytest.mark.slow
 
 PARAMS = AnalysisParams()
 
 
+def split_list(value) -> list[str]:
+    """The ids of a list column (``supporter_ids``, ``help_kinds``), the plain way."""
+    if value is None or value != value or value == "":
+        return []
+    return [v for v in str(value).split(VOCABULARY.list_separator) if v]
+
+
 @pytest.fixture(scope="module")
 def coverage(demo_layers, demo_surface):
-    return salon_coverage(demo_surface, demo_layers["services"], params=PARAMS)
+    return salon_coverage(demo_surface, demo_layers["services"], vocab=VOCABULARY, params=PARAMS)
 
 
 @pytest.fixture(scope="module")
 def gaps(demo_layers):
     return evacuation_gaps(demo_layers["register"], demo_layers["cooperators"], demo_layers["shelters"],
-                           demo_layers["emergency_sites"], params=PARAMS)
+                           demo_layers["emergency_sites"], vocab=VOCABULARY, params=PARAMS)
 
 
 def brute_nearest(xy: np.ndarray, targets: np.ndarray, chunk: int = 4096) -> np.ndarray:
@@ -55,7 +62,8 @@ def test_surface_conserves_the_city_population(demo_layers, coverage):
 
 
 def test_coverage_matches_a_full_distance_matrix(demo_layers, coverage):
-    salons = active_salons(demo_layers["services"], min_per_month=PARAMS.min_salon_per_month)
+    salons = active_salons(demo_layers["services"], vocab=VOCABULARY,
+                           min_per_month=PARAMS.min_salon_per_month)
     # bimonthly and quarterly salons are left out
     assert 0 < len(salons) < (demo_layers["services"]["kind"] == "salon").sum()
     brute = brute_nearest(coverage[["x", "y"]].to_numpy(), coords(salons)) * PARAMS.detour_factor
@@ -106,7 +114,7 @@ def test_overload_matches_counting_by_hand(demo_layers, gaps):
 
 def test_shelter_distances_match_brute_force(demo_layers, gaps):
     reg = demo_layers["register"]
-    care = needs_care(reg).to_numpy()
+    care = needs_care(reg, vocab=VOCABULARY).to_numpy()
     welfare = demo_layers["shelters"][demo_layers["shelters"]["welfare"].astype(bool)]
     emergency = demo_layers["emergency_sites"]
     sites = emergency[emergency[f"hazard_{PARAMS.hazard}"].astype(bool)]
@@ -131,8 +139,8 @@ def test_district_gap_counts_match_a_plain_loop(demo_layers, gaps):
 
 def test_suggestions_are_feasible_and_optimal(demo_layers):
     reg, coop = demo_layers["register"], demo_layers["cooperators"]
-    out = suggest_supporters(reg, coop, params=PARAMS)
-    load = supporter_load(reg, coop)
+    out = suggest_supporters(reg, coop, vocab=VOCABULARY, params=PARAMS)
+    load = supporter_load(reg, coop, vocab=VOCABULARY)
     assert len(out) > 0
     # feasible: willing, within spare capacity, within distance, only people without a supporter
     used = out["cooperator_id"].value_counts()
@@ -176,7 +184,8 @@ def test_coverage_by_district_equals_per_district_runs(demo_layers, coverage):
     for code in ["S01", "S20", "S42"]:
         own = small[small["district_code"] == code]
         assert not own.empty
-        part = salon_coverage(population_surface(own, cells), demo_layers["services"], params=PARAMS)
+        part = salon_coverage(population_surface(own, cells), demo_layers["services"], vocab=VOCABULARY,
+                              params=PARAMS)
         share = part.loc[part["covered"], "elderly"].sum() / part["elderly"].sum()
         assert table.loc[code, "coverage_elderly"] == pytest.approx(share)
 

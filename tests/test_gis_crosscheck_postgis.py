@@ -16,6 +16,7 @@ from gis.coverage import active_salons, coverage_by_district, salon_coverage
 from gis.gaps import assigned_supporters, evacuation_gaps
 from gis.params import AnalysisParams
 from gis.suggest import suggest_supporters
+from karte.domain.schema import VOCABULARY
 
 pytest_plugins = ["pg_fixtures"]
 pytestmark = [pytest.mark.postgis, pytest.mark.slow]
@@ -45,11 +46,12 @@ def coords(frame) -> np.ndarray:
 
 
 def test_coverage_agrees_with_st_dwithin(pg_admin, demo_layers, demo_surface):
-    salons = active_salons(demo_layers["services"], min_per_month=PARAMS.min_salon_per_month)
+    salons = active_salons(demo_layers["services"], vocab=VOCABULARY,
+                           min_per_month=PARAMS.min_salon_per_month)
     load_points(pg_admin, "xc_pieces", demo_surface[["x", "y"]].to_numpy())
     load_points(pg_admin, "xc_salons", coords(salons))
     for params in (PARAMS, AnalysisParams(winter=True)):
-        cov = salon_coverage(demo_surface, demo_layers["services"], params=params)
+        cov = salon_coverage(demo_surface, demo_layers["services"], vocab=VOCABULARY, params=params)
         radius = params.salon_walk_m / params.detour_factor
         rows = pg_admin.execute(
             "SELECT p.id FROM xc_pieces p WHERE EXISTS "
@@ -73,10 +75,11 @@ def test_coverage_agrees_with_st_dwithin(pg_admin, demo_layers, demo_surface):
 
 def test_supporter_distances_agree_with_st_distance(pg_admin, demo_layers):
     reg, coop = demo_layers["register"], demo_layers["cooperators"]
-    gaps = evacuation_gaps(reg, coop, demo_layers["shelters"], demo_layers["emergency_sites"], params=PARAMS)
+    gaps = evacuation_gaps(reg, coop, demo_layers["shelters"], demo_layers["emergency_sites"],
+                           vocab=VOCABULARY, params=PARAMS)
     load_points(pg_admin, "xc_register", coords(reg))
     load_points(pg_admin, "xc_coop", coords(coop))
-    pairs = assigned_supporters(reg)
+    pairs = assigned_supporters(reg, vocab=VOCABULARY)
     position = {c: i for i, c in enumerate(coop["cooperator_id"])}
     pairs = pairs[pairs["cooperator_id"].isin(position)]
     pg_admin.execute("CREATE TEMP TABLE xc_pairs (r integer, c integer)")
@@ -101,7 +104,7 @@ def test_supporter_distances_agree_with_st_distance(pg_admin, demo_layers):
 
 def test_suggestion_distances_agree_with_st_distance(pg_admin, demo_layers):
     reg, coop = demo_layers["register"], demo_layers["cooperators"]
-    out = suggest_supporters(reg, coop, params=PARAMS)
+    out = suggest_supporters(reg, coop, vocab=VOCABULARY, params=PARAMS)
     assert len(out) > 50
     p = {pid: i for i, pid in enumerate(reg["person_id"])}
     c = {cid: i for i, cid in enumerate(coop["cooperator_id"])}

@@ -9,11 +9,12 @@ import pytest
 
 from gis.gaps import GAP_KINDS, evacuation_gaps, gaps_by_district, needs_care, supporter_load
 from gis.params import AnalysisParams
+from karte.domain.schema import VOCABULARY
 
 
 def world_gaps(**params):
     return evacuation_gaps(fx.register(), fx.cooperators(), fx.shelters(), fx.emergency_sites(),
-                           params=AnalysisParams(**params))
+                           vocab=VOCABULARY, params=AnalysisParams(**params))
 
 
 def found(gaps) -> dict[str, set[str]]:
@@ -27,11 +28,11 @@ def test_needs_care_predicate():
                      "independent", "wheelchair"],
         "medical_devices": [None, None, None, None, None, "在宅酸素", ""],
     })
-    assert needs_care(reg).tolist() == [True, False, True, True, False, True, True]
+    assert needs_care(reg, vocab=VOCABULARY).tolist() == [True, False, True, True, False, True, True]
 
 
 def test_supporter_load_against_capacity():
-    load = supporter_load(fx.register(), fx.cooperators())
+    load = supporter_load(fx.register(), fx.cooperators(), vocab=VOCABULARY)
     assert load["load"].to_dict() == {"C1": 3, "C2": 1, "C3": 2, "C4": 0, "C5": 2, "C6": 0}
     assert load["overloaded"].to_dict() == {"C1": False, "C2": False, "C3": True, "C4": False,
                                             "C5": False, "C6": False}
@@ -63,7 +64,7 @@ def test_distances_and_flags():
 def test_result_keeps_register_index_and_geometry():
     reg = fx.register()
     reg.index = reg.index + 100
-    gaps = evacuation_gaps(reg, fx.cooperators(), fx.shelters(), fx.emergency_sites())
+    gaps = evacuation_gaps(reg, fx.cooperators(), fx.shelters(), fx.emergency_sites(), vocab=VOCABULARY)
     assert gaps.index.tolist() == reg.index.tolist()
     assert gaps.geometry.iloc[0].equals(reg.geometry.iloc[0]) and gaps.crs == reg.crs
 
@@ -84,7 +85,7 @@ def test_supporter_threshold_is_configurable():
 
 def test_at_risk_kinds_can_leave_consent_out():
     gaps = evacuation_gaps(fx.register(), fx.cooperators(), fx.shelters(), fx.emergency_sites(),
-                           at_risk_kinds=("no_supporter", "supporter_far"))
+                           vocab=VOCABULARY, at_risk_kinds=("no_supporter", "supporter_far"))
     assert gaps.set_index("person_id")["at_risk"].to_dict() == {
         "P1": False, "P2": True, "P3": False, "P4": False, "P5": True, "P6": False, "P7": True,
         "P8": True, "P9": False}
@@ -113,6 +114,6 @@ def test_bad_inputs_are_all_reported():
     reg.loc[0, "consent"] = "maybe"
     sites = fx.emergency_sites().drop(columns=["hazard_earthquake"])
     with pytest.raises(ValueError) as err:
-        evacuation_gaps(reg, fx.cooperators().to_crs("EPSG:6677"), fx.shelters(), sites)
+        evacuation_gaps(reg, fx.cooperators().to_crs("EPSG:6677"), fx.shelters(), sites, vocab=VOCABULARY)
     text = str(err.value)
     assert "maybe" in text and "hazard_earthquake" in text and "cooperators" in text

@@ -27,6 +27,7 @@ from gis.crs import METRIC, WGS84
 from gis.distance import nearest_walking, paired_walking
 from gis.network import osm_walk_graph, walk_network
 from karte.domain.errors import InputError
+from karte.domain.schema import VOCABULARY
 from karte.walknet import read_walk_network
 
 # a base point in Aomori city (EPSG:6678 metres), so the projection round trip is realistic
@@ -141,8 +142,8 @@ def test_coverage_on_a_pbf_network(tmp_path):
     services = gpd.GeoDataFrame({"service_id": ["s"], "kind": ["salon"], "frequency": ["weekly"]},
                                 geometry=shapely.points(SALON), crs=METRIC)
     params = AnalysisParams(walk_m=600)  # straight line: 400 m × 1.3 = 520 m, within reach
-    straight = salon_coverage(surface, services, params=params)
-    walked = salon_coverage(surface, services, params=params, network=net)
+    straight = salon_coverage(surface, services, vocab=VOCABULARY, params=params)
+    walked = salon_coverage(surface, services, vocab=VOCABULARY, params=params, network=net)
     assert straight["covered"].all() and not walked["covered"].any()
     assert walked["salon_m"].iloc[0] == pytest.approx(1030, abs=0.05)
 
@@ -177,18 +178,19 @@ def test_gaps_and_suggestions_follow_the_network():
     reg = gpd.GeoDataFrame({"person_id": ["P", "Q"], "supporter_ids": ["", "A"], "consent": ["consented"] * 2,
                             "plan_status": ["done"] * 2, "district_code": ["X", "X"]},
                            geometry=[at(0, -10), at(0, -10)], crs=METRIC)
-    straight = suggest_supporters(reg, coop, params=params)
+    straight = suggest_supporters(reg, coop, vocab=VOCABULARY, params=params)
     assert straight["cooperator_id"].tolist() == ["B"]  # A is taken (by Q), B is the only one free
     coop.loc[0, "capacity"] = 2  # now A has room: straight line prefers A, the network B
-    assert suggest_supporters(reg, coop, params=params)["cooperator_id"].tolist() == ["A"]
-    walked = suggest_supporters(reg, coop, params=params, network=river_net())
+    assert suggest_supporters(reg, coop, vocab=VOCABULARY, params=params)["cooperator_id"].tolist() == ["A"]
+    walked = suggest_supporters(reg, coop, vocab=VOCABULARY, params=params, network=river_net())
     assert walked["cooperator_id"].tolist() == ["B"]
     assert walked["distance_m"].iloc[0] == pytest.approx(120 + 300 + 10)
 
     empty = gpd.GeoDataFrame({"shelter_id": [], "welfare": []}, geometry=[], crs=METRIC)
     sites = gpd.GeoDataFrame({"site_id": ["e"], "hazard_earthquake": [True]}, geometry=[at(0, 0)],
                              crs=METRIC)
-    line = evacuation_gaps(reg, coop, empty, sites, params=params).set_index("person_id")
-    net = evacuation_gaps(reg, coop, empty, sites, params=params, network=river_net()).set_index("person_id")
+    line = evacuation_gaps(reg, coop, empty, sites, vocab=VOCABULARY, params=params).set_index("person_id")
+    net = evacuation_gaps(reg, coop, empty, sites, vocab=VOCABULARY, params=params,
+                          network=river_net()).set_index("person_id")
     assert not line.loc["Q", "supporter_far"] and net.loc["Q", "supporter_far"]
     assert net.loc["Q", "supporter_m"] == pytest.approx(1030)

@@ -10,12 +10,15 @@ from gis.coverage import salon_coverage
 from gis.gaps import evacuation_gaps
 from gis.mesh import population_surface, square_grid
 from gis.outreach import outreach_priority, outreach_units, suppress_counts
+from karte.domain.schema import VOCABULARY
 
 
 def world():
     small = fx.small_areas()
-    cov = salon_coverage(population_surface(small, square_grid(small, size=500)), fx.services())
-    gaps = evacuation_gaps(fx.register(), fx.cooperators(), fx.shelters(), fx.emergency_sites())
+    cov = salon_coverage(population_surface(small, square_grid(small, size=500)), fx.services(),
+                         vocab=VOCABULARY)
+    gaps = evacuation_gaps(fx.register(), fx.cooperators(), fx.shelters(), fx.emergency_sites(),
+                           vocab=VOCABULARY)
     return cov, gaps
 
 

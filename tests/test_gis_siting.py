@@ -20,6 +20,7 @@ from gis.coverage import salon_coverage
 from gis.mesh import population_surface, square_grid
 from gis.params import AnalysisParams
 from gis.siting import candidate_venues, site_salons
+from karte.domain.schema import VOCABULARY
 
 PARAMS = AnalysisParams(walk_m=100, detour_factor=1.0)
 
@@ -83,7 +84,8 @@ def test_bad_arguments():
 def test_world_site_covers_the_uncovered_west():
     # in the world, only cells 0_0, 0_1 (A) and 3_0, 3_1 (B) are uncovered, 100 elderly each
     small = fx.small_areas()
-    cov = salon_coverage(population_surface(small, square_grid(small, size=500)), fx.services())
+    cov = salon_coverage(population_surface(small, square_grid(small, size=500)), fx.services(),
+                         vocab=VOCABULARY)
     venues = fx.points([(250, 500), (1750, 500), (2500, 500)], name=["west", "east", "c"])
     sites = site_salons(cov, venues, k=3)
     assert sites["name"].tolist() == ["west", "east"]  # c covers no elderly

@@ -85,8 +85,8 @@ def test_notebook_runs_and_draws(executed):
 def test_notebook_figures_agree_with_an_independent_count(executed):
     from gis.crs import METRIC
     from gis.mesh import jis_mesh, population_surface
+    from karte.domain.schema import VOCABULARY
     from karte.store import open_store
-    from karte.store.base import split_list
 
     nb, work, _ = executed
     result = result_of(nb)
@@ -116,7 +116,7 @@ def test_notebook_figures_agree_with_an_independent_count(executed):
     assert result["persons"] == len(mine)
     assert result["gap_counts"]["no_consent"] == (~mine["consent"].isin(["consented", "ordinance"])).sum()
     assert result["gap_counts"]["no_plan"] == (mine["plan_status"] != "done").sum()
-    no_supporter = [not any(c in known for c in split_list(s)) for s in mine["supporter_ids"]]
+    no_supporter = [not any(c in known for c in VOCABULARY.split(s)) for s in mine["supporter_ids"]]
     assert result["gap_counts"]["no_supporter"] == sum(no_supporter)
 
     # suggestions: people of the district without a supporter, who may be shared, within 300 m
@@ -127,7 +127,7 @@ def test_notebook_figures_agree_with_an_independent_count(executed):
                                          "person_id"])
     for person, cooperator, distance in result["suggestions"]:
         assert person in shareable_unsupported
-        assert "evacuation" in split_list(coop.loc[cooperator, "help_kinds"])
+        assert "evacuation" in VOCABULARY.split(coop.loc[cooperator, "help_kinds"])
         straight = by_id.geometry[person].distance(coop.geometry[cooperator])
         assert distance == pytest.approx(straight * 1.3, abs=1e-3)
         assert distance <= 300 + 1e-6

@@ -15,7 +15,8 @@ from karte.domain.access import PUBLIC, Access, Level
 from karte.domain.schema import Consent
 from karte.render.sheets import SheetAccessError, cli_access, district_sheet_pdf, render_batch
 from karte.sheets_cli import sheets_command
-from karte.store import GeoPackageStore
+from karte.store.base import GeoPackageStore
+from karte.domain.layers import 
 
 USER = "yamada.test"
 
@@ -305,7 +306,7 @@ def test_drill_groups_people_by_supporter_and_by_shelter(store, drill):
     for p in ok.itertuples():  # everyone appears in both lists
         assert squash(p.kana) in squash(by_supporter) and squash(p.kana) in squash(by_shelter)
     coop = store.read("cooperators").set_index("cooperator_id")
-    from karte.store import split_list
+    from karte.domain.layers import split_list
 
     supporters = {s for ids in ok["supporter_ids"] for s in split_list(ids)}
     for sid in supporters:  # one group per supporter, with the phone number
@@ -324,7 +325,7 @@ def test_drill_has_a_roll_call_box_per_person(store, drill):
     from pypdf import PdfReader
 
     ok, _ = shareable(store, "S01")
-    from karte.store import split_list
+    from karte.domain.layers import split_list
 
     rows = sum(max(1, len(split_list(s))) for s in ok["supporter_ids"]) + len(ok)
     reader = PdfReader(drill.files["S01"])
@@ -496,7 +497,8 @@ def test_sheet_prints_in_a_fresh_process_without_touching_system_fonts(store, tm
         from pathlib import Path
         from karte.domain.access import Access, Level
         from karte.render.sheets import district_sheet_pdf
-        from karte.store import GeoPackageStore
+        from karte.store.base import GeoPackageStore
+        from karte.domain.layers import 
 
         data = district_sheet_pdf(GeoPackageStore({str(store.path)!r}), "S07",
                                   edition="confidential", access=Access("web.user", Level.COORDINATOR))

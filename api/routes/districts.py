@@ -1,6 +1,6 @@
 """The JSON, GeoJSON, CSV and PDF API of the district kartes.
 
-Thin: every route asks :mod:`karte.views` what the user may see and only formats it.
+Thin: every route asks :mod:`karte.services` what the user may see and only formats it.
 """
 
 from __future__ import annotations
@@ -16,8 +16,11 @@ from pydantic import BaseModel
 
 from api.deps import AccessDep, MaxSmallDep, StoreDep
 from api.errors import ApiError
-from karte import views
 from karte.domain.access import Access
+from karte.domain.schema import Edition
+from karte.render.webmap import to_web_geojson
+from karte.services import kartes, sheets
+from karte.services.layers import FEATURE_KEYS, PERSONAL, WEB_LAYERS, layer_view
 from karte.store.base import Store
 
 router = APIRouter()
@@ -31,16 +34,8 @@ GEOJSON = "application/geo+json"
 WEB_TOLERANCE_M = 5.0
 
 
-class WebLayer(StrEnum):
-    districts = "districts"
-    small_areas = "small_areas"
-    shelters = "shelters"
-    emergency_sites = "emergency_sites"
-    services = "services"
-    coverage = "coverage"
-    catchments = "catchments"
-    register = "register"
-    cooperators = "cooperators"
+#: The web layers as a path parameter (from the one catalogue, :data:`karte.services.layers.WEB_LAYERS`).
+WebLayer = StrEnum("WebLayer", {name: name for name in WEB_LAYERS})
 
 
 class Table(StrEnum):
@@ -51,12 +46,6 @@ class Table(StrEnum):
     shelters = "shelters"
     register = "register"
     cooperators = "cooperators"
-
-
-class Edition(StrEnum):
-    public = "public"
-    confidential = "confidential"
-    drill = "drill"
 
 
 class Paper(StrEnum):
@@ -93,7 +82,7 @@ def health(store: StoreDep) -> dict:
 def list_districts(store: StoreDep, access: AccessDep, max_small: MaxSmallDep) -> list[dict]:
     """Every district with its population, ageing rate and support-needers (public: counts of
     1 to 2 as "秘匿")."""
-    return views.district_list(store, access, max_small=max_small)
+    return kartes.district_list(store, access, max_small=max_small)
 
 
 @router.get("/api/districts/{code}", tags=["districts"], summary="地区カルテ (JSON)", name="karte",
@@ -101,7 +90,7 @@ def list_districts(store: StoreDep, access: AccessDep, max_small: MaxSmallDep) -
 def karte(code: Code, store: StoreDep, access: AccessDep, max_small: MaxSmallDep) -> dict[str, Any]:
     """The district's karte (schema ``karte/1``); users who may see the district's personal rows
     also get ``personal`` (register and cooperator roster), and the read is logged."""
-    return views.karte_view(store, code, access, max_small=max_small)
+    return kartes.karte_view(store, code, access, max_small=max_small)
 
 
 @router.get("/api/districts/{code}/layers/{layer}.geojson", tags=["layers"], name="district_layer",
@@ -112,9 +101,9 @@ def district_layer(code: Code, layer: WebLayer, store: StoreDep, access: AccessD
     """One layer of one district, simplified (5 m) and rounded (6 decimals) for web maps.
     ``register`` and ``cooperators`` only for users who may see the district's personal rows."""
     _check_personal(store, layer, access, code)
-    frame = views.layer_view(store, layer.value, access, district=code, max_small=max_small)
-    return GeoJSONResponse(views.to_web_geojson(frame, tolerance_m=WEB_TOLERANCE_M,
-                                                id_column=views.FEATURE_KEYS[layer.value]))
+    frame = layer_view(store, layer.value, access, district=code, max_small=max_small)
+    return GeoJSONResponse(to_web_geojson(frame, tolerance_m=WEB_TOLERANCE_M,
+                                          id_column=FEATURE_KEYS[layer.value]))
 
 
 @router.get("/api/layers/{layer}.geojson", tags=["layers"], name="city_layer",
@@ -126,9 +115,9 @@ def city_layer(layer: WebLayer, store: StoreDep, access: AccessDep,
     ``uncovered_share``, ``gap_rate``, ``elderly_rate``). Personal layers: the rows the user may
     see (a district member: their own district)."""
     _check_personal(store, layer, access, None)
-    frame = views.layer_view(store, layer.value, access, max_small=max_small)
-    return GeoJSONResponse(views.to_web_geojson(frame, tolerance_m=WEB_TOLERANCE_M,
-                                                id_column=views.FEATURE_KEYS[layer.value]))
+    frame = layer_view(store, layer.value, access, max_small=max_small)
+    return GeoJSONResponse(to_web_geojson(frame, tolerance_m=WEB_TOLERANCE_M,
+                                          id_column=FEATURE_KEYS[layer.value]))
 
 
 @router.get("/api/districts/{code}/tables/{table}.csv", tags=["districts"], name="karte_csv",
@@ -155,34 +144,28 @@ def karte_csv(code: Code, table: Table, store: StoreDep, access: AccessDep,
             responses={200: {"content": {"application/pdf": {"schema": {"type": "string",
                                                                         "format": "binary"}}},
                              "description": "PDF"}, **_ERRORS})
-def sheet_pdf(code: Code, store: StoreDep, access: AccessDep,
+def sheet_pdf(code: Code, store: StoreDep, access: AccessDep, max_small: MaxSmallDep,
               edition: Annotated[Edition, Query(description="public 公開版 / confidential 取扱注意 / "
-                                                            "drill 訓練用")] = Edition.public,
+                                                            "drill 訓練用")] = Edition.PUBLIC,
               paper: Paper = Paper.A4) -> Response:
     """The printed district sheet. ``confidential`` and ``drill`` need a user who may see the
-    district's personal rows (403 otherwise); they are logged."""
-    from karte.render.sheets import Edition as SheetEdition
-    from karte.render.sheets import check_access, district_sheet_pdf
-
-    if code not in views.district_codes(store):
+    district's personal rows (403 otherwise); their reads are logged."""
+    if code not in kartes.district_codes(store):
         raise ApiError(404, f"地区 {code} はありません")
-    check_access(access, [code], SheetEdition(edition.value))  # refused before any work
-    context, coverage = views.sheet_context(store), views.coverage(store)
-    with views.store_lock(store):  # the sheet writes its access-log rows into a GeoPackage store
-        data = district_sheet_pdf(store, code, edition=edition.value, paper=paper.value, access=access,
-                                  route=access.route, context=context, coverage=coverage)
+    data = sheets.district_sheet_pdf(store, code, edition=edition, paper=paper.value, access=access,
+                                     max_small=max_small)
     suffix = "" if paper == Paper.A4 else f"-{paper.value}"
     headers = {"Content-Disposition": f'inline; filename="{code}-{edition.value}{suffix}.pdf"'}
-    if edition != Edition.public:
+    if edition.personal:
         headers["Cache-Control"] = "private, no-store"
     return Response(data, media_type="application/pdf", headers=headers)
 
 
 def _check_personal(store: Store, layer: WebLayer, access: Access, code: str | None) -> None:
     """A clear 401/403 instead of an empty layer when the user may see no personal rows."""
-    if layer.value not in views.PERSONAL:
+    if layer.value not in PERSONAL:
         return
-    if code is not None and code not in views.district_codes(store):
+    if code is not None and code not in kartes.district_codes(store):
         raise ApiError(404, f"地区 {code} はありません")
     if not access.sees_personal:
         raise ApiError(401 if access.user == "anonymous" else 403,
@@ -197,7 +180,7 @@ def _check_personal(store: Store, layer: WebLayer, access: Access, code: str | N
 def _table(store: Store, code: str, table: Table, access: Access, max_small: int):
     if table in (Table.register, Table.cooperators):
         _check_personal(store, WebLayer(table.value), access, code)
-        personal = views.karte_view(store, code, access, max_small=max_small)["personal"]
+        personal = kartes.karte_view(store, code, access, max_small=max_small)["personal"]
         if table == Table.register:
             header = ["person_id", "name", "kana", "address", "birth_date", "care_level", "disability",
                       "mobility", "medical_devices", "consent_ja", "plan_ja", "supporters", "shelter_id"]
@@ -229,7 +212,7 @@ def _table(store: Store, code: str, table: Table, access: Access, max_small: int
 
 def _public_karte(store: Store, code: str, access: Access, max_small: int) -> dict:
     """The karte's aggregate tables only: nothing personal is read (or logged) for them."""
-    return views.karte_view(store, code, access, max_small=max_small, include_personal=False)
+    return kartes.karte_view(store, code, access, max_small=max_small, include_personal=False)
 
 
 def _cell(value):

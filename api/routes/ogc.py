@@ -4,7 +4,7 @@ Collections: ``districts``, ``small_areas``, ``shelters``, ``emergency_sites``, 
 ``coverage`` (uncovered areas: elderly people outside every salon's walking catchment, one
 feature per district) and ``catchments`` (the salons' walking catchments), in CRS84 (EPSG:4326
 longitude, latitude), coordinates to 6 decimals, not simplified. What a user sees is
-:func:`karte.views.layer_view`'s answer, as everywhere (anonymous: small counts as "秘匿");
+:func:`karte.services.layers.layer_view`'s answer, as everywhere (anonymous: small counts as "秘匿");
 personal layers are not offered here.
 
 ``limit`` is 1..10000 (default 1000), ``offset`` 0.. ; ``bbox`` is ``minLon,minLat,maxLon,maxLat``
@@ -29,8 +29,10 @@ from fastapi.responses import JSONResponse
 from api.deps import AccessDep, MaxSmallDep, StoreDep
 from api.errors import ApiError
 from gis import crs
-from karte import views
 from karte.domain.access import SUPPRESSED, Access, Level
+from karte.render.webmap import to_web_geojson
+from karte.services.layers import FEATURE_KEYS, layer_view
+from karte.snapshot import current
 from karte.store.base import Store
 
 router = APIRouter(prefix="/ogc", tags=["OGC API - Features"])
@@ -142,7 +144,7 @@ def items(
         frame = frame.iloc[hits]
     matched = len(frame)
     page = frame.iloc[offset:offset + limit]
-    body = views.to_web_geojson(page, tolerance_m=0, id_column=views.FEATURE_KEYS[collection_id])
+    body = to_web_geojson(page, tolerance_m=0, id_column=FEATURE_KEYS[collection_id])
     body.pop("bbox", None)
     base = f"{_base(request)}/collections/{collection_id}/items"
     extra = f"&bbox={bbox}" if bbox else ""
@@ -169,11 +171,11 @@ def item(request: Request, collection_id: CollectionId, feature_id: FeatureId, s
          access: AccessDep, max_small: MaxSmallDep, f: Format = None) -> GeoJSON:
     _known(collection_id)
     frame, _ = _layer(store, collection_id, access, max_small)
-    key = views.FEATURE_KEYS[collection_id]
+    key = FEATURE_KEYS[collection_id]
     hit = frame[frame[key].astype(str) == feature_id]
     if hit.empty:
         raise ApiError(404, f"{collection_id} に地物 {feature_id} はありません")
-    feature = views.to_web_geojson(hit.iloc[:1], tolerance_m=0, id_column=key)["features"][0]
+    feature = to_web_geojson(hit.iloc[:1], tolerance_m=0, id_column=key)["features"][0]
     base = f"{_base(request)}/collections/{collection_id}"
     feature["links"] = [{"href": f"{base}/items/{feature_id}", "rel": "self", "type": GEOJSON},
                         {"href": base, "rel": "collection", "type": "application/json"}]
@@ -193,10 +195,10 @@ def _layer(store: Store, cid: str, access: Access, max_small: int) -> tuple[gpd.
     public = access.level == Level.PUBLIC
 
     def compute():
-        frame = _typed(views.layer_view(store, cid, access, max_small=max_small))
+        frame = _typed(layer_view(store, cid, access, max_small=max_small))
         return frame, frame.geometry.to_crs(crs.WGS84)
 
-    return views.cached(store, ("ogc", cid, public, max_small), compute)
+    return current(store).memo(("ogc", cid, public, max_small), compute)
 
 
 def _typed(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

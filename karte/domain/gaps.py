@@ -16,15 +16,21 @@ from dataclasses import dataclass
 class GapKind:
     """One missing link of a support-needer's evacuation chain.
 
-    ``label`` may hold ``{supporter_m}`` (the walking limit to a supporter, metres);
-    ``priority`` decides a person's colour on the map (the first kind they have, lowest first);
-    ``colour`` is the map colour of a person whose first gap this is.
+    ``label`` may hold ``{supporter_m}`` (the walking limit to a supporter, metres); ``short``
+    is the label without figures (map legends and tooltips); ``priority`` decides a person's
+    colour on the map (the first kind they have, lowest first); ``colour`` is the map colour of
+    a person whose first gap this is.
     """
 
     key: str
     label: str
     colour: str
     priority: int
+    short: str = ""
+
+    @property
+    def short_label(self) -> str:
+        return self.short or self.label
 
     def text(self, *, supporter_m: float | None = None) -> str:
         """The label with the walking limit filled in."""
@@ -35,7 +41,7 @@ class GapKind:
 GAP_KINDS: tuple[GapKind, ...] = (
     GapKind("no_consent", "名簿提供の同意がない", "#616161", 0),
     GapKind("no_supporter", "支援者が決まっていない", "#d32f2f", 1),
-    GapKind("supporter_far", "支援者が遠い（徒歩{supporter_m:.0f}m超）", "#ef6c00", 2),
+    GapKind("supporter_far", "支援者が遠い（徒歩{supporter_m:.0f}m超）", "#ef6c00", 2, "支援者が遠い"),
     GapKind("supporter_overloaded", "支援者の受け持ちが定員超過", "#f9a825", 3),
     GapKind("no_plan", "個別避難計画が未作成・作成中", "#ad1457", 5),
     GapKind("no_shelter", "避難先が遠い", "#6d4c41", 4),

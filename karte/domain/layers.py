@@ -18,8 +18,26 @@ snapshot (:mod:`karte.snapshot`): any write to them changes the store's stamp
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import StrEnum
+
+from karte.domain.schema import VOCABULARY
+
+#: List-valued fields (``supporter_ids``, ``help_kinds``) are stored as text joined by this.
+LIST_SEPARATOR = VOCABULARY.list_separator
+
+
+def split_list(value) -> list[str]:
+    """``"a;b"`` -> ``["a", "b"]``; empty or null -> ``[]``."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value == "":
+        return []
+    return [v for v in str(value).split(LIST_SEPARATOR) if v]
+
+
+def join_list(values) -> str:
+    """``["a", "b"]`` -> ``"a;b"`` (the stored form of a list-valued field)."""
+    return LIST_SEPARATOR.join(str(v) for v in values)
 
 
 class Layer(StrEnum):

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from gis.vocab import Vocabulary
+
 
 class Consent(StrEnum):
     """Consent to share the register entry with district supporters in normal times."""
@@ -164,3 +166,63 @@ AGE_BANDS = ("age_0_14", "age_15_64", "age_65_74", "age_75_plus")
 AGE_BANDS_JA = {
     "age_0_14": "0〜14歳", "age_15_64": "15〜64歳", "age_65_74": "65〜74歳", "age_75_plus": "75歳以上",
 }
+
+
+class Mobility(StrEnum):
+    """How a support-needer moves (移動の状態)."""
+
+    INDEPENDENT = "independent"        # 自立
+    WALK_WITH_HELP = "walk_with_help"  # 歩行介助
+    WHEELCHAIR = "wheelchair"          # 車いす
+    BEDRIDDEN = "bedridden"            # 寝たきり
+
+    @property
+    def ja(self) -> str:
+        return MOBILITY_JA[self]
+
+    @property
+    def needs_care(self) -> bool:
+        """Needs care to evacuate (and so a welfare shelter)."""
+        return self in (Mobility.WHEELCHAIR, Mobility.BEDRIDDEN)
+
+
+MOBILITY_JA = {Mobility.INDEPENDENT: "自立", Mobility.WALK_WITH_HELP: "歩行介助",
+               Mobility.WHEELCHAIR: "車いす", Mobility.BEDRIDDEN: "寝たきり"}
+
+
+class Edition(StrEnum):
+    """Editions (版) of the printed district sheet."""
+
+    PUBLIC = "public"              # 公開版: no personal data, small counts suppressed
+    CONFIDENTIAL = "confidential"  # 取扱注意: adds the consented register and the roster
+    DRILL = "drill"                # 訓練用: register by supporter and by shelter, roll-call boxes
+
+    @property
+    def ja(self) -> str:
+        return EDITION_JA[self]
+
+    @property
+    def personal(self) -> bool:
+        """Does this edition list persons (and so need the right to see them)?"""
+        return self is not Edition.PUBLIC
+
+
+EDITION_JA = {Edition.PUBLIC: "公開版", Edition.CONFIDENTIAL: "取扱注意", Edition.DRILL: "訓練用・取扱注意"}
+
+#: Names of the stand-in districts (not the councils' real areas) start with this.
+STANDIN_PREFIX = "（仮）"
+
+
+def is_standin(district_name) -> bool:
+    """Is this a stand-in district (built by karte, not the council's own)?"""
+    return str(district_name).startswith(STANDIN_PREFIX)
+
+
+#: What the analyses in :mod:`gis` need to know of these vocabularies.
+VOCABULARY = Vocabulary(
+    consent_shareable={c.value: c.shareable for c in Consent},
+    frequency_per_month=dict(FREQUENCY_PER_MONTH),
+    care_mobility=frozenset(m.value for m in Mobility if m.needs_care),
+    list_separator=";",
+    evacuation_help=HelpKind.EVACUATION.value,
+)

@@ -18,7 +18,6 @@ import dataclasses
 import datetime as dt
 import getpass
 import hashlib
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -149,6 +148,7 @@ class PreparedImport:
     layers: dict[str, pd.DataFrame] = field(default_factory=dict)
     provided: set[str] = field(default_factory=set)   # statistics columns the file gave
     by_polygon: bool | None = None                    # districts given as polygons (or by table)
+    access: Access | None = None                      # who imports (reads and writes as them)
 
 
 # --- the entry points ----------------------------------------------------------------------
@@ -192,7 +192,7 @@ def import_file(store: Store, kind: str, path: Path, *, dry_run: bool = False, s
 def apply_import(store: Store, prepared: PreparedImport) -> ImportReport:
     """Write a prepared import (one atomic write); nothing is written when nothing changed."""
     if prepared.report.changed and prepared.layers:
-        store.write(prepared.layers)
+        store.write(prepared.layers, access=prepared.access)
         prepared.report.written = True
     return prepared.report
 
@@ -226,6 +226,7 @@ def prepare_import(store: Store, kind: str, path: Path, *, sheet: str | None = N
         raise ImportValidationError(report)
     if report.changed:
         _add_derived(prepared, state, kind, path)
+    prepared.access = state.access
     return prepared
 
 
@@ -455,17 +456,3 @@ def _add_derived(prepared: PreparedImport, state: _StoreState, kind: str, path: 
                         provided=prepared.provided, by_polygon=prepared.by_polygon, record=record)
     prepared.layers[str(Layer.KARTES)] = reassemble(layers, meta)
     prepared.layers[str(Layer.META)] = meta_frame(meta)
-
-
-def report_json(report: ImportReport) -> str:
-    """The report as JSON for the web API (no personal data: rows, columns and messages only)."""
-    return json.dumps({
-        "kind": report.kind, "file": report.file, "encoding": report.encoding, "sheet": report.sheet,
-        "rows": report.rows,
-        "ok": report.ok, "written": report.written, "dry_run": report.dry_run,
-        "precision": report.precision, "notes": report.notes,
-        "problems": [p.__dict__ for p in report.problems],
-        "warnings": [p.__dict__ for p in report.warnings],
-        "changes": [{"layer": c.layer, "added": c.added, "removed": c.removed, "updated": c.updated,
-                     "unchanged": c.unchanged, "by_district": c.by_district} for c in report.changes],
-    }, ensure_ascii=False)

@@ -15,7 +15,7 @@ import geopandas as gpd
 import pandas as pd
 
 from gis import crs
-from karte.domain.layers import COOPERATOR_COLUMNS, REGISTER_COLUMNS, SERVICE_COLUMNS, Layer
+from karte.domain.layers import COOPERATOR_COLUMNS, REGISTER_COLUMNS, SERVICE_COLUMNS, Layer, join_list
 from karte.domain.schema import LocationPrecision, PlanStatus
 from karte.importing.geocode import Geocoder
 from karte.importing.points import (
@@ -49,7 +49,6 @@ from karte.importing.values import (
     parse_service_kind,
     parse_yes_no,
 )
-from karte.store.base import join_list
 
 #: The oldest plausible birth date is this many years before today.
 MAX_AGE_YEARS = 125

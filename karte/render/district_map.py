@@ -2,7 +2,7 @@
 cells, shelters, and for authorised users cooperators and support-needers coloured by gap kind.
 
 Pure drawing: every frame passed in is already what the viewer may see (the web pages take them
-from :mod:`karte.views`), in EPSG:6678. Each layer is one ``folium.GeoJson`` in the layer
+from :mod:`karte.services`), in EPSG:6678. Each layer is one ``folium.GeoJson`` in the layer
 control, drawn as SVG (one ``<path>`` per polygon or point, so a browser test can count them).
 Tooltip and popup text is built and HTML-escaped here: folium inserts it as HTML.
 """
@@ -16,6 +16,8 @@ import folium
 import geopandas as gpd
 import pandas as pd
 
+from karte.domain import gaps
+from karte.domain.layers import split_list
 from karte.domain.schema import (
     HELP_JA,
     PLAN_STATUS_JA,
@@ -35,19 +37,10 @@ from karte.render.webmap import (
     tip_geojson,
     web_geojson,
 )
-from karte.store.base import split_list
 
-#: Gap kinds in the order that decides a support-needer's colour (the first gap found), with
-#: their colour and Japanese label. ``none``: no gap at all.
-GAP_STYLE = (
-    ("no_consent", "#616161", "名簿提供の同意がない"),
-    ("no_supporter", "#d32f2f", "支援者が決まっていない"),
-    ("supporter_far", "#ef6c00", "支援者が遠い"),
-    ("supporter_overloaded", "#f9a825", "支援者の受け持ちが定員超過"),
-    ("no_shelter", "#6d4c41", "避難先が遠い"),
-    ("no_plan", "#ad1457", "個別避難計画が未作成・作成中"),
-    ("none", "#2e7d32", "空白なし"),
-)
+#: Gap kinds in the order that decides a support-needer's colour (the first gap found), then
+#: ``none`` (no gap at all): key, colour and label from :mod:`karte.domain.gaps`.
+GAP_STYLE = tuple((k.key, k.colour, k.short_label) for k in (*gaps.by_priority(), gaps.NO_GAP))
 GAP_COLOUR = {k: c for k, c, _ in GAP_STYLE}
 GAP_LABEL = {k: label for k, _, label in GAP_STYLE}
 
@@ -91,10 +84,7 @@ def outline(district: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 
 def primary_gap(row) -> str:
     """The gap kind that colours a support-needer: the first of :data:`GAP_STYLE` they have."""
-    for kind, _, _ in GAP_STYLE[:-1]:
-        if _flag(row.get(kind)):
-            return kind
-    return "none"
+    return gaps.primary_gap(row).key
 
 
 def district_map(
@@ -128,7 +118,7 @@ def district_map(
         Personal layers, only for viewers who may see them (None: the layer is left out). The
         register carries the gap flags of :mod:`gis.gaps` (``no_supporter``…).
     to_geojson
-        ``frame -> GeoJSON dict`` in EPSG:4326 (default :func:`karte.views.to_web_geojson` with
+        ``frame -> GeoJSON dict`` in EPSG:4326 (default :func:`karte.render.webmap.to_web_geojson` with
         :data:`TOLERANCE_M` and :data:`DECIMALS`).
     """
     to_geojson = to_geojson or web_geojson(tolerance_m=TOLERANCE_M, decimals=DECIMALS)
@@ -174,7 +164,9 @@ def district_map(
                         for k, c, _ in GAP_STYLE},
                 style_of=primary_gap,
                 tip=lambda r: f"要支援者: {_e(GAP_LABEL[primary_gap(r)])}", popup=_person_popup)
-    folium.LayerControl(collapsed=False).add_to(m)
+    control = folium.LayerControl(collapsed=False)
+    control.add_to(m)
+    m.karte_control = control.get_name()  # the personal overlay adds its layers to it
 
     items = [("#66bb6a", "サロンの徒歩圏"), ("#ef5350", "徒歩圏外の高齢者がいる区域"),
              ("#43a047", "サロン"), ("#1e88e5", "指定避難所"), ("#ffffff", "福祉避難所（紫の輪）")]
@@ -185,6 +177,78 @@ def district_map(
         items += [(c, f"要支援者: {label}") for k, c, label in GAP_STYLE if k in shown]
     m.get_root().html.add_child(folium.Element(legend_html("凡例", items)))
     return m
+
+
+# --- the viewer's personal layers, added in the browser to a map drawn once per build ---------------
+
+def personal_overlay(*, register: gpd.GeoDataFrame | None, cooperators: gpd.GeoDataFrame | None,
+                     to_geojson: Callable[..., dict] | None = None) -> dict:
+    """The personal layers of one viewer as plain data for ``static/karte-personal.js``, which adds
+    them to the district map (the map itself holds no personal data and is drawn once per build).
+
+    ``register`` and ``cooperators`` are the rows the viewer may see (None: left out), the register
+    with its gap flags. Each layer: ``name`` (in the layer control), ``styles`` (circle-marker
+    styles by key), ``geojson`` (points whose properties are only ``k``, the style key, and
+    ``tip`` / ``popup``, lists of plain-text lines the browser inserts as text, never as HTML);
+    ``legend``: (colour, label) pairs for the map's legend.
+    """
+    to_geojson = to_geojson or web_geojson(tolerance_m=TOLERANCE_M, decimals=DECIMALS)
+    layers, legend = [], []
+    if cooperators is not None:
+        styles = {"s": {"color": "#01579b", "fillColor": "#4fc3f7", "radius": 5, "weight": 2,
+                        "fillOpacity": 0.9}}
+        layers.append(_overlay_layer(to_geojson, cooperators, LAYER_NAMES["cooperators"], styles,
+                                     key=lambda r: "s", tip=lambda r: [f"共助協力者: {_role(r)}"],
+                                     popup=_cooperator_lines))
+        legend.append(("#4fc3f7", "共助協力者"))
+    if register is not None:
+        styles = {k: {"color": "#212121", "fillColor": c, "radius": 6, "weight": 1, "fillOpacity": 0.9}
+                  for k, c, _ in GAP_STYLE}
+        layer = _overlay_layer(to_geojson, register, LAYER_NAMES["register"], styles, key=primary_gap,
+                               tip=lambda r: [f"要支援者: {GAP_LABEL[primary_gap(r)]}"], popup=_person_lines)
+        layers.append(layer)
+        shown = {f["properties"]["k"] for f in layer["geojson"]["features"]}
+        legend += [(c, f"要支援者: {label}") for k, c, label in GAP_STYLE if k in shown]
+    return {"layers": layers, "legend": legend}
+
+
+def _overlay_layer(to_geojson, frame, name: str, styles: dict, *, key, tip, popup) -> dict:
+    if len(frame):
+        frame = frame[frame.geometry.notna() & ~frame.geometry.is_empty]
+    rows = records(frame)
+    slim = gpd.GeoDataFrame({"k": [key(r) for r in rows], "tip": [tip(r) for r in rows],
+                             "popup": [popup(r) for r in rows]}, geometry=frame.geometry.values,
+                            crs=frame.crs)
+    return {"name": name, "styles": styles, "geojson": to_geojson(slim)}
+
+
+def _cooperator_lines(r) -> list[str]:
+    helps = "・".join(HELP_JA.get(HelpKind(h), h) if h in HelpKind._value2member_map_ else h
+                     for h in split_list(r.get("help_kinds")))
+    lines = [_text(r.get("name")), _role(r)]
+    if not _missing(r.get("phone")):
+        lines.append(f"電話: {r.get('phone')}")
+    if helps:
+        lines.append(f"できること: {helps}")
+    if not _missing(r.get("capacity")):
+        assigned = r.get("assigned")
+        load = "" if _missing(assigned) else f"{int(assigned)} / "
+        lines.append(f"避難支援の受け持ち: {load}{int(r.get('capacity'))} 人まで")
+    return lines
+
+
+def _person_lines(r) -> list[str]:
+    found = [label for kind, _, label in GAP_STYLE[:-1] if _flag(r.get(kind))]
+    plan = r.get("plan_status")
+    lines = [_text(r.get("name")), _short(r.get("address"))]
+    if plan in PlanStatus._value2member_map_:
+        lines.append(f"個別避難計画: {PLAN_STATUS_JA[PlanStatus(plan)]}")
+    lines.append("空白: " + ("、".join(found) if found else "なし"))
+    return lines
+
+
+def _text(v) -> str:
+    return "" if _missing(v) else str(v)
 
 
 # --- layers ---------------------------------------------------------------------------------------
@@ -228,12 +292,12 @@ def _cooperator_popup(r) -> str:
 
 
 def _person_popup(r) -> str:
-    gaps = [label for kind, _, label in GAP_STYLE[:-1] if _flag(r.get(kind))]
+    found = [label for kind, _, label in GAP_STYLE[:-1] if _flag(r.get(kind))]
     plan = r.get("plan_status")
     lines = [f"<b>{_e(r.get('name'))}</b>", _e(_short(r.get("address")))]
     if plan in PlanStatus._value2member_map_:
         lines.append(f"個別避難計画: {PLAN_STATUS_JA[PlanStatus(plan)]}")
-    lines.append("空白: " + (_e("、".join(gaps)) if gaps else "なし"))
+    lines.append("空白: " + (_e("、".join(found)) if found else "なし"))
     return "<br>".join(lines)
 
 

@@ -14,8 +14,7 @@ from zoneinfo import ZoneInfo
 
 from reportlab.lib.colors import white
 
-from karte.domain.access import DEFAULT_SUPPRESS_MAX, PUBLIC, SUPPRESSED, suppress
-from karte.domain.schema import ROLE_JA
+from karte.domain.schema import ROLE_JA, Edition, is_standin
 from karte.render.pdf_fonts import safe_text
 from karte.render.pdf_layout import (
     BOTTOM,
@@ -32,8 +31,8 @@ from karte.render.pdf_layout import (
     rows_per_page,
     wrap,
 )
-from karte.render.sheet_data import DistrictSheet, Edition
 from karte.render.sheet_map import draw_map
+from karte.render.sheet_model import DistrictSheet
 
 JST = ZoneInfo("Asia/Tokyo")
 
@@ -168,13 +167,13 @@ def _title_block(w: PageWriter, sheet: DistrictSheet, y: float) -> float:
     c.rect(RIGHT - bw, y - 27, bw, 21, stroke=1, fill=1)
     w.text(RIGHT - bw / 2, y - 21, badge, 12, bold=True, align="center",
            color=white if options.edition.personal else INK)
-    note = (f"個人情報は含みません。1〜{DEFAULT_SUPPRESS_MAX} の数は「{SUPPRESSED}」と表示"
+    note = (f"個人情報は含みません。1〜{options.max_small} の数は「秘匿」と表示"
             if not options.edition.personal else
             "名簿は提供に同意した方（条例による推定同意を含む）のみ")
     w.text(RIGHT, y - 42, note, 7.5, color=MUTED, align="right")
     y -= 50
     notes = []
-    if k["district"].get("standin"):
+    if k["district"].get("standin") or is_standin(sheet.name):
         notes.append("地区割りは代替（仮）で、実際の地区社協の区域ではありません。")
     if k.get("synthetic"):
         names = "・".join(SYNTHETIC_JA.get(s, s) for s in k["synthetic"])
@@ -206,21 +205,20 @@ def _page_one(w: PageWriter, sheet: DistrictSheet) -> None:
 
 
 def _base_stats(w: PageWriter, sheet: DistrictSheet) -> None:
-    public = not sheet.options.edition.personal
     w.heading("基礎情報", note="市全体と比較", keep=0, x1=STATS_RIGHT)
     cols = (Column("項目", 128), Column("地区", 62, "right"), Column("地区の率", 58, "right"),
             Column("市全体", 70, "right"), Column("市の率", 52, "right"))
     rows = []
     for m in sheet.karte["base"]:
-        value = m["value"]
-        shown = _suppress(value, public)
+        value = m["value"]  # an int, or the suppression mark (a string) in the public edition
+        hidden = isinstance(value, str)
         if "share_of_city" in m:
-            rate = f"市の {_pct(m['share_of_city'])}" if shown == value else ""
+            rate = f"市の {_pct(m['share_of_city'])}" if not hidden else ""
             city_rate = ""
         else:
-            rate = _pct(m.get("rate")) if shown == value else ""
+            rate = _pct(m.get("rate")) if not hidden else ""
             city_rate = _pct(m.get("city_rate"))
-        rows.append((m["label"], _count(shown, m["unit"]), rate, _count(m["city"], m["unit"]),
+        rows.append((m["label"], _count(value, m["unit"]), rate, _count(m["city"], m["unit"]),
                      city_rate))
     w.table(cols, rows, size=9, row_h=STATS_ROW)
     w.paragraph("率: 年齢区分と高齢者は年齢のわかる人口に対して、一人暮らし高齢者は高齢者に対して、"
@@ -395,10 +393,6 @@ def _shelter_text(shelter: dict | None) -> str:
         return Strong("未定")
     mark = f"{shelter['label']} " if shelter["label"] else ""
     return f"{mark}{shelter['name']}" + ("（福祉）" if shelter["welfare"] else "")
-
-
-def _suppress(value, public: bool):
-    return suppress(value, access=PUBLIC) if public else value
 
 
 def _count(value, unit: str) -> str:

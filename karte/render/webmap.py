@@ -12,6 +12,8 @@ replacing its default asset lists with the shipped Leaflet keeps it free of any 
 
 from __future__ import annotations
 
+import json
+import math
 import re
 import shutil
 from dataclasses import dataclass
@@ -19,7 +21,9 @@ from pathlib import Path
 
 import folium
 import geopandas as gpd
+import numpy as np
 import pandas as pd
+import shapely
 from branca.element import MacroElement
 from jinja2 import Template
 
@@ -116,6 +120,7 @@ class MapParts:
     html: str    #: the map's <div>
     script: str  #: the JavaScript that draws it (after the div)
     map_id: str  #: the id of the map's <div> (and its JavaScript variable)
+    control_id: str = ""  #: the JavaScript variable of its layer control (when it has one)
 
 
 _VIEWPORT = re.compile(r'<meta name="viewport"[^>]*>', re.S)
@@ -132,7 +137,8 @@ def map_parts(m: folium.Map) -> MapParts:
     root.render()
     header = _FULL_PAGE.sub("", _VIEWPORT.sub("", root.header.render()))
     return MapParts(header=header, html=root.html.render(),
-                    script=unescape_text(root.script.render()), map_id=m.get_name())
+                    script=unescape_text(root.script.render()), map_id=m.get_name(),
+                    control_id=getattr(m, "karte_control", ""))
 
 
 _U_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\u([0-9a-fA-F]{4})")
@@ -168,8 +174,6 @@ def for_web(gdf: gpd.GeoDataFrame, *, tolerance_m: float = 15.0, decimals: int =
     ``close_gaps_m`` closes slivers and pinholes narrower than twice that many metres (a
     morphological closing: buffer out, then in), for display of dissolved census polygons.
     """
-    import shapely
-
     out = gdf.copy()
     if close_gaps_m > 0:
         out = out.set_geometry(out.geometry.buffer(close_gaps_m).buffer(-close_gaps_m))
@@ -255,10 +259,87 @@ def point_layer(m: folium.Map, to_geojson, frame: gpd.GeoDataFrame, name: str, *
 
 
 def web_geojson(*, tolerance_m: float, decimals: int):
-    """``frame -> GeoJSON dict`` (EPSG:4326) by :func:`karte.views.to_web_geojson`."""
-    from karte.views import to_web_geojson
+    """``frame -> GeoJSON dict`` (EPSG:4326) by :func:`to_web_geojson`."""
 
     def convert(frame):
         return to_web_geojson(frame, tolerance_m=tolerance_m, decimals=decimals)
 
     return convert
+
+
+# --- GeoJSON for the web -----------------------------------------------------------------------
+
+def to_web_geojson(frame: gpd.GeoDataFrame, *, tolerance_m: float = 10.0, decimals: int = 6,
+                   id_column: str | None = None) -> dict:
+    """A GeoJSON FeatureCollection (EPSG:4326, lon/lat) of ``frame`` for the web.
+
+    Geometries are simplified in metres first (``tolerance_m``, topology preserved; 0 keeps them
+    as they are), then reprojected and their coordinates rounded to ``decimals`` places (6: about
+    0.1 m). Properties keep every column except the geometry; missing values become ``null``,
+    numpy numbers plain JSON numbers. ``id_column`` (default: none) gives each feature its ``id``.
+    """
+    out = frame
+    if out.crs is None:
+        raise ValueError("a layer without a CRS cannot become GeoJSON")
+    geom = out.geometry
+    if tolerance_m > 0:
+        geom = geom.simplify(tolerance_m, preserve_topology=True)
+    geom = geom.to_crs(crs.WGS84).values
+    invalid = ~shapely.is_valid(geom) & ~shapely.is_missing(geom)
+    if invalid.any():
+        geom = geom.copy()
+        geom[invalid] = shapely.make_valid(geom[invalid])
+    try:
+        geom = shapely.set_precision(geom, 10.0 ** -decimals)
+    except shapely.errors.GEOSException:
+        # GEOS cannot snap some merged mesh pieces to the grid without a topology conflict:
+        # round every coordinate instead (the shape may then touch itself; maps draw it alike)
+        geom = shapely.set_precision(geom, 10.0 ** -decimals, mode="pointwise")
+    props = pd.DataFrame(out.drop(columns=out.geometry.name))
+    columns = {name: _json_column(props[name]) for name in props.columns}
+    names = list(columns)
+    rows = zip(*columns.values(), strict=True) if names else ([] for _ in range(len(props)))
+    ids = columns.get(id_column) if id_column is not None else None
+    features = []
+    for i, (values, g) in enumerate(zip(rows, _geojson_geometries(geom), strict=True)):
+        feature = {"type": "Feature", "geometry": g, "properties": dict(zip(names, values, strict=True))}
+        if id_column is not None:
+            feature["id"] = ids[i] if ids is not None else i
+        features.append(feature)
+    return {"type": "FeatureCollection", "features": features}
+
+
+def _json_value(v):
+    if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
+        return None
+    if isinstance(v, np.bool_):
+        return bool(v)
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.floating):
+        return None if math.isnan(v) else float(v)
+    if isinstance(v, list | tuple):
+        return [_json_value(x) for x in v]
+    if isinstance(v, pd.Timestamp):
+        return v.isoformat()
+    return v
+
+
+def _json_column(series: pd.Series) -> list:
+    """A column as plain JSON values (None for missing; Python numbers, not numpy's)."""
+    values = series.astype(object).where(series.notna(), None).tolist()
+    if series.dtype == object:
+        return [_json_value(v) for v in values]
+    return values
+
+
+def _geojson_geometries(geoms) -> list:
+    """GeoJSON geometry dicts of a shapely array (points built directly: the common, big case)."""
+    missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    kinds = shapely.get_type_id(geoms)
+    if (kinds[~missing] == 0).all():  # points only
+        xs, ys = shapely.get_x(geoms).tolist(), shapely.get_y(geoms).tolist()
+        return [None if m else {"type": "Point", "coordinates": [x, y]}
+                for m, x, y in zip(missing.tolist(), xs, ys, strict=True)]
+    texts = shapely.to_geojson(geoms)
+    return [None if m else json.loads(s) for m, s in zip(missing.tolist(), texts, strict=True)]

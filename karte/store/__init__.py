@@ -9,10 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from karte.settings import Settings, get_settings
-from karte.store.base import LIST_SEPARATOR, Store, join_list, split_list
+from karte.store.base import Store
 from karte.store.gpkg import GeoPackageStore
 
-__all__ = ["LIST_SEPARATOR", "GeoPackageStore", "Store", "join_list", "open_store", "split_list"]
+__all__ = ["GeoPackageStore", "Store", "open_store"]
 
 
 def open_store(target: str | Path | None = None, *, settings: Settings | None = None) -> Store:

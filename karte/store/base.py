@@ -2,8 +2,9 @@
 
 A store holds named layers (:mod:`karte.domain.layers`). Spatial layers are GeoDataFrames in
 EPSG:6678 in memory; attribute layers are DataFrames. List-valued fields (``supporter_ids``,
-``help_kinds``) are kept as text joined by :data:`LIST_SEPARATOR`; dates as ISO ``YYYY-MM-DD``
-text. That keeps every layer lossless in GeoPackage, PostGIS and CSV alike.
+``help_kinds``) are kept as text joined by ``;``; dates as ISO ``YYYY-MM-DD``
+text (:func:`karte.domain.layers.split_list`). That keeps every layer lossless in GeoPackage,
+PostGIS and CSV alike.
 
 Two ways to write:
 
@@ -32,8 +33,6 @@ import pandas as pd
 if TYPE_CHECKING:
     from karte.domain.access import Access
 
-LIST_SEPARATOR = ";"
-
 #: Store-managed columns of personal and record layers: the row's version (optimistic locking),
 #: when and by whom it was last written. Not part of a layer's frame unless asked for
 #: (:meth:`Store.read_full`).
@@ -48,17 +47,6 @@ AUDIT_COLUMNS = ("at", "actor", "level", "route", "action", "layer", "district",
 ROWS = "rows"                  #: append_rows / update_row / delete_row / read_row
 DATABASE_RLS = "database_rls"  #: the database itself enforces the access rules (row-level security)
 SPATIAL_SQL = "spatial_sql"    #: spatial joins run in the database (:meth:`Store.locate`)
-
-
-def split_list(value) -> list[str]:
-    """``"a;b"`` -> ``["a", "b"]``; empty or null -> ``[]``."""
-    if value is None or (isinstance(value, float) and pd.isna(value)) or value == "":
-        return []
-    return [v for v in str(value).split(LIST_SEPARATOR) if v]
-
-
-def join_list(values) -> str:
-    return LIST_SEPARATOR.join(str(v) for v in values)
 
 
 class Store(ABC):

@@ -88,29 +88,25 @@ def export_store(src: Store | str | Path, dest_gpkg: str | Path, *, access: Acce
     any old one atomically: it holds exactly the store's layers).
 
     Personal layers keep their ``version``/``updated_at``/``updated_by`` columns so an import
-    restores them; the export of personal rows is written to ``src``'s access log (route
-    ``export``). Returns the GeoPackage path.
+    restores them; they are read as ``access`` (default: city staff as the OS user), so the store
+    writes the export of personal rows to its access log with that user (route ``export`` unless
+    ``access`` names one). The file is sealed (one self-contained file, no journal beside it) and
+    readable by its owner only. Returns the GeoPackage path.
     """
     store = _open(src)
-    access = dataclasses.replace(access or getattr(store, "access", None) or _staff(), route="export")
+    access = access or dataclasses.replace(_staff(), route="export")
     names = store.layers()
     if not names:
         raise StoreError(f"{store.location} は空です: 書き出すレイヤがありません")
-    frames = {}
-    for name in names:
-        if hasattr(store, "read_full"):
-            frames[name] = store.read_full(name, access=access)
-        else:
-            frames[name] = store.read(name, access=access)
-            if name in PERSONAL_LAYERS:
-                store.audit(actor=access.user, route=access.route, layer=name, district=None,
-                            rows=len(frames[name]))
+    frames = {name: store.read_full(name, access=access) if name in PERSONAL_LAYERS else store.read(name)
+              for name in names}
     # a fresh file, so the export holds exactly the store's layers, then swapped in atomically
     final = Path(dest_gpkg)
     fresh = GeoPackageStore(final.with_name(f".{final.name}.{os.getpid()}.export.gpkg"))
     fresh.path.unlink(missing_ok=True)
     try:
         fresh.write(frames)
+        fresh.seal()
         os.replace(fresh.path, final)
     finally:
         fresh.path.unlink(missing_ok=True)

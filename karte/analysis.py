@@ -1,10 +1,12 @@
-"""The analyses a district sheet prints: salon coverage, uncovered cells, evacuation-support gaps.
+"""The city-wide analyses behind every karte view, page and sheet: salon coverage, uncovered
+cells, evacuation-support gaps, supporter load.
 
-This module is the one place where the sheets call :mod:`gis` (``gis.mesh``, ``gis.coverage``,
-``gis.gaps``); swap an analysis here and every edition follows. Coverage is computed per group of
-districts (each group's own population surface against every salon of the city, so a salon on a
-border covers both sides), which lets a batch spread the work over the worker processes; the
-city's figure is the sum over the groups.
+This module is the one place where karte calls :mod:`gis` for them, handing it karte's
+vocabularies (:data:`karte.domain.schema.VOCABULARY`); the build snapshot
+(:mod:`karte.snapshot`) runs them once per build and everything else takes its results. Coverage
+is computed per group of districts (each group's own population surface against every salon of
+the city, so a salon on a border covers both sides), which lets a batch spread the work over
+worker processes; the city's figure is the sum over the groups.
 """
 
 from __future__ import annotations
@@ -17,7 +19,12 @@ import numpy as np
 import pandas as pd
 import shapely
 
+import gis.gaps
+from gis.coverage import active_salons, salon_coverage
+from gis.mesh import jis_mesh, population_surface
 from gis.params import AnalysisParams
+from karte.domain.gaps import ANALYSED
+from karte.domain.schema import VOCABULARY
 
 #: Uncovered cells with fewer elderly people than this are not drawn (mountain and paddy cells
 #: where the area-weighted surface puts a fraction of a person).
@@ -49,9 +56,7 @@ class Coverage:
 
 def counting_salons(services: pd.DataFrame, params: AnalysisParams) -> pd.DataFrame:
     """Salons that count for coverage (held at least ``params.min_salon_per_month``)."""
-    from gis.coverage import active_salons
-
-    return active_salons(services, min_per_month=params.min_salon_per_month)
+    return active_salons(services, vocab=VOCABULARY, min_per_month=params.min_salon_per_month)
 
 
 def catchment_radius(params: AnalysisParams) -> float:
@@ -77,9 +82,6 @@ def analyse_coverage(
     codes
         The districts to analyse (one population surface for all of them).
     """
-    from gis.coverage import salon_coverage
-    from gis.mesh import jis_mesh, population_surface
-
     out = {code: Coverage(code) for code in codes}
     areas = small_areas[small_areas["district_code"].isin(codes)]
     # small areas with no elderly person (forest, industry, concealed figures) add nothing to
@@ -91,7 +93,7 @@ def analyse_coverage(
         return out
     cells = jis_mesh(areas, level=params.mesh_level)
     surface = population_surface(areas, cells)
-    covered = salon_coverage(surface, services, params=params)
+    covered = salon_coverage(surface, services, vocab=VOCABULARY, params=params)
     frame = pd.DataFrame({
         "district_code": covered["district_code"].to_numpy(),
         "covered": covered["covered"].to_numpy(dtype=bool),
@@ -136,13 +138,6 @@ def district_groups(districts: gpd.GeoDataFrame, codes: list[str]) -> list[list[
     return sorted(groups, key=lambda g: -sum(area.get(c, 0.0) for c in g))
 
 
-def analyse_city(ctx) -> tuple[dict[str, Coverage], dict[str, float | None]]:
-    """(coverage of every district, the city's shares) for a
-    :class:`karte.render.sheet_data.SheetContext`, in this process, group by group."""
-    out: dict[str, Coverage] = {}
-    for group in district_groups(ctx.districts, ctx.codes):
-        out.update(analyse_coverage(ctx.small_areas, ctx.services, group, params=ctx.params))
-    return out, city_coverage(list(out.values()))
 
 
 def city_coverage(coverages: list[Coverage]) -> dict[str, float | None]:
@@ -177,9 +172,8 @@ def evacuation_gaps(
         ``per_person`` is indexed like ``register`` (one boolean per gap kind; personal data);
         ``per_district`` holds counts only; ``load`` is indexed by ``cooperator_id``.
     """
-    import gis.gaps
-
-    per_person = gis.gaps.evacuation_gaps(register, cooperators, shelters, emergency_sites, params=params)
+    per_person = gis.gaps.evacuation_gaps(register, cooperators, shelters, emergency_sites,
+                                          vocab=VOCABULARY, params=params, at_risk_kinds=ANALYSED)
     per_district = gis.gaps.gaps_by_district(per_person, districts=districts)
     counts = [c for c in per_district.columns if not c.startswith("rate_")]
     city = per_district[counts].sum()
@@ -187,4 +181,4 @@ def evacuation_gaps(
     for kind in counts[1:]:
         city[f"rate_{kind}"] = city[kind] / persons if persons else np.nan
     per_district.loc["city"] = city
-    return per_person, per_district, gis.gaps.supporter_load(register, cooperators)
+    return per_person, per_district, gis.gaps.supporter_load(register, cooperators, vocab=VOCABULARY)

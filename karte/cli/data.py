@@ -1,15 +1,10 @@
-"""``karte import KIND FILE``: the command-line face of :func:`karte.importing.api.import_file`.
+"""``karte import``, ``karte export`` and ``karte db``: data in and out of the store.
 
-``karte import store BACKUP.gpkg`` restores a GeoPackage written by ``karte export``
-(:func:`karte.store.cli.import_store`): every layer of the file replaces the store's layer of the
-same name, in one atomic write, so an export and this import round-trip with nothing lost.
-
-The lead registers it in ``karte/cli.py`` with::
-
-    from karte.importing.cli import register_command
-    register_command(app)
-
-or wraps :func:`import_command` in its own ``@app.command("import")``.
+``karte import KIND FILE`` is the command-line face of :func:`karte.importing.api.prepare_import`
+and :func:`~karte.importing.api.apply_import`; ``karte import store BACKUP.gpkg`` restores a
+GeoPackage written by ``karte export`` (:func:`karte.store.cli.import_store`): every layer of the
+file replaces the store's layer of the same name, in one atomic write, so an export and this
+import round-trip with nothing lost.
 """
 
 from __future__ import annotations
@@ -20,9 +15,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
+import pyogrio
 import typer
 
+from karte.cli.common import StoreOpt, cli_access, fail, out, store_at
 from karte.domain.errors import InputError, KarteError
+from karte.importing.api import ImportValidationError, apply_import, prepare_import
+from karte.settings import get_settings
+from karte.store import GeoPackageStore, open_store
+from karte.store.cli import db_current, export_store, import_store
+from karte.store.cli import db_upgrade as upgrade
 
 #: Exit codes: 0 loaded / nothing to change / dry run; 1 the file has problems or cannot be read;
 #: 3 the user declined the change; 4 an unexpected internal error (the store is unchanged);
@@ -61,9 +63,6 @@ def import_command(kind: str, file: Path, store: Path | str | None = None, distr
     Ctrl-C leaves the previous data as it was. Loading the same file twice changes nothing.
     KIND store restores a GeoPackage written by karte export (every layer, nothing lost).
     """
-    from karte.importing.api import ImportValidationError, apply_import, prepare_import
-    from karte.store import open_store
-
     out, err = sys.stdout, sys.stderr
     if str(kind).strip().lower() in STORE_KINDS:
         if sheet or district_map or encoding:
@@ -100,9 +99,6 @@ def _restore(file: Path, store, *, dry_run: bool, verbose: bool, yes: bool,
     """``karte import store FILE.gpkg``: list what the file holds and which layers of the store it
     replaces (the store's rows are not read, so nothing personal is read or logged), then, after
     confirmation, :func:`karte.store.cli.import_store` writes every layer in one atomic write."""
-    from karte.store import GeoPackageStore, open_store
-    from karte.store.cli import import_store
-
     out, err = sys.stdout, sys.stderr
     try:
         if not file.exists():
@@ -167,8 +163,6 @@ def _confirm_and_write(question: str, write: Callable[[], object], target, *, ye
 
 
 def _layer_rows(path: Path, layer: str) -> int:
-    import pyogrio
-
     return int(pyogrio.read_info(path, layer=layer)["features"])
 
 
@@ -194,24 +188,87 @@ def _ask(question: str) -> bool:
     return answer in ("y", "yes", "はい")
 
 
-def register_command(app) -> None:
-    """Add ``import`` to a typer app with the options documented in :data:`HELP`."""
-    @app.command("import")
-    def import_(
-        kind: Annotated[str, typer.Argument(help=HELP["kind"])],
-        file: Annotated[Path, typer.Argument(help=HELP["file"])],
-        store: Annotated[str | None, typer.Option("--store", help=HELP["store"])] = None,
-        district_map: Annotated[Path | None, typer.Option("--district-map", help=HELP["district_map"])]
-        = None,
-        sheet: Annotated[str | None, typer.Option("--sheet", help=HELP["sheet"])] = None,
-        dry_run: Annotated[bool, typer.Option("--dry-run", help=HELP["dry_run"])] = False,
-        verbose: Annotated[bool, typer.Option("--verbose", "-v", help=HELP["verbose"])] = False,
-        yes: Annotated[bool, typer.Option("--yes", "-y", help=HELP["yes"])] = False,
-        encoding: Annotated[str | None, typer.Option("--encoding", help=HELP["encoding"])] = None,
-    ) -> None:
-        code = import_command(kind, file, store, district_map, sheet, dry_run, verbose, yes,
-                              encoding=encoding)
-        if code:
-            raise typer.Exit(code)
+def import_(
+    kind: Annotated[str, typer.Argument(
+        help="register (要支援者名簿), cooperators (共助協力者), services (共助サービス), shelters "
+             "(避難所), stats (小地域統計・e-Stat CSV), districts (地区の境界 or KEY_CODE→地区の表), "
+             "store (karte export の GeoPackage を丸ごと)")],
+    file: Annotated[Path, typer.Argument(help="CSV (UTF-8, UTF-8 BOM, CP932) or .xlsx; boundary files "
+                                              "(GeoJSON, GeoPackage, zipped Shapefile) for districts")],
+    store: StoreOpt = None,
+    district_map: Annotated[Path | None, typer.Option(
+        "--district-map", help="key_code,district_code,district_name CSV: assign rows to districts "
+                               "through their small area")] = None,
+    sheet: Annotated[str | None, typer.Option(help="Worksheet of an .xlsx (default: the first)")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and report; write nothing")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Add English to every message")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Apply the changes without asking")] = False,
+    encoding: Annotated[str | None, typer.Option(
+        help="Force the CSV encoding (utf-8, utf-8-sig, cp932) when detection is in doubt")] = None,
+) -> None:
+    """Import a file into the store (名簿・協力者・サービス・避難所・小地域統計・地区・ストア).
 
-    import_.__doc__ = import_command.__doc__
+    Every row is checked first and every problem listed with its row and column; if there is
+    any, nothing is loaded. Otherwise the changes (added, removed, updated rows per district) are
+    shown and, after confirmation (or --yes), written in one atomic step. Loading the same file
+    twice changes nothing. KIND ``store`` loads a GeoPackage written by ``karte export``.
+    """
+    code = import_command(kind, file, store, district_map, sheet, dry_run, verbose, yes, encoding=encoding)
+    if code:
+        raise typer.Exit(code)
+
+
+def export(
+    out_file: Annotated[Path, typer.Argument(metavar="OUT",
+                                             help="GeoPackage to write (replaced atomically)")],
+    store: StoreOpt = None,
+) -> None:
+    """Export every layer of the store to one GeoPackage (opens in QGIS).
+
+    ``karte import store FILE`` reads it back with nothing lost. The export of personal rows is
+    written to the access log.
+    """
+    try:
+        path = export_store(store_at(store), out_file, access=cli_access("cli:export"))
+    except KarteError as exc:
+        fail(exc)
+    out.print(f"書き出しました: {path}")
+    out.print("[yellow]取扱注意: 個人情報（要支援者名簿・協力者の連絡先）を含みます。[/yellow]")
+
+
+# --- PostGIS schema --------------------------------------------------------------------------
+
+db_app = typer.Typer(help="PostGIS database schema (データベース).", no_args_is_help=True)
+
+DbUrl = Annotated[str | None, typer.Argument(
+    help="postgresql+psycopg:// URL of the database owner (default: KARTE_DATABASE_URL)")]
+
+
+def _db_url(url: str | None) -> str:
+    url = url or get_settings().database_url
+    if not url:
+        fail(KarteError("データベースの URL がありません (引数か KARTE_DATABASE_URL で指定)"))
+    return url
+
+
+def db_upgrade(url: DbUrl = None) -> None:
+    """Create or upgrade the karte schema (tables, indexes, roles, row-level security).
+
+    Idempotent: run it again and nothing changes. Needs the database owner, not karte_app.
+    """
+    url = _db_url(url)
+    try:
+        upgrade(url)
+        out.print(f"スキーマのリビジョン: {db_current(url)}")
+    except KarteError as exc:
+        fail(exc)
+
+
+def db_current_(url: DbUrl = None) -> None:
+    """Print the schema revision the database is at."""
+    try:
+        out.print(f"スキーマのリビジョン: {db_current(_db_url(url)) or '（未作成）'}")
+    except KarteError as exc:
+        fail(exc)
+
+

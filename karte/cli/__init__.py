@@ -1,0 +1,42 @@
+"""The ``karte`` command line: one typer application, a module per command group.
+
+Every command that reads or writes the store takes ``--store`` (a GeoPackage path, or a
+``postgresql+psycopg://`` URL); the default is ``KARTE_DATABASE_URL`` when set, else the
+workspace's ``karte.gpkg``. Errors are printed in Japanese and exit with status 1.
+
+========================  ======================================================================
+module                    commands
+========================  ======================================================================
+:mod:`.build`             ``demo``, ``build``
+:mod:`.show`              ``show``, ``districts list``, ``districts standin``
+:mod:`.data`              ``import``, ``export``, ``db upgrade``, ``db current``
+:mod:`.sheets`            ``sheets``
+:mod:`.serve`             ``serve``
+:mod:`.users`             ``users add``, ``users list``, ``users remove``
+========================  ======================================================================
+"""
+
+from __future__ import annotations
+
+import typer
+
+from karte.cli import build, data, serve, sheets, show, users
+
+app = typer.Typer(
+    help="地区カルテ (district karte): build and show the district kartes of Aomori city.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command()(build.demo)
+app.command()(build.build)
+app.command()(show.show)
+app.command("import")(data.import_)
+app.command()(data.export)
+app.command()(sheets.sheets)
+app.command()(serve.serve)
+app.add_typer(show.districts_app, name="districts")
+app.add_typer(data.db_app, name="db")
+app.add_typer(users.users_app, name="users")
+
+__all__ = ["app"]

@@ -1,0 +1,88 @@
+"""``karte demo`` and ``karte build``: make the store's layers and kartes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from karte.build import Inputs, build_demo, rebuild, write_outputs
+from karte.cli.common import ProgressBar, StoreOpt, fail, out, store_at
+from karte.domain.errors import KarteError
+from karte.settings import get_settings
+from karte.store import GeoPackageStore
+
+STEP_JA = {
+    "read_boundaries": "小地域境界の読み込み",
+    "age_bands": "年齢構成",
+    "districts": "地区の組み立て",
+    "read_shelters": "避難所の読み込み",
+    "synthetic_data": "デモデータ（合成）の生成",
+    "read_store": "名簿・資源の読み込み",
+    "base_stats": "基礎情報の集計",
+    "assemble": "カルテの作成",
+    "write_store": "ストアへの保存",
+}
+
+
+def demo(
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Output folder (default: the workspace)")]
+    = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of the synthetic data")] = None,
+    basemap: Annotated[str, typer.Option(help="gsi_pale (GSI 淡色地図) or none")] = "gsi_pale",
+) -> None:
+    """Build the whole Aomori demo: karte.gpkg, overview.html and one karte JSON per district.
+
+    Boundaries, shelters and emergency sites are real; age bands, elderly living alone,
+    disabled persons, the register, cooperators and services are synthetic (marked so).
+    """
+    settings = get_settings()
+    folder = out_dir or settings.workspace
+    try:
+        store = GeoPackageStore(folder / "karte.gpkg")
+        with ProgressBar(STEP_JA, steps=8) as bar:
+            result = build_demo(store, Inputs.shipped(settings.data_dir),
+                                seed=seed if seed is not None else settings.seed, report=bar.step)
+        files = write_outputs(result, folder, basemap=basemap)
+    except KarteError as exc:
+        fail(exc)
+    out.print(f"地区数 {len(result.kartes)}、人口 {int(result.city['population']):,} 人、"
+              f"要支援者 {int(result.city['support_needers']):,} 人（合成）")
+    out.print(f"ストア:     {store.location}")
+    out.print(f"全体図:     {files['overview']}")
+    out.print(f"カルテJSON: {files['kartes']}/ ({len(result.kartes)} 件)")
+
+
+def build(
+    store: StoreOpt = None,
+    district_map: Annotated[Path | None, typer.Option(
+        help="Small-area -> district CSV (key_code,district_code,district_name)")] = None,
+    district_polygons: Annotated[Path | None, typer.Option(
+        help="District polygons (GeoJSON, GeoPackage, Shapefile); statistics are apportioned "
+             "by areal interpolation")] = None,
+    code_field: Annotated[str, typer.Option(help="District code field of --district-polygons")]
+    = "district_code",
+    name_field: Annotated[str, typer.Option(help="District name field of --district-polygons")]
+    = "district_name",
+    age_table: Annotated[Path | None, typer.Option(
+        help="e-Stat small-area age CSV (CP932, two header rows); else synthetic age bands")] = None,
+    boundaries: Annotated[Path | None, typer.Option(help="Small-area boundaries (e-Stat LOD GeoJSON)")]
+    = None,
+) -> None:
+    """Rebuild every karte from the inputs, keeping the register, cooperators and services
+    already in the store."""
+    settings = get_settings()
+    if district_map and district_polygons:
+        fail("--district-map と --district-polygons は同時に指定できません")
+    try:
+        target = store_at(store)
+        inputs = Inputs.shipped(settings.data_dir, district_map=district_map,
+                                district_polygons=district_polygons, age_table=age_table,
+                                boundaries=boundaries, district_code_field=code_field,
+                                district_name_field=name_field)
+        with ProgressBar(STEP_JA, steps=9) as bar:
+            result = rebuild(target, inputs, seed=settings.seed, report=bar.step)
+    except KarteError as exc:
+        fail(exc)
+    out.print(f"{len(result.kartes)} 地区のカルテを更新しました ({target.location})")

@@ -1,0 +1,71 @@
+"""``karte sheets``: print district sheets (地区シート) as PDF.
+
+::
+
+    karte sheets S01 S02                     # two districts, public edition, A4
+    karte sheets --all --edition drill       # every district and one merged PDF with contents
+"""
+
+from __future__ import annotations
+
+import getpass
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from karte.cli.common import ProgressBar, StoreOpt, cli_access, fail, out, store_at
+from karte.domain.errors import KarteError
+from karte.services.sheets import check_paper, edition_of, print_sheets
+from karte.settings import get_settings
+
+STAGE_JA = {"analysis": "サロン徒歩圏の解析", "render": "地区シートの作成", "merge": "1冊にまとめる"}
+
+
+def sheets(
+    districts: Annotated[list[str] | None, typer.Argument(help="District codes, e.g. S01 S05")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Every district, and one merged PDF with "
+                                                     "a table of contents")] = False,
+    edition: Annotated[str, typer.Option(help="public (公開版), confidential (取扱注意: 同意者の名簿), "
+                                              "drill (訓練用: 支援者別・避難所別)")] = "public",
+    paper: Annotated[str, typer.Option(help="A4 or A3")] = "A4",
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Output folder (default: WORKSPACE/sheets)")]
+    = None,
+    store: StoreOpt = None,
+    user: Annotated[str | None, typer.Option(help="Who prints (on every page of the personal "
+                                                  "editions and in the access log)")] = None,
+    workers: Annotated[int, typer.Option(help="Worker processes")] = 2,
+) -> None:
+    """Print district sheets (地区シート) as PDF: one per district, for meetings and drills.
+
+    The personal editions list the shareable register rows and the roster; each district's read
+    is written to the store's access log under --user (default: your login name).
+    """
+    if all_ and districts:
+        fail("地区コードと --all は同時に指定できません")
+    if not all_ and not districts:
+        fail("地区コード（例: S01）か --all を指定してください")
+    settings = get_settings()
+    folder = out_dir or settings.workspace / "sheets"
+    access = cli_access("cli:sheets", user=user or getpass.getuser())
+    try:
+        kind = edition_of(edition)
+        check_paper(paper)
+        target = store_at(store)
+        with ProgressBar(STAGE_JA, transient=True) as bar:
+            result = print_sheets(target, None if all_ else districts, edition=kind, paper=paper,
+                                  access=access, out=folder, workers=workers, max_small=settings.suppress_max,
+                                  merge=True if all_ else None, progress=bar.stage)
+    except KarteError as exc:
+        fail(exc)
+    pages = sum(result.pages.values())
+    out.print(f"{len(result.files)} 地区・{pages} ページを {folder} に書き出しました"
+              f"（{result.seconds:.1f} 秒）", highlight=False)
+    if result.merged:
+        out.print(f"まとめ（目次つき）: {result.merged}（{result.merged_pages} ページ）", highlight=False)
+    elif len(result.files) == 1:
+        out.print(f"ファイル: {next(iter(result.files.values()))}", highlight=False)
+    if kind.personal:
+        out.print("[yellow]取扱注意: 個人情報を含みます（ファイルは本人のみ読み書き可）。[/yellow]")
+        out.print("[yellow]名簿の読み出しはアクセスログに記録しました。印刷物は使用後に回収・廃棄してください。"
+                  "[/yellow]")

@@ -1,0 +1,65 @@
+"""What a printed district sheet is handed: plain data, already what the reader may see.
+
+:mod:`karte.services.sheets` fills these from the build snapshot and the viewer's own reads of
+the store (suppressed for the public edition); :mod:`karte.render.sheets` draws them. Nothing here
+reads a store or knows an access rule.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from karte.domain.schema import Edition
+from karte.render.sheet_map import MapData
+
+
+@dataclass(frozen=True)
+class SheetOptions:
+    """How a sheet is printed: edition, paper, who printed it when, and the suppression threshold
+    the public edition was prepared with (printed in its note)."""
+
+    edition: Edition = Edition.PUBLIC
+    paper: str = "A4"
+    user: str = "anonymous"
+    printed_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    max_small: int = 2
+
+
+@dataclass
+class DistrictSheet:
+    """Everything printed on one district's sheet.
+
+    ``karte`` is the district's karte as the reader may see it (suppressed for the public
+    edition); the ``*_rows`` are (label, count, rate, city rate) or (label, count) with counts as
+    ints or the suppression mark; ``roster`` and ``register`` only in the personal editions.
+    """
+
+    karte: dict
+    options: SheetOptions
+    map: MapData
+    salon_numbers: dict[str, int]
+    shelter_labels: dict[str, str]
+    gap_rows: list[tuple[str, object, float | None, float | None]]
+    coverage_rows: list[tuple[str, object, float | None, float | None]]
+    role_rows: list[tuple[str, object]]
+    roster: list[dict] | None = None
+    register: list[dict] | None = None
+
+    @property
+    def code(self) -> str:
+        return self.karte["district"]["code"]
+
+    @property
+    def name(self) -> str:
+        return self.karte["district"]["name"]
+
+
+@dataclass(frozen=True)
+class TocEntry:
+    """One district in the merged batch's table of contents."""
+
+    code: str
+    name: str
+    population: object
+    pages: int

@@ -1,0 +1,146 @@
+"""Map layers as a viewer may see them, for every format the web serves (GeoJSON, OGC API, pages).
+
+What the public sees of each layer (documented in ``docs/web-api.md``):
+
+========================  =====================================================================
+layer                     public / anonymous
+========================  =====================================================================
+districts                 polygons, names, district measures (small counts suppressed)
+small_areas               polygons and census counts (small counts suppressed)
+shelters, emergency_sites everything (published by GSI)
+services                  everything, including ``contact``: it is the organiser's published
+                          contact, printed on the public sheet too
+catchments, coverage      salon catchments; uncovered areas with their (suppressed) counts
+register                  nothing (an empty frame with the columns)
+cooperators               nothing: role and help counts appear only as karte aggregates
+========================  =====================================================================
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from karte.domain.access import DEFAULT_SUPPRESS_MAX, Access, Level
+from karte.domain.errors import NotFoundError
+from karte.domain.layers import LAYERS as STORE_LAYERS
+from karte.domain.layers import Layer
+from karte.services.personal import read_rows, with_flags, with_load
+from karte.services.suppression import suppress_frame
+from karte.snapshot import Snapshot, current
+
+
+@dataclass(frozen=True)
+class WebLayer:
+    """A layer the web serves: its key column, Japanese title, and whether it holds personal rows."""
+
+    name: str
+    key: str
+    title_ja: str
+    description: str = ""
+
+    @property
+    def personal(self) -> bool:
+        entry = STORE_LAYERS.get(self.name)
+        return bool(entry and entry.personal)
+
+
+#: Every layer the web serves, in map order (bottom to top).
+WEB_LAYERS: dict[str, WebLayer] = {w.name: w for w in (
+    WebLayer("districts", "district_code", "地区", "地区社協の区域と地区の指標"),
+    WebLayer("small_areas", "key_code", "町丁・字", "小地域（国勢調査）の人口・世帯"),
+    WebLayer("coverage", "district_code", "サロン徒歩圏外",
+             "月1回以上のサロンの徒歩圏から外れる高齢者のいる区域（地区ごと）"),
+    WebLayer("catchments", "service_id", "サロンの徒歩圏", "月1回以上のサロンの徒歩圏（直線半径）"),
+    WebLayer("shelters", "shelter_id", "指定避難所", "指定避難所（福祉避難所を含む）"),
+    WebLayer("emergency_sites", "site_id", "指定緊急避難場所", "指定緊急避難場所と災害種別"),
+    WebLayer("services", "service_id", "共助サービス", "サロン・見守りなどの共助サービス"),
+    WebLayer("cooperators", "cooperator_id", "共助協力者", "共助協力者（連絡先を含む個人情報）"),
+    WebLayer("register", "person_id", "要支援者", "要支援者名簿（個人情報）と避難支援の空白"),
+)}
+#: Layer name -> the column that identifies a feature (GeoJSON ``id``, OGC API item id).
+FEATURE_KEYS = {name: w.key for name, w in WEB_LAYERS.items()}
+#: Names of the web layers with personal rows.
+PERSONAL = frozenset(name for name, w in WEB_LAYERS.items() if w.personal)
+
+
+def layer_view(store, layer: str, access: Access, *, district: str | None = None,
+               max_small: int = DEFAULT_SUPPRESS_MAX) -> gpd.GeoDataFrame:
+    """The rows of web layer ``layer`` (a key of :data:`WEB_LAYERS`) that ``access`` may see, EPSG:6678.
+
+    Parameters
+    ----------
+    store
+        The karte store.
+    layer
+        ``districts``, ``small_areas``, ``coverage``, ``catchments``, ``shelters``,
+        ``emergency_sites``, ``services``, ``cooperators`` or ``register``.
+    access
+        The viewer; ``access.route`` names the route in the access log.
+    district
+        Only the rows of this district (``district_code``; points are located in the district
+        polygons; catchments belong to their salon's district).
+    max_small
+        Public viewers see counts from 1 to this value as ``SUPPRESSED``.
+
+    Returns
+    -------
+    GeoDataFrame
+        One row per feature, the key column first, geometry last; the public layers as
+        :meth:`karte.snapshot.Snapshot.layer` derives them. ``register`` (authorised viewers
+        only): the register columns plus what the analyses found per person (one boolean per gap
+        kind, ``gaps``, ``at_risk``, ``gap_kinds``, ``needs_care``, ``supporter_m``,
+        ``shelter_m``); ``cooperators``: plus ``assigned``. Public viewers get count columns as
+        ``object`` (ints, ``None`` or ``SUPPRESSED``) and no rows of the personal layers.
+
+    Raises
+    ------
+    NotFoundError
+        Unknown layer or district.
+    """
+    if layer not in WEB_LAYERS:
+        raise NotFoundError(f"レイヤ {layer} はありません（{', '.join(WEB_LAYERS)}）")
+    snap = current(store)
+    if district is not None and district not in snap.kartes:
+        raise NotFoundError(f"地区 {district} はありません (例: {', '.join(snap.codes[:5])} …)")
+    if layer in PERSONAL:
+        return _personal_layer(store, snap, layer, access, district)
+    frame = snap.layer(layer)
+    if district is not None:
+        frame = frame[frame["district_code"] == district]
+    frame = frame.reset_index(drop=True)
+    if access.level == Level.PUBLIC:
+        frame = suppress_frame(frame, layer, max_small)
+    return frame
+
+
+def _personal_layer(store, snap: Snapshot, layer: str, access: Access,
+                    district: str | None) -> gpd.GeoDataFrame:
+    if access.sees_personal:
+        rows = read_rows(store, layer, access, district=district)
+    else:  # the columns, no row, no read
+        rows = snap.analysis_inputs()[layer].iloc[0:0].copy()
+    if not isinstance(rows, gpd.GeoDataFrame) or rows.geometry.name not in rows.columns:
+        rows = snap.analysis_inputs()[layer].iloc[0:0].copy()
+    return with_flags(snap, rows) if layer == Layer.REGISTER else with_load(snap, rows)
+
+
+def json_value(v):
+    """A value as plain JSON (None for missing; Python numbers, not numpy's)."""
+    if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
+        return None
+    if isinstance(v, np.bool_):
+        return bool(v)
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.floating):
+        return None if math.isnan(v) else float(v)
+    if isinstance(v, list | tuple):
+        return [json_value(x) for x in v]
+    if isinstance(v, pd.Timestamp):
+        return v.isoformat()
+    return v

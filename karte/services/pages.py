@@ -1,0 +1,201 @@
+"""What the Japanese web pages show (city overview, district, outreach), as a viewer may see it.
+
+The maps hold no personal data and are drawn once per build and audience (public or logged in),
+kept in the build snapshot's memo; the viewer's personal layers (support-needers with their gaps,
+cooperators) are read from the store as the viewer on each request and sent as plain data that
+the page adds to the map in the browser (:func:`karte.render.district_map.personal_overlay`).
+So an authorised district page costs two small indexed reads, their log rows and a template,
+not a folium render.
+"""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import pandas as pd
+
+from karte.domain.access import SUPPRESSED, Access, Level
+from karte.domain.errors import NotFoundError
+from karte.domain.layers import Layer
+from karte.domain.schema import ROLE_JA, Role
+from karte.render.district_map import GAP_LABEL, district_map, personal_overlay, primary_gap
+from karte.render.outreach_map import outreach_map
+from karte.render.overview import MEASURES, choropleth_map, standin_note
+from karte.render.webmap import Basemap, MapParts, map_parts
+from karte.services import kartes, outreach
+from karte.services.layers import layer_view
+from karte.snapshot import current
+from karte.store.base import Store
+
+#: Where the pages' map assets (Leaflet, karte-personal.js) are served.
+ASSETS = "/static/leaflet"
+
+#: measure -> (column of the districts layer, count column that hides it, "1 - value"?)
+MEASURE_COLUMNS = {
+    "coverage": ("uncovered_share", "uncovered_elderly", True),
+    "gap_rate": ("gap_rate", "at_risk", False),
+    "ageing": ("elderly_rate", "elderly", False),
+}
+
+#: How many ranked small areas the outreach list shows; how many the citywide map draws (a
+#: district's map draws all of its areas); how many suggestions the citywide list shows.
+RANKED_ROWS = 30
+MAP_AREAS = 150
+SUGGESTION_ROWS = 40
+
+
+# --- city -----------------------------------------------------------------------------------------
+
+def city_page(store: Store, access: Access, *, measure: str, max_small: int, basemap: Basemap) -> dict:
+    """The city map coloured by ``measure`` (a key of :data:`MEASURE_COLUMNS`) and its table rows:
+    aggregates only, the same for every viewer of one audience, drawn once per build."""
+    spec = MEASURES[measure]
+    public = access.level == Level.PUBLIC
+
+    def build():
+        frame = _with_measure(layer_view(store, "districts", access, max_small=max_small), measure)
+        services = layer_view(store, "services", access, max_small=max_small)
+        shelters = layer_view(store, "shelters", access, max_small=max_small)
+        m = choropleth_map(
+            frame, value="value", title=spec.label, palette=spec.palette,
+            tooltip=[("district_name", "地区"), ("value_text", spec.label), ("population_text", "人口")],
+            notes=[spec.note, *standin_note(frame)], link="/districts/{code}",
+            salons=services[services["kind"] == "salon"], shelters=shelters,
+            asset_base=ASSETS, basemap=basemap, prefer_canvas=False,
+        )
+        rows = frame.drop(columns=frame.geometry.name).sort_values("district_code").to_dict("records")
+        return map_parts(m), rows
+
+    parts, rows = current(store).memo(("page:city", public, measure, max_small, basemap), build)
+    return {"map": parts, "rows": rows, "spec": spec, "measure": measure,
+            "measures": [(k, v.label) for k, v in MEASURES.items()]}
+
+
+def _with_measure(frame: gpd.GeoDataFrame, measure: str) -> gpd.GeoDataFrame:
+    column, count, inverse = MEASURE_COLUMNS[measure]
+    out = frame.copy()
+    values, texts = [], []
+    for rate, n in zip(out[column], out[count], strict=True):
+        if _missing(rate) or isinstance(rate, str):
+            values.append(None)
+            texts.append(SUPPRESSED if n == SUPPRESSED or rate == SUPPRESSED else "—")
+            continue
+        v = 1.0 - float(rate) if inverse else float(rate)
+        values.append(v)
+        texts.append(f"{v:.1%}")
+    out["value"] = pd.Series(values, index=out.index, dtype=float)
+    out["value_text"] = texts
+    out["population_text"] = [_people(p) for p in out["population"]]
+    return out
+
+
+# --- district -------------------------------------------------------------------------------------
+
+def district_page(store: Store, code: str, access: Access, *, max_small: int, basemap: Basemap) -> dict:
+    """One district's page: the karte (suppressed for the public), the map (drawn once per build
+    and audience), and for viewers who may see the district's rows the support-needers and
+    cooperators they may see (read from the store as them, logged there), as tables and as a
+    map overlay."""
+    karte = kartes.karte_view(store, code, access, include_personal=False, max_small=max_small)
+    public = access.level == Level.PUBLIC
+
+    def build() -> MapParts:
+        district = layer_view(store, "districts", access, district=code, max_small=max_small)
+        catchments = layer_view(store, "catchments", access, max_small=max_small)
+        if len(district):
+            catchments = catchments[catchments.intersects(district.union_all())]
+        return map_parts(district_map(
+            district=district, catchments=catchments,
+            coverage=layer_view(store, "coverage", access, district=code, max_small=max_small),
+            services=layer_view(store, "services", access, district=code, max_small=max_small),
+            shelters=layer_view(store, "shelters", access, district=code, max_small=max_small),
+            asset_base=ASSETS, basemap=basemap))
+
+    parts = current(store).memo(("page:district", code, public, max_small, basemap), build)
+    personal = access.may_see_district_rows(code)
+    people, roster, overlay = [], [], None
+    if personal:
+        register = layer_view(store, Layer.REGISTER, access, district=code, max_small=max_small)
+        cooperators = layer_view(store, Layer.COOPERATORS, access, district=code, max_small=max_small)
+        people = _people_rows(register)
+        roster = _roster_rows(cooperators)
+        overlay = personal_overlay(register=register, cooperators=cooperators)
+    return {"karte": karte, "map": parts, "personal": personal, "people": people, "roster": roster,
+            "overlay": overlay}
+
+
+def _people_rows(register: pd.DataFrame) -> list[dict]:
+    if register.empty:
+        return []
+    rows = register.drop(columns=register.geometry.name).sort_values(["kana", "person_id"])
+    out = []
+    for r in rows.to_dict("records"):
+        key = primary_gap(r)
+        out.append({"name": r["name"], "address": _short(r.get("address")), "gap": GAP_LABEL[key],
+                    "gap_key": key,
+                    "gaps": [GAP_LABEL[k] for k in GAP_LABEL if k != "none" and _flag(r.get(k))]})
+    return out
+
+
+def _roster_rows(cooperators: pd.DataFrame) -> list[dict]:
+    if cooperators.empty:
+        return []
+    rows = cooperators.drop(columns=cooperators.geometry.name).sort_values(["role", "cooperator_id"])
+    return [{"role": ROLE_JA[Role(c["role"])] if c["role"] in Role._value2member_map_ else c["role"],
+             "name": c["name"], "phone": c["phone"], "assigned": c.get("assigned"),
+             "capacity": c["capacity"]}
+            for c in rows.to_dict("records")]
+
+
+# --- outreach -------------------------------------------------------------------------------------
+
+def outreach_page(store: Store, access: Access, *, district: str | None, basemap: Basemap) -> dict:
+    """Outreach planning (coordinators and city staff): the ranking on a map and as a list,
+    supporter suggestions to confirm or reject, the decisions made."""
+    outreach.check_access(access)
+    codes = kartes.district_codes(store)
+    if district is not None and district not in codes:
+        raise NotFoundError(f"地区 {district} はありません")
+    ranking = outreach.outreach_ranking(store, access)
+    shown = ranking if district is None else ranking[ranking["district_code"] == district]
+    found = outreach.suggestions(store, access, district=district)
+    listed = found if district is not None else found.head(SUGGESTION_ROWS)
+    drawn = shown if district is not None else shown[shown["rank"] <= MAP_AREAS]
+    m = outreach_map(drawn, listed, asset_base=ASSETS, basemap=basemap)
+    names = dict(zip(ranking["district_code"], ranking["district_name"], strict=False))
+    made = outreach.decisions(store, access)
+    if district is not None:
+        made = made[made["district_code"] == district]
+    return {
+        "map": map_parts(m),
+        "ranking": shown.drop(columns=shown.geometry.name).head(RANKED_ROWS).to_dict("records"),
+        "ranked_total": int((shown["score"] > 0).sum()),
+        "suggestions": listed.drop(columns=["person_geometry", "cooperator_geometry"]).to_dict("records"),
+        "suggestions_total": len(found), "map_areas": len(drawn),
+        "decisions": made.head(50).to_dict("records"), "decision_ja": outreach.DECISION_JA,
+        "district": district, "districts": [(c, names.get(c, c)) for c in codes],
+    }
+
+
+# --- helpers --------------------------------------------------------------------------------------
+
+def _short(address) -> str:
+    return "" if _missing(address) else str(address).removeprefix("青森県青森市")
+
+
+def _people(v) -> str:
+    if _missing(v):
+        return "—"
+    return v if isinstance(v, str) else f"{int(v):,}人"
+
+
+def _flag(v) -> bool:
+    return not _missing(v) and bool(v)
+
+
+def _missing(v) -> bool:
+    if v is None or v is pd.NA:
+        return True
+    try:
+        return isinstance(v, float) and v != v
+    except TypeError:
+        return False
