@@ -28,6 +28,7 @@ from api.deps import WebSettings, web_settings
 from api.routes import apidocs, auth, districts, ogc, pages
 from karte.settings import Settings
 from karte.snapshot import current
+from karte.store import open_store
 from karte.store.base import Store
 from karte.users import UserFile, users_file
 
@@ -70,8 +71,6 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None,
     """
     settings = web_settings(settings)
     if store is None:
-        from karte.store import open_store
-
         store = open_store(None, settings=settings)
 
     @asynccontextmanager

@@ -21,6 +21,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from api.auth import user_from_session, user_from_token
 from api.errors import ApiError
 from karte.domain.access import PUBLIC, Access, Level
 from karte.settings import Settings
@@ -80,8 +81,6 @@ def route_name(request: Request) -> str:
 def current_user(request: Request) -> User | None:
     """The logged-in user: from ``Authorization: Bearer <token>`` (API clients) or the session
     cookie (browsers); None when anonymous. A bad or expired token is a 401, not anonymity."""
-    from api.auth import user_from_session, user_from_token
-
     header = request.headers.get("authorization")
     if header:
         scheme, _, token = header.partition(" ")

@@ -3,8 +3,9 @@
     .venv/bin/python bench/sheets.py [--runs 5] [--store karte.gpkg]
 
 Builds the demo into a temporary folder (unless --store is given), then times
-``render_batch`` for every district: store read, salon-coverage analysis (not cached between
-runs), access log, rendering on the worker processes and the merged PDF with its contents.
+``karte.services.sheets.print_sheets`` for every district from a cold build snapshot: store read,
+gap and salon-coverage analysis (nothing kept between runs), the viewer's reads of personal rows
+with their access-log rows, rendering on the worker processes and the merged PDF with its contents.
 One core and two cores are measured in the same run, alternating, so both see the same machine.
 
 Prints per edition and core count the median wall seconds per batch, per sheet and per page,
@@ -26,16 +27,22 @@ import tempfile
 import time
 from pathlib import Path
 
-from karte.render.sheets import clear_analysis_cache, cli_access, render_batch
+from karte import snapshot
+from karte.build import Inputs, build_demo
+from karte.cli.common import cli_access
+from karte.domain.layers import Layer
+from karte.domain.schema import Edition
+from karte.render.sheet_model import SheetOptions
+from karte.render.sheets import render_sheet
+from karte.services.personal import read_rows
+from karte.services.sheets import build_sheet, personal_rows, print_sheets, supporter_index
+from karte.settings import REPO_DATA
 from karte.store import GeoPackageStore
 
 QGIS_ATLAS_S_PER_PAGE = 3.2 / 40
 
 
 def _demo_store() -> GeoPackageStore:
-    from karte.build import Inputs, build_demo
-    from karte.settings import REPO_DATA
-
     store = GeoPackageStore(Path(tempfile.mkdtemp()) / "karte.gpkg")
     build_demo(store, Inputs.shipped(REPO_DATA), seed=2026)
     return store
@@ -73,11 +80,11 @@ def _ceiling(n: int = 4_000_000, tries: int = 3) -> float:
 
 
 def _batch(store, edition: str, workers: int):
-    """One whole-city batch from a cold analysis: (wall s, CPU s, result)."""
-    clear_analysis_cache()
+    """One whole-city batch from a cold snapshot: (wall s, CPU s, result)."""
+    snapshot.clear()
     out = Path(tempfile.mkdtemp())
     c0, t0 = _cpu(), time.perf_counter()
-    result = render_batch(store, None, edition=edition, access=cli_access("bench"), out=out,
+    result = print_sheets(store, None, edition=edition, access=cli_access("bench:sheets"), out=out,
                           workers=workers)
     return time.perf_counter() - t0, _cpu() - c0, result
 
@@ -125,28 +132,27 @@ def main() -> None:
 def _render_only(store, runs: int) -> None:
     """The part QGIS Atlas's figure is about: laying out and writing the pages, with the data
     read and analysed (a QGIS project open with its layers), on one core, one sheet at a time."""
-    from karte.render.sheet_data import Edition, SheetOptions, district_sheet, load_context
-    from karte.render.sheets import _coverage, _init_worker, render_sheet
-
-    ctx = load_context(store)
-    _init_worker(ctx)
-    coverages, city = _coverage(ctx, store)
+    snap = snapshot.current(store)
+    coverages, city = snap.coverage()
+    access = cli_access("bench:sheets")
+    supporters = supporter_index(read_rows(store, Layer.COOPERATORS, access))
+    rows = {code: personal_rows(store, code, access, supporters) for code in snap.codes}
     print("\nrendering only (data read and analysed before; one core; CPU seconds, median of "
           f"{runs}):")
     print(f"{'edition':13s} {'s/sheet':>8s} {'s/page':>7s} {'vs QGIS':>8s}")
-    for edition in ("public", "confidential", "drill"):
-        options = SheetOptions(edition=Edition(edition), user="bench")
+    for edition in Edition:
+        options = SheetOptions(edition=edition, user="bench")
         times, pages = [], 0
         for _ in range(runs):
             c0 = time.process_time()
             pages = 0
-            for code in ctx.codes:
-                sheet = district_sheet(ctx, code, options=options, coverage=coverages[code],
-                                       city_coverage=city, access=cli_access("bench"))
+            for code in snap.codes:
+                sheet = build_sheet(snap, code, options=options, coverage=coverages[code],
+                                    city_coverage=city, personal=rows[code] if edition.personal else None)
                 pages += render_sheet(sheet)[1]
             times.append(time.process_time() - c0)
         cpu = statistics.median(times)
-        print(f"{edition:13s} {cpu / len(ctx.codes):8.3f} {cpu / pages:7.4f} "
+        print(f"{edition.value:13s} {cpu / len(snap.codes):8.3f} {cpu / pages:7.4f} "
               f"{QGIS_ATLAS_S_PER_PAGE / (cpu / pages):7.1f}x")
 
 

@@ -18,6 +18,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from gis.geometry import repair_polygons
+
 
 def regionalize(
     small_areas: gpd.GeoDataFrame,
@@ -108,8 +110,6 @@ def dissolve_districts(
     out = joined.dissolve(by=["district_code", "district_name"], aggfunc={key: "count"})
     out = out.rename(columns={key: "small_areas"}).reset_index()
     out["geometry"] = out.geometry.buffer(0)
-    from gis.geometry import repair_polygons
-
     out, _ = repair_polygons(out)
     return out.sort_values("district_code").reset_index(drop=True)
 

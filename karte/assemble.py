@@ -13,6 +13,7 @@ import datetime as dt
 import geopandas as gpd
 import pandas as pd
 
+from gis.overlay import locate_points
 from karte.basestats import measure_rows
 from karte.domain.layers import split_list
 from karte.domain.schema import (
@@ -56,8 +57,6 @@ def assemble_kartes(
     meta: dict,
 ) -> dict[str, dict]:
     """One karte dict per district code."""
-    from gis.overlay import locate_points
-
     shelter_district = locate_points(shelters, districts, "district_code")
     site_district = locate_points(emergency_sites, districts, "district_code")
     kartes = {}

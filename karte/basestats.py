@@ -12,7 +12,7 @@ import geopandas as gpd
 import pandas as pd
 
 from gis.districts import apportion
-from karte.domain.schema import AGE_BANDS
+from karte.domain.schema import AGE_BANDS, Consent
 
 COUNT_COLUMNS = ("population", "households", *AGE_BANDS, "elderly_alone", "disabled")
 
@@ -61,8 +61,6 @@ def district_counts(
 
 def base_stats(counts: pd.DataFrame, register: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
     """Add register counts to district counts; return (per district, city total)."""
-    from karte.domain.schema import Consent
-
     counts = counts.copy()
     reg = register.groupby("district_code")
     counts["support_needers"] = reg.size().reindex(counts.index).fillna(0).astype("Int64")

@@ -23,8 +23,10 @@ from gis.overlay import locate_points
 from karte import agebands, districts, sources, synthetic
 from karte.assemble import assemble_kartes, fiscal_year
 from karte.basestats import base_stats, district_counts
+from karte.domain.errors import NotFoundError
 from karte.domain.layers import Layer
 from karte.domain.schema import AGE_BANDS
+from karte.render.overview import write_overview
 from karte.store.base import Store
 
 
@@ -220,8 +222,6 @@ def _finish(store, base: Base, register, cooperators, services, steps: Steps, *,
 
 def write_outputs(result: BuildResult, out: Path, *, basemap: str = "gsi_pale") -> dict[str, Path]:
     """Write the demo's file outputs beside the store: overview map and karte JSON files."""
-    from karte.render.overview import write_overview
-
     out.mkdir(parents=True, exist_ok=True)
     services = result.store.read(Layer.SERVICES)
     overview = write_overview(out / "overview.html", districts=result.base.districts,
@@ -237,8 +237,6 @@ def write_outputs(result: BuildResult, out: Path, *, basemap: str = "gsi_pale") 
 
 
 def read_karte(store: Store, code: str) -> dict:
-    from karte.domain.errors import NotFoundError
-
     table = store.read(Layer.KARTES)
     hit = table[table["district_code"] == code]
     if hit.empty:

@@ -34,7 +34,15 @@ import shapely
 
 from gis.overlay import locate_points
 from karte.domain.layers import REGISTER_COLUMNS, join_list
-from karte.domain.schema import Consent, HelpKind, LocationPrecision, PlanStatus, Role, ServiceKind
+from karte.domain.schema import (
+    FREQUENCY_JA,
+    Consent,
+    HelpKind,
+    LocationPrecision,
+    PlanStatus,
+    Role,
+    ServiceKind,
+)
 
 #: The demo's data date and fiscal year (令和8年度).
 DEMO_DATA_DATE = dt.date(2026, 10, 1)
@@ -330,8 +338,6 @@ def _services(small_areas, districts, shelters, emergency_sites, rng) -> gpd.Geo
 
 
 def _service(kind, name, venue, frequency, target, rng) -> dict:
-    from karte.domain.schema import FREQUENCY_JA
-
     day = "月火水木金土"[int(rng.integers(6))]
     return {
         "kind": str(kind), "name": name,

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import pandas as pd
-import typer
 from test_import_support import register_rows, tiny_store, write_csv, write_xlsx
 from typer.testing import CliRunner
 
-from karte.importing.cli import (
+from karte.cli.data import (
     EXIT_DECLINED,
     EXIT_ERROR,
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
     EXIT_OK,
     import_command,
-    register_command,
 )
 from karte.store import GeoPackageStore
 
@@ -55,13 +53,8 @@ def test_non_interactive_without_yes_does_not_write(tmp_path, capsys):
     assert "--yes" in capsys.readouterr().err
 
 
-def test_register_command_adds_karte_import(tmp_path):
-    app = typer.Typer()
-    register_command(app)
-
-    @app.command()
-    def other() -> None:  # a second command, so "import" is a subcommand as in karte's app
-        pass
+def test_karte_import_on_the_command_line(tmp_path):
+    from karte.cli import app
 
     tiny_store(tmp_path)
     path = write_csv(tmp_path / "r.csv", register_rows(2))
@@ -78,7 +71,7 @@ def test_register_command_adds_karte_import(tmp_path):
 _INTERRUPTED_IMPORT = """
 import sys, time
 import karte.store.gpkg as gpkg
-from karte.importing.cli import import_command
+from karte.cli.data import import_command
 
 real = gpkg._write_layer
 

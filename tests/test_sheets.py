@@ -5,18 +5,20 @@ from __future__ import annotations
 
 import math
 import re
-import shutil
+import sqlite3
 import subprocess
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from karte.cli import app
+from karte.cli.common import cli_access
 from karte.domain.access import PUBLIC, Access, Level
-from karte.domain.schema import Consent
-from karte.render.sheets import SheetAccessError, cli_access, district_sheet_pdf, render_batch
-from karte.sheets_cli import sheets_command
-from karte.store.base import GeoPackageStore
-from karte.domain.layers import 
+from karte.domain.errors import AccessDenied
+from karte.domain.schema import Consent, Edition
+from karte.services.sheets import district_sheet_pdf, print_sheets
+from karte.store import GeoPackageStore
 
 USER = "yamada.test"
 
@@ -48,11 +50,23 @@ def squash(text: str) -> str:
 
 @pytest.fixture(scope="module")
 def store(demo, tmp_path_factory) -> GeoPackageStore:
-    """A copy of the demo store (the sheets write to its access log)."""
+    """A copy of the demo store (the sheets' reads are logged in it)."""
     _, folder = demo
     path = tmp_path_factory.mktemp("sheets") / "karte.gpkg"
-    shutil.copy(folder / "karte.gpkg", path)
+    with sqlite3.connect(folder / "karte.gpkg") as src, sqlite3.connect(path) as dst:
+        src.backup(dst)
     return GeoPackageStore(path)
+
+
+def sheets_command(districts, all_, edition, paper, out, store, user) -> int:
+    """``karte sheets ...`` through the command line; returns the exit status."""
+    args = ["sheets", *districts, *(["--all"] if all_ else []), "--edition", edition, "--paper", paper,
+            "--out", str(out), "--store", str(store), "--user", user]
+    return CliRunner().invoke(app, args).exit_code
+
+
+def access_of(user: str):
+    return cli_access("cli:sheets", user=user)
 
 
 @pytest.fixture(scope="module")
@@ -66,15 +80,13 @@ def public_all(store, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def confidential(store, tmp_path_factory):
     out = tmp_path_factory.mktemp("confidential")
-    return render_batch(store, ["S01", "S05"], edition="confidential", access=cli_access(USER),
-                        out=out)
+    return print_sheets(store, ["S01", "S05"], edition="confidential", access=access_of(USER), out=out)
 
 
 @pytest.fixture(scope="module")
 def drill(store, tmp_path_factory):
     out = tmp_path_factory.mktemp("drill")
-    return render_batch(store, ["S01"], edition="drill", access=cli_access(USER), out=out,
-                        workers=1)
+    return print_sheets(store, ["S01"], edition="drill", access=access_of(USER), out=out, workers=1)
 
 
 def karte_of(store, code):
@@ -339,7 +351,7 @@ def test_drill_has_a_roll_call_box_per_person(store, drill):
 # --- paper, access, command --------------------------------------------------------------------
 
 def test_a3_is_the_same_sheet_enlarged(store, tmp_path, confidential):
-    res = render_batch(store, ["S01"], edition="public", paper="A3", out=tmp_path)
+    res = print_sheets(store, ["S01"], edition="public", paper="A3", out=tmp_path)
     info = run("pdfinfo", str(res.files["S01"]))
     assert "841.89 x 1190.55" in info and res.files["S01"].name == "S01-public-A3.pdf"
     assert page_count(res.files["S01"]) == 2
@@ -348,35 +360,39 @@ def test_a3_is_the_same_sheet_enlarged(store, tmp_path, confidential):
 def test_access_rules_for_the_web(store):
     data = district_sheet_pdf(store, "S02", edition="public", access=PUBLIC)
     assert data.startswith(b"%PDF") and b"IPAexGothic" in data
-    with pytest.raises(SheetAccessError):
+    with pytest.raises(AccessDenied):
         district_sheet_pdf(store, "S02", edition="confidential", access=PUBLIC)
-    member = Access("m", Level.DISTRICT_MEMBER, "S02")
-    with pytest.raises(SheetAccessError):
+    member = Access("m", Level.DISTRICT_MEMBER, "S02", route="web:sheet_pdf")
+    with pytest.raises(AccessDenied):
         district_sheet_pdf(store, "S03", edition="drill", access=member)
     before = len(store.audit_log())
     assert district_sheet_pdf(store, "S02", edition="confidential", access=member).startswith(b"%PDF")
     log = store.audit_log().iloc[before:]
-    assert set(log["route"]) == {"api:sheet"} and set(log["district"]) == {"S02"}
+    # read as the member, by the store: the register and the roster, both of the member's district
+    assert set(log["route"]) == {"web:sheet_pdf"} and set(log["district"]) == {"S02"}
+    assert set(log["actor"]) == {"m"} and set(log["level"]) == {"district_member"}
+    assert {"register", "cooperators"} <= set(log["layer"])
 
 
 def test_city_staff_still_print_only_shareable_rows(store, tmp_path):
     staff = Access("staff", Level.CITY_STAFF)
-    res = render_batch(store, ["S05"], edition="confidential", access=staff, out=tmp_path)
+    res = print_sheets(store, ["S05"], edition="confidential", access=staff, out=tmp_path)
     ok, reg = shareable(store, "S05")
     assert len(ok) < len(reg)
     assert re.search(rf"同意した方）\s+{len(ok)} 人\s+避難先の記号",
                      text_of(res.files["S05"], layout=True))
 
 
-def test_command_errors_are_clear(store, tmp_path, capsys):
-    args = dict(paper="A4", out=tmp_path, store=str(store.path), user=USER)
-    assert sheets_command([], False, "public", **args) == 1
-    assert sheets_command(["S01"], True, "public", **args) == 1
-    assert sheets_command(["S01"], False, "secret", **args) == 1
-    assert sheets_command(["S99"], False, "public", **args) == 1
-    assert sheets_command(["S01"], False, "public", **{**args, "paper": "B5"}) == 1
-    err = capsys.readouterr().err
-    assert "--all" in err and "public / confidential / drill" in err and "S99" in err and "A4" in err
+def test_command_errors_are_clear(store, tmp_path):
+    base = ["--out", str(tmp_path), "--store", str(store.path), "--user", USER]
+    errors = ""
+    for args in (["sheets"], ["sheets", "S01", "--all"], ["sheets", "S01", "--edition", "secret"],
+                 ["sheets", "S99"], ["sheets", "S01", "--paper", "B5"]):
+        result = CliRunner().invoke(app, [*args, *base])
+        assert result.exit_code == 1, args
+        errors += result.stderr
+    assert "--all" in errors and "public / confidential / drill" in errors and "S99" in errors
+    assert "A4" in errors
     assert list(tmp_path.glob("*.pdf")) == []
 
 
@@ -434,7 +450,7 @@ def test_cell_text_wraps_at_natural_breaks_and_never_starts_a_line_with_a_bracke
 
 
 def test_a3_prints_the_true_scale_of_the_enlarged_map(store, tmp_path, public_all):
-    a3 = render_batch(store, ["S05"], edition="public", paper="A3", out=tmp_path, workers=1)
+    a3 = print_sheets(store, ["S05"], edition="public", paper="A3", out=tmp_path, workers=1)
 
     def scale(pdf):
         return int(re.search(r"1:([\d,]+)", pages_of(pdf)[0]).group(1).replace(",", ""))
@@ -465,7 +481,7 @@ def test_batch_reports_progress_and_uses_both_cores(store, tmp_path):
     import os
 
     seen = []
-    res = render_batch(store, ["S01", "S02", "S03", "S04"], edition="public", out=tmp_path,
+    res = print_sheets(store, ["S01", "S02", "S03", "S04"], edition="public", out=tmp_path,
                        workers=2, progress=lambda stage, done, total: seen.append((stage, done, total)))
     stages = {stage for stage, _, _ in seen}
     assert stages == {"render", "merge"} or stages == {"analysis", "render", "merge"}
@@ -496,9 +512,8 @@ def test_sheet_prints_in_a_fresh_process_without_touching_system_fonts(store, tm
         sys.addaudithook(hook)
         from pathlib import Path
         from karte.domain.access import Access, Level
-        from karte.render.sheets import district_sheet_pdf
-        from karte.store.base import GeoPackageStore
-        from karte.domain.layers import 
+        from karte.services.sheets import district_sheet_pdf
+        from karte.store import GeoPackageStore
 
         data = district_sheet_pdf(GeoPackageStore({str(store.path)!r}), "S07",
                                   edition="confidential", access=Access("web.user", Level.COORDINATOR))
@@ -513,16 +528,21 @@ def test_sheet_prints_in_a_fresh_process_without_touching_system_fonts(store, tm
 
 
 def test_an_empty_register_prints_a_note_not_a_blank_form(store, tmp_path):
-    from karte.render.sheet_analysis import Coverage
-    from karte.render.sheet_data import Edition, SheetOptions, district_sheet, load_context
+    from karte.analysis import Coverage
+    from karte.render.sheet_model import SheetOptions
     from karte.render.sheet_pages import NOBODY, ROSTER_ROWS_PER_PAGE
     from karte.render.sheets import render_sheet
+    from karte.services.personal import read_rows
+    from karte.services.sheets import build_sheet, personal_rows, supporter_index
+    from karte.snapshot import current
 
-    ctx = load_context(store)
+    snap = current(store)
+    access = access_of(USER)
+    rows = personal_rows(store, "S18", access, supporter_index(read_rows(store, "cooperators", access)))
     city = {"uncovered_elderly_share": None, "uncovered_75_plus_share": None}
     for edition, lists in ((Edition.CONFIDENTIAL, 1), (Edition.DRILL, 2)):
-        sheet = district_sheet(ctx, "S18", options=SheetOptions(edition=edition, user=USER),
-                               coverage=Coverage("S18"), city_coverage=city, access=cli_access(USER))
+        sheet = build_sheet(snap, "S18", options=SheetOptions(edition=edition, user=USER),
+                            coverage=Coverage("S18"), city_coverage=city, personal=rows)
         sheet.register = []
         data, pages = render_sheet(sheet)
         pdf = tmp_path / f"{edition.value}.pdf"

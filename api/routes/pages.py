@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from api.deps import AccessDep, SettingsDep, StoreDep, check_csrf, csrf_token
 from api.errors import ApiError
 from karte.domain.access import LEVEL_JA, PUBLIC, SUPPRESSED, Access, Level
+from karte.domain.schema import Edition
 from karte.render.webmap import Basemap
 from karte.services import outreach, pages
 
@@ -52,8 +53,7 @@ def district_page(request: Request, code: Code, store: StoreDep, access: AccessD
     return _render(request, "district.html", access, {
         "title": f"{page['karte']['district']['name']} — 地区カルテ", "code": code, **page,
         "csv_tables": [(t, CSV_LABELS[t]) for t in tables],
-        "editions": [("public", "公開版")] + ([("confidential", "取扱注意"), ("drill", "訓練用")]
-                                             if page["personal"] else []),
+        "editions": [(e.value, e.ja) for e in Edition if page["personal"] or not e.personal],
     })
 
 

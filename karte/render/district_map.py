@@ -19,6 +19,7 @@ import pandas as pd
 from karte.domain import gaps
 from karte.domain.layers import split_list
 from karte.domain.schema import (
+    FREQUENCY_JA,
     HELP_JA,
     PLAN_STATUS_JA,
     ROLE_JA,
@@ -312,8 +313,6 @@ def _role(r) -> str:
 
 
 def _schedule(r) -> str:
-    from karte.domain.schema import FREQUENCY_JA
-
     parts = [FREQUENCY_JA.get(r.get("frequency"), "") if not _missing(r.get("frequency")) else "",
              "" if _missing(r.get("schedule")) else str(r.get("schedule"))]
     return " ".join(p for p in parts if p and p not in ("None",))

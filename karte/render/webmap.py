@@ -28,6 +28,7 @@ from branca.element import MacroElement
 from jinja2 import Template
 
 from gis import crs
+from karte.domain.errors import InputError
 
 STATIC = Path(__file__).parent / "static"
 LEAFLET = STATIC / "leaflet"
@@ -62,8 +63,6 @@ class Basemap:
         if url:
             return cls(url, attribution or url, "背景地図")
         if name not in BASEMAPS:
-            from karte.domain.errors import InputError
-
             raise InputError(f"背景地図 {name!r} は不明です（{', '.join(sorted(BASEMAPS))} "
                              "または KARTE_TILE_URL でタイルの URL を指定）")
         spec = BASEMAPS[name]

@@ -41,6 +41,7 @@ from karte.domain.schema import (
     PlanStatus,
     Role,
 )
+from karte.render.pdf_fonts import register_font
 from karte.render.sheet_map import MapData, MapPoint
 from karte.render.sheet_model import DistrictSheet, SheetOptions, TocEntry
 from karte.render.sheets import merge_sheets, render_sheet
@@ -211,8 +212,6 @@ _WORKER: dict = {}  # per worker process: the snapshot, set once by _init_worker
 
 
 def _init_worker(snap: Snapshot) -> None:
-    from karte.render.pdf_fonts import register_font
-
     _WORKER["snap"] = snap
     register_font()
 

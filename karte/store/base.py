@@ -26,12 +26,11 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
 
 import pandas as pd
 
-if TYPE_CHECKING:
-    from karte.domain.access import Access
+from gis.overlay import locate_points
+from karte.domain.access import Access
 
 #: Store-managed columns of personal and record layers: the row's version (optimistic locking),
 #: when and by whom it was last written. Not part of a layer's frame unless asked for
@@ -163,8 +162,6 @@ class Store(ABC):
         """For each row of the point ``layer`` (in :meth:`read` order), ``field`` of the polygon of
         ``polygons`` that contains it; points on a shared border take the lowest value, points
         outside or without a location ``None``. PostGIS answers in the database."""
-        from gis.overlay import locate_points
-
         points = self.read(layer, access=access)
         return locate_points(points, self.read(polygons), field).reset_index(drop=True)
 

@@ -1,0 +1,5 @@
+"""``python -m karte.cli``: the same as the ``karte`` command."""
+
+from karte.cli import app
+
+app()
