@@ -1,23 +1,46 @@
-"""Fixtures of the web API tests: the app over the session's demo store, one user per role.
+"""Fixtures of the web tests (API, pages, browser): the app over a demo store, one user per role.
 
-Import the fixtures a test module uses: ``from api_fixtures import api  # noqa: F401``.
+One design for every web test module:
+
+* **users**: one per access level, named after their role (:data:`USERS`: ``public``,
+  ``member``, ``coordinator``, ``staff``), all with :data:`PASSWORD`; the district member's
+  district is :data:`OWN` (S05), :data:`OTHER` (S06) is a district they must not see;
+* :func:`make_api` builds the app over any store (the session's demo GeoPackage, a private copy
+  of it for tests that write, PostGIS) with settings overrides (``suppress_max=5``,
+  ``token_hours=-1``, ``basemap="none"`` …);
+* :class:`Api` gives a client per role, logged in with a bearer token (:meth:`Api.client`,
+  :meth:`Api.headers`) or through the login form as a browser is (:meth:`Api.browser`), and the
+  :class:`~karte.domain.access.Access` the app should give that role (:meth:`Api.access`).
+
+The session fixture :func:`api` serves the demo store itself: read only (a test that writes makes
+its own app over :func:`copy_demo`). In a test module::
+
+    import api_fixtures as fx
+
+    api = fx.api  # the fixture
 """
 
 from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
-#: Roles of the matrix: the anonymous visitor and one user of each access level.
+#: Roles of the tests: the anonymous visitor and one user of each access level.
 ROLES = ("anonymous", "public", "member", "coordinator", "staff")
 #: The district member's district, and another district they must not see.
 OWN, OTHER = "S05", "S06"
 PASSWORD = "correct horse battery"
+#: role (= user name) -> (access level, district)
+USERS = {"public": ("public", None), "member": ("district_member", OWN),
+         "coordinator": ("coordinator", None), "staff": ("city_staff", None)}
+SECRET = "test-key-" + "x" * 24
 
 
 @dataclass
@@ -27,57 +50,135 @@ class Api:
     app: object
     store: object
     folder: Path
-    users: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # role -> (level, district)
+    users: dict[str, tuple[str, str | None]] = field(default_factory=lambda: dict(USERS))
     _clients: dict[str, TestClient] = field(default_factory=dict)
 
     def client(self, role: str) -> TestClient:
+        """A client of ``role`` that sends its bearer token with every request (kept per role)."""
         if role not in self._clients:
             client = TestClient(self.app, raise_server_exceptions=False)
-            if role != "anonymous":
-                r = client.post("/api/token", data={"username": role, "password": PASSWORD})
-                assert r.status_code == 200, r.text
-                client.headers["Authorization"] = f"Bearer {r.json()['access_token']}"
+            client.headers.update(self.headers(role))
             self._clients[role] = client
         return self._clients[role]
 
-    def access(self, role: str):
+    def headers(self, role: str) -> dict[str, str]:
+        """``Authorization`` header with a fresh token of ``role`` (none for anonymous)."""
+        if role == "anonymous":
+            return {}
+        client = TestClient(self.app, raise_server_exceptions=False)
+        r = client.post("/api/token", data={"username": role, "password": PASSWORD})
+        assert r.status_code == 200, r.text
+        return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+    def browser(self, role: str) -> TestClient:
+        """A new client logged in through the ``/login`` form (a session cookie, as a browser)."""
+        client = TestClient(self.app, raise_server_exceptions=False)
+        if role != "anonymous":
+            token = csrf_of(client.get("/login").text)
+            r = client.post("/login", data={"username": role, "password": PASSWORD, "csrf": token,
+                                            "next": "/"}, follow_redirects=False)
+            assert r.status_code == 303 and "error" not in r.headers["location"], r.text
+        return client
+
+    def access(self, role: str, route: str = "test"):
         """The :class:`karte.domain.access.Access` the app should give ``role``."""
         from karte.domain.access import PUBLIC, Access, Level
 
         if role == "anonymous":
             return PUBLIC
         level, district = self.users[role]
-        return Access(user=role, level=Level(level), district=district)
+        return Access(user=role, level=Level(level), district=district, route=route)
 
 
-def make_api(store, folder: Path) -> Api:
-    from api.app import create_app
-    from api.deps import WebSettings
+def make_users(path: Path) -> None:
+    """The users file with one user per role of :data:`USERS`."""
     from karte.users import UserFile
 
+    file = UserFile(path)
+    for name, (level, district) in USERS.items():
+        if file.get(name) is None:
+            file.add(name, PASSWORD, level=level, district=district)
+
+
+def make_api(store, folder: Path, **settings) -> Api:
+    """The app over ``store`` with a user of every role; ``settings`` override the
+    :class:`api.deps.WebSettings` fields (``suppress_max``, ``token_hours``, ``basemap`` …)."""
+    from api.app import create_app
+    from api.deps import WebSettings
+
     folder.mkdir(parents=True, exist_ok=True)
-    users = {"public": ("public", None), "member": ("district_member", OWN),
-             "coordinator": ("coordinator", None), "staff": ("city_staff", None)}
-    file = UserFile(folder / "users.json")
-    for name, (level, district) in users.items():
-        file.add(name, PASSWORD, level=level, district=district)
-    settings = WebSettings(workspace=folder, users_file=folder / "users.json",
-                           secret_key="test-key-" + "x" * 24)
-    app = create_app(settings, store=store, warm=False)
-    return Api(app=app, store=store, folder=folder, users=users)
+    make_users(folder / "users.json")
+    web = WebSettings(**{"workspace": folder, "users_file": folder / "users.json", "secret_key": SECRET,
+                         **settings})
+    return Api(app=create_app(web, store=store, warm=False), store=store, folder=folder)
+
+
+def demo_store(demo):
+    """The session's demo GeoPackage (shared: read it, do not write to it)."""
+    from karte.store import GeoPackageStore
+
+    return GeoPackageStore(demo[1] / "karte.gpkg")
+
+
+def copy_demo(demo, folder: Path):
+    """A private copy of the demo GeoPackage in ``folder``, for tests that write."""
+    from karte.store import GeoPackageStore
+
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(demo[1] / "karte.gpkg", folder / "karte.gpkg")
+    return GeoPackageStore(folder / "karte.gpkg")
 
 
 @pytest.fixture(scope="session")
 def api(demo, tmp_path_factory) -> Api:
-    """The web app over the session's demo store, with a user of every level."""
-    from karte.store import GeoPackageStore
+    """The web app over the session's demo store, with a user of every role."""
+    return make_api(demo_store(demo), tmp_path_factory.mktemp("web"))
 
-    _, folder = demo
-    return make_api(GeoPackageStore(folder / "karte.gpkg"), tmp_path_factory.mktemp("web"))
+
+# --- reading answers ------------------------------------------------------------------------------
+
+def csrf_of(html: str) -> str:
+    """The CSRF token of a page's form."""
+    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+
+
+#: The element in which the district page sends the viewer's personal layers.
+PERSONAL_JSON = re.compile(r'<script type="application/json" id="karte-personal">(.*?)</script>', re.S)
+
+
+def personal_json(html: str) -> dict | None:
+    """The personal layers a district page sends (``karte-personal``), or None when it sends none."""
+    found = PERSONAL_JSON.findall(html)
+    assert len(found) <= 1, "one karte-personal element at most"
+    return json.loads(found[0]) if found else None
+
+
+_U_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
+
+
+def body_text(response) -> str:
+    """The response as text to search for personal data: PDF text from ``pdftotext`` (poppler),
+    anything else decoded, with JSON's ``\\uXXXX`` escapes written back as letters (the page's
+    embedded JSON and folium's scripts escape Japanese text, which would hide names)."""
+    kind = response.headers.get("content-type", "")
+    if kind.startswith("application/pdf"):
+        return pdf_text(response.content)
+    return unescape(response.content.decode("utf-8-sig", errors="replace"))
+
+
+def unescape(text: str) -> str:
+    """JSON's ``\\uXXXX`` escapes written back as the letters they stand for."""
+    return _U_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text)
+
+
+def pdf_text(data: bytes) -> str:
+    """The text of a PDF, laid out as printed (``pdftotext -layout``: a table row stays one line)."""
+    done = subprocess.run(["pdftotext", "-layout", "-", "-"], input=data, capture_output=True, check=True)
+    return done.stdout.decode("utf-8", "replace")
 
 
 #: Keys whose small numbers are not counts of people (reviewed by hand: a new count of people
-#: must be suppressed for the public, or the matrix test fails until it is listed here with a reason).
+#: must be suppressed for the public, or the tests fail until it is listed here with a reason).
 NOT_PEOPLE = {
     "district": "the district's own facts (small areas, km², concealed areas)",
     "emergency_sites": "number of designated sites (public GSI facilities)",
@@ -120,25 +221,8 @@ def walk(value, path=()):
         yield path, value
 
 
-def body_text(response) -> str:
-    """The response as text: PDF pages extracted, everything else decoded."""
-    kind = response.headers.get("content-type", "")
-    if kind.startswith("application/pdf"):
-        import io
-
-        from pypdf import PdfReader
-
-        return "\n".join(p.extract_text() or "" for p in PdfReader(io.BytesIO(response.content)).pages)
-    text = response.content.decode("utf-8", errors="replace")
-    if "json" in kind:
-        # JSON escapes (\u3042) would hide Japanese text from a substring search
-        try:
-            return json.dumps(json.loads(text), ensure_ascii=False)
-        except ValueError:
-            return text
-    return text
-
-
-def squash(text: str) -> str:
-    """Without any whitespace (PDF text extraction splits and joins words freely)."""
-    return re.sub(r"\s+", "", text)
+def at(value, path):
+    """The leaf of a JSON value at ``path`` (from :func:`walk`)."""
+    for step in path:
+        value = value[step]
+    return value

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -9,6 +11,14 @@ import pytest
 from karte.settings import REPO_DATA
 
 BOUNDARIES = REPO_DATA / "boundaries" / "aomori_city_02201_small_areas_2015_estat_lod.geojson"
+
+
+def copy_store(src: Path, dst: Path) -> Path:
+    """A consistent copy of the GeoPackage store ``src`` at ``dst`` (SQLite's online backup: the
+    file may be in WAL mode with commits not yet in the main file, so a file copy could miss them)."""
+    with contextlib.closing(sqlite3.connect(src)) as a, contextlib.closing(sqlite3.connect(dst)) as b:
+        a.backup(b)
+    return dst
 
 
 @pytest.fixture(scope="session")

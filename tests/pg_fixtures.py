@@ -13,6 +13,7 @@ With ``CI=true`` a missing database fails the tests instead of skipping them, an
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -22,11 +23,12 @@ from sqlalchemy.engine import make_url
 
 ADMIN_ENV = "KARTE_TEST_DATABASE_URL"
 APP_ENV = "KARTE_TEST_APP_DATABASE_URL"
-#: Layer tables and the catalogue; emptied before each PostGIS test (the audit log is append-only
-#: and is never emptied: tests look at the rows they added).
+#: Layer tables, the catalogue and the snapshot stamp; emptied before each PostGIS test, with the
+#: sequences they own (record ids start again at 1). The audit log is append-only and is never
+#: emptied: tests look at the rows they added.
 RESET_TABLES = ("small_areas", "districts", "district_map", "register", "cooperators", "services",
                 "shelters", "emergency_sites", "kartes", "meta", "supporter_decisions", "extra_layers",
-                "layer_catalog")
+                "layer_catalog", "snapshot_stamp")
 
 
 def in_ci() -> bool:
@@ -122,6 +124,21 @@ def _session_database(base_url: str) -> str | None:
     return name
 
 
+#: Advisory lock, taken in the configured database, around every migration a test session runs.
+MIGRATION_GUARD = 0x6B61727467
+
+
+@contextlib.contextmanager
+def migrations_serialised():
+    """Hold off other test sessions' migrations on this server meanwhile. Migration 0001 alters the
+    cluster-wide roles (``ALTER ROLE karte_app``); two sessions migrating their own databases at
+    the same moment collide there ("tuple concurrently updated"), and the migrations' own lock is
+    per database, so the sessions serialise on one in the database they share."""
+    with psycopg.connect(libpq(admin_url_or_skip()), autocommit=True) as guard:
+        guard.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_GUARD,))
+        yield  # released with the connection
+
+
 @pytest.fixture(scope="session")
 def pg_admin_url():
     """The owner URL of this session's migrated test database (``karte db upgrade`` once)."""
@@ -130,7 +147,8 @@ def pg_admin_url():
     base = admin_url_or_skip()
     name = _session_database(base)
     url = _with_database(base, name) if name else base
-    db_upgrade(url)
+    with migrations_serialised():
+        db_upgrade(url)
     yield url
     if name:
         with psycopg.connect(libpq(base), autocommit=True) as conn:

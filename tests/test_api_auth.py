@@ -3,55 +3,59 @@
 from __future__ import annotations
 
 import logging
-import re
 import stat
 
+import api_fixtures as fx
 import pytest
+from api_fixtures import OWN, PASSWORD, csrf_of
 from fastapi.testclient import TestClient
-from test_api_support import OWN, PASSWORD, bearer, make_app
 from typer.testing import CliRunner
 
+from karte.cli.users import users_app
 from karte.domain.errors import InputError
-from karte.users import UserFile, users_app
+from karte.users import UserFile
 
 pytestmark = pytest.mark.slow  # over the session's demo build
 
 
 @pytest.fixture()
-def client(demo, tmp_path):
-    app = make_app(demo, tmp_path)
-    with TestClient(app, raise_server_exceptions=False) as c:
+def web(demo, tmp_path) -> fx.Api:
+    """An app of its own (the users file and the login throttle change here)."""
+    return fx.make_api(fx.demo_store(demo), tmp_path)
+
+
+@pytest.fixture()
+def client(web):
+    with TestClient(web.app, raise_server_exceptions=False) as c:
         yield c
 
 
-def _csrf(page: str) -> str:
-    return re.search(r'name="csrf" value="([^"]+)"', page).group(1)
 
 
 def test_login_form_session_and_logout(client):
     page = client.get("/login?next=/api/me")
     assert page.status_code == 200 and "ログイン" in page.text
-    token = _csrf(page.text)
-    r = client.post("/login", data={"username": "s01member", "password": PASSWORD, "csrf": token,
+    token = csrf_of(page.text)
+    r = client.post("/login", data={"username": "member", "password": PASSWORD, "csrf": token,
                                     "next": "/api/me"}, follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/api/me"
     cookie = r.headers["set-cookie"]
     assert "karte_session=" in cookie and "httponly" in cookie.lower() and "samesite=lax" in cookie.lower()
     assert PASSWORD not in cookie
     me = client.get("/api/me").json()
-    assert me == {"user": "s01member", "level": "district_member", "level_ja": "地区社協",
+    assert me == {"user": "member", "level": "district_member", "level_ja": "地区社協",
                   "district": OWN, "logged_in": True}
     assert client.get("/api/me").headers["cache-control"] == "private, no-store"
     # the session's CSRF token was renewed at login: the old one no longer works
     assert client.post("/logout", data={"csrf": token}, follow_redirects=False).status_code == 403
-    fresh = _csrf(client.get("/login").text)
+    fresh = csrf_of(client.get("/login").text)
     assert client.post("/logout", data={"csrf": fresh}, follow_redirects=False).status_code == 303
     assert client.get("/api/me").json()["logged_in"] is False
 
 
 def test_wrong_password_and_unknown_user_are_refused_alike(client):
-    token = _csrf(client.get("/login").text)
-    for user, pw in (("s01member", "wrong-password-123"), ("nobody", PASSWORD)):
+    token = csrf_of(client.get("/login").text)
+    for user, pw in (("member", "wrong-password-123"), ("nobody", PASSWORD)):
         r = client.post("/login", data={"username": user, "password": pw, "csrf": token},
                         follow_redirects=False)
         assert r.status_code == 303 and r.headers["location"].startswith("/login?error=1")
@@ -71,14 +75,14 @@ def test_login_without_or_with_a_forged_csrf_token_is_refused(client):
 
 @pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/x", "javascript:alert(1)"])
 def test_login_never_redirects_off_site(client, target):
-    token = _csrf(client.get("/login").text)
+    token = csrf_of(client.get("/login").text)
     r = client.post("/login", data={"username": "staff", "password": PASSWORD, "csrf": token,
                                     "next": target}, follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/"
 
 
-def test_bearer_tokens(client):
-    headers = bearer(client, "coordinator")
+def test_bearer_tokens(web, client):
+    headers = web.headers("coordinator")
     assert client.get("/api/me", headers=headers).json()["level"] == "coordinator"
     assert client.get("/api/me", headers={"Authorization": "Bearer nonsense"}).status_code == 401
     assert client.get("/api/me", headers={"Authorization": "Basic abc"}).status_code == 401
@@ -86,20 +90,20 @@ def test_bearer_tokens(client):
     assert client.get("/api/me", headers={"Authorization": tampered}).status_code == 401
 
 
-def test_changing_the_password_or_removing_the_user_ends_their_tokens(client):
+def test_changing_the_password_or_removing_the_user_ends_their_tokens(web, client):
     users: UserFile = client.app.state.users
-    headers = bearer(client, "coordinator")
-    users.add("csw", "another-password-1", level="coordinator", replace=True)
+    headers = web.headers("coordinator")
+    users.add("coordinator", "another-password-1", level="coordinator", replace=True)
     assert client.get("/api/me", headers=headers).status_code == 401
-    r = client.post("/api/token", data={"username": "csw", "password": "another-password-1"})
+    r = client.post("/api/token", data={"username": "coordinator", "password": "another-password-1"})
     headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
-    assert client.get("/api/me", headers=headers).json()["user"] == "csw"
-    users.remove("csw")
+    assert client.get("/api/me", headers=headers).json()["user"] == "coordinator"
+    users.remove("coordinator")
     assert client.get("/api/me", headers=headers).status_code == 401
 
 
 def test_expired_token_is_refused(demo, tmp_path):
-    app = make_app(demo, tmp_path, token_hours=-1)
+    app = fx.make_api(fx.demo_store(demo), tmp_path, token_hours=-1).app
     with TestClient(app) as c:
         r = c.post("/api/token", data={"username": "staff", "password": PASSWORD})
         token = r.json()["access_token"]
@@ -143,8 +147,8 @@ def test_users_command_line(tmp_path):
     assert r.exit_code == 0 and UserFile(path).get("member5") is None
 
 
-def test_an_unexpected_error_is_a_plain_500_and_logs_no_data(demo, tmp_path, caplog):
-    app = make_app(demo, tmp_path)
+def test_an_unexpected_error_is_a_plain_500_and_logs_no_data(web, caplog):
+    app = web.app
 
     def boom():
         raise ValueError("斎藤 博 青森県青森市大字四戸橋1-1")  # as if an exception quoted a row
@@ -164,9 +168,10 @@ def test_repeated_wrong_passwords_are_throttled(client):
     r = client.post("/api/token", data={"username": "staff", "password": PASSWORD})
     assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
     assert r.json()["code"] == "too_many_requests"
-    token = _csrf(client.get("/login").text)
+    token = csrf_of(client.get("/login").text)
     r = client.post("/login", data={"username": "staff", "password": PASSWORD, "csrf": token},
                     follow_redirects=False)
     assert r.status_code == 429
     # another user name is not affected, and a success clears the count
-    assert client.post("/api/token", data={"username": "csw", "password": PASSWORD}).status_code == 200
+    r = client.post("/api/token", data={"username": "coordinator", "password": PASSWORD})
+    assert r.status_code == 200

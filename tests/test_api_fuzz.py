@@ -22,9 +22,9 @@ EXAMPLES = 25
 
 @pytest.fixture(scope="module")
 def schema(api):
-    from karte import views
+    from karte.snapshot import current
 
-    views.store_analysis(api.store)  # computed once here, not inside a timed example
+    current(api.store).coverage()  # the build snapshot, computed once here, not inside an example
     return schemathesis.openapi.from_asgi("/api/openapi.json", api.app)
 
 

@@ -1,16 +1,23 @@
-"""Role x route matrix: no route and no format shows a personal row, or an unsuppressed small
-count, to a role that must not see it.
+"""Role x route matrix, on the GeoPackage and on the PostGIS store: no route and no format shows a
+personal row, or an unsuppressed small count, to a role that must not see it.
 
 The routes are the app's own (``app.routes``), so a new route cannot escape: a GET route whose
-path parameters the matrix cannot fill fails the test until it is taught them, and every non-GET
+path parameters the matrix cannot fill fails the test until it is taught them, every file the
+app serves under ``/static`` (Leaflet, ``karte-personal.js``) is fetched too, and every non-GET
 route is checked to refuse an anonymous request without a CSRF token or credentials.
 
 Personal rows are detected by what identifies them: register ids (``P000123``) and cooperator
 phone numbers anywhere in the whole city, and the names and addresses of the two districts the
-URLs are about. What a role may see is :meth:`karte.domain.access.Access.filter_rows` of the whole
-layers (the rules of :mod:`karte.domain.access`); everything else is forbidden. Small counts: for the
-public roles each JSON, GeoJSON and CSV answer is compared with city staff's answer to the same
-URL, and any count of people from 1 to 2 that the public gets unchanged is a failure.
+URLs are about, in any answer (JSON escapes written back as letters, PDF text from pdftotext).
+What a role may see is :meth:`karte.domain.access.Access.filter_rows` of the whole layers (the
+rules of :mod:`karte.domain.access`); everything else is forbidden. Small counts: for the public
+roles each JSON, GeoJSON and CSV answer is compared with city staff's answer to the same URL, and
+any count of people from 1 to 2 that the public gets unchanged is a failure.
+
+The district page sends the viewer's personal layers as JSON (``karte-personal``): exactly the
+located rows the role may see of that district, and nothing at all to the public or to a member
+of another district. A district member reaches no other district's rows, read or written, by any
+route.
 """
 
 from __future__ import annotations
@@ -18,17 +25,23 @@ from __future__ import annotations
 import csv
 import io
 import re
-import subprocess
+from pathlib import Path
 
+import api_fixtures as fx
 import pytest
+from api_fixtures import OTHER, OWN, ROLES
 from fastapi.testclient import TestClient
 from starlette.routing import Mount
-from test_api_support import OTHER, OWN, ROLES, bearer, make_app
+from starlette.staticfiles import StaticFiles
 
 from api.routes.districts import Edition, Table, WebLayer
 from api.routes.ogc import COLLECTIONS
-from karte import views
-from karte.domain.access import PUBLIC, Access, Level
+from karte.domain.layers import Layer
+from karte.render.district_map import LAYER_NAMES
+from karte.services.layers import PERSONAL, layer_view
+
+pytest_plugins = ["pg_fixtures"]
+pytestmark = pytest.mark.slow  # over the session's demo build
 
 ROUTE_CODES = (OWN, OTHER)
 #: Integer fields that are not counts of people (places, areas, settings, paging).
@@ -37,25 +50,44 @@ NOT_PEOPLE = {"small_areas", "concealed_areas", "salons", "cells", "fiscal_year"
 NOT_PEOPLE_PATHS = {("emergency_sites", "count")}
 ID_RE = re.compile(r"P\d{6}")
 PHONE_RE = re.compile(r"\d{2,4}-\d{3,4}-\d{4}")
+#: Roles that see the personal rows of a district (``Access.may_see_district_rows``).
+SEES = {(role, code): role in ("coordinator", "staff") or (role == "member" and code == OWN)
+        for role in ROLES for code in ROUTE_CODES}
 
-pytestmark = pytest.mark.slow  # over the session's demo build
+
+@pytest.fixture(scope="module", params=["gpkg", pytest.param("postgis", marks=pytest.mark.postgis)])
+def web(request, demo, tmp_path_factory) -> fx.Api:
+    """The app over a private copy of the demo: a GeoPackage, or the demo imported into PostGIS."""
+    folder = tmp_path_factory.mktemp(f"matrix-{request.param}")
+    if request.param == "gpkg":
+        yield fx.make_api(fx.copy_demo(demo, folder), folder)
+        return
+    from pg_fixtures import reset
+
+    from karte.store.cli import import_store
+    from karte.store.postgis import PostGISStore
+
+    reset(request.getfixturevalue("pg_admin_url"))
+    store = PostGISStore(request.getfixturevalue("pg_app_url"))
+    import_store(demo[1] / "karte.gpkg", store)
+    yield fx.make_api(store, folder)
+    store.close()
 
 
 @pytest.fixture(scope="module")
-def client(demo, tmp_path_factory):
-    app = make_app(demo, tmp_path_factory.mktemp("matrix"))
-    with TestClient(app, raise_server_exceptions=False) as c:
+def client(web):
+    with TestClient(web.app, raise_server_exceptions=False) as c:
         yield c
 
 
 @pytest.fixture(scope="module")
-def headers(client):
-    return {role: bearer(client, role) for role in ROLES}
+def headers(web):
+    return {role: web.headers(role) for role in ROLES}
 
 
 @pytest.fixture(scope="module")
-def data(client):
-    store = client.app.state.store
+def data(web):
+    store = web.store
     register = store.read("register")
     cooperators = store.read("cooperators")
     frames = [store.read(layer) for layer in ("services", "shelters", "emergency_sites", "small_areas",
@@ -65,22 +97,15 @@ def data(client):
     return register, cooperators, _nows(public_text)
 
 
-def _access(role: str) -> Access:
-    spec = ROLES[role]
-    if spec is None:
-        return PUBLIC
-    return Access(user=spec[0], level=Level(spec[1]), district=spec[2])
-
-
 def _nows(text: str) -> str:
     return re.sub(r"\s+", "", text)
 
 
-def _forbidden(role: str, data) -> dict:
+def _forbidden(web: fx.Api, role: str, data) -> dict:
     """What ``role`` must not see: register ids and cooperator phones of the whole city, names
     and addresses of the two districts' rows (minus what it may see and what is public)."""
     register, cooperators, public = data
-    access = _access(role)
+    access = web.access(role)
     seen_reg = access.filter_rows("register", register)
     seen_coop = access.filter_rows("cooperators", cooperators)
     ids = set(register["person_id"]) - set(seen_reg["person_id"])
@@ -103,22 +128,31 @@ def _forbidden(role: str, data) -> dict:
     return {"ids": ids, "phones": phones, "words": words}
 
 
-def _routes(app) -> list[tuple[str, str, set[str]]]:
-    """(path, name, methods) of every route of the app, included routers flattened (FastAPI
-    0.16x keeps included routers as objects; ``iter_route_contexts`` walks them)."""
+def _routes(app) -> list[tuple[str, str, set[str], object]]:
+    """(path, name, methods, route) of every route of the app, included routers flattened
+    (FastAPI 0.16x keeps included routers as objects; ``iter_route_contexts`` walks them)."""
     from fastapi import routing
 
     if hasattr(routing, "iter_route_contexts"):
-        items = [(c.path, c.name, set(c.methods or ()), c.route) for c in
-                 routing.iter_route_contexts(app.router.routes)]
-    else:  # older FastAPI: a flat list
-        items = [(r.path, r.name, set(getattr(r, "methods", None) or ()), r) for r in app.routes]
-    return [(path, name, methods) for path, name, methods, route in items
-            if not isinstance(route, Mount) and name != "static"]
+        return [(c.path, c.name, set(c.methods or ()), c.route) for c in
+                routing.iter_route_contexts(app.router.routes)]
+    return [(r.path, r.name, set(getattr(r, "methods", None) or ()), r) for r in app.routes]
+
+
+def _static_urls(app) -> list[str]:
+    """Every file the app serves from a mounted static folder (``/static/karte-personal.js`` …)."""
+    out = []
+    for path, _, _, route in _routes(app):
+        if isinstance(route, Mount) and isinstance(route.app, StaticFiles):
+            folder = route.app.directory
+            out += [f"{path}/{f.relative_to(folder).as_posix()}"
+                    for f in sorted(Path(folder).rglob("*")) if f.is_file()]
+    return out
 
 
 def _urls(app, client) -> list[tuple[str, str]]:
-    """(route name, URL) for every GET route of the app, its path parameters filled in."""
+    """(route name, URL) for every GET route of the app, its path parameters filled in, and every
+    static file."""
     feature_ids = {}
     for cid in COLLECTIONS:
         fc = client.get(f"/ogc/collections/{cid}/items?limit=1").json()
@@ -126,7 +160,10 @@ def _urls(app, client) -> list[tuple[str, str]]:
     fill = {"code": ROUTE_CODES, "layer": [v.value for v in WebLayer], "table": [v.value for v in Table],
             "collection_id": list(COLLECTIONS)}
     out = []
-    for path, name, methods in _routes(app):
+    for path, name, methods, route in _routes(app):
+        if isinstance(route, Mount):
+            assert isinstance(route.app, StaticFiles), f"mount {path}: teach the matrix its URLs"
+            continue
         if "GET" not in methods or name == "openapi":
             continue
         params = re.findall(r"{(\w+)}", path)
@@ -142,16 +179,7 @@ def _urls(app, client) -> list[tuple[str, str]]:
         if name == "sheet_pdf":
             urls = [f"{u}?edition={e.value}" for u in urls for e in Edition]
         out += [(name, u) for u in urls]
-    return out
-
-
-def _text(response) -> str:
-    kind = response.headers.get("content-type", "")
-    if kind.startswith("application/pdf"):
-        done = subprocess.run(["pdftotext", "-layout", "-", "-"], input=response.content,
-                              capture_output=True, check=True)
-        return done.stdout.decode("utf-8", "replace")
-    return response.content.decode("utf-8-sig", "replace")
+    return out + [("static", u) for u in _static_urls(app)]
 
 
 def _leaks(text: str, forbidden: dict) -> list[str]:
@@ -194,54 +222,62 @@ def _csv_ints(rows):
     return [{k: (int(v) if v.isdigit() else v) for k, v in r.items()} for r in rows]
 
 
-def test_every_get_route_every_role_no_personal_leak_no_small_count(client, headers, data):
+def test_every_get_route_every_role_no_personal_leak_no_small_count(web, client, headers, data):
     urls = _urls(client.app, client)
     names = {name for name, _ in urls}
     assert {"karte", "district_layer", "city_layer", "karte_csv", "sheet_pdf", "ogc_items",
-            "ogc_item"} <= names
-    forbidden = {role: _forbidden(role, data) for role in ROLES}
+            "ogc_item", "district_page", "city_page", "outreach_page", "static"} <= names
+    assert {"/static/karte-personal.js", "/static/leaflet/leaflet.js"} <= {u for _, u in urls}
+    forbidden = {role: _forbidden(web, role, data) for role in ROLES}
     assert forbidden["anonymous"]["ids"] and forbidden["anonymous"]["words"]  # the check has teeth
     failures, checked = [], 0
-    for _, url in urls:
-        staff = client.get(url, headers=headers["city_staff"])
+    for name, url in urls:
+        staff = client.get(url, headers=headers["staff"])
         assert staff.status_code < 500, (url, staff.text[:200])
         for role in ROLES:
-            r = staff if role == "city_staff" else client.get(url, headers=headers[role])
+            r = staff if role == "staff" else client.get(url, headers=headers[role])
             assert r.status_code < 500, (role, url, r.text[:200])
+            if name == "static":
+                assert r.status_code == 200, (role, url)  # the map assets are public
             if r.status_code >= 300:
                 continue
             checked += 1
-            failures += [f"{role} {url}: {leak}" for leak in _leaks(_text(r), forbidden[role])]
+            failures += [f"{role} {url}: {leak}" for leak in _leaks(fx.body_text(r), forbidden[role])]
             if role in ("anonymous", "public") and staff.status_code == 200:
                 pub, ref = _parsed(r), _parsed(staff)
                 if isinstance(pub, list) and pub and isinstance(pub[0], dict) and "csv" in url:
                     pub, ref = _csv_ints(pub), _csv_ints(ref)
                 if pub is not None:
                     failures += [f"{role} {url}: small count at {p}" for p in _small_counts(pub, ref)]
-    assert checked > 200
+    assert checked > 250
     assert not failures, "\n".join(failures[:40])
 
 
-def test_the_leak_detector_finds_a_planted_row(client, headers, data):
+def test_the_leak_detector_finds_a_planted_row(web, client, headers, data):
     """The detector itself: city staff's register layer of the other district, read as if by the
-    district member, must be reported."""
-    r = client.get(f"/api/districts/{OTHER}/layers/register.geojson", headers=headers["city_staff"])
+    district member, must be reported; and so must the staff's district page (names only in its
+    embedded JSON, escaped as \\uXXXX)."""
+    r = client.get(f"/api/districts/{OTHER}/layers/register.geojson", headers=headers["staff"])
     assert r.status_code == 200
-    assert _leaks(_text(r), _forbidden("district_member", data))
-    staff = client.get(f"/api/districts/{OWN}", headers=headers["city_staff"]).json()
+    assert _leaks(fx.body_text(r), _forbidden(web, "member", data))
+    page = web.browser("staff").get(f"/districts/{OTHER}")
+    assert _leaks(fx.body_text(page), _forbidden(web, "member", data))
+    embedded = fx.PERSONAL_JSON.search(page.text).group(1)  # Jinja's tojson escapes Japanese
+    assert _leaks(fx.unescape(embedded), _forbidden(web, "member", data))
+    staff = client.get(f"/api/districts/{OWN}", headers=headers["staff"]).json()
     assert _small_counts(staff, staff), "the demo karte has small counts"
 
 
 @pytest.mark.parametrize("role", ["anonymous", "public"])
-def test_views_give_the_public_no_personal_rows(client, role):
-    store = client.app.state.store
-    for layer in sorted(views.PERSONAL):
-        assert len(views.layer_view(store, layer, _access(role))) == 0
+def test_services_give_the_public_no_personal_rows(web, role):
+    for layer in sorted(PERSONAL):
+        assert len(layer_view(web.store, layer, web.access(role))) == 0
 
 
 def test_every_other_method_refuses_anonymous_requests_without_csrf(client):
-    others = [(path, methods) for path, _, methods in _routes(client.app) if methods - {"GET", "HEAD"}]
-    assert others, "the app has POST routes (login, token)"
+    others = [(path, methods) for path, _, methods, route in _routes(client.app)
+              if not isinstance(route, Mount) and methods - {"GET", "HEAD"}]
+    assert others, "the app has POST routes (login, token, outreach decisions)"
     for route_path, methods in others:
         for method in sorted(methods - {"GET", "HEAD"}):
             path = re.sub(r"{\w+}", OWN, route_path)
@@ -249,3 +285,81 @@ def test_every_other_method_refuses_anonymous_requests_without_csrf(client):
             assert r.status_code in (303, 400, 401, 403, 405, 422), (method, path, r.status_code)
             if r.status_code == 303:
                 assert "/login" in r.headers["location"], (method, path)
+
+
+def _located(frame):
+    return frame[frame.geometry.notna() & ~frame.geometry.is_empty]
+
+
+@pytest.mark.parametrize("code", ROUTE_CODES)
+@pytest.mark.parametrize("role", ROLES)
+def test_district_page_sends_personal_json_only_to_who_may_see_the_district(web, data, role, code):
+    """The page's ``karte-personal`` element: none for the public and for another district's
+    member; else exactly the located rows this role may see, as plain-text lines, no ids."""
+    register, cooperators, _ = data
+    html = web.browser(role).get(f"/districts/{code}").text
+    sent = fx.personal_json(html)
+    if not SEES[(role, code)]:
+        assert sent is None and "karte-personal" not in html, (role, code)
+        return
+    assert sent is not None, (role, code)
+    assert "/static/karte-personal.js" in html and "karteAddPersonal(" in html
+    layers = {layer["name"]: layer for layer in sent["layers"]}
+    assert set(layers) == {LAYER_NAMES["register"], LAYER_NAMES["cooperators"]}
+    access = web.access(role)
+    for name, frame, rows in ((LAYER_NAMES["register"], register, "register"),
+                              (LAYER_NAMES["cooperators"], cooperators, "cooperators")):
+        seen = _located(access.filter_rows(rows, frame[frame["district_code"] == code]))
+        features = layers[name]["geojson"]["features"]
+        assert len(features) == len(seen) > 0, (role, code, name)
+        assert sorted(f["properties"]["popup"][0] for f in features) == sorted(seen["name"])
+        for f in features:
+            assert set(f["properties"]) == {"k", "tip", "popup"}  # no id, no consent, no phone field
+            lines = f["properties"]["tip"] + f["properties"]["popup"]
+            assert all(isinstance(t, str) and "<" not in t and "&lt;" not in t for t in lines)
+
+
+def test_a_member_reaches_no_other_districts_rows_through_any_route(web, headers):
+    """Read: every route that serves personal rows refuses the other district or leaves them out;
+    write: a decision on the other district's open suggestion is refused and nothing is stored.
+    No access-log row names the other district for the member."""
+    from karte.services import outreach
+
+    store = web.store
+    log_before = len(store.audit_log())
+    member = TestClient(web.app, raise_server_exceptions=False, headers=headers["member"])
+    assert "personal" not in member.get(f"/api/districts/{OTHER}").json()
+    for layer in sorted(PERSONAL):
+        assert member.get(f"/api/districts/{OTHER}/layers/{layer}.geojson").status_code == 403
+        assert member.get(f"/api/districts/{OTHER}/tables/{layer}.csv").status_code == 403
+        city = member.get(f"/api/layers/{layer}.geojson")
+        assert city.status_code == 200
+        assert {f["properties"]["district_code"] for f in city.json()["features"]} == {OWN}
+    for edition in ("confidential", "drill"):
+        assert member.get(f"/districts/{OTHER}/sheet.pdf?edition={edition}").status_code == 403
+    browser = web.browser("member")
+    assert fx.personal_json(browser.get(f"/districts/{OTHER}").text) is None
+    assert browser.get("/outreach", params={"district": OTHER},
+                       headers={"accept": "text/html"}).status_code == 403
+
+    # an open suggestion of another district (the coordinator's view: what could be decided)
+    found = outreach.suggestions(store, web.access("coordinator"))
+    pair = found[found["district_code"] != OWN].iloc[0]
+    decided = _decisions(store)
+    token = fx.csrf_of(browser.get(f"/districts/{OWN}").text)
+    r = browser.post("/outreach/decisions", data={
+        "person_id": pair["person_id"], "cooperator_id": pair["cooperator_id"], "decision": "confirmed",
+        "district": pair["district_code"], "csrf": token}, headers={"accept": "text/html"},
+        follow_redirects=False)
+    assert r.status_code == 403
+    assert _decisions(store) == decided
+
+    log = store.audit_log().iloc[log_before:]
+    mine = log[log["actor"] == "member"]
+    assert len(mine) > 0  # the city layers were read (own district only) and logged
+    assert not set(mine["district"].dropna()) - {OWN}
+    assert set(mine["action"]) == {"read"}
+
+
+def _decisions(store) -> int:
+    return len(store.read(Layer.DECISIONS)) if Layer.DECISIONS in store.layers() else 0

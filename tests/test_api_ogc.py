@@ -17,8 +17,10 @@ import time
 import api_fixtures as fx
 import pytest
 
-from karte import views
 from karte.domain.access import PUBLIC
+from karte.domain.layers import PERSONAL_LAYERS
+from karte.services.layers import PERSONAL, layer_view
+from karte.snapshot import current
 
 api = fx.api  # the fixture
 
@@ -34,7 +36,7 @@ def server(api):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    views.store_analysis(api.store)  # the first request would compute it (seconds)
+    current(api.store).coverage()  # the first request would compute it (seconds)
     server = uvicorn.Server(uvicorn.Config(api.app, host="127.0.0.1", port=port, log_level="warning",
                                            lifespan="off"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -63,7 +65,7 @@ def test_ogrinfo_lists_every_collection(server):
     listed = re.findall(r"^\d+: (\w+)", out, flags=re.MULTILINE)
     assert listed == list(COLLECTIONS)
     assert {"districts", "small_areas", "shelters", "services", "coverage"} <= set(listed)
-    assert not set(listed) & views.PERSONAL
+    assert not set(listed) & (PERSONAL | PERSONAL_LAYERS)
 
 
 @pytest.mark.parametrize("collection", ["districts", "small_areas", "shelters", "emergency_sites",
@@ -73,7 +75,7 @@ def test_ogrinfo_reads_every_feature_of_a_collection(api, server, collection):
 
     if collection not in COLLECTIONS:
         pytest.fail(f"{collection} is not an OGC collection")
-    expected = len(views.layer_view(api.store, collection, PUBLIC))
+    expected = len(layer_view(api.store, collection, PUBLIC))
     summary = ogrinfo("-so", f"OAPIF:{server}", collection)
     assert f"Feature Count: {expected}" in summary
     # read them all: GDAL follows the "next" links page by page
@@ -90,7 +92,7 @@ def test_ogrinfo_bbox_filter_returns_the_features_inside(api, server):
     box = (140.70, 40.80, 140.75, 40.85)
     out = ogrinfo("-q", "-spat", *map(str, box), f"OAPIF:{server}", "shelters")
     ids = set(re.findall(r"shelter_id \(String\) = (\S+)", out))
-    shelters = views.layer_view(api.store, "shelters", PUBLIC).to_crs("EPSG:4326")
+    shelters = layer_view(api.store, "shelters", PUBLIC).to_crs("EPSG:4326")
     inside = shelters[shelters.intersects(shapely.box(*box))]
     assert ids == set(inside["shelter_id"]) and 0 < len(ids) < len(shelters)
 
@@ -99,5 +101,5 @@ def test_public_small_counts_reach_gdal_suppressed(api, server):
     """GDAL types a count column by its values; a suppressed count is never its number."""
     out = ogrinfo("-q", f"OAPIF:{server}", "small_areas")
     values = re.findall(r"^  elderly_alone \(\w+\) = (.*)$", out, flags=re.MULTILINE)
-    assert len(values) == len(views.layer_view(api.store, "small_areas", PUBLIC))
+    assert len(values) == len(layer_view(api.store, "small_areas", PUBLIC))
     assert not {"1", "2"} & set(values)

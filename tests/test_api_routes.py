@@ -6,25 +6,31 @@ import csv
 import io
 import json
 
+import api_fixtures as fx
 import pytest
-from fastapi.testclient import TestClient
-from test_api_support import OTHER, OWN, bearer, make_app
+from api_fixtures import OTHER, OWN
 
 from karte.domain.access import SUPPRESSED
 
 pytestmark = pytest.mark.slow  # over the session's demo build
 
-
-@pytest.fixture(scope="module")
-def client(demo, tmp_path_factory):
-    app = make_app(demo, tmp_path_factory.mktemp("api"))
-    with TestClient(app, raise_server_exceptions=False) as c:
-        yield c
+api = fx.api  # the fixture
 
 
 @pytest.fixture(scope="module")
-def store(client):
-    return client.app.state.store
+def client(api):
+    return api.client("anonymous")
+
+
+@pytest.fixture(scope="module")
+def store(api):
+    return api.store
+
+
+@pytest.fixture(scope="module")
+def bearer(api):
+    """role -> its Authorization header."""
+    return {role: api.headers(role) for role in fx.ROLES}
 
 
 def test_district_list_is_every_district_with_public_counts(client, demo):
@@ -33,9 +39,9 @@ def test_district_list_is_every_district_with_public_counts(client, demo):
     assert r.status_code == 200
     rows = r.json()
     assert [row["code"] for row in rows] == sorted(result.kartes)
-    s01 = next(row for row in rows if row["code"] == OWN)
-    assert s01["name"] == result.kartes[OWN]["district"]["name"]
-    assert s01["population"] == result.kartes[OWN]["base"][0]["value"]
+    own = next(row for row in rows if row["code"] == OWN)
+    assert own["name"] == result.kartes[OWN]["district"]["name"]
+    assert own["population"] == result.kartes[OWN]["base"][0]["value"]
 
 
 def test_karte_json_public_has_no_personal_section(client, demo):
@@ -47,41 +53,45 @@ def test_karte_json_public_has_no_personal_section(client, demo):
     assert karte["viewer"]["level"] == "public"
 
 
-def test_karte_json_for_member_has_the_consented_rows_and_is_logged(client, store):
+def test_karte_json_for_member_has_the_consented_rows_and_is_logged(client, store, bearer):
     before = len(store.audit_log())
-    r = client.get(f"/api/districts/{OWN}", headers=bearer(client, "district_member"))
+    r = client.get(f"/api/districts/{OWN}", headers=bearer["member"])
     assert r.status_code == 200
     personal = r.json()["personal"]
     reg = store.read("register", district=OWN)
     shareable = reg[reg["consent"].isin(["consented", "ordinance"])]
+    coop = store.read("cooperators", district=OWN)
     assert sorted(p["person_id"] for p in personal["register"]) == sorted(shareable["person_id"])
+    # the store writes the log rows of the reads it served, one per layer, as the member
     log = store.audit_log().iloc[before:]
-    assert set(log["layer"]) == {"register", "cooperators"}
-    assert set(log["actor"]) == {"s01member"}
-    assert (log["route"] == "web:karte").all()
-    assert log.loc[log["layer"] == "register", "rows"].iloc[0] == len(shareable)
+    assert sorted(log[["actor", "level", "route", "action", "layer", "district", "rows"]]
+                  .values.tolist()) == [
+        ["member", "district_member", "web:karte", "read", "cooperators", OWN, len(coop)],
+        ["member", "district_member", "web:karte", "read", "register", OWN, len(shareable)]]
 
 
-def test_member_of_another_district_gets_no_personal_section(client):
-    r = client.get(f"/api/districts/{OTHER}", headers=bearer(client, "district_member"))
+def test_member_of_another_district_gets_no_personal_section(client, store, bearer):
+    before = len(store.audit_log())
+    r = client.get(f"/api/districts/{OTHER}", headers=bearer["member"])
     assert r.status_code == 200
     assert "personal" not in r.json()
+    assert len(store.audit_log()) == before  # nothing personal was read
 
 
-def test_city_staff_sees_unconsented_rows_too(client, store):
-    r = client.get(f"/api/districts/{OWN}", headers=bearer(client, "city_staff"))
+def test_city_staff_sees_unconsented_rows_too(client, store, bearer):
+    r = client.get(f"/api/districts/{OWN}", headers=bearer["staff"])
     assert len(r.json()["personal"]["register"]) == len(store.read("register", district=OWN))
 
 
 @pytest.mark.parametrize("url, status", [
     ("/api/districts/S99", 404),
-    ("/api/districts/S01%27%20OR%201=1", 422),
+    ("/api/districts/S05%27%20OR%201=1", 422),
     ("/api/districts/" + "S" * 40, 422),
-    ("/api/districts/S01/layers/nope.geojson", 422),
+    ("/api/districts/S05/layers/nope.geojson", 422),
     ("/api/districts/S99/layers/shelters.geojson", 404),
-    ("/api/districts/S01/tables/nope.csv", 422),
-    ("/districts/S01/sheet.pdf?edition=secret", 422),
-    ("/districts/S01/sheet.pdf?paper=B5", 422),
+    ("/api/districts/S05/tables/nope.csv", 422),
+    ("/districts/S05/sheet.pdf?edition=secret", 422),
+    ("/districts/S05/sheet.pdf?paper=B5", 422),
     ("/districts/S99/sheet.pdf", 404),
     ("/no/such/route", 404),
 ])
@@ -107,11 +117,11 @@ def test_layers_geojson_are_wgs84_rounded_and_small(client):
     assert len(r.content) < 200_000
 
 
-def test_personal_layer_needs_login_and_own_district(client):
+def test_personal_layer_needs_login_and_own_district(client, bearer):
     assert client.get(f"/api/districts/{OWN}/layers/register.geojson").status_code == 401
     assert client.get(f"/api/districts/{OWN}/layers/register.geojson",
-                      headers=bearer(client, "public")).status_code == 403
-    member = bearer(client, "district_member")
+                      headers=bearer["public"]).status_code == 403
+    member = bearer["member"]
     assert client.get(f"/api/districts/{OTHER}/layers/register.geojson", headers=member).status_code == 403
     r = client.get(f"/api/districts/{OWN}/layers/register.geojson", headers=member)
     assert r.status_code == 200
@@ -126,7 +136,7 @@ def test_city_layer_of_districts_has_the_overview_measures(client, demo):
     assert {"uncovered_share", "gap_rate", "elderly_rate"} <= set(props)
 
 
-def test_csv_tables(client, demo):
+def test_csv_tables(client, demo, bearer):
     result, _ = demo
     r = client.get(f"/api/districts/{OWN}/tables/base.csv")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
@@ -138,11 +148,11 @@ def test_csv_tables(client, demo):
         client.get(f"/api/districts/{OWN}/tables/services.csv").content.decode("utf-8-sig"))))
     assert len(services) == len(result.kartes[OWN]["services"])
     assert client.get(f"/api/districts/{OWN}/tables/register.csv").status_code in (401, 403)
-    staff = client.get(f"/api/districts/{OWN}/tables/cooperators.csv", headers=bearer(client, "city_staff"))
+    staff = client.get(f"/api/districts/{OWN}/tables/cooperators.csv", headers=bearer["staff"])
     assert staff.status_code == 200 and "phone" in staff.text
 
 
-def test_small_counts_are_suppressed_for_the_public_in_the_csv(client, demo):
+def test_small_counts_are_suppressed_for_the_public_in_the_csv(client, demo, bearer):
     result, _ = demo
     small = [(code, table, section, item["key"])
              for code, karte in result.kartes.items()
@@ -154,23 +164,26 @@ def test_small_counts_are_suppressed_for_the_public_in_the_csv(client, demo):
         text = client.get(f"/api/districts/{code}/tables/{table}.csv").content.decode("utf-8-sig")
         shown = {(r["section"], r["key"]): r["count"] for r in csv.DictReader(io.StringIO(text))}
         assert shown[(section, key)] == SUPPRESSED
-        staff = client.get(f"/api/districts/{code}/tables/{table}.csv", headers=bearer(client, "city_staff"))
+        staff = client.get(f"/api/districts/{code}/tables/{table}.csv", headers=bearer["staff"])
         shown = {(r["section"], r["key"]): r["count"]
                  for r in csv.DictReader(io.StringIO(staff.content.decode("utf-8-sig")))}
         assert shown[(section, key)] in ("1", "2")
 
 
-def test_sheet_pdf_public_and_personal_editions(client, store):
+def test_sheet_pdf_public_and_personal_editions(client, store, bearer):
+    before = len(store.audit_log())
     r = client.get(f"/districts/{OWN}/sheet.pdf")
     assert r.status_code == 200 and r.content.startswith(b"%PDF")
     assert client.get(f"/districts/{OWN}/sheet.pdf?edition=confidential").status_code == 403
-    before = len(store.audit_log())
-    r = client.get(f"/districts/{OWN}/sheet.pdf?edition=drill&paper=A3",
-                   headers=bearer(client, "district_member"))
+    assert client.get(f"/districts/{OTHER}/sheet.pdf?edition=confidential",
+                      headers=bearer["member"]).status_code == 403
+    assert len(store.audit_log()) == before  # the public sheet and the refusals read nothing personal
+    r = client.get(f"/districts/{OWN}/sheet.pdf?edition=drill&paper=A3", headers=bearer["member"])
     assert r.status_code == 200 and r.content.startswith(b"%PDF")
     assert r.headers["cache-control"] == "private, no-store"
     log = store.audit_log().iloc[before:]
-    assert set(log["layer"]) == {"register", "cooperators"} and set(log["actor"]) == {"s01member"}
+    assert set(log["layer"]) == {"register", "cooperators"} and set(log["actor"]) == {"member"}
+    assert set(log["level"]) == {"district_member"} and set(log["route"]) == {"web:sheet_pdf"}
 
 
 def test_openapi_document_and_offline_docs_page(client):

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import shutil
 
+from conftest import copy_store
 from typer.testing import CliRunner
 
 from karte.cli import app
@@ -31,7 +31,7 @@ def write_estat(path, small_areas):
 def test_build_with_age_table(demo, small_areas, tmp_path):
     _, folder = demo
     store_path = tmp_path / "k.gpkg"
-    shutil.copy(folder / "karte.gpkg", store_path)
+    copy_store(folder / "karte.gpkg", store_path)
     write_estat(tmp_path / "age.csv", small_areas)
     res = CliRunner().invoke(app, ["build", "--store", str(store_path), "--age-table",
                                    str(tmp_path / "age.csv")])

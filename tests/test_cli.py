@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import copy_store
 from typer.testing import CliRunner
 
 from karte.cli import app
@@ -58,17 +59,16 @@ def test_unknown_district_is_a_clear_error(demo):
 def test_missing_store_is_a_clear_error(tmp_path):
     res = runner.invoke(app, ["show", "S01", "--store", str(tmp_path / "none.gpkg")])
     assert res.exit_code == 1
-    assert "karte build" in res.stderr
+    assert "karte demo" in res.stderr
 
 
 @pytest.mark.slow
 def test_build_with_district_polygons_apportions_statistics(demo, tmp_path):
     """Districts given as polygons: counts are apportioned and still add up to the city."""
-    import shutil
 
     result, folder = demo
     store = tmp_path / "k.gpkg"
-    shutil.copy(folder / "karte.gpkg", store)
+    copy_store(folder / "karte.gpkg", store)
     polys = result.base.districts[["district_code", "district_name", "geometry"]].copy()
     polys["geometry"] = polys.geometry.buffer(30)  # lines that no longer follow census lines
     polys = polys.rename(columns={"district_code": "code", "district_name": "name"})

@@ -76,7 +76,7 @@ from karte.cli.data import import_command
 real = gpkg._write_layer
 
 def slow_disk(path, name, frame):
-    real(path, name, frame)          # one layer is in the temporary copy ...
+    real(path, name, frame)          # one layer is in the scratch file ...
     print("WRITING", flush=True)
     time.sleep(60)                   # ... and the disk is slow: Ctrl-C arrives now
 
@@ -85,8 +85,9 @@ sys.exit(import_command("register", sys.argv[1], sys.argv[2], yes=True))
 """
 
 
-def test_ctrl_c_during_the_write_exits_130_and_leaves_the_store_byte_identical(tmp_path):
-    """A real SIGINT to a running ``karte import`` while the new store is half written."""
+def test_ctrl_c_during_the_write_exits_130_and_leaves_the_store_as_it_was(tmp_path):
+    """A real SIGINT to a running ``karte import`` while the new layers are half written. Every
+    layer is as before; the access log holds the import's read of the register (it happened)."""
     import os
     import signal
     import subprocess
@@ -94,7 +95,7 @@ def test_ctrl_c_during_the_write_exits_130_and_leaves_the_store_byte_identical(t
 
     store = tiny_store(tmp_path)
     import_command("register", write_csv(tmp_path / "m1.csv", register_rows(2)), store.path, yes=True)
-    before = store.path.read_bytes()
+    before = {name: store.read(name) for name in store.layers()}
     script = tmp_path / "run.py"
     script.write_text(_INTERRUPTED_IMPORT, encoding="utf-8")
     path = write_csv(tmp_path / "m2.csv", register_rows(5), encoding="cp932")
@@ -107,16 +108,20 @@ def test_ctrl_c_during_the_write_exits_130_and_leaves_the_store_byte_identical(t
                 break
         else:
             raise AssertionError(f"never reached the write: {proc.stderr.read()}")
-        assert list(tmp_path.glob(".k.gpkg.*"))  # the half-written copy exists right now
+        assert list(tmp_path.glob(".k.gpkg.*.scratch"))  # the half-written scratch exists right now
         proc.send_signal(signal.SIGINT)
         _out, err = proc.communicate(timeout=60)
     finally:
         proc.kill()
     assert proc.returncode == EXIT_INTERRUPTED, err
     assert "中断しました。ストアは以前のままです。" in err
-    assert store.path.read_bytes() == before
-    assert not list(tmp_path.glob(".k.gpkg.*"))  # the temporary copy is gone
+    assert set(store.layers()) == set(before)
+    for name, frame in before.items():
+        pd.testing.assert_frame_equal(store.read(name), frame)
+    assert not list(tmp_path.glob(".k.gpkg.*.scratch"))  # the scratch is gone
     assert len(store.read("register")) == 2
+    log = store.audit_log()  # the first import's write, the second one's read; no write of the second
+    assert list(log.loc[log["route"] == "import:register", "action"]) == ["write", "read"]
 
 
 # -- restoring an export -----------------------------------------------------------------------------

@@ -4,10 +4,10 @@ crash between layers leaves every layer as it was."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
+from conftest import copy_store
 from test_import_support import register_rows, run_import, write_csv
 
 import karte.store.gpkg as gpkg
@@ -17,7 +17,7 @@ from karte.store import GeoPackageStore
 @pytest.fixture
 def demo_store(demo, tmp_path):
     _result, folder = demo
-    shutil.copy(folder / "karte.gpkg", tmp_path / "k.gpkg")
+    copy_store(folder / "karte.gpkg", tmp_path / "k.gpkg")
     return GeoPackageStore(tmp_path / "k.gpkg")
 
 

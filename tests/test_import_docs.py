@@ -3,9 +3,8 @@ real Aomori small areas and stand-in districts, and the header table in the docs
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
+from conftest import copy_store
 from test_import_support import run_import
 
 from gis.districts import dissolve_districts
@@ -35,7 +34,7 @@ def base_store(tmp_path_factory, small_areas):
 @pytest.mark.parametrize("encoding", ["utf8", "cp932"])
 @pytest.mark.parametrize("sample", sorted(KINDS))
 def test_samples_load(tmp_path, base_store, sample, encoding):
-    shutil.copy(base_store, tmp_path / "k.gpkg")
+    copy_store(base_store, tmp_path / "k.gpkg")
     store = GeoPackageStore(tmp_path / "k.gpkg")
     path = DOCS / f"{sample}.{encoding}.csv"
     report = run_import(store, KINDS[sample], path)
@@ -49,7 +48,7 @@ def test_samples_load(tmp_path, base_store, sample, encoding):
 
 
 def test_register_sample_values(tmp_path, base_store):
-    shutil.copy(base_store, tmp_path / "k.gpkg")
+    copy_store(base_store, tmp_path / "k.gpkg")
     store = GeoPackageStore(tmp_path / "k.gpkg")
     run_import(store, "register", DOCS / "register.cp932.csv")
     reg = store.read("register").set_index("person_id")
@@ -62,7 +61,7 @@ def test_register_sample_values(tmp_path, base_store):
 
 
 def test_district_boundary_sample(tmp_path, base_store):
-    shutil.copy(base_store, tmp_path / "k.gpkg")
+    copy_store(base_store, tmp_path / "k.gpkg")
     store = GeoPackageStore(tmp_path / "k.gpkg")
     report = import_file(store, "districts", DOCS / "districts.geojson")
     # the simplified stand-in districts: same codes, shapes within the simplification
@@ -79,7 +78,7 @@ def test_docs_print_the_header_table():
 def test_district_map_places_rows_through_their_small_area(tmp_path, base_store, small_areas):
     """--district-map: the row's small area (from its town point or coordinates) decides its
     district through the given table, not the store's district polygons."""
-    shutil.copy(base_store, tmp_path / "k.gpkg")
+    copy_store(base_store, tmp_path / "k.gpkg")
     store = GeoPackageStore(tmp_path / "k.gpkg")
     keys = sorted(small_areas["key_code"])
     table = tmp_path / "map.csv"
@@ -96,7 +95,7 @@ def test_district_map_places_rows_through_their_small_area(tmp_path, base_store,
 
 
 def test_the_district_map_sample_works_as_district_map_and_its_problems_name_it(tmp_path, base_store):
-    shutil.copy(base_store, tmp_path / "k.gpkg")
+    copy_store(base_store, tmp_path / "k.gpkg")
     store = GeoPackageStore(tmp_path / "k.gpkg")
     report = run_import(store, "register", DOCS / "register.cp932.csv",
                          district_map=DOCS / "districts_map.cp932.csv")

@@ -13,9 +13,9 @@ import pytest
 from psycopg import errors as pgerrors
 from test_store import ACCESS_IDS, ACCESS_MATRIX, all_layers, decisions, decisions_seen
 
-from karte.domain.access import Access, Level
-from karte.domain.errors import StoreError
-from karte.domain.layers import PERSONAL_LAYERS, Layer
+from karte.domain.access import PUBLIC, Access, Level
+from karte.domain.errors import AccessDenied, NotFoundError, StoreError
+from karte.domain.layers import PERSONAL_LAYERS, SNAPSHOT_LAYERS, Layer
 from karte.store.cli import export_store
 from karte.store.postgis import ROLE_OF, PostGISStore
 
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.postgis
 #: Tables in the karte schema that hold no personal data. A new table must be added here or get
 #: row-level security: the schema test fails otherwise.
 NON_PERSONAL = {"small_areas", "districts", "district_map", "services", "shelters", "emergency_sites",
-                "kartes", "meta", "extra_layers", "layer_catalog", "alembic_version"}
+                "kartes", "meta", "extra_layers", "layer_catalog", "snapshot_stamp", "alembic_version"}
 LEVELS_WITH_ROWS = (Level.CITY_STAFF, Level.COORDINATOR, Level.DISTRICT_MEMBER)
 APPEND = "INSERT INTO karte.audit_log (actor, route, layer, rows) VALUES (%s, 't', 'register', 0)"
 
@@ -159,12 +159,16 @@ def test_raw_sql_as_the_app_role_sees_exactly_the_policy_decisions(with_decision
                            (Layer.DECISIONS,)).fetchone() == (0,)
 
 
-@pytest.mark.parametrize("level", [Level.COORDINATOR, Level.DISTRICT_MEMBER, Level.PUBLIC])
-def test_only_city_staff_write_decisions(with_decisions, app, level):
+DECISION_WRITES = (f"UPDATE karte.{Layer.DECISIONS} SET decision = 'rejected'",
+                   f"DELETE FROM karte.{Layer.DECISIONS}",
+                   f"INSERT INTO karte.{Layer.DECISIONS} (decision_id, district_code, updated_by) "
+                   "VALUES ('D9', 'A', 'x')")
+
+
+@pytest.mark.parametrize("level", [Level.DISTRICT_MEMBER, Level.PUBLIC])
+def test_members_and_the_public_write_no_decisions(with_decisions, app, level):
     access = Access("x", level, "A" if level == Level.DISTRICT_MEMBER else None)
-    for statement in (f"UPDATE karte.{Layer.DECISIONS} SET decision = 'rejected'",
-                      f"DELETE FROM karte.{Layer.DECISIONS}",
-                      f"INSERT INTO karte.{Layer.DECISIONS} (decision_id, district_code) VALUES ('D9', 'A')"):
+    for statement in DECISION_WRITES:
         with app.transaction(), pytest.raises(pgerrors.InsufficientPrivilege):
             as_level(app, access)
             app.execute(statement)
@@ -172,6 +176,22 @@ def test_only_city_staff_write_decisions(with_decisions, app, level):
         as_level(app, Access("m", Level.DISTRICT_MEMBER, "A"))
         assert app.execute(f"SELECT count(*) FROM karte.{Layer.DECISIONS} WHERE district_code = 'B'"
                            ).fetchone() == (0,)
+
+
+def test_coordinators_write_decisions_as_themselves(with_decisions, app):
+    with app.transaction():
+        as_level(app, Access("x", Level.COORDINATOR))
+        assert app.execute(DECISION_WRITES[0]).rowcount == 3  # every district
+        assert app.execute(DECISION_WRITES[2]).rowcount == 1
+        assert app.execute(DECISION_WRITES[1]).rowcount == 4
+        raise psycopg.Rollback()
+    with app.transaction(), pytest.raises(pgerrors.InsufficientPrivilege, match="row-level security"):
+        as_level(app, Access("x", Level.COORDINATOR))  # not in another user's name
+        app.execute(f"INSERT INTO karte.{Layer.DECISIONS} (decision_id, district_code, updated_by) "
+                    "VALUES ('D9', 'A', 'someone-else')")
+    with app.transaction(), pytest.raises(pgerrors.InsufficientPrivilege):  # nor move the ids back
+        as_level(app, Access("x", Level.COORDINATOR))
+        app.execute(f"SELECT setval('karte.{Layer.DECISIONS}_decision_id_seq', 1)")
 
 
 def test_personal_layers_cannot_land_in_the_unprotected_generic_table(filled, app):
@@ -243,7 +263,7 @@ def test_counts_include_rows_a_coordinator_cannot_list(filled):
     assert counts["persons"].sum() == 6  # refused and unanswered included, names not
     assert set(counts.columns) == {"district_code", "consent", "persons"}
     for access in (Access("m", Level.DISTRICT_MEMBER, "A"), Access("p", Level.PUBLIC)):
-        with pytest.raises(StoreError, match="権限"):
+        with pytest.raises(AccessDenied, match="権限"):
             filled.register_counts(access=access)
 
 
@@ -270,6 +290,7 @@ def test_every_personal_read_is_logged(filled, access, persons, helpers):
     assert list(log["rows"]) == [len(persons), len(helpers), len(in_a)]
     assert set(log["route"]) == {"api:test"}
     assert set(log["level"]) == {access.level.value}
+    assert set(log["action"]) == {"read"}
     assert list(log["district"].fillna("-")) == [access.district or "-", access.district or "-", "A"]
 
 
@@ -287,32 +308,41 @@ def test_every_read_of_decisions_is_logged(with_decisions, access, tmp_path):
         (Layer.DECISIONS, len(in_a), "api:outreach")]
     assert set(log["level"]) == {access.level.value}
     if access.level == Level.CITY_STAFF:  # an export logs them too
-        export_store(with_decisions.as_user(who), tmp_path / "out.gpkg")
+        export_store(with_decisions, tmp_path / "out.gpkg", access=replace(who, route="export"))
         exported = _my_log(with_decisions, who.user).iloc[2:]
         assert (Layer.DECISIONS, 3) in set(zip(exported["layer"], exported["rows"], strict=True))
 
 
 def test_row_reads_locate_and_exports_are_logged(filled, tmp_path):
+    from dataclasses import replace
+
     who = Access(f"staff-{uuid.uuid4()}", Level.CITY_STAFF, route="api:row")
     filled.read_row("register", "P1", access=who)
     filled.locate("register", access=who)
-    export_store(filled.as_user(who), tmp_path / "out.gpkg")
+    export_store(filled, tmp_path / "out.gpkg", access=replace(who, route="export"))
     log = _my_log(filled, who.user)
     assert list(zip(log["route"], log["layer"], log["rows"], strict=True)) == [
         ("api:row", "register", 1), ("api:row:locate", "register", 6),
         ("export", "register", 6), ("export", "cooperators", 3)]
 
 
-def test_the_default_user_of_the_build_pipeline_is_logged_too(filled):
+def test_the_trusted_pipeline_is_not_logged_but_a_bound_user_is(filled):
+    before = len(filled.audit_log())
     filled.read("register")
-    last = filled.audit_log().iloc[-1]
-    assert (last["actor"], last["level"], last["route"], last["rows"]) == (
-        filled.access.user, "city_staff", "store", 6)
+    filled.read_full("register")
+    filled.locate("register")
+    assert len(filled.audit_log()) == before
+    who = Access(f"csw-{uuid.uuid4()}", Level.COORDINATOR, route="api:karte")
+    bound = filled.as_user(who)
+    assert len(bound.read("register")) == 4
+    log = _my_log(filled, who.user)
+    assert list(zip(log["level"], log["action"], log["route"], log["rows"], strict=True)) == [
+        ("coordinator", "read", "api:karte", 4)]
 
 
 @pytest.mark.parametrize("level", list(Level))
 def test_no_app_role_can_change_or_delete_the_log(filled, app, level):
-    filled.audit(actor="x", route="t", layer="register", district=None, rows=1)
+    filled.audit(access=Access("x", Level.CITY_STAFF, route="t"), layer="register", district=None, rows=1)
     access = Access("x", level, "A" if level == Level.DISTRICT_MEMBER else None)
     for statement in ("UPDATE karte.audit_log SET rows = 0", "DELETE FROM karte.audit_log",
                       "TRUNCATE karte.audit_log"):
@@ -329,10 +359,18 @@ def test_no_app_role_can_change_or_delete_the_log(filled, app, level):
         as_level(app, access)
         app.execute("INSERT INTO karte.audit_log (at, actor, route, layer, rows) "
                     "VALUES (now() - interval '1 day', 'x', 't', 'register', 0)")
+    with app.transaction(), pytest.raises(pgerrors.InsufficientPrivilege):  # nor at another level
+        as_level(app, access)
+        app.execute("INSERT INTO karte.audit_log (actor, route, layer, rows, level) "
+                    "VALUES ('x', 't', 'register', 0, 'city_staff_x')")
+    with app.transaction(), pytest.raises(pgerrors.CheckViolation):  # nor an unknown action
+        as_level(app, access)
+        app.execute("INSERT INTO karte.audit_log (actor, route, layer, rows, action) "
+                    "VALUES ('x', 't', 'register', 0, 'erase')")
 
 
 def test_even_the_owner_cannot_rewrite_the_log(filled, pg_admin):
-    filled.audit(actor="x", route="t", layer="register", district=None, rows=1)
+    filled.audit(access=Access("x", Level.CITY_STAFF, route="t"), layer="register", district=None, rows=1)
     for statement in ("UPDATE karte.audit_log SET rows = 0", "DELETE FROM karte.audit_log",
                       "TRUNCATE karte.audit_log"):
         with pytest.raises(pgerrors.InsufficientPrivilege, match="append-only"):
@@ -341,5 +379,122 @@ def test_even_the_owner_cannot_rewrite_the_log(filled, pg_admin):
 
 def test_only_city_staff_read_the_log(filled):
     for level in (Level.COORDINATOR, Level.PUBLIC):
-        with pytest.raises(StoreError, match="権限"):
+        with pytest.raises(AccessDenied, match="権限"):
             filled.as_user(Access("x", level)).audit_log()
+
+
+@pytest.mark.parametrize("level", list(Level))
+def test_the_log_records_the_acting_users_level_not_the_stores(filled, level):
+    """``audit()`` runs as the user it is given, so the database fills in that user's level."""
+    who = Access(f"x-{uuid.uuid4()}", level, "A" if level == Level.DISTRICT_MEMBER else None, route="sheet")
+    filled.audit(access=who, layer="register", district="A", rows=3, action="export")
+    log = _my_log(filled, who.user)
+    assert list(zip(log["level"], log["action"], log["route"], log["rows"], strict=True)) == [
+        (level.value, "export", "sheet", 3)]
+    assert list(log.columns) == ["at", "actor", "level", "route", "action", "layer", "district", "rows"]
+
+
+# -- a district member and other districts -----------------------------------------------------------
+
+def test_a_district_member_reaches_no_other_districts_rows_by_any_method(with_decisions, app):
+    """Member of A against B's rows: every store call, then raw SQL as karte_app at that level."""
+    member = Access(f"m-{uuid.uuid4()}", Level.DISTRICT_MEMBER, "A")
+    staff = Access("staff", Level.CITY_STAFF)
+    b_person = with_decisions.read_row("register", "P5", access=staff)
+    b_decision = with_decisions.read_row(Layer.DECISIONS, "D000002", access=staff)
+    for layer in ("register", "cooperators", Layer.DECISIONS):
+        assert with_decisions.read(layer, district="B", access=member).empty
+        assert set(with_decisions.read(layer, access=member)["district_code"]) == {"A"}
+        assert set(with_decisions.read_full(layer, access=member)["district_code"]) == {"A"}
+    assert set(with_decisions.locate("register", access=member).dropna()) == {"A"}
+    for layer, key in (("register", "P5"), ("cooperators", "C3"), (Layer.DECISIONS, "D000002")):
+        with pytest.raises(NotFoundError):
+            with_decisions.read_row(layer, key, access=member)
+    with pytest.raises(AccessDenied):
+        with_decisions.update_row("register", "P5", {"plan_status": "x"}, version=b_person["version"],
+                                  access=member)
+    with pytest.raises(AccessDenied):
+        with_decisions.delete_row(Layer.DECISIONS, "D000002", version=b_decision["version"], access=member)
+    with pytest.raises(AccessDenied):
+        with_decisions.append_rows(Layer.DECISIONS, [{"district_code": "B", "person_id": "P5"}],
+                                   access=member)
+    with pytest.raises(AccessDenied):
+        with_decisions.write({"register": with_decisions.read("register")}, access=member)
+    assert with_decisions.read_row(Layer.DECISIONS, "D000002", access=staff) == b_decision
+    for table in ("register", "cooperators", Layer.DECISIONS):
+        with app.transaction():
+            as_level(app, member)
+            assert app.execute(f"SELECT count(*) FROM karte.{table} WHERE district_code <> 'A'"
+                               ).fetchone() == (0,)
+        for statement in (f"UPDATE karte.{table} SET district_code = 'A' WHERE district_code = 'B'",
+                          f"DELETE FROM karte.{table} WHERE district_code = 'B'",
+                          f"INSERT INTO karte.{table} (district_code) VALUES ('B')"):
+            with app.transaction(), pytest.raises(pgerrors.InsufficientPrivilege):
+                as_level(app, member)
+                app.execute(statement)
+    with app.transaction():  # nor through a function that reads the whole register
+        as_level(app, member)
+        with pytest.raises(pgerrors.InsufficientPrivilege):
+            app.execute("SELECT * FROM karte.register_counts()")
+
+
+# -- the snapshot stamp ----------------------------------------------------------------------------
+
+def _stamp(admin) -> int | None:
+    hit = admin.execute("SELECT stamp FROM karte.snapshot_stamp").fetchone()
+    return hit and hit[0]
+
+
+@pytest.mark.parametrize("table", sorted(SNAPSHOT_LAYERS))
+def test_raw_sql_on_every_snapshot_table_changes_the_stamp(filled, app, pg_admin, table):
+    before = filled.stamp()
+    with app.transaction():
+        as_level(app, Access("staff", Level.CITY_STAFF))
+        app.execute(f"DELETE FROM karte.{table} WHERE false")  # a statement on it, even of no row
+    assert filled.stamp() not in ("", before)
+    assert filled.stamp() == str(_stamp(pg_admin))
+
+
+def test_a_raw_insert_into_the_register_as_city_staff_changes_the_stamp(filled, app):
+    before = filled.stamp()
+    with app.transaction():
+        as_level(app, Access("staff", Level.CITY_STAFF))
+        app.execute("INSERT INTO karte.register (person_id, district_code, consent) "
+                    "VALUES ('P9', 'A', 'consented')")
+    assert filled.stamp() not in ("", before)
+
+
+def test_the_stamp_ignores_decisions_the_log_and_the_catalogue(with_decisions, app):
+    before = with_decisions.stamp()
+    with app.transaction():
+        as_level(app, Access("staff", Level.CITY_STAFF))
+        app.execute(f"UPDATE karte.{Layer.DECISIONS} SET decision = 'rejected'")
+        app.execute(APPEND, ("staff",))
+        app.execute("UPDATE karte.layer_catalog SET written_at = now()")
+    assert with_decisions.stamp() == before
+
+
+@pytest.mark.parametrize("level", list(Level))
+def test_every_level_reads_the_stamp_and_none_writes_it(filled, app, level):
+    access = Access("x", level, "A" if level == Level.DISTRICT_MEMBER else None)
+    with app.transaction():
+        as_level(app, access)
+        assert str(app.execute("SELECT stamp FROM karte.snapshot_stamp").fetchone()[0]) == filled.stamp()
+    for statement in ("UPDATE karte.snapshot_stamp SET stamp = 1", "DELETE FROM karte.snapshot_stamp",
+                      "SELECT karte.touch_snapshot_stamp()"):
+        with app.transaction(), pytest.raises(pgerrors.InsufficientPrivilege):
+            as_level(app, access)
+            app.execute(statement)
+    assert filled.as_user(access).stamp() == filled.stamp()
+
+
+def test_record_layers_are_opened_only_through_their_own_tables(filled, app):
+    """``open_record_layer`` enters a record table in the catalogue with its own columns; it
+    refuses any other table, and the public may not call it."""
+    for layer, key in (("services", "service_id"), ("register", "person_id"), ("nothing", "x")):
+        with app.transaction(), pytest.raises(pgerrors.UndefinedTable):
+            as_level(app, Access("csw", Level.COORDINATOR))
+            app.execute("SELECT karte.open_record_layer(%s, %s)", (layer, key))
+    with app.transaction(), pytest.raises(pgerrors.InsufficientPrivilege):
+        as_level(app, PUBLIC)
+        app.execute("SELECT karte.open_record_layer(%s, 'decision_id')", (Layer.DECISIONS,))

@@ -1,5 +1,6 @@
-"""The PostGIS store beyond the shared contract: migrations, atomic and validated writes, optimistic
-locking under concurrent edits, the lossless GeoPackage export/import, and a full demo build."""
+"""The PostGIS store beyond the shared contract: migrations, atomic and validated writes, rows
+written as the acting user, optimistic locking under concurrent edits, record ids, the lossless
+GeoPackage export/import, and a full demo build."""
 
 from __future__ import annotations
 
@@ -12,14 +13,14 @@ import uuid
 import geopandas as gpd
 import psycopg
 import pytest
-from pg_fixtures import libpq
+from pg_fixtures import libpq, migrations_serialised
 from shapely.geometry import Point
 from sqlalchemy import create_engine, pool
 from sqlalchemy.engine import make_url
 from test_store import all_layers, assert_same, cooperators, decisions, meta, register
 
 from karte.domain.access import Access, Level
-from karte.domain.errors import ConflictError, NotFoundError, StoreError
+from karte.domain.errors import AccessDenied, ConflictError, NotFoundError, StoreError
 from karte.domain.layers import PERSONAL_LAYERS, Layer
 from karte.store import GeoPackageStore, open_store
 from karte.store.cli import db_current, db_upgrade, export_store, import_store
@@ -29,6 +30,13 @@ from karte.store.postgis import PostGISStore
 pytest_plugins = ["pg_fixtures"]
 pytestmark = pytest.mark.postgis
 CSW = Access("csw", Level.COORDINATOR)
+STAFF = Access("staff", Level.CITY_STAFF)
+
+
+def decision(person: str = "P1", district: str = "A", **extra) -> dict:
+    return {"person_id": person, "cooperator_id": "C1", "district_code": district,
+            "decision": "confirmed", "distance_m": 50.0, "decided_by": "csw",
+            "decided_at": "2026-12-01T09:00:00+00:00", **extra}
 
 
 @pytest.fixture
@@ -41,12 +49,14 @@ def filled(pg_store):
 
 @pytest.fixture
 def fresh_database(pg_admin, pg_admin_url, pg_app_url):
-    """An empty database on the same server (dropped afterwards): (owner URL, app URL)."""
+    """An empty database on the same server (dropped afterwards): (owner URL, app URL). Other test
+    sessions do not migrate meanwhile (:func:`pg_fixtures.migrations_serialised`)."""
     name = f"karte_migr_{uuid.uuid4().hex[:8]}"
     pg_admin.execute(f"CREATE DATABASE {name}")
     admin, app = (make_url(u).set(database=name).render_as_string(hide_password=False)
                   for u in (pg_admin_url, pg_app_url))
-    yield admin, app
+    with migrations_serialised():
+        yield admin, app
     pg_admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
 
 
@@ -58,14 +68,14 @@ def test_upgrade_creates_then_is_idempotent_and_matches_the_models(fresh_databas
 
     admin, app = fresh_database
     before = PostGISStore(app)
-    assert before.layers() == [] and not before.exists()
+    assert before.layers() == [] and not before.exists() and before.stamp() == ""
     with pytest.raises(StoreError, match="karte db upgrade"):
         before.write({"meta": meta()})
     before.close()
     assert db_current(admin) is None
     db_upgrade(admin)
     db_upgrade(admin)  # again: nothing to do, no error
-    assert db_current(admin) == "0002"
+    assert db_current(admin) == "0003"
     engine = create_engine(admin, poolclass=pool.NullPool)
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={
@@ -76,8 +86,10 @@ def test_upgrade_creates_then_is_idempotent_and_matches_the_models(fresh_databas
     engine.dispose()
     assert diff == []
     with PostGISStore(app) as store:
+        assert store.stamp() == ""  # migrated, nothing written
         store.write({"meta": meta()})
         assert store.meta() == {"data_date": "2026-03-31", "fiscal_year": "2025"}
+        assert store.stamp()
 
 
 def test_downgrade_and_upgrade_again(fresh_database):
@@ -90,7 +102,7 @@ def test_downgrade_and_upgrade_again(fresh_database):
     command.downgrade(alembic_config(admin), "base")
     assert db_current(admin) is None
     db_upgrade(admin)
-    assert db_current(admin) == "0002"
+    assert db_current(admin) == "0003"
 
 
 def test_0002_moves_the_decisions_out_of_the_unprotected_table_and_back(fresh_database, monkeypatch):
@@ -107,7 +119,8 @@ def test_0002_moves_the_decisions_out_of_the_unprotected_table_and_back(fresh_da
     member_b = Access("m", Level.DISTRICT_MEMBER, "B")
 
     def as_at_0001(write: bool):
-        """The store as the 0001 code had it: no model for the decisions."""
+        """The store as the 0001 code had it (no model for the decisions); how many of them a
+        member of district B reads there in raw SQL."""
         with monkeypatch.context() as m:
             for models in (postgis_models.LAYER_MODELS, postgis_models.PERSONAL_MODELS):
                 m.delitem(models, Layer.DECISIONS)
@@ -115,7 +128,11 @@ def test_0002_moves_the_decisions_out_of_the_unprotected_table_and_back(fresh_da
                 if write:
                     old.write({"meta": meta(), Layer.DECISIONS: frame})
                 assert_same(old.read(Layer.DECISIONS), frame)
-                return len(old.read(Layer.DECISIONS, access=member_b))
+        with psycopg.connect(libpq(app)) as conn:
+            conn.execute("SET LOCAL ROLE karte_district_member")
+            conn.execute("SELECT set_config('karte.district', 'B', true)")
+            return conn.execute("SELECT count(*) FROM karte.extra_layers WHERE layer = %s",
+                                (Layer.DECISIONS,)).fetchone()[0]
 
     def in_extra_layers() -> int:
         with psycopg.connect(libpq(admin)) as conn:
@@ -126,19 +143,57 @@ def test_0002_moves_the_decisions_out_of_the_unprotected_table_and_back(fresh_da
     assert as_at_0001(write=True) == 3  # the leak: every row to a member of district B
     db_upgrade(admin)
     db_upgrade(admin)  # idempotent
-    assert db_current(admin) == "0002" and in_extra_layers() == 0
+    assert db_current(admin) == "0003" and in_extra_layers() == 0
     with PostGISStore(app) as store:
         assert_same(store.read(Layer.DECISIONS), frame)
         assert list(store.read(Layer.DECISIONS, access=member_b)["decision_id"]) == ["D000002"]
         assert store.read(Layer.DECISIONS, access=Access("p", Level.PUBLIC)).empty
-        assert store.read_row(Layer.DECISIONS, "D000003")["note"] == "再訪"
+        assert store.read_row(Layer.DECISIONS, "D000003", access=STAFF)["note"] == "再訪"
         assert store.meta() == {"data_date": "2026-03-31", "fiscal_year": "2025"}
+        assert store.stamp()  # the upgrade stamps a store that already holds snapshot layers
     command.downgrade(alembic_config(admin), "0001")
     assert in_extra_layers() == 3
     assert as_at_0001(write=False) == 3
     db_upgrade(admin)
     with PostGISStore(app) as store:
         assert_same(store.read(Layer.DECISIONS), frame)
+
+
+def test_0003_continues_the_ids_of_existing_decisions_and_downgrades_cleanly(fresh_database):
+    """Decisions written at 0002 keep their ids; after 0003 appends continue past them, and the
+    coordinator's appends are theirs. 0003 applied twice converges; down to 0002 and up again too."""
+    from alembic import command
+
+    from karte.store.cli import alembic_config
+
+    admin, app = fresh_database
+    db_upgrade(admin, revision="0002")
+    with psycopg.connect(libpq(admin)) as conn:  # rows as the 0002 store wrote them
+        conn.execute("INSERT INTO karte.layer_catalog (layer, columns) VALUES (%s, %s)",
+                     (Layer.DECISIONS, json.dumps([{"name": "decision_id", "kind": "text", "where": "column"},
+                                                   {"name": "district_code", "kind": "text",
+                                                    "where": "column"}])))
+        conn.execute("INSERT INTO karte.supporter_decisions (decision_id, district_code, updated_by) "
+                     "VALUES ('D000007', 'A', 'old'), ('X9', 'B', 'old')")
+    db_upgrade(admin)
+    command.stamp(alembic_config(admin), "0002")  # 0003 run again over itself (by hand, or half-done)
+    db_upgrade(admin)
+    with PostGISStore(app) as store:
+        assert store.stamp() == ""  # no snapshot layer written yet
+        row = store.append_rows(Layer.DECISIONS, [{"district_code": "A"}], access=CSW)[0]
+        assert row["decision_id"] == "D000008" and row["updated_by"] == "csw"
+    command.downgrade(alembic_config(admin), "0002")
+    assert db_current(admin) == "0002"
+    with psycopg.connect(libpq(admin)) as conn:
+        gone = conn.execute("SELECT to_regclass('karte.snapshot_stamp'), "
+                            "to_regclass('karte.supporter_decisions_decision_id_seq')").fetchone()
+        assert gone == (None, None)
+        assert conn.execute("SELECT count(*) FROM information_schema.columns WHERE table_schema = 'karte' "
+                            "AND table_name = 'audit_log' AND column_name = 'action'").fetchone() == (0,)
+    db_upgrade(admin)
+    with PostGISStore(app) as store:
+        assert store.append_rows(Layer.DECISIONS, [{"district_code": "B"}], access=CSW)[0]["decision_id"] \
+            == "D000009"
 
 
 def test_upgrade_needs_a_postgres_url():
@@ -223,8 +278,36 @@ def test_frames_are_reprojected_and_need_a_crs(pg_store):
 
 def test_only_city_staff_write(filled):
     for access in (CSW, Access("m", Level.DISTRICT_MEMBER, "A"), Access("p", Level.PUBLIC)):
-        with pytest.raises(StoreError, match="権限"):
+        with pytest.raises(AccessDenied, match="権限"):  # refused by the database: no grant
             filled.as_user(access).write({"meta": meta()})
+        with pytest.raises(AccessDenied, match="権限"):
+            filled.write({"meta": meta()}, access=access)
+    assert filled.meta() == {"data_date": "2026-03-31", "fiscal_year": "2025"}
+
+
+def test_a_personal_layer_is_refused_before_anything_is_touched(filled, monkeypatch):
+    import karte.store.postgis as postgis
+
+    def no_transaction(*args, **kwargs):
+        raise AssertionError("the refusal must come before the database")
+
+    monkeypatch.setattr(postgis.PostGISStore, "_tx", no_transaction)
+    for access in (CSW, Access("m", Level.DISTRICT_MEMBER, "A")):
+        with pytest.raises(AccessDenied, match="市職員だけ"):
+            filled.write({"meta": meta(), "cooperators": cooperators()}, access=access)
+
+
+def test_whole_layer_writes_by_a_user_are_logged_and_the_pipeline_is_not(filled):
+    who = Access(f"staff-{uuid.uuid4()}", Level.CITY_STAFF, route="import:register")
+    filled.write({"register": register().iloc[:2], "meta": meta()}, access=who)
+    log = filled.audit_log()
+    mine = log[log["actor"] == who.user]
+    assert list(zip(mine["action"], mine["layer"], mine["rows"], mine["route"], strict=True)) == [
+        ("write", "register", 2, "import:register")]
+    before = len(filled.audit_log())
+    filled.write({"register": register()})
+    assert len(filled.audit_log()) == before
+    assert filled.read_full("register")["updated_by"].tolist() == [filled.access.user] * 6
 
 
 # -- optimistic locking ----------------------------------------------------------------------------
@@ -240,11 +323,11 @@ def test_update_bumps_the_version_and_a_stale_version_conflicts(filled):
         "in_progress", "C2", v2, "csw")
     with pytest.raises(ConflictError, match=f"読み込んだ版 {row['version']}、現在の版 {v2}"):
         filled.update_row("register", "P1", {"plan_status": "none"}, version=row["version"], access=CSW)
-    assert filled.read_row("register", "P1")["plan_status"] == "in_progress"  # nothing overwritten
+    assert filled.read_row("register", "P1", access=STAFF)["plan_status"] == "in_progress"  # kept
 
 
 def test_two_coordinators_editing_at_once_exactly_one_wins(filled, pg_app_url):
-    start = filled.read_row("register", "P3")["version"]
+    start = filled.read_row("register", "P3", access=STAFF)["version"]
     n = 6
     barrier = threading.Barrier(n)
     results: list[object] = [None] * n
@@ -267,12 +350,12 @@ def test_two_coordinators_editing_at_once_exactly_one_wins(filled, pg_app_url):
     winners = [i for i, r in enumerate(results) if isinstance(r, int)]
     assert len(winners) == 1
     assert sum(isinstance(r, ConflictError) for r in results) == n - 1
-    final = filled.read_row("register", "P3")
+    final = filled.read_row("register", "P3", access=STAFF)
     assert final["shelter_id"] == f"S-{winners[0]}" and final["version"] == results[winners[0]]
 
 
 def test_an_edit_blocked_behind_an_open_transaction_conflicts_when_it_commits(filled, pg_app_dsn):
-    start = filled.read_row("register", "P5")["version"]
+    start = filled.read_row("register", "P5", access=STAFF)["version"]
     outcome = {}
     with psycopg.connect(pg_app_dsn) as first:
         first.execute("SET LOCAL ROLE karte_coordinator")
@@ -293,36 +376,155 @@ def test_an_edit_blocked_behind_an_open_transaction_conflicts_when_it_commits(fi
         first.commit()
         thread.join(10)
     assert "error" in outcome and "v" not in outcome
-    row = filled.read_row("register", "P5")
+    row = filled.read_row("register", "P5", access=STAFF)
     assert (row["plan_status"], row["updated_by"]) == ("none", "first")
     assert row["version"] > start  # raw SQL updates bump the version too (trigger)
 
 
 def test_row_edit_rules(filled):
-    v = filled.read_row("register", "P1")["version"]
+    v = filled.read_row("register", "P1", access=STAFF)["version"]
     with pytest.raises(StoreError, match=r"version は変更できません.*nickname はありません"):
-        filled.update_row("register", "P1", {"version": 1, "nickname": "x"}, version=v)
-    with pytest.raises(NotFoundError):
-        filled.update_row("register", "nobody", {"plan_status": "none"}, version=v)
-    with pytest.raises(NotFoundError):  # refused consent: invisible, so not editable, for a coordinator
+        filled.update_row("register", "P1", {"version": 1, "nickname": "x"}, version=v, access=STAFF)
+    with pytest.raises(NotFoundError) as info:
+        filled.update_row("register", "nobody", {"plan_status": "none"}, version=v, access=STAFF)
+    assert "nobody" not in str(info.value)
+    with pytest.raises(NotFoundError) as hidden:  # refused consent: invisible, so not editable, for a CSW
         filled.update_row("register", "P2", {"plan_status": "none"}, version=v, access=CSW)
-    with pytest.raises(StoreError, match="権限"):
+    assert str(hidden.value) == str(info.value)  # the same answer as for a row that is not there
+    with pytest.raises(AccessDenied, match="権限"):
         filled.update_row("register", "P1", {"plan_status": "none"}, version=v,
                           access=Access("m", Level.DISTRICT_MEMBER, "A"))
     with pytest.raises(NotFoundError):
         filled.read_row("register", "P1", access=Access("p", Level.PUBLIC))
-    v2 = filled.update_row("register", "P1", {"geometry": Point(11, 12)}, version=v)
-    assert filled.read_row("register", "P1")["geometry"].equals(Point(11, 12))
+    with pytest.raises(AccessDenied, match="権限"):  # a WITH CHECK policy: shareable rows stay shareable
+        filled.update_row("register", "P1", {"consent": "refused"}, version=v, access=CSW)
+    v2 = filled.update_row("register", "P1", {"geometry": Point(11, 12)}, version=v, access=STAFF)
+    assert filled.read_row("register", "P1", access=STAFF)["geometry"].equals(Point(11, 12))
     with pytest.raises(StoreError, match="行単位"):
-        filled.update_row("services", "x", {"name": "y"}, version=v2)
+        filled.update_row("services", "x", {"name": "y"}, version=v2, access=STAFF)
 
 
 def test_unmodelled_columns_are_editable(pg_store):
     reg = register().assign(note=["a", None, "c", "d", "e", "f"])
     pg_store.write({"register": reg})
-    v = pg_store.read_row("register", "P2")["version"]
-    pg_store.update_row("register", "P2", {"note": "b"}, version=v)
+    v = pg_store.read_row("register", "P2", access=STAFF)["version"]
+    pg_store.update_row("register", "P2", {"note": "b"}, version=v, access=STAFF)
     assert list(pg_store.read("register")["note"]) == ["a", "b", "c", "d", "e", "f"]
+
+
+# -- rows written by the acting user -------------------------------------------------------------------
+
+def test_a_coordinators_decision_is_stored_and_logged_as_that_coordinator(pg_store):
+    pg_store.write({"register": register()})
+    who = Access(f"csw-{uuid.uuid4()}", Level.COORDINATOR, route="web:outreach_decide")
+    row = pg_store.append_rows(Layer.DECISIONS, [decision("P5", "B")], access=who)[0]
+    assert row["updated_by"] == who.user
+    stored = pg_store.read_full(Layer.DECISIONS)
+    assert stored["updated_by"].tolist() == [who.user]
+    log = pg_store.audit_log()
+    mine = log[log["actor"] == who.user]
+    assert list(zip(mine["level"], mine["action"], mine["layer"], mine["district"], mine["rows"],
+                    mine["route"], strict=True)) == [
+        ("coordinator", "append", Layer.DECISIONS, "B", 1, "web:outreach_decide")]
+    pg_store.delete_row(Layer.DECISIONS, row["decision_id"], version=row["version"], access=who)
+    assert pg_store.read(Layer.DECISIONS).empty
+    log = pg_store.audit_log()
+    assert list(log.loc[log["actor"] == who.user, "action"]) == ["append", "delete"]
+
+
+def test_appended_rows_come_back_as_stored_in_order(pg_store):
+    pg_store.write({"register": register()})
+    rows = pg_store.append_rows(Layer.DECISIONS, [decision("P5", "B"), decision("P1", decided_by="staff"),
+                                                  decision("P3", distance_m=None)], access=CSW)
+    assert [r["person_id"] for r in rows] == ["P5", "P1", "P3"]
+    assert [r["decision_id"] for r in rows] == ["D000001", "D000002", "D000003"]
+    assert rows[2]["distance_m"] is None and isinstance(rows[0]["distance_m"], float)
+    assert all(type(r["version"]) is int for r in rows) and len({r["version"] for r in rows}) == 3
+
+
+def test_unknown_columns_and_bad_values_are_reported_at_once_and_nothing_written(pg_store):
+    pg_store.write({"register": register()})
+    with pytest.raises(StoreError) as info:
+        pg_store.append_rows(Layer.DECISIONS, [decision(note="x"), decision(distance_m="far", version=3)],
+                             access=CSW)
+    for problem in ("列 note はありません", "列 distance_m に数値でない値が 1 件あります（行 2）",
+                    "列 version はデータベースが付けます"):
+        assert problem in str(info.value)
+    assert Layer.DECISIONS not in pg_store.layers()  # the layer was not even entered
+    with pytest.raises(StoreError, match="person_id が空"):  # the register's ids are not the store's
+        pg_store.append_rows("register", [{"name": "x", "district_code": "A"}], access=STAFF)
+
+
+def test_a_duplicate_key_names_no_value(pg_store):
+    pg_store.write({"register": register()})
+    pg_store.append_rows(Layer.DECISIONS, [decision(decision_id="SECRET-7")], access=CSW)
+    with pytest.raises(StoreError, match="重複") as info:
+        pg_store.append_rows(Layer.DECISIONS, [decision(decision_id="SECRET-7")], access=CSW)
+    assert "SECRET-7" not in str(info.value)
+
+
+def test_an_explicit_id_with_the_prefix_moves_the_sequence_past_it(pg_store):
+    pg_store.write({"register": register()})
+    pg_store.append_rows(Layer.DECISIONS, [decision(decision_id="D000050"), decision(decision_id="D17x")],
+                         access=CSW)
+    assert pg_store.append_rows(Layer.DECISIONS, [decision()], access=CSW)[0]["decision_id"] == "D000051"
+    full = pg_store.read_full(Layer.DECISIONS)
+    pg_store.write({Layer.DECISIONS: full.assign(decision_id=["D000001", "D000002", "D000120"])})
+    assert pg_store.append_rows(Layer.DECISIONS, [decision()], access=CSW)[0]["decision_id"] == "D000121"
+
+
+def test_threads_of_one_server_appending_at_once_get_distinct_ids(pg_store, pg_app_url):
+    pg_store.write({"register": register()})
+    n = 8
+    barrier = threading.Barrier(n)
+    got: list[list[str]] = [[] for _ in range(n)]
+    store = PostGISStore(pg_app_url, pool_size=n)
+
+    def append(i):
+        barrier.wait()
+        who = Access(f"csw{i}", Level.COORDINATOR)
+        for _ in range(3):
+            got[i] += [r["decision_id"] for r in store.append_rows(
+                Layer.DECISIONS, [decision(), decision("P5", "B")], access=who)]
+
+    threads = [threading.Thread(target=append, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    store.close()
+    ids = [d for part in got for d in part]
+    assert len(ids) == n * 6 and len(set(ids)) == n * 6
+    assert sorted(pg_store.read(Layer.DECISIONS)["decision_id"]) == sorted(ids)
+
+
+def test_the_stamp_changes_in_the_writing_transaction_only(filled, pg_app_dsn):
+    first = filled.stamp()
+    assert first
+    with psycopg.connect(pg_app_dsn) as conn:  # a write in another process, not yet committed
+        conn.execute("SET LOCAL ROLE karte_city_staff")
+        conn.execute("UPDATE karte.meta SET value = '2026' WHERE key = 'fiscal_year'")
+        assert filled.stamp() == first  # others do not see it before the commit
+        conn.rollback()
+    assert filled.stamp() == first  # nor after a rollback
+    duplicated = register()
+    duplicated.loc[1, "person_id"] = "P1"
+    with pytest.raises(StoreError):
+        filled.write({"meta": meta(), "register": duplicated})
+    assert filled.stamp() == first  # a failed write changes nothing
+    filled.audit(access=CSW, layer="register", district=None, rows=0)
+    filled.read_row("register", "P1", access=CSW)
+    assert filled.stamp() == first
+    row = filled.read_row("register", "P3", access=STAFF)
+    with pytest.raises(ConflictError):  # an edit that conflicts changes nothing either
+        filled.update_row("register", "P3", {"plan_status": "x"}, version=row["version"] - 1, access=STAFF)
+    assert filled.stamp() == first
+    with psycopg.connect(pg_app_dsn) as conn:
+        conn.execute("SET LOCAL ROLE karte_coordinator")
+        conn.execute("SELECT set_config('karte.user', 'csw', true)")
+        conn.execute("UPDATE karte.cooperators SET capacity = 9 WHERE cooperator_id = 'C1'")
+    assert filled.stamp() not in ("", first)
+
 
 
 # -- export and import -----------------------------------------------------------------------------
@@ -334,8 +536,8 @@ def _wkb(frame):
 
 
 def test_postgis_export_import_round_trip_is_lossless(filled, tmp_path):
-    version = filled.read_row("register", "P1")["version"]
-    filled.update_row("register", "P1", {"plan_status": "none"}, version=version)
+    version = filled.read_row("register", "P1", access=STAFF)["version"]
+    filled.update_row("register", "P1", {"plan_status": "none"}, version=version, access=STAFF)
     before = {name: filled.read_full(name) for name in filled.layers()}
     GeoPackageStore(tmp_path / "export.gpkg").write({"stray": meta()})  # an old file is replaced whole
     out = export_store(filled, tmp_path / "export.gpkg")
@@ -352,7 +554,7 @@ def test_postgis_export_import_round_trip_is_lossless(filled, tmp_path):
     # the version sequence moved past the imported versions: a fresh edit never reuses one
     top = int(before["register"]["version"].max())
     assert filled.update_row("register", "P3", {"plan_status": "none"},
-                             version=int(before["register"]["version"].iloc[2])) > top
+                             version=int(before["register"]["version"].iloc[2]), access=STAFF) > top
 
 
 def test_demo_geopackage_import_export_round_trip(demo, pg_store, tmp_path):
@@ -362,12 +564,12 @@ def test_demo_geopackage_import_export_round_trip(demo, pg_store, tmp_path):
     exported = GeoPackageStore(export_store(pg_store, tmp_path / "again.gpkg"))
     assert set(exported.layers()) == set(original.layers())
     for name in original.layers():
-        a, b = original.read(name), exported.read(name)
-        if name in PERSONAL_LAYERS:
-            b = b.drop(columns=["version", "updated_at", "updated_by"])
+        a, b = original.read(name), exported.read(name)  # read leaves the system columns out
         assert_same(b, a)
         assert _wkb(a) == _wkb(b), name
         assert_same(pg_store.read(name), a)
+        if name in PERSONAL_LAYERS:  # the file carries them, for a restore
+            assert_same(exported.read_full(name), pg_store.read_full(name))
 
 
 def _without_built_at(karte: dict) -> dict:
@@ -420,7 +622,7 @@ def test_importing_a_register_into_postgis_is_idempotent_and_its_reads_are_logge
 
 
 def test_import_store_through_the_command_restores_a_postgis_export(filled, pg_app_url, tmp_path):
-    from karte.importing.cli import EXIT_OK, import_command
+    from karte.cli.data import EXIT_OK, import_command
 
     before = {name: filled.read_full(name) for name in filled.layers()}
     out = export_store(filled, tmp_path / "backup.gpkg")

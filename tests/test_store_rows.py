@@ -146,7 +146,7 @@ def test_a_district_member_reaches_no_other_districts_rows(store):
                          access=MEMBER_A)
     with pytest.raises((NotFoundError, AccessDenied)):
         store.delete_row(Layer.DECISIONS, "D000002", version=b["version"], access=MEMBER_A)
-    assert store.read_row(Layer.DECISIONS, "D000002", access=MEMBER_B)["decision"] == "confirmed"
+    assert store.read_row(Layer.DECISIONS, "D000002", access=MEMBER_B)["decision"] == "rejected"  # unchanged
     with pytest.raises(NotFoundError):
         store.read_row(Layer.DECISIONS, "D000002", access=PUBLIC)
 

@@ -4,6 +4,10 @@ A real uvicorn serves the app on a free localhost port over the demo store. The 
 only that server: every other request is aborted and recorded (only basemap tiles may be asked
 for, and they fail, as on a machine without internet; the maps must draw anyway). Screenshots go
 to the test's tmp folder and to /tmp/shots.
+
+The district map is drawn once per build without personal data; an authorised viewer's
+support-needers and cooperators come as JSON in the page and ``karte-personal.js`` adds them to
+the map and its layer control: the test counts their circle markers.
 """
 
 from __future__ import annotations
@@ -15,7 +19,11 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import api_fixtures as fx
 import pytest
+from api_fixtures import OWN
+
+from karte.render.district_map import LAYER_NAMES
 
 CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = Path("/tmp/shots")
@@ -28,22 +36,13 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def server(demo, tmp_path_factory):
-    """(base URL, store, users) of a uvicorn serving the demo with the GSI basemap configured."""
+    """(base URL, :class:`api_fixtures.Api`) of a uvicorn serving the demo with the GSI basemap
+    configured; its users are those of :mod:`api_fixtures`."""
     import uvicorn
 
-    from api.app import create_app
-    from api.deps import WebSettings
-    from karte.store import GeoPackageStore
-    from karte.users import UserFile
-
-    folder = tmp_path_factory.mktemp("browser")
-    users = UserFile(folder / "users.json")
-    users.add("coord", "coordinator-pass-1", level="coordinator")
-    store = GeoPackageStore(demo[1] / "karte.gpkg")
-    settings = WebSettings(workspace=folder, users_file=folder / "users.json", basemap="gsi_pale")
-    app = create_app(settings, store=store, warm=False)
+    web = fx.make_api(fx.demo_store(demo), tmp_path_factory.mktemp("browser"), basemap="gsi_pale")
     port = _free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+    config = uvicorn.Config(web.app, host="127.0.0.1", port=port, log_level="warning")
     srv = uvicorn.Server(config)
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
@@ -51,7 +50,7 @@ def server(demo, tmp_path_factory):
     while not srv.started:
         assert time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", store
+    yield f"http://127.0.0.1:{port}", web
     srv.should_exit = True
     thread.join(timeout=10)
 
@@ -116,6 +115,18 @@ def _wait_drawn(page, at_least: int) -> None:
         timeout=15_000)
 
 
+def _login(page, base: str, role: str, target: str) -> None:
+    page.goto(f"{base}/login?next={target}")
+    page.fill("#username", role)
+    page.fill("#password", fx.PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"**{target}")
+
+
+def _overlays(page) -> list[str]:
+    return [t.strip() for t in page.locator(".leaflet-control-layers-overlays label").all_inner_texts()]
+
+
 def _only_tiles_blocked(page) -> None:
     hosts = {urlsplit(u).hostname for u in page.blocked}
     assert hosts <= {TILE_HOST}, f"the page asked for other hosts: {sorted(hosts)}"
@@ -155,12 +166,14 @@ def test_city_page_draws_districts_and_opens_one(page, server, demo, tmp_path):
 
 def test_district_page_layers_toggle_public(page, server, tmp_path):
     base, _ = server
-    page.goto(f"{base}/districts/S05", wait_until="load")
+    page.goto(f"{base}/districts/{OWN}", wait_until="load")
     _wait_drawn(page, 3)
-    names = page.locator(".leaflet-control-layers-overlays label").all_inner_texts()
-    names = [t.strip() for t in names]
+    names = _overlays(page)
     assert "地区の境界" in names and "サロン" in names
     assert not any("要支援者" in t or "共助協力者" in t for t in names)  # not for the public
+    # no personal data in the page, and the script that would add it is not even loaded
+    assert page.locator("#karte-personal").count() == 0
+    assert page.locator("script[src='/static/karte-personal.js']").count() == 0
     before = _paths(page)
     page.get_by_role("checkbox", name="地区の境界", exact=True).uncheck()
     assert _paths(page) == before - 1
@@ -179,29 +192,43 @@ def test_district_page_layers_toggle_public(page, server, tmp_path):
     _shot(page, tmp_path, "district_tablet")
 
 
-def test_district_page_for_a_coordinator_shows_support_needers(page, server, tmp_path):
-    from karte import views
-    from karte.domain.access import Access, Level
+def test_district_page_for_a_coordinator_shows_support_needers_and_cooperators(page, server, tmp_path):
+    """The page adds the register and the cooperators the coordinator may see: one circle marker
+    per located row, each layer in the layer control; the public map plus these is the page."""
+    from karte.services.layers import layer_view
 
-    base, store = server
-    page.goto(f"{base}/login?next=/districts/S05")
-    page.fill("#username", "coord")
-    page.fill("#password", "coordinator-pass-1")
-    page.click("button[type=submit]")
-    page.wait_for_url("**/districts/S05")
-    expected = views.layer_view(store, "register", Access("coord", Level.COORDINATOR, route="test"),
-                                district="S05")
-    located = int((expected.geometry.notna() & ~expected.geometry.is_empty).sum())
-    assert located > 0
-    _wait_drawn(page, located)
-    layer = page.get_by_role("checkbox", name="要支援者（空白の種類で色分け）", exact=True)
-    assert layer.count() == 1
+    base, web = server
+    page.goto(f"{base}/districts/{OWN}", wait_until="load")  # the public page, for comparison
+    _wait_drawn(page, 3)
+    public_paths = _paths(page)
+    located = {}
+    for layer in ("register", "cooperators"):
+        rows = layer_view(web.store, layer, web.access("coordinator"), district=OWN)
+        located[layer] = int((rows.geometry.notna() & ~rows.geometry.is_empty).sum())
+        assert located[layer] > 0
+
+    _login(page, base, "coordinator", f"/districts/{OWN}")
+    _wait_drawn(page, public_paths + located["register"] + located["cooperators"])
+    assert page.locator("#karte-personal").count() == 1
+    names = _overlays(page)
+    assert LAYER_NAMES["register"] in names and LAYER_NAMES["cooperators"] in names
     before = _paths(page)
+    assert before == public_paths + located["register"] + located["cooperators"]
+    assert "共助協力者" in page.locator(".karte-legend").inner_text()  # the legend grew too
     _shot(page, tmp_path, "district_coordinator")
-    layer.uncheck()
-    assert _paths(page) == before - located
-    layer.check()
-    assert _paths(page) == before
+    for layer in ("register", "cooperators"):
+        box = page.get_by_role("checkbox", name=LAYER_NAMES[layer], exact=True)
+        assert box.count() == 1 and box.is_checked()
+        box.uncheck()
+        assert _paths(page) == before - located[layer], layer
+        box.check()
+        assert _paths(page) == before, layer
+    # a support-needer's popup: plain text lines, the name first
+    marker = page.locator(".leaflet-overlay-pane svg path.leaflet-interactive").last
+    marker.click(force=True)
+    popup = page.locator(".leaflet-popup-content")
+    popup.wait_for(timeout=5_000)
+    assert popup.locator("b").count() == 1 and popup.locator("script, img, a").count() == 0
     assert page.errors == []
     _only_tiles_blocked(page)
 
@@ -210,8 +237,8 @@ def test_outreach_page_for_a_coordinator(page, server, tmp_path):
     base, _ = server
     page.goto(f"{base}/outreach")
     assert "/login" in page.url  # anonymous: to the login page first
-    page.fill("#username", "coord")
-    page.fill("#password", "coordinator-pass-1")
+    page.fill("#username", "coordinator")
+    page.fill("#password", fx.PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_url("**/outreach")
     _wait_drawn(page, 20)

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
+import api_fixtures as fx
 import pytest
 
 
 @pytest.fixture(scope="module")
 def app_for(demo, tmp_path_factory):
-    from api.app import create_app
-    from api.deps import WebSettings
-    from karte.store import GeoPackageStore
-
+    """settings -> an app over the demo store (:func:`api_fixtures.make_api`)."""
     def make(**settings):
-        folder = tmp_path_factory.mktemp("transport")
-        web = WebSettings(workspace=folder, users_file=folder / "users.json", **settings)
-        return create_app(web, store=GeoPackageStore(demo[1] / "karte.gpkg"), warm=False)
+        return fx.make_api(fx.demo_store(demo), tmp_path_factory.mktemp("transport"), **settings).app
 
     return make
 
@@ -37,6 +33,7 @@ def test_a_council_tile_server_replaces_gsi(app_for):
 
     url = "https://tiles.example.lg.jp/{z}/{x}/{y}.png"
     c = TestClient(app_for(tile_url=url, tile_attribution="青森市 地図タイル"))
-    html = c.get("/districts/S05").text
-    assert "tiles.example.lg.jp" in html and "青森市 地図タイル" in html
-    assert "cyberjapandata.gsi.go.jp" not in html
+    for path in ("/", f"/districts/{fx.OWN}"):
+        html = c.get(path).text
+        assert "tiles.example.lg.jp" in html and "青森市 地図タイル" in html, path
+        assert "cyberjapandata.gsi.go.jp" not in html, path

@@ -9,6 +9,7 @@ import round-trip with nothing lost.
 
 from __future__ import annotations
 
+import getpass
 import sys
 import traceback
 from collections.abc import Callable
@@ -18,7 +19,8 @@ from typing import Annotated
 import pyogrio
 import typer
 
-from karte.cli.common import StoreOpt, cli_access, fail, out, store_at
+from karte.cli.common import StoreOpt, fail, out, store_at
+from karte.domain.access import Access, Level
 from karte.domain.errors import InputError, KarteError
 from karte.importing.api import ImportValidationError, apply_import, prepare_import
 from karte.settings import get_settings
@@ -229,7 +231,9 @@ def export(
     written to the access log.
     """
     try:
-        path = export_store(store_at(store), out_file, access=cli_access("cli:export"))
+        # the whole store, unconsented rows included: what city staff may take (logged as them)
+        path = export_store(store_at(store), out_file,
+                            access=Access(getpass.getuser(), Level.CITY_STAFF, route="cli:export"))
     except KarteError as exc:
         fail(exc)
     out.print(f"書き出しました: {path}")
@@ -251,6 +255,7 @@ def _db_url(url: str | None) -> str:
     return url
 
 
+@db_app.command("upgrade")
 def db_upgrade(url: DbUrl = None) -> None:
     """Create or upgrade the karte schema (tables, indexes, roles, row-level security).
 
@@ -264,6 +269,7 @@ def db_upgrade(url: DbUrl = None) -> None:
         fail(exc)
 
 
+@db_app.command("current")
 def db_current_(url: DbUrl = None) -> None:
     """Print the schema revision the database is at."""
     try:

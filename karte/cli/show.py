@@ -124,7 +124,7 @@ def districts_list(store: StoreOpt = None) -> None:
 
 @districts_app.command("standin")
 def districts_standin(
-    out: Annotated[Path, typer.Option(help="Where to write the mapping CSV")] = Path(
+    out_file: Annotated[Path, typer.Option("--out", help="Where to write the mapping CSV")] = Path(
         "data/districts/aomori_standin_districts.csv"),
     threshold: Annotated[float, typer.Option(help="Minimum population per district")] = 5500,
     seed: Annotated[int, typer.Option(help="Seed of the max-p heuristic")] = 20150,
@@ -136,10 +136,10 @@ def districts_standin(
                                  / "aomori_city_02201_small_areas_2015_estat_lod.geojson")
         with err.status("max-p 地区割りを計算中…"):
             mapping = build_standin_mapping(small, threshold=threshold, seed=seed)
-        write_mapping(mapping, out)
+        write_mapping(mapping, out_file)
     except KarteError as exc:
         fail(exc)
-    out.print(f"{mapping['district_code'].nunique()} 地区を {out} に書き出しました")
+    out.print(f"{mapping['district_code'].nunique()} 地区を {out_file} に書き出しました")
 
 
 

@@ -62,6 +62,9 @@ class Store(ABC):
     #: What this store can do beyond the whole-layer interface (:data:`ROWS`, ...).
     capabilities: frozenset[str] = frozenset()
 
+    def close(self) -> None:  # noqa: B027 - a store without resources has nothing to close
+        """Release what the store holds open (pooled connections); the next call reopens."""
+
     # -- whole layers ------------------------------------------------------------------------
 
     @abstractmethod

@@ -121,7 +121,9 @@ def import_store(src_gpkg: str | Path, dest: Store | str | Path) -> Store:
     if not source.exists():
         raise StoreError(f"ファイルがありません: {source.location}")
     target = _open(dest)
-    frames = {name: source.read(name) for name in source.layers()}
+    # personal layers with their system columns (version, updated_at, updated_by): restored as they were
+    frames = {name: source.read_full(name) if name in PERSONAL_LAYERS else source.read(name)
+              for name in source.layers()}
     if not frames:
         raise StoreError(f"{source.location} にレイヤがありません")
     target.write(frames)

@@ -1,117 +1,528 @@
 """The embedded store: every layer in one GeoPackage file, no server needed.
 
-Writes are atomic: the file is copied beside itself, the layers are written into the copy, and the
-copy replaces the original with ``os.replace`` (atomic on POSIX). A crash or Ctrl-C midway leaves
-the original untouched. Spatial layers are stored in EPSG:6678; GDAL and QGIS open the file as is.
+One SQLite library on the file. pyogrio's wheel bundles GDAL with its own SQLite and Python's
+``sqlite3`` module is another; two SQLite libraries on one file in one process do not see each
+other's POSIX locks (closing one library's descriptor drops the other's: sqlite.org, "How To
+Corrupt An SQLite Database File", 2.2.1 and 2.3). So in a process only Python's ``sqlite3`` opens
+the store file, and GDAL only ever opens a private scratch file that ``sqlite3`` reads after GDAL
+has closed it:
+
+* **reads** are SQL; a geometry is the GeoPackage blob's WKB read by shapely, and the frames are
+  built the way pyogrio builds them (:mod:`karte.store.gpkg_values`), so they are the same;
+* **whole-layer writes** (:meth:`GeoPackageStore.write`): GDAL writes the new layers into a
+  scratch GeoPackage in a locked folder beside the store (tables, ``gpkg_*`` metadata, R-tree),
+  then ONE ``BEGIN IMMEDIATE`` transaction on the store replaces the layers in place with plain
+  SQL (:mod:`karte.store.gpkg_install`): all of them or none, also after kill -9 or Ctrl-C, and
+  the access log and rows other processes write meanwhile are kept;
+* **row writes** (:meth:`~GeoPackageStore.append_rows`, ``update_row``, ``delete_row``) are one
+  transaction each, with their access-log row; ids and versions come from counters in the file.
+
+The file is in WAL mode (plain readers never wait for a writer, nor a writer for them), with a
+busy timeout of :data:`BUSY_TIMEOUT_S` for writers queueing behind each other, and
+``synchronous=NORMAL`` (a commit survives a crash of the process; a power cut may lose the last
+commits, never the file). A read of personal rows as a user writes its access-log row in the
+same transaction, so it queues with the writers (a whole-city write holds the lock ~0.1 s: GDAL's
+part of the work happens before, on the scratch file).
+:meth:`GeoPackageStore.seal` turns a file back into a self-contained single file for handing over.
+
+Each store object keeps a small pool of connections: parsing a GeoPackage's schema costs about a
+millisecond per new connection, a pooled one answers :meth:`~GeoPackageStore.stamp` in
+microseconds. A whole-layer write uses a connection of its own and closes it, so a file no other
+connection holds is left complete without its ``-wal``. Never open the store file with GDAL
+(pyogrio, ``geopandas.read_file``) in a process that holds a :class:`GeoPackageStore` on it.
 """
 
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
+import fcntl
+import getpass
+import glob
 import os
 import shutil
 import sqlite3
 import tempfile
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
 import pyogrio
+from pyogrio.errors import DataLayerError, DataSourceError
 
-from karte.domain.access import Access
-from karte.domain.errors import StoreError
-from karte.store.base import Store
+from karte.domain.access import Access, Level
+from karte.domain.errors import AccessDenied, NotFoundError, StoreError
+from karte.domain.layers import LAYERS, SNAPSHOT_LAYERS, LayerSpec
+from karte.store import gpkg_install, gpkg_rows, gpkg_schema
+from karte.store.base import AUDIT_ACTIONS, AUDIT_COLUMNS, ROWS, SYSTEM_COLUMNS, Store
+from karte.store.gpkg_blob import register_functions
+from karte.store.gpkg_install import quote
+from karte.store.gpkg_tables import (
+    RESERVED_PREFIXES,
+    describe,
+    fill_versions,
+    has_table,
+    layer_names,
+    max_suffix,
+    missing,
+    select,
+    tracked,
+)
+
+CRS = "EPSG:6678"
+#: How long a writer waits for another process's write transaction before giving up.
+BUSY_TIMEOUT_S = 30.0
+#: Scratch folders beside the store: ``.<store name>.<random>.scratch``.
+SCRATCH_SUFFIX = ".scratch"
+_RECORD_DTYPES = {"text": object, "integer": "Int64", "float": "float64", "boolean": "bool"}
 
 
 class GeoPackageStore(Store):
+    """The karte layers in one GeoPackage file (the design: the module docstring).
+
+    Parameters
+    ----------
+    path
+        The GeoPackage. Created by the first write with mode 0600 (it holds personal data); an
+        existing file keeps its mode.
+    """
+
+    capabilities = frozenset({ROWS})
+
     def __init__(self, path: Path | str):
         self.path = Path(path)
         self.location = str(self.path)
+        self._pool: list[sqlite3.Connection] = []
+        self._forked: list[sqlite3.Connection] = []
+        self._pool_lock = threading.Lock()
+        self._pid = os.getpid()
+        self._opened = False
+
+    def close(self) -> None:
+        """Close the pooled connections (the next call opens new ones)."""
+        with self._pool_lock:
+            pool, self._pool = self._pool, []
+        for con in pool:
+            con.close()
+
+    # -- whole layers ------------------------------------------------------------------------
 
     def exists(self) -> bool:
-        return self.path.exists()
+        return bool(self.layers())
 
     def layers(self) -> list[str]:
-        if not self.exists():
+        if not self.path.exists():
             return []
-        # GDAL lists unregistered tables too when the file has no attribute layer: never the log
-        return [str(name) for name, _ in pyogrio.list_layers(self.path) if str(name) != AUDIT_TABLE]
+        with self._tx() as con:
+            return layer_names(con)
 
     def read(self, layer: str, *, district: str | None = None, access: Access | None = None) -> pd.DataFrame:
-        layer = str(layer)
-        if layer not in self.layers():
-            raise StoreError(f"{self.location} にレイヤ {layer} がありません (karte build を先に実行)")
-        where = None
-        if district is not None:
-            where = f"district_code = '{_quote(district)}'"
-        frame = pyogrio.read_dataframe(self.path, layer=layer, where=where)
-        if access is None:
-            return frame
-        return access.filter_rows(layer, frame).reset_index(drop=True)
+        return self._read(str(layer), district=district, access=access, system=False)
 
-    def write(self, layers: Mapping[str, pd.DataFrame]) -> None:
-        if AUDIT_TABLE in map(str, layers):
-            raise StoreError(f"{AUDIT_TABLE} は閲覧記録の表です。レイヤとして書き込めません "
-                             "(the access log is append-only)")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp.gpkg", dir=self.path.parent)
-        os.close(fd)
-        tmp_path = Path(tmp)
+    def read_full(self, layer: str, *, access: Access | None = None) -> pd.DataFrame:
+        return self._read(str(layer), district=None, access=access, system=True)
+
+    def write(self, layers: Mapping[str, pd.DataFrame], *, access: Access | None = None) -> None:
+        names = [_canonical(n) for n in layers]
+        _check_names(names)
+        _check_replace(access, names)
+        actor = access.user if access is not None else _os_user()
+        problems: list[str] = []
+        frames = {n: _prepare(n, f, actor, problems) for n, f in zip(names, layers.values(), strict=True)}
+        if problems:
+            raise StoreError(f"{self.location} に書き込めません。何も書き込んでいません:\n"
+                             + "\n".join(problems))
+        if not frames:
+            return
+        with self._staged(frames) as con:
+            for name in names:
+                gpkg_install.install_table(con, name)
+            for name in names:  # before the triggers: these updates fire none
+                _after_replace(con, name, access)
+            for name in names:
+                gpkg_install.install_triggers(con, name)
+            if SNAPSHOT_LAYERS & set(names):
+                gpkg_schema.bump_stamp(con)
+
+    def stamp(self) -> str:
+        if not self.path.exists():
+            return ""
+        with self._errors(), self._connection() as con:
+            return gpkg_schema.stamp(con)
+
+    def seal(self) -> None:
+        """Leave the file self-contained for handing over: the WAL checkpointed into it, the
+        journal mode back to DELETE, no ``-wal``/``-shm`` beside it. :class:`StoreError` while
+        another connection (of any process) has the file open. The next write returns to WAL."""
+        self.close()
+        with self._errors():
+            con = self._open()
+            try:
+                con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                mode = con.execute("PRAGMA journal_mode = DELETE").fetchone()[0]
+            finally:
+                con.close()
+        if mode != "delete":
+            raise StoreError(f"{self.location} は他の処理が開いているため閉じられません。"
+                             "終了してからやり直してください")
+
+    # -- rows --------------------------------------------------------------------------------
+
+    def append_rows(self, layer: str, rows: Sequence[Mapping[str, object]], *,
+                    access: Access) -> list[dict]:
+        entry = _row_layer(str(layer))
+        layer = str(entry.name)
+        rows = [dict(r) for r in rows]
+        for row in rows:
+            if not access.may_write(layer, gpkg_rows.district_of(entry, row)):
+                raise AccessDenied(f"{entry.title_ja} ({layer}) に行を書き込む権限がありません "
+                                   f"({access.level.value})")
+        if not rows:
+            return []
+        if entry.records and layer not in self.layers():  # the first append creates the layer
+            with self._staged({layer: _record_frame(entry)}) as con:
+                if not _has_layer(con, layer):  # unless another process was first
+                    gpkg_install.install_table(con, layer)
+                    gpkg_install.install_triggers(con, layer)
+                return gpkg_rows.append(con, tracked(con, layer, self.location), entry, rows, access)
+        with self._tx(write=True) as con:
+            return gpkg_rows.append(con, tracked(con, layer, self.location), entry, rows, access)
+
+    def read_row(self, layer: str, key: str, *, access: Access) -> dict:
+        entry = _row_layer(str(layer))
+        with self._tx(write=True) as con:
+            found = gpkg_rows.visible(con, tracked(con, entry.name, self.location), entry, key, access)
+            district = gpkg_rows.district_of(entry, found[1]) if found else access.district
+            gpkg_schema.log(con, access, "read", entry.name, district, 1 if found else 0)
+        if found is None:
+            raise NotFoundError(gpkg_rows.not_found(entry, key))
+        return found[1]
+
+    def update_row(self, layer: str, key: str, changes: Mapping[str, object], *, version: int,
+                   access: Access) -> int:
+        entry = _row_layer(str(layer))
+        with self._tx(write=True) as con:
+            table = tracked(con, entry.name, self.location)
+            rowid, row = gpkg_rows.writable(con, table, entry, key, access, version)
+            values = gpkg_rows.changes(table, entry, changes)
+            moved_to = values.get(entry.district_column, gpkg_rows.district_of(entry, row))
+            if not access.may_write(entry.name, moved_to):
+                raise AccessDenied(f"{entry.title_ja} ({entry.name}) の行をその地区へ移す権限がありません")
+            new = gpkg_schema.take(con, gpkg_schema.VERSION)
+            values.update(version=new, updated_at=gpkg_schema.now(), updated_by=access.user)
+            con.execute(f"UPDATE {quote(table.name)} SET {', '.join(f'{quote(c)} = ?' for c in values)}"
+                        " WHERE rowid = ?", (*values.values(), rowid))
+            gpkg_rows.touched(con, table, entry, [values[table.geometry]] if table.geometry in values else [])
+            gpkg_schema.log(con, access, "update", entry.name, gpkg_rows.district_of(entry, row), 1)
+        return new
+
+    def delete_row(self, layer: str, key: str, *, version: int, access: Access) -> None:
+        entry = _row_layer(str(layer))
+        with self._tx(write=True) as con:
+            table = tracked(con, entry.name, self.location)
+            rowid, row = gpkg_rows.writable(con, table, entry, key, access, version)
+            con.execute(f"DELETE FROM {quote(table.name)} WHERE rowid = ?", (rowid,))
+            gpkg_rows.touched(con, table, entry, [])
+            gpkg_schema.log(con, access, "delete", entry.name, gpkg_rows.district_of(entry, row), 1)
+
+    # -- the access log ----------------------------------------------------------------------
+
+    def audit(self, *, access: Access, layer: str, district: str | None, rows: int,
+              action: str = "read") -> None:
+        if action not in AUDIT_ACTIONS:
+            raise ValueError(f"action should be one of {AUDIT_ACTIONS}, got {action!r}")
+        with self._tx(write=True, create=True) as con:
+            gpkg_schema.log(con, access, action, str(layer), district, rows)
+
+    def audit_log(self) -> pd.DataFrame:
+        rows: list[tuple] = []
+        if self.path.exists():
+            with self._tx() as con:
+                if has_table(con, gpkg_schema.AUDIT_TABLE):
+                    rows = con.execute(f"SELECT {', '.join(AUDIT_COLUMNS)} FROM karte_audit"
+                                       " ORDER BY id").fetchall()
+        log = pd.DataFrame(rows, columns=list(AUDIT_COLUMNS))
+        log["rows"] = log["rows"].astype("int64")
+        return log
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def _read(self, layer: str, *, district: str | None, access: Access | None, system: bool) -> pd.DataFrame:
+        """One transaction: the rows (narrowed to ``access``) and, for a personal layer read with
+        an ``access``, its access-log row (a write transaction then)."""
+        layer = _canonical(layer)
+        entry = _spec(layer)
+        personal = entry is not None and entry.personal
+        logged = personal and access is not None
+        if not self.path.exists():
+            raise missing(self.location, layer)
+        with self._tx(write=logged) as con:
+            table = describe(con, layer, self.location)
+            where: list[tuple[str, object]] = []
+            if district is not None:
+                if not table.has("district_code"):
+                    raise StoreError(f"{self.location} のレイヤ {layer} には district_code 列がありません")
+                where.append(("district_code", district))
+            if logged and access.level == Level.DISTRICT_MEMBER and table.has(entry.district_column):
+                where.append((entry.district_column, access.district))  # narrows; filter_rows decides
+            hidden = logged and not access.sees_personal
+            _, rows = select(con, table, where, system=system or not _is_tracked(entry), none=hidden)
+            if access is not None:
+                rows = access.filter_rows(layer, rows).reset_index(drop=True)
+            if logged:
+                logged_district = district if district is not None else access.district
+                gpkg_schema.log(con, access, "read", layer, logged_district, len(rows))
+        return rows
+
+    # -- connections, transactions, scratch files ---------------------------------------------
+
+    @contextlib.contextmanager
+    def _tx(self, *, write: bool = False, create: bool = False) -> Iterator[sqlite3.Connection]:
+        """One transaction on a pooled connection (``BEGIN IMMEDIATE`` to write)."""
+        with self._errors(), self._connection(create=create) as con, _transaction(con, write=write):
+            yield con
+
+    @contextlib.contextmanager
+    def _connection(self, *, create: bool = False) -> Iterator[sqlite3.Connection]:
+        """A connection from the pool (a new one when none is free), back in the pool afterwards."""
+        with self._pool_lock:
+            if self._pid != os.getpid():  # a forked child never uses (nor closes) its parent's
+                self._forked += self._pool
+                self._pool, self._pid = [], os.getpid()
+            con = self._pool.pop() if self._pool else None
+        if con is None:
+            if not self._opened:
+                self._sweep()
+                self._opened = True
+            con = self._open(create=create)
         try:
-            if self.exists():
-                shutil.copyfile(self.path, tmp_path)
-            else:
-                tmp_path.unlink()
-            for name, frame in layers.items():
-                _write_layer(tmp_path, str(name), frame)
-            os.replace(tmp_path, self.path)
-        except BaseException:
-            tmp_path.unlink(missing_ok=True)
+            yield con
+        finally:
+            with self._pool_lock:
+                if self._pid == os.getpid():
+                    self._pool.append(con)
+
+    def _open(self, *, create: bool = False) -> sqlite3.Connection:
+        """A new connection with the busy timeout, ``synchronous=NORMAL``, the R-tree trigger
+        functions, and the store's own tables created or migrated."""
+        with self._errors():
+            if create:
+                _create(self.path)
+            con = sqlite3.connect(f"{self.path.absolute().as_uri()}?mode=rw", uri=True,
+                                  isolation_level=None, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+            try:
+                con.execute("PRAGMA synchronous = NORMAL")
+                register_functions(con)
+                if not gpkg_schema.is_current(con):
+                    _upgrade(con)
+            except BaseException:
+                con.close()
+                raise
+        return con
+
+    @contextlib.contextmanager
+    def _staged(self, frames: Mapping[str, pd.DataFrame]) -> Iterator[sqlite3.Connection]:
+        """GDAL writes ``frames`` into a scratch GeoPackage (and closes it); then one write
+        transaction on a connection of this call alone, with that file attached read-only as
+        ``scratch``. The connection is closed at the end: when it is the file's last, SQLite
+        checkpoints and removes the ``-wal``."""
+        with self._scratch() as scratch:
+            for name, data in frames.items():
+                try:
+                    _write_layer(scratch, name, data)
+                except (DataSourceError, DataLayerError) as exc:  # GDAL refused: the cause stays chained
+                    raise StoreError(f"{self.location}: レイヤ {name} を書き込めません "
+                                     f"({type(exc).__name__})。何も書き込んでいません") from exc
+            con = self._open(create=True)
+            try:
+                with self._errors():
+                    con.execute("ATTACH DATABASE ? AS scratch", (f"{scratch.as_uri()}?mode=ro&immutable=1",))
+                    with _transaction(con, write=True):
+                        gpkg_install.prepare(con)
+                        yield con
+            finally:
+                con.close()
+
+    @contextlib.contextmanager
+    def _scratch(self) -> Iterator[Path]:
+        """A scratch GeoPackage path in a new folder beside the store, locked (``flock``) while
+        this process lives and removed afterwards; folders of dead writers are swept first."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._sweep()
+        while True:
+            folder = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", suffix=SCRATCH_SUFFIX,
+                                           dir=self.path.parent))
+            try:
+                fd = os.open(folder, os.O_RDONLY)
+            except FileNotFoundError:  # another process swept it before it was locked
+                continue
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if _same_file(folder, fd):
+                break
+            os.close(fd)  # swept between open and lock: take another
+        try:
+            yield folder / "layers.gpkg"
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+            os.close(fd)
+
+    def _sweep(self) -> None:
+        """Remove the scratch folders of writes that died (their lock died with them)."""
+        for folder in self.path.parent.glob(glob.escape(f".{self.path.name}.") + "*" + SCRATCH_SUFFIX):
+            try:
+                fd = os.open(folder, os.O_RDONLY)
+            except OSError:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                if _same_file(folder, fd):
+                    shutil.rmtree(folder, ignore_errors=True)
+            except OSError:  # locked: a write in progress
+                pass
+            finally:
+                os.close(fd)
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        """SQLite errors as :class:`StoreError` with a user-safe message."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise _store_error(exc, self.location) from exc
+
+
+# -- transactions and files ---------------------------------------------------------------------
+
+@contextlib.contextmanager
+def _transaction(con: sqlite3.Connection, *, write: bool) -> Iterator[sqlite3.Connection]:
+    """``BEGIN`` (one consistent snapshot) or ``BEGIN IMMEDIATE`` (the write lock, waiting up to
+    the busy timeout); committed at the end, rolled back on any exception, Ctrl-C included."""
+    if write and con.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        con.execute("PRAGMA journal_mode = WAL")  # a new or a sealed file
+    con.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+    try:
+        yield con
+    except BaseException:
+        if con.in_transaction:
+            con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
+def _upgrade(con: sqlite3.Connection) -> None:
+    """Create or migrate the store's own tables; a read-only file is left as it is (reads work)."""
+    try:
+        with _transaction(con, write=True):
+            gpkg_schema.upgrade(con)
+    except sqlite3.OperationalError as exc:
+        if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_READONLY:
             raise
 
 
-    def audit(self, *, actor: str, route: str, layer: str, district: str | None, rows: int) -> None:
-        # A plain SQLite table inside the GeoPackage (GDAL and QGIS ignore it), appended in
-        # place; atomic layer writes copy the whole file, so the log is carried along.
-        with contextlib.closing(sqlite3.connect(self.path)) as con, con:
-            con.execute(_AUDIT_DDL)
-            con.execute(
-                "INSERT INTO karte_audit (at, actor, route, layer, district, rows)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), actor, route, str(layer),
-                 district, int(rows)),
-            )
-
-    def audit_log(self) -> pd.DataFrame:
-        if not self.exists():
-            return pd.DataFrame(columns=["at", "actor", "route", "layer", "district", "rows"])
-        with contextlib.closing(sqlite3.connect(self.path)) as con:
-            con.execute(_AUDIT_DDL)
-            return pd.read_sql_query(
-                "SELECT at, actor, route, layer, district, rows FROM karte_audit ORDER BY id", con)
+def _create(path: Path) -> None:
+    """An empty file only its owner may read (it will hold personal data); never replaces one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
-#: The access log: a plain SQLite table in the file, appended to, never a layer.
-AUDIT_TABLE = "karte_audit"
-_AUDIT_DDL = (
-    "CREATE TABLE IF NOT EXISTS karte_audit (id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL,"
-    " actor TEXT NOT NULL, route TEXT NOT NULL, layer TEXT NOT NULL, district TEXT, rows INTEGER)"
-)
+def _same_file(folder: Path, fd: int) -> bool:
+    try:
+        return os.stat(folder).st_ino == os.fstat(fd).st_ino
+    except FileNotFoundError:
+        return False
 
 
-def _write_layer(path: Path, name: str, frame: pd.DataFrame) -> None:
-    if isinstance(frame, gpd.GeoDataFrame):
-        geom_type = _promote(frame)
-        pyogrio.write_dataframe(frame, path, layer=name, driver="GPKG", geometry_type=geom_type,
-                                promote_to_multi=geom_type.startswith("Multi"))
+def _store_error(exc: sqlite3.Error, location: str) -> StoreError:
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if code == sqlite3.SQLITE_BUSY:
+        return StoreError(f"{location} は他の処理が書き込み中です ({BUSY_TIMEOUT_S:.0f} 秒待ちました)。"
+                          "しばらくしてからやり直してください")
+    if code in (sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CANTOPEN):
+        return StoreError(f"{location} を GeoPackage として開けません ({first})")
+    return StoreError(f"{location} を読み書きできません ({first})")
+
+
+def _has_layer(con: sqlite3.Connection, layer: str) -> bool:
+    hit = con.execute("SELECT 1 FROM gpkg_contents WHERE lower(table_name) = lower(?)", (layer,))
+    return hit.fetchone() is not None
+
+
+# -- whole-layer writes ------------------------------------------------------------------------------
+
+def _check_names(names: list[str]) -> None:
+    """No internal table (the access log above all) is ever written as a layer, none twice."""
+    problems, seen = [], set()
+    for name in names:
+        low = name.lower()
+        if low == gpkg_schema.AUDIT_TABLE:
+            problems.append(f"{name} は閲覧記録の表です。レイヤとして書き込めません "
+                            "(the access log is append-only)")
+        elif not name or low.startswith(RESERVED_PREFIXES):
+            problems.append(f"{name!r} は内部の表の名前です。レイヤの名前にできません")
+        if low in seen:
+            problems.append(f"レイヤ {name} が二度あります")
+        seen.add(low)
+    if problems:
+        raise StoreError("書き込めません。何も書き込んでいません:\n" + "\n".join(problems))
+
+
+def _check_replace(access: Access | None, names: list[str]) -> None:
+    """Only city staff replace a personal layer; the public writes nothing."""
+    if access is None:
+        return
+    if access.level == Level.PUBLIC:
+        raise AccessDenied("一般の利用者はレイヤを書き込めません")
+    for name in names:
+        entry = _spec(name)
+        if entry is not None and entry.personal and access.level != Level.CITY_STAFF:
+            raise AccessDenied(f"{entry.title_ja} ({name}) を置き換えられるのは市職員だけです")
+
+
+def _prepare(name: str, data: pd.DataFrame, actor: str, problems: list[str]) -> pd.DataFrame | None:
+    """The frame GDAL writes for ``name``: in EPSG:6678, and on personal and record layers with
+    the system columns last (carried ones kept, missing ones filled; versions in the transaction)."""
+    if not isinstance(data, pd.DataFrame):
+        problems.append(f"{name}: DataFrame が必要です (got {type(data).__name__})")
+        return None
+    if data.columns.duplicated().any() or not all(isinstance(c, str) for c in data.columns):
+        problems.append(f"{name}: 列名は重複のない文字列でなければなりません")
+        return None
+    if _has_geometry(data) and data.crs is not None and data.crs != CRS:
+        data = data.to_crs(CRS)
+    if not _is_tracked(_spec(name)):
+        return data
+    try:
+        version = pd.array(data["version"] if "version" in data else [pd.NA] * len(data), dtype="Int64")
+    except (TypeError, ValueError):
+        problems.append(f"{name}: 列 version に整数でない値があります")
+        return None
+    out = data.drop(columns=[c for c in SYSTEM_COLUMNS if c in data.columns])
+    out["version"] = version
+    for column, default in (("updated_at", gpkg_schema.now()), ("updated_by", actor)):
+        carried = data[column].astype(object) if column in data else pd.Series(None, index=data.index)
+        out[column] = carried.where(carried.notna(), default)
+    return out
+
+
+def _write_layer(path: Path, name: str, data: pd.DataFrame) -> None:
+    """GDAL writes one layer into the scratch GeoPackage ``path`` (never into the store)."""
+    if _has_geometry(data):
+        geometry_type = _promote(data, _spec(name))
+        pyogrio.write_dataframe(data, path, layer=name, driver="GPKG", geometry_type=geometry_type,
+                                promote_to_multi=geometry_type.startswith("Multi"))
     else:
-        pyogrio.write_dataframe(pd.DataFrame(frame), path, layer=name, driver="GPKG")
+        pyogrio.write_dataframe(pd.DataFrame(data), path, layer=name, driver="GPKG")
 
 
-def _promote(frame: gpd.GeoDataFrame) -> str:
-    kinds = set(frame.geom_type.dropna())
+def _promote(data: gpd.GeoDataFrame, entry: LayerSpec | None) -> str:
+    """The layer's geometry type: points, multipolygons (polygons promoted), else generic; a
+    layer without any geometry takes its declared type."""
+    kinds = set(data.geom_type.dropna())
+    if not kinds:
+        return entry.geometry if entry is not None and entry.geometry else "Unknown"
     if kinds <= {"Point"}:
         return "Point"
     if kinds <= {"Polygon", "MultiPolygon"}:
@@ -119,5 +530,62 @@ def _promote(frame: gpd.GeoDataFrame) -> str:
     return "Unknown"
 
 
-def _quote(text: str) -> str:
-    return str(text).replace("'", "''")
+def _after_replace(con: sqlite3.Connection, name: str, access: Access | None) -> None:
+    """Versions, the id counter and the access-log row of a replaced personal or record layer."""
+    entry = _spec(name)
+    if not _is_tracked(entry):
+        return
+    fill_versions(con, name)
+    if entry.id_prefix and entry.key in _columns(con, name):
+        gpkg_schema.raise_to(con, gpkg_rows.id_counter(name), max_suffix(con, name, entry))
+    if entry.personal and access is not None:
+        count = con.execute(f"SELECT count(*) FROM {quote(name)}").fetchone()[0]
+        gpkg_schema.log(con, access, "write", name, None, count)
+
+
+def _columns(con: sqlite3.Connection, table: str) -> set[str]:
+    return {r[0] for r in con.execute("SELECT name FROM pragma_table_info(?)", (table,))}
+
+
+def _record_frame(entry: LayerSpec) -> pd.DataFrame:
+    """An empty frame of a record layer's declared columns and geometry (its first append)."""
+    data = pd.DataFrame({c.name: pd.Series(dtype=_RECORD_DTYPES[c.kind]) for c in entry.columns})
+    if entry.geometry:
+        data = gpd.GeoDataFrame(data, geometry=gpd.GeoSeries([], crs=CRS), crs=CRS)
+    return _prepare(entry.name, data, "", [])
+
+
+def _spec(layer: str) -> LayerSpec | None:
+    """The registry entry of ``layer``, whatever its case: the file matches table names
+    case-insensitively, so ``REGISTER`` is the personal register, with all its rules."""
+    return next((entry for name, entry in LAYERS.items() if name.lower() == str(layer).lower()), None)
+
+
+def _canonical(layer: str) -> str:
+    """A registry layer's name as the registry spells it; any other name as given."""
+    entry = _spec(layer)
+    return str(entry.name) if entry is not None else str(layer)
+
+
+def _row_layer(layer: str) -> LayerSpec:
+    entry = _spec(layer)
+    if not _is_tracked(entry) or not entry.key:
+        raise StoreError(f"行単位の読み書きができるのは個人情報と記録のレイヤだけです: {layer}")
+    return entry
+
+
+def _is_tracked(entry: LayerSpec | None) -> bool:
+    """Does the layer carry the system columns (a personal or record layer)?"""
+    return entry is not None and (entry.personal or entry.records)
+
+
+def _has_geometry(data: pd.DataFrame) -> bool:
+    return isinstance(data, gpd.GeoDataFrame) and data._geometry_column_name in data.columns
+
+
+def _os_user() -> str:
+    """Who the trusted pipeline writes as: the OS user."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return f"uid-{os.getuid()}"

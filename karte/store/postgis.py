@@ -1,16 +1,26 @@
 """The PostGIS store: every layer a table in the ``karte`` schema, personal rows behind row-level
-security, every read of them in an append-only access log.
+security, every read and write of them in an append-only access log.
 
 Selected by one setting: ``KARTE_DATABASE_URL=postgresql+psycopg://karte_app:…@host/db``. The
 application connects as ``karte_app``, a login that is no superuser, cannot bypass row-level
 security and owns nothing; it holds no rights of its own. Each transaction takes the access level
-of the acting user with ``SET LOCAL ROLE karte_<level>`` and sets the user and district with
-``set_config(…, is_local => true)`` (that is ``SET LOCAL``), so nothing survives the transaction and
-a pooled connection cannot carry one user's rights into the next request.
+of the acting user (``set_config('role', 'karte_<level>', true)``, which is ``SET LOCAL ROLE``) and
+sets the user and district with ``set_config(…, is_local => true)``, so nothing survives the
+transaction and a pooled connection cannot carry one user's rights into the next request. Every
+call runs its whole transaction as the user it is given (``access``): the database, not this
+module, decides which rows that user reads and writes. Without one, a call acts as the store's
+own trusted user (city staff: the build pipeline and the command line), unlogged; a server binds
+each request's user with :meth:`PostGISStore.as_user` or passes it to every call.
 
-* :meth:`PostGISStore.write` replaces layers in one transaction (atomic), bulk-loaded with ``COPY``.
-* Personal layers (register, cooperators) have a ``version``: :meth:`PostGISStore.update_row` is
-  optimistic locking, and the loser of two concurrent edits gets :class:`ConflictError`.
+* :meth:`PostGISStore.write` replaces layers in one transaction (atomic), bulk-loaded with ``COPY``;
+  only city staff replace a personal layer.
+* Row calls (:meth:`~PostGISStore.append_rows`, :meth:`~PostGISStore.read_row`,
+  :meth:`~PostGISStore.update_row`, :meth:`~PostGISStore.delete_row`) work on every layer with
+  row versions, from the layer registry alone: ids of appended rows come from a sequence per
+  record layer, edits are optimistic (``version``), and each call writes its access-log row in
+  the transaction that does the work (both or neither).
+* :meth:`PostGISStore.stamp` is the id of the last transaction that wrote a snapshot layer, set by
+  a trigger in the database (so raw SQL and other processes change it too).
 * Spatial joins run in the database (:meth:`PostGISStore.locate`), on the GiST indexes.
 
 The schema comes from the Alembic migrations (``karte db upgrade``, :func:`karte.store.cli.db_upgrade`).
@@ -24,7 +34,7 @@ import datetime as dt
 import getpass
 import json
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -38,9 +48,10 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from karte.domain.access import Access, Level
-from karte.domain.errors import ConflictError, NotFoundError, StoreError
-from karte.store.base import Store
+from karte.domain.access import LEVEL_JA, Access, Level
+from karte.domain.errors import AccessDenied, ConflictError, KarteError, NotFoundError, StoreError
+from karte.domain.layers import LAYERS, PERSONAL_LAYERS, LayerSpec
+from karte.store.base import AUDIT_ACTIONS, AUDIT_COLUMNS, DATABASE_RLS, ROWS, SPATIAL_SQL, Store
 from karte.store.postgis_models import (
     LAYER_MODELS,
     PERSONAL_MODELS,
@@ -49,6 +60,8 @@ from karte.store.postgis_models import (
     SYSTEM_COLUMNS,
     attribute_columns,
     has_geometry,
+    id_sequence,
+    versioned,
 )
 
 #: The database role of each access level.
@@ -56,6 +69,10 @@ ROLE_OF = {level: f"karte_{level.value}" for level in Level}
 #: The login role the application connects as.
 APP_ROLE = "karte_app"
 _WRITE_LOCK = 0x6B61727466  # serialises writers: two replacements of a layer never interleave
+#: Class of the per-layer advisory locks (with ``hashtext(layer)``): appends to a record layer share
+#: it, a replacement of the layer takes it alone, so appended rows are either replaced or kept
+#: whole and the replacement's ids never race the sequence.
+_LAYER_LOCK = 0x6B617274
 _GEOM_KINDS = {"POINT": {0}, "MULTIPOLYGON": {3, 6}}  # shapely type ids a typed column accepts
 
 
@@ -75,16 +92,20 @@ class PostGISStore(Store):
     url
         ``postgresql+psycopg://karte_app:password@host:port/database`` (``postgresql://`` also works).
     access
-        The acting user when a call passes none: default the OS user as city staff (the build
+        The acting user when a call passes none (its personal reads and writes are logged). Without
+        it, the store's own trusted user acts: the OS user as city staff, unlogged (the build
         pipeline and the command line). A server passes each request's own :class:`Access`.
     pool_size
         Connections kept open in the pool.
     """
 
+    capabilities = frozenset({ROWS, DATABASE_RLS, SPATIAL_SQL})
+
     def __init__(self, url: str, *, access: Access | None = None, pool_size: int = 5, _shared=None):
         self.url = str(url)
         self.location = redact(self.url)
         self.access = access or Access(user=getpass.getuser(), level=Level.CITY_STAFF)
+        self._bound = access is not None
         self._shared = _shared or _Shared(create_engine(
             _driver_url(self.url), pool_size=pool_size, max_overflow=pool_size * 2,
             pool_pre_ping=True, connect_args={"application_name": "karte"}))
@@ -103,51 +124,141 @@ class PostGISStore(Store):
     def __exit__(self, *exc) -> None:
         self.close()
 
-    # -- the Store interface -------------------------------------------------------------------
+    # -- whole layers ----------------------------------------------------------------------------
 
     def exists(self) -> bool:
         return bool(self.layers())
 
     def layers(self) -> list[str]:
-        with self._tx(self.access) as cur:
+        with self._tx(self._anyone()) as cur:
             if not _migrated(cur):
                 return []
             cur.execute(f"SELECT layer FROM {SCHEMA}.layer_catalog ORDER BY position")
             return [r[0] for r in cur.fetchall()]
 
     def read(self, layer: str, *, district: str | None = None, access: Access | None = None) -> pd.DataFrame:
-        return self._read(str(layer), district=district, access=access or self.access, system=False)
+        acting, logged = self._acting(access)
+        return self._read(str(layer), district=district, access=acting, logged=logged, system=False)
 
     def read_full(self, layer: str, *, access: Access | None = None) -> pd.DataFrame:
-        """:meth:`read` plus, on personal layers, the store's ``version``, ``updated_at`` and
-        ``updated_by`` columns (what an export must carry to be restored exactly)."""
-        return self._read(str(layer), district=None, access=access or self.access, system=True)
+        """:meth:`read` plus, on layers with row versions, the store's ``version``, ``updated_at``
+        and ``updated_by`` columns (what an export must carry to be restored exactly)."""
+        acting, logged = self._acting(access)
+        return self._read(str(layer), district=None, access=acting, logged=logged, system=True)
 
-    def write(self, layers: Mapping[str, pd.DataFrame]) -> None:
+    def write(self, layers: Mapping[str, pd.DataFrame], *, access: Access | None = None) -> None:
+        acting, logged = self._acting(access)
+        names = [str(name) for name in layers]
+        personal = [name for name in names if name in PERSONAL_LAYERS]
+        if personal and acting.level != Level.CITY_STAFF:
+            raise AccessDenied(f"{self.location}: 個人情報のレイヤ（{', '.join(personal)}）を置き換えられる"
+                               f"のは市職員だけです（{LEVEL_JA[acting.level]}として）。何も書き込んでいません")
         prepared, problems = [], []
         for name, frame in layers.items():
             prepared.append(_prepare(str(name), frame, problems))
         if problems:
             raise StoreError(f"{self.location} に書き込めません。何も書き込んでいません:\n"
                              + "\n".join(problems))
-        with self._tx(self.access) as cur:
+        with self._tx(acting) as cur:
             _require_schema(cur, self.location)
             cur.execute("SELECT pg_advisory_xact_lock(%s)", (_WRITE_LOCK,))
+            for name in sorted(n for n in names if n in LAYERS and LAYERS[n].records):
+                cur.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_LAYER_LOCK, name))
             for layer in prepared:
-                _replace(cur, layer, actor=self.access.user)
+                _replace(cur, layer, actor=acting.user)
+                if logged and layer.personal:
+                    _log(cur, acting, layer.layer, None, len(layer.rows), "write")
 
-    def audit(self, *, actor: str, route: str, layer: str, district: str | None, rows: int) -> None:
-        access = dataclasses.replace(self.access, user=actor, route=route)
+    def stamp(self) -> str:
+        """The id of the last transaction that wrote a snapshot layer (a trigger in the database
+        sets it, in that transaction); ``""`` before the first such write or on a database that is
+        not migrated. One primary-key read, as the least privileged role."""
+        with self._tx(self._anyone()) as cur:
+            try:
+                cur.execute(f"SELECT stamp FROM {SCHEMA}.snapshot_stamp")
+            except pgerrors.UndefinedTable:  # not migrated (or before revision 0003); rolled back
+                return ""
+            hit = cur.fetchone()
+        return "" if hit is None else str(hit[0])
+
+    # -- rows ------------------------------------------------------------------------------------
+
+    def append_rows(self, layer: str, rows: Sequence[Mapping[str, object]], *,
+                    access: Access) -> list[dict]:
+        layer, entry_spec = str(layer), _row_layer(str(layer))
+        rows = [dict(row) for row in rows]
+        if not rows:
+            return []
+        with self._tx(access, layer=layer) as cur:
+            _require_schema(cur, self.location)
+            cur.execute("SELECT pg_advisory_xact_lock_shared(%s, hashtext(%s))", (_LAYER_LOCK, layer))
+            entry = _entry(cur, layer, self.location, opening=entry_spec)
+            values = _row_values(entry_spec, entry, rows)
+            _assign_ids(cur, entry_spec, values[entry_spec.key])
+            stored = _insert(cur, entry, values, actor=access.user)
+            by_key = {row[entry_spec.key]: row for row in stored}
+            stored = [by_key[key] for key in values[entry_spec.key]]
+            for district, n in _per_district(entry_spec, stored).items():
+                _log(cur, access, layer, district, n, "append")
+        return stored
+
+    def read_row(self, layer: str, key: str, *, access: Access) -> dict:
+        layer, entry_spec = str(layer), _row_layer(str(layer))
+        with self._tx(access, snapshot=True, layer=layer) as cur:
+            entry = _entry(cur, layer, self.location)
+            if access.sees_personal or not entry_spec.personal:
+                found = _records(_select(cur, layer, entry, where=(entry_spec.key, key), system=True))
+            else:  # the public has no privilege on personal tables: nothing to find
+                found = []
+            district = next(iter(_per_district(entry_spec, found)), access.district)
+            _log(cur, access, layer, district, len(found), "read")
+        if not found:
+            raise NotFoundError(f"{_label(layer)}に指定の行はありません（または閲覧の権限がありません）")
+        return found[0]
+
+    def update_row(self, layer: str, key: str, changes: Mapping[str, object], *, version: int,
+                   access: Access) -> int:
+        layer, entry_spec = str(layer), _row_layer(str(layer))
+        with self._tx(access, layer=layer) as cur:
+            entry = _entry(cur, layer, self.location)
+            assignments, params = _assignments(entry_spec, entry, changes)
+            cur.execute(sql.SQL("UPDATE {t} SET {a} WHERE {k} = %s AND version = %s RETURNING version, {d}")
+                        .format(t=sql.Identifier(SCHEMA, layer), a=assignments,
+                                k=sql.Identifier(entry_spec.key), d=_district_field(entry_spec, entry)),
+                        [*params, key, int(version)])
+            hit = cur.fetchone()
+            if hit is None:
+                raise _missing_or_conflict(cur, entry_spec, key, version)
+            _log(cur, access, layer, hit[1], 1, "update")
+        return int(hit[0])
+
+    def delete_row(self, layer: str, key: str, *, version: int, access: Access) -> None:
+        layer, entry_spec = str(layer), _row_layer(str(layer))
+        with self._tx(access, layer=layer) as cur:
+            entry = _entry(cur, layer, self.location)
+            cur.execute(sql.SQL("DELETE FROM {t} WHERE {k} = %s AND version = %s RETURNING {d}").format(
+                t=sql.Identifier(SCHEMA, layer), k=sql.Identifier(entry_spec.key),
+                d=_district_field(entry_spec, entry)), [key, int(version)])
+            hit = cur.fetchone()
+            if hit is None:
+                raise _missing_or_conflict(cur, entry_spec, key, version)
+            _log(cur, access, layer, hit[0], 1, "delete")
+
+    # -- the access log --------------------------------------------------------------------------
+
+    def audit(self, *, access: Access, layer: str, district: str | None, rows: int,
+              action: str = "read") -> None:
+        if action not in AUDIT_ACTIONS:
+            raise ValueError(f"action should be one of {AUDIT_ACTIONS}, got {action!r}")
         with self._tx(access) as cur:
-            _log(cur, access, str(layer), district, int(rows))
+            _log(cur, access, str(layer), district, int(rows), action)
 
     def audit_log(self) -> pd.DataFrame:
         with self._tx(self.access) as cur:
-            cur.execute(f"SELECT at, actor, route, layer, district, rows, level "
-                        f"FROM {SCHEMA}.audit_log ORDER BY id")
+            cur.execute(sql.SQL("SELECT {} FROM {} ORDER BY id").format(
+                sql.SQL(", ").join(map(sql.Identifier, AUDIT_COLUMNS)), sql.Identifier(SCHEMA, "audit_log")))
             rows = cur.fetchall()
-        cols = ["at", "actor", "route", "layer", "district", "rows", "level"]
-        frame = pd.DataFrame(rows, columns=cols)
+        frame = pd.DataFrame(rows, columns=list(AUDIT_COLUMNS))
         frame["at"] = [_iso(v, timespec="seconds") for v in frame["at"]]
         frame["rows"] = frame["rows"].astype("int64")
         return frame
@@ -161,11 +272,11 @@ class PostGISStore(Store):
         if not (model and poly_model and has_geometry(model) and has_geometry(poly_model)
                 and field in attribute_columns(poly_model)):
             return super().locate(layer, polygons=polygons, field=field, access=access)
-        access = access or self.access
-        with self._tx(access, snapshot=True) as cur:
+        acting, logged = self._acting(access)
+        with self._tx(acting, snapshot=True, layer=layer) as cur:
             _entry(cur, layer, self.location)
             _entry(cur, polygons, self.location)
-            if layer in PERSONAL_MODELS and not access.sees_personal:
+            if layer in PERSONAL_MODELS and not acting.sees_personal:
                 values = []
             else:
                 cur.execute(sql.SQL(
@@ -175,45 +286,10 @@ class PostGISStore(Store):
                         f=sql.Identifier(field), s=sql.Identifier(SCHEMA), p=sql.Identifier(polygons),
                         t=sql.Identifier(layer)))
                 values = [r[0] for r in cur.fetchall()]
-            if layer in PERSONAL_MODELS:
-                _log(cur, dataclasses.replace(access, route=f"{access.route}:locate"), layer,
-                     access.district, len(values))
+            if layer in PERSONAL_MODELS and logged:
+                _log(cur, dataclasses.replace(acting, route=f"{acting.route}:locate"), layer,
+                     acting.district, len(values))
         return pd.Series(values, dtype=object, name=field)
-
-    def read_row(self, layer: str, key: str, *, access: Access | None = None) -> dict:
-        layer, access = str(layer), access or self.access
-        model = _personal(layer)
-        with self._tx(access, snapshot=True) as cur:
-            entry = _entry(cur, layer, self.location)
-            frame = (_select(cur, layer, entry, where=(model.__key__, key), system=True)
-                     if access.sees_personal else _empty(entry, system=True))
-            _log(cur, access, layer, access.district, len(frame))
-        if frame.empty:
-            raise NotFoundError(f"{layer} に {key} はありません（または閲覧権限がありません）")
-        row = frame.iloc[0].to_dict()
-        row["version"] = int(row["version"])
-        return row
-
-    def update_row(self, layer: str, key: str, changes: Mapping[str, object], *, version: int,
-                   access: Access | None = None) -> int:
-        layer, access = str(layer), access or self.access
-        model = _personal(layer)
-        with self._tx(access) as cur:
-            entry = _entry(cur, layer, self.location)
-            assignments, params = _assignments(layer, model, entry, changes)
-            cur.execute(sql.SQL("UPDATE {s}.{t} SET {a} WHERE {k} = %s AND version = %s RETURNING version")
-                        .format(s=sql.Identifier(SCHEMA), t=sql.Identifier(layer), a=assignments,
-                                k=sql.Identifier(model.__key__)), [*params, key, int(version)])
-            hit = cur.fetchone()
-            if hit is not None:
-                return int(hit[0])
-            cur.execute(sql.SQL("SELECT version FROM {s}.{t} WHERE {k} = %s").format(
-                s=sql.Identifier(SCHEMA), t=sql.Identifier(layer), k=sql.Identifier(model.__key__)), [key])
-            now = cur.fetchone()
-        if now is None:
-            raise NotFoundError(f"{layer} に {key} はありません（または更新権限がありません）")
-        raise ConflictError(f"{layer} の {key} は他の利用者が先に更新しました（読み込んだ版 {version}、"
-                            f"現在の版 {now[0]}）。読み直してからやり直してください。")
 
     def register_counts(self, *, access: Access | None = None) -> pd.DataFrame:
         """Register persons per district and consent answer, all rows counted (names never
@@ -227,10 +303,23 @@ class PostGISStore(Store):
 
     # -- transactions ----------------------------------------------------------------------------
 
+    def _acting(self, access: Access | None) -> tuple[Access, bool]:
+        """Who acts in a call, and whether its personal reads and writes are logged: a given user
+        or the one bound by :meth:`as_user` is logged; the store's own trusted user is not."""
+        if access is not None:
+            return access, True
+        return self.access, self._bound
+
+    def _anyone(self) -> Access:
+        """The store's user at the public level: for what every level may read (the catalogue, the
+        stamp), so those reads never hold more rights than the least user."""
+        return Access(self.access.user, Level.PUBLIC, route=self.access.route)
+
     @contextlib.contextmanager
-    def _tx(self, access: Access, *, snapshot: bool = False) -> Iterator:
-        """One transaction as ``access``: ``SET LOCAL ROLE`` and local settings, a raw psycopg
-        cursor; database errors become :class:`StoreError` with a user-safe message."""
+    def _tx(self, access: Access, *, snapshot: bool = False, layer: str | None = None) -> Iterator:
+        """One transaction as ``access``: its role, user and district set locally (one round trip),
+        a raw psycopg cursor; database errors become :class:`StoreError` (refusals
+        :class:`AccessDenied`) with a user-safe message naming ``layer``."""
         try:
             with self._shared.engine.begin() as conn:
                 raw = conn.connection.driver_connection
@@ -238,30 +327,31 @@ class PostGISStore(Store):
                     if snapshot:
                         cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
                     self._shared.check_login(cur, self.location)
-                    cur.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(ROLE_OF[access.level])))
-                    cur.execute("SELECT set_config('karte.user', %s, true), "
+                    cur.execute("SELECT set_config('role', %s, true), set_config('karte.user', %s, true), "
                                 "set_config('karte.district', %s, true)",
-                                (access.user, access.district or ""))
+                                (ROLE_OF[access.level], access.user, access.district or ""))
                     yield cur
         except DBAPIError as exc:
-            raise _store_error(exc.orig, self.location, access) from exc
+            raise _store_error(exc.orig, self.location, access, layer) from exc
         except pgerrors.Error as exc:
-            raise _store_error(exc, self.location, access) from exc
+            raise _store_error(exc, self.location, access, layer) from exc
 
-    def _read(self, layer: str, *, district: str | None, access: Access, system: bool) -> pd.DataFrame:
+    def _read(self, layer: str, *, district: str | None, access: Access, logged: bool,
+              system: bool) -> pd.DataFrame:
         personal = layer in PERSONAL_MODELS
-        with self._tx(access, snapshot=True) as cur:
+        with self._tx(access, snapshot=True, layer=layer) as cur:
             entry = _entry(cur, layer, self.location)
             where = None
             if district is not None:
                 where = ("district_code", district)
                 if not any(c["name"] == "district_code" for c in entry["columns"]):
                     raise StoreError(f"{self.location} のレイヤ {layer} には district_code 列がありません")
+            system = system and versioned(LAYER_MODELS.get(layer))
             if personal and not access.sees_personal:
                 frame = _empty(entry, system=system)
             else:
-                frame = _select(cur, layer, entry, where=where, system=system and personal)
-            if personal:
+                frame = _select(cur, layer, entry, where=where, system=system)
+            if personal and logged:
                 _log(cur, access, layer, district if district is not None else access.district, len(frame))
         return frame
 
@@ -304,49 +394,74 @@ def _require_schema(cur, location: str) -> None:
                          "先に karte db upgrade を（データベースの所有者で）実行してください")
 
 
-def _entry(cur, layer: str, location: str) -> dict:
+def _entry(cur, layer: str, location: str, *, opening: LayerSpec | None = None) -> dict:
+    """The catalogue entry of ``layer``. ``opening``: a layer about to get rows; a record layer
+    not written yet is entered with its table's columns first (``karte.open_record_layer``)."""
     if not _migrated(cur):
         raise StoreError(f"{location} にレイヤ {layer} がありません "
                          "(karte db upgrade と karte build を先に実行)")
-    cur.execute(f"SELECT columns, geometry FROM {SCHEMA}.layer_catalog WHERE layer = %s", (layer,))
+    query = f"SELECT columns, geometry FROM {SCHEMA}.layer_catalog WHERE layer = %s"
+    cur.execute(query, (layer,))
     hit = cur.fetchone()
+    if hit is None and opening is not None and opening.records:
+        cur.execute(f"SELECT {SCHEMA}.open_record_layer(%s, %s)", (layer, opening.key))
+        cur.execute(query, (layer,))
+        hit = cur.fetchone()
     if hit is None:
         raise StoreError(f"{location} にレイヤ {layer} がありません (karte build を先に実行)")
     return {"layer": layer, "columns": hit[0], "geometry": hit[1]}
 
 
-def _personal(layer: str):
-    if layer not in PERSONAL_MODELS:
-        raise StoreError(f"行単位の読み書きは個人情報レイヤ ({', '.join(PERSONAL_MODELS)}) だけです: {layer}")
-    return PERSONAL_MODELS[layer]
+def _row_layer(layer: str) -> LayerSpec:
+    """The registry entry of a layer written row by row (one whose table keeps row versions)."""
+    entry = LAYERS.get(layer)
+    if entry is None or not versioned(LAYER_MODELS.get(layer)):
+        names = ", ".join(name for name, model in LAYER_MODELS.items() if versioned(model))
+        raise StoreError(f"行単位の読み書きができるのは {names} だけです: {layer}")
+    return entry
 
 
-def _log(cur, access: Access, layer: str, district: str | None, rows: int) -> None:
-    """Append to the access log in the reading transaction (as the acting role, at now())."""
-    cur.execute(f"INSERT INTO {SCHEMA}.audit_log (actor, route, layer, district, rows) "
-                "VALUES (%s, %s, %s, %s, %s)", (access.user, access.route, layer, district, rows))
+def _label(layer: str | None) -> str:
+    """``layer`` as users read it, for messages."""
+    entry = LAYERS.get(layer) if layer else None
+    return f"{entry.title_ja}（{layer}）" if entry else f"レイヤ {layer}" if layer else ""
+
+
+def _log(cur, access: Access, layer: str, district: str | None, rows: int, action: str = "read") -> None:
+    """Append to the access log in the calling transaction, as the acting role; the database fills
+    in the time, the level and its login."""
+    cur.execute(f"INSERT INTO {SCHEMA}.audit_log (actor, route, action, layer, district, rows) "
+                "VALUES (%s, %s, %s, %s, %s, %s)", (access.user, access.route, action, layer, district, rows))
 
 
 # -- reading ---------------------------------------------------------------------------------------
+
+def _fields(entry: dict, *, modelled: bool, system: bool) -> list[sql.Composable]:
+    """What :func:`_frame` reads, in its order: the direct columns and the JSONB bag, the system
+    columns, the geometry as WKB."""
+    if modelled:
+        fields: list[sql.Composable] = [sql.Identifier(c["name"]) for c in entry["columns"]
+                                        if c["where"] == "column"]
+        fields.append(sql.Identifier("extra"))
+    else:
+        fields = [sql.Identifier("attrs")]
+    if system:
+        fields += [sql.Identifier(c) for c in SYSTEM_COLUMNS]
+    if entry["geometry"]:
+        fields.append(sql.SQL("ST_AsBinary(geom)"))
+    return fields
+
 
 def _select(cur, layer: str, entry: dict, *, where: tuple[str, object] | None, system: bool) -> pd.DataFrame:
     model = LAYER_MODELS.get(layer)
     table = sql.Identifier(SCHEMA, layer if model else "extra_layers")
     columns = entry["columns"]
-    fields: list[sql.Composable] = []
+    fields = _fields(entry, modelled=model is not None, system=system)
     conditions: list[sql.Composable] = []
     params: list[object] = []
-    if model:
-        fields += [sql.Identifier(c["name"]) for c in columns if c["where"] == "column"]
-        fields.append(sql.Identifier("extra"))
-    else:
-        fields.append(sql.Identifier("attrs"))
+    if not model:
         conditions.append(sql.SQL("layer = %s"))
         params.append(layer)
-    if system:
-        fields += [sql.Identifier(c) for c in SYSTEM_COLUMNS]
-    if entry["geometry"]:
-        fields.append(sql.SQL("ST_AsBinary(geom)"))
     if where is not None:
         name, value = where
         kind = next((c for c in columns if c["name"] == name), None)
@@ -362,8 +477,6 @@ def _select(cur, layer: str, entry: dict, *, where: tuple[str, object] | None, s
     cur.execute(query + sql.SQL(" ORDER BY fid"), params)
     rows = cur.fetchall()
     return _frame(entry, list(zip(*rows, strict=True)) if rows else None, model is not None, system)
-
-
 def _frame(entry: dict, cols: list[tuple] | None, modelled: bool, system: bool) -> pd.DataFrame:
     n = len(cols[0]) if cols else 0
     pos = 0
@@ -438,6 +551,8 @@ class _Prepared:
     copy_columns: list[str]
     rows: list[tuple]
     max_version: int | None = None
+    personal: bool = False   # row-level security: loaded through INSERT … SELECT, not COPY
+    versioned: bool = False  # keeps version / updated_at / updated_by
 
 
 def _prepare(layer: str, frame: pd.DataFrame, problems: list[str]) -> _Prepared:
@@ -460,7 +575,7 @@ def _prepare(layer: str, frame: pd.DataFrame, problems: list[str]) -> _Prepared:
             problems.append(f"{layer}: 座標参照系がありません (expected EPSG:{SRID})")
         elif frame.crs.to_epsg() != SRID:
             frame = frame.to_crs(SRID)
-    personal = layer in PERSONAL_MODELS
+    personal, has_versions = layer in PERSONAL_MODELS, versioned(model)
     modelled = attribute_columns(model) if model is not None else {}
     entry_columns, direct, extras = [], {}, {}
     system: dict[str, list] = {}
@@ -471,7 +586,7 @@ def _prepare(layer: str, frame: pd.DataFrame, problems: list[str]) -> _Prepared:
             problems.append(f"{layer}: 列名は文字列でなければなりません (got {name!r})")
             continue
         series = frame[name]
-        if personal and name in SYSTEM_COLUMNS:
+        if has_versions and name in SYSTEM_COLUMNS:
             system[name] = _system_values(layer, name, series, problems)
             continue
         if name in modelled:
@@ -498,7 +613,7 @@ def _prepare(layer: str, frame: pd.DataFrame, problems: list[str]) -> _Prepared:
         copy_columns.append("geom")
         columns.append(geoms)
     max_version = None
-    if personal:
+    if has_versions:
         for name in SYSTEM_COLUMNS:
             if name in system:
                 copy_columns.append(name)
@@ -506,7 +621,8 @@ def _prepare(layer: str, frame: pd.DataFrame, problems: list[str]) -> _Prepared:
         if "version" in system and n and None not in system["version"]:
             max_version = max(system["version"])
     rows = list(zip(*columns, strict=True)) if columns and n else []
-    return _Prepared(layer, model, entry_columns, geometry, copy_columns, rows, max_version)
+    return _Prepared(layer, model, entry_columns, geometry, copy_columns, rows, max_version, personal,
+                     has_versions)
 
 
 def _replace(cur, p: _Prepared, *, actor: str) -> None:
@@ -516,16 +632,14 @@ def _replace(cur, p: _Prepared, *, actor: str) -> None:
     else:
         cur.execute(f"DELETE FROM {SCHEMA}.extra_layers WHERE layer = %s", (p.layer,))
         table = sql.Identifier(SCHEMA, "extra_layers")
-    if p.layer in PERSONAL_MODELS:
-        cur.execute("SELECT set_config('karte.user', %s, true)", (actor,))
     if p.rows:
         columns = list(p.copy_columns)
         rows = p.rows
-        if p.layer in PERSONAL_MODELS and "updated_by" not in columns:
+        if p.versioned and "updated_by" not in columns:
             columns.append("updated_by")
             rows = [(*r, actor) for r in rows]
         names = sql.SQL(", ").join(map(sql.Identifier, columns))
-        if p.layer in PERSONAL_MODELS:
+        if p.personal:
             # COPY refuses tables under row-level security: load a temporary table, then one
             # INSERT … SELECT that the policies check (in the frame's order).
             cur.execute(sql.SQL("CREATE TEMP TABLE karte_load AS SELECT 0::bigint AS ord, {} FROM {} "
@@ -668,17 +782,18 @@ def _geometries(layer: str, model, frame: gpd.GeoDataFrame, geometry: str, probl
     return [h if isinstance(h, str) else None for h in hexes]
 
 
-def _assignments(layer: str, model, entry: dict, changes: Mapping[str, object]):
+def _assignments(entry_spec: LayerSpec, entry: dict, changes: Mapping[str, object]):
     """SET clause and parameters of :meth:`PostGISStore.update_row`; every bad change at once."""
+    layer = str(entry_spec.name)
     problems, parts, params = [], [], []
     known = {c["name"]: c for c in entry["columns"]}
     extra: dict[str, object] = {}
     for name, value in changes.items():
-        if name in (*SYSTEM_COLUMNS, model.__key__):
+        if name in (*SYSTEM_COLUMNS, entry_spec.key):
             problems.append(f"列 {name} は変更できません")
         elif name == entry["geometry"]:
             frame = gpd.GeoDataFrame({"g": [value]}, geometry="g", crs=SRID)
-            hexes = _geometries(layer, model, frame, "g", problems)
+            hexes = _geometries(layer, LAYER_MODELS[layer], frame, "g", problems)
             parts.append(sql.SQL("geom = %s::geometry"))
             params.append(hexes[0])
         elif name not in known:
@@ -697,20 +812,148 @@ def _assignments(layer: str, model, entry: dict, changes: Mapping[str, object]):
     if not parts and not problems:
         problems.append("変更がありません")
     if problems:
-        raise StoreError(f"{layer} を更新できません: " + "; ".join(problems))
+        raise StoreError(f"{_label(layer)}を更新できません: " + "; ".join(problems))
     return sql.SQL(", ").join(parts), params
+
+
+# -- rows ------------------------------------------------------------------------------------------
+
+def _row_values(entry_spec: LayerSpec, entry: dict, rows: list[dict]) -> dict[str, list]:
+    """The appended rows' values per column, converted to the catalogue's kinds (geometry as EWKB
+    hex); the key column always, ``None`` where the store is to assign the id. Every problem at
+    once, as one :class:`StoreError`."""
+    layer = str(entry_spec.name)
+    problems: list[str] = []
+    known = {c["name"]: c for c in entry["columns"]}
+    out: dict[str, list] = {}
+    for name in dict.fromkeys(name for row in rows for name in row):
+        series = pd.Series([row.get(name) for row in rows], dtype=object)
+        if name in SYSTEM_COLUMNS:
+            problems.append(f"列 {name} はデータベースが付けます（指定できません）")
+        elif entry["geometry"] and name == entry["geometry"]:
+            frame = gpd.GeoDataFrame({"g": series}, geometry="g", crs=SRID)
+            out[name] = _geometries(layer, LAYER_MODELS[layer], frame, "g", problems)
+        elif name not in known:
+            problems.append(f"列 {name} はありません")
+        else:
+            out[name] = _values(layer, name, series, known[name]["kind"], problems)
+    keys = out.setdefault(entry_spec.key, [None] * len(rows))
+    for i, key in enumerate(keys):
+        if key == "":
+            keys[i] = None
+    if not entry_spec.id_prefix and None in keys:
+        problems.append(f"列 {entry_spec.key} が空の行があります（このレイヤの id は自動では付きません）")
+    if problems:
+        raise StoreError(f"{_label(layer)}に行を追加できません。何も書き込んでいません: "
+                         + "; ".join(problems))
+    return out
+
+
+def _assign_ids(cur, entry_spec: LayerSpec, keys: list) -> None:
+    """Fill the missing ``keys`` with new ids: numbers from the layer's sequence, in row order."""
+    missing = [i for i, key in enumerate(keys) if key is None]
+    if not missing:
+        return
+    cur.execute("SELECT nextval(%s::regclass) AS n FROM generate_series(1, %s) ORDER BY n",
+                (id_sequence(entry_spec), len(missing)))
+    for i, (number,) in zip(missing, cur.fetchall(), strict=True):
+        keys[i] = entry_spec.new_id(int(number))
+
+
+def _insert(cur, entry: dict, values: dict[str, list], *, actor: str) -> list[dict]:
+    """INSERT the rows of ``values`` (one statement, as the acting role: its grants and policies
+    decide) and return them as stored."""
+    layer, geometry = entry["layer"], entry["geometry"]
+    known = {c["name"]: c for c in entry["columns"]}
+    n = len(next(iter(values.values())))
+    extras = [name for name in values if name in known and known[name]["where"] != "column"]
+    direct = [name for name in values if name != geometry and name not in extras]
+    columns = [sql.Identifier(name) for name in direct]
+    casts = [sql.SQL("%s")] * len(direct)
+    params = [[values[name][i] for name in direct] for i in range(n)]
+    if extras:
+        columns.append(sql.Identifier("extra"))
+        casts.append(sql.SQL("%s::jsonb"))
+        for i, row in enumerate(params):
+            bag = {name: values[name][i] for name in extras if values[name][i] is not None}
+            row.append(json.dumps(bag, ensure_ascii=False) if bag else None)
+    if geometry in values:
+        columns.append(sql.Identifier("geom"))
+        casts.append(sql.SQL("%s::geometry"))
+        for i, row in enumerate(params):
+            row.append(values[geometry][i])
+    columns.append(sql.Identifier("updated_by"))
+    casts.append(sql.SQL("%s"))
+    for row in params:
+        row.append(actor)
+    one = sql.SQL("({})").format(sql.SQL(", ").join(casts))
+    cur.execute(sql.SQL("INSERT INTO {} ({}) VALUES {} RETURNING {}").format(
+        sql.Identifier(SCHEMA, layer), sql.SQL(", ").join(columns), sql.SQL(", ").join([one] * n),
+        sql.SQL(", ").join(_fields(entry, modelled=True, system=True))),
+        [v for row in params for v in row])
+    fetched = cur.fetchall()
+    return _records(_frame(entry, list(zip(*fetched, strict=True)), True, True))
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    """The rows of ``frame`` as dicts of plain Python values (``None`` for nulls)."""
+    return [{name: _plain(value) for name, value in zip(frame.columns, row, strict=True)}
+            for row in frame.itertuples(index=False, name=None)]
+
+
+def _plain(value):
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _per_district(entry_spec: LayerSpec, rows: list[dict]) -> dict[str | None, int]:
+    """How many of ``rows`` fall in each district (in first-seen order), for the access log."""
+    counts: dict[str | None, int] = {}
+    for row in rows:
+        district = row.get(entry_spec.district_column) if entry_spec.district_column else None
+        counts[district] = counts.get(district, 0) + 1
+    return counts
+
+
+def _district_field(entry_spec: LayerSpec, entry: dict) -> sql.Composable:
+    """The row's district for the access log, in a RETURNING list."""
+    column = entry_spec.district_column
+    if column and any(c["name"] == column and c["where"] == "column" for c in entry["columns"]):
+        return sql.Identifier(column)
+    return sql.SQL("NULL::text")
+
+
+def _missing_or_conflict(cur, entry_spec: LayerSpec, key: str, version: int) -> KarteError:
+    """Why an edit at ``version`` changed no row: the row is not there for this user, or is but
+    not theirs to change (:class:`NotFoundError`, saying nothing more), or it is at another version
+    (:class:`ConflictError`). The caller raises it inside the transaction, so nothing is kept."""
+    layer = str(entry_spec.name)
+    cur.execute(sql.SQL("SELECT version FROM {} WHERE {} = %s").format(
+        sql.Identifier(SCHEMA, layer), sql.Identifier(entry_spec.key)), [key])
+    now = cur.fetchone()
+    if now is None or now[0] == int(version):
+        return NotFoundError(f"{_label(layer)}に指定の行はありません（または変更の権限がありません）")
+    return ConflictError(f"{_label(layer)}のこの行は他の利用者が先に更新しました（読み込んだ版 {version}、"
+                         f"現在の版 {now[0]}）。読み直してからやり直してください。")
 
 
 # -- errors ----------------------------------------------------------------------------------------
 
-def _store_error(exc, location: str, access: Access) -> StoreError:
-    if isinstance(exc, StoreError):
-        return exc
+def _store_error(exc, location: str, access: Access, layer: str | None) -> KarteError:
+    """A user-safe error for a database error: the level and layer, never a row's values (the
+    server's first line names tables and constraints only; its DETAIL, which may quote a value,
+    is left out)."""
     first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    if isinstance(exc, pgerrors.InsufficientPrivilege):
-        return StoreError(f"{location}: 権限がありません（{access.level.value} として: {first}）")
+    what = f"{_label(layer)}に対する" if layer else ""
+    if isinstance(exc, pgerrors.InsufficientPrivilege):  # no grant, or a WITH CHECK policy refused the row
+        return AccessDenied(f"{location}: {LEVEL_JA[access.level]}（{access.level.value}）の権限では"
+                            f"{what}この操作はできません。何も書き込んでいません ({first})")
     if isinstance(exc, pgerrors.UniqueViolation):
-        return StoreError(f"{location}: id が重複しています ({first})")
+        return StoreError(f"{location}: {what}一意でなければならない値が重複しています"
+                          f"（{exc.diag.table_name}: {exc.diag.constraint_name}）。何も書き込んでいません")
     if isinstance(exc, pgerrors.UndefinedTable | pgerrors.InvalidSchemaName):
         return StoreError(f"{location}: karte のスキーマがありません。"
                           f"karte db upgrade を実行してください ({first})")

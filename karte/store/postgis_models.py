@@ -1,16 +1,22 @@
-"""The PostGIS tables: one GeoAlchemy2 model per karte layer, the layer catalogue and the access log.
+"""The PostGIS tables: one GeoAlchemy2 model per karte layer, the layer catalogue, the access log
+and the snapshot stamp.
 
 Everything lives in the ``karte`` schema. Spatial columns are ``geom`` in EPSG:6678 with a GiST
 index each. Columns a written frame has beyond its model go to the ``extra`` JSONB column (typed
 through :class:`LayerCatalog`), and layers that are not karte layers at all go to
 :class:`ExtraLayer`, so any frame round-trips. Personal tables (register, cooperators,
 supporter_decisions) carry the row-level-security columns (``district_code``, the register's
-``consent``) and the optimistic-locking columns (``version``, ``updated_at``, ``updated_by``);
-personal rows never go to ``extra_layers`` (it has no row-level security; a check constraint
-refuses them).
+``consent``); they and every record layer carry the optimistic-locking columns (``version``,
+``updated_at``, ``updated_by``: :class:`Versioned`). Personal rows never go to ``extra_layers``
+(it has no row-level security; a check constraint refuses them).
+
+Built layers are modelled by hand (their columns are whatever the build writes, modelled where
+known); record layers (:attr:`karte.domain.layers.LayerSpec.records`) are modelled from their
+registry entry, so a new one needs its entry and its migration, no code here.
 
 The schema itself is created by the Alembic migrations in ``karte/store/migrations``; these models
-describe it for the store and are checked against the migrated database by the tests.
+describe it for the store and are checked against the migrated database by the tests. Triggers,
+functions, sequences other than ``row_version``, grants and policies are the migrations' alone.
 """
 
 from __future__ import annotations
@@ -35,10 +41,11 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from karte.domain.layers import LAYERS, LayerSpec
+from karte.store.base import AUDIT_ACTIONS, SYSTEM_COLUMNS
+
 SCHEMA = "karte"
 SRID = 6678
-#: Store-managed columns of personal tables (not part of a layer's frame unless asked for).
-SYSTEM_COLUMNS = ("version", "updated_at", "updated_by")
 #: Row versions come from one sequence: a replaced or edited row never gets an old number back.
 ROW_VERSION = Sequence("row_version", schema=SCHEMA)
 
@@ -59,8 +66,8 @@ def _gist(table: str) -> Index:
     return Index(f"ix_{table}_geom", "geom", postgresql_using="gist")
 
 
-def _district(table: str) -> Index:
-    return Index(f"ix_{table}_district_code", "district_code")
+def _district(table: str, column: str = "district_code") -> Index:
+    return Index(f"ix_{table}_{column}", column)
 
 
 class LayerTable:
@@ -70,8 +77,9 @@ class LayerTable:
     extra: Mapped[dict | None] = mapped_column(JSONB)
 
 
-class Personal:
-    """Optimistic locking: ``version`` changes on every insert and update (trigger)."""
+class Versioned:
+    """Rows edited one at a time: ``version`` changes on every insert and update (trigger), for
+    optimistic locking; ``updated_at`` and ``updated_by`` say when and by whom."""
 
     #: The id column rows are edited by.
     __key__: str
@@ -124,7 +132,7 @@ class DistrictMap(LayerTable, Base):
     district_name: Mapped[str | None] = mapped_column(Text)
 
 
-class Register(Personal, LayerTable, Base):
+class Register(Versioned, LayerTable, Base):
     """要支援者名簿 (personal data: row-level security, audited reads)."""
 
     __tablename__ = "register"
@@ -155,7 +163,7 @@ class Register(Personal, LayerTable, Base):
     geom = _geom("POINT")
 
 
-class Cooperator(Personal, LayerTable, Base):
+class Cooperator(Versioned, LayerTable, Base):
     """共助協力者 (personal contacts: row-level security, audited reads)."""
 
     __tablename__ = "cooperators"
@@ -226,24 +234,6 @@ class EmergencySite(LayerTable, Base):
     geom = _geom("POINT")
 
 
-class SupporterDecision(Personal, LayerTable, Base):
-    """確認 / 見送り of coordinators on supporter suggestions (:mod:`karte.outreach`): who is to
-    support whom, by id (personal data: row-level security by district, audited reads)."""
-
-    __tablename__ = "supporter_decisions"
-    __key__ = "decision_id"
-    __table_args__ = (_district(__tablename__),
-                      Index("ux_supporter_decisions_decision_id", "decision_id", unique=True))
-    decision_id: Mapped[str | None] = mapped_column(Text)
-    person_id: Mapped[str | None] = mapped_column(Text)
-    cooperator_id: Mapped[str | None] = mapped_column(Text)
-    district_code: Mapped[str | None] = mapped_column(Text)
-    decision: Mapped[str | None] = mapped_column(Text)
-    distance_m: Mapped[float | None] = mapped_column(Float)
-    decided_by: Mapped[str | None] = mapped_column(Text)
-    decided_at: Mapped[str | None] = mapped_column(Text)
-
-
 class Karte(LayerTable, Base):
     """The assembled karte of each district (JSON kept as text, byte for byte)."""
 
@@ -289,10 +279,13 @@ class LayerCatalog(Base):
 class AuditLog(Base):
     """Append-only access log of personal rows: who, when, which route, layer, district, rows.
 
-    Application roles may insert (as themselves, at the current time) but never change or delete.
+    Application roles may insert (as themselves, at the current time, at their own level) but never
+    change or delete. ``action`` is one of :data:`karte.store.base.AUDIT_ACTIONS`.
     """
 
     __tablename__ = "audit_log"
+    __table_args__ = (CheckConstraint("action IN ({})".format(", ".join(f"'{a}'" for a in AUDIT_ACTIONS)),
+                                      name="ck_audit_log_action"),)
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
     at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False,
                                             server_default=text("now()"))
@@ -304,17 +297,54 @@ class AuditLog(Base):
     district: Mapped[str | None] = mapped_column(Text)
     rows: Mapped[int] = mapped_column(Integer, nullable=False)
     db_user: Mapped[str] = mapped_column(Text, nullable=False, server_default=text("SESSION_USER"))
+    action: Mapped[str] = mapped_column(Text, nullable=False, server_default=text("'read'"))
 
 
-#: Layer name -> model, for the karte layers (see :class:`karte.domain.schema.Layer`) and the outreach
-#: decisions (:data:`karte.domain.schema.DECISIONS`).
+class SnapshotStamp(Base):
+    """One row: the id of the last transaction that wrote a layer the build snapshot reads (set by
+    a trigger on each of them; :meth:`karte.store.postgis.PostGISStore.stamp`). No row: nothing
+    written yet."""
+
+    __tablename__ = "snapshot_stamp"
+    __table_args__ = (CheckConstraint("id", name="ck_snapshot_stamp_one_row"),)
+    id: Mapped[bool] = mapped_column(Boolean, primary_key=True, server_default=text("true"))
+    stamp: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+_SA_TYPE = {"text": Text, "integer": BigInteger, "float": Float, "boolean": Boolean}
+
+
+def _record_model(entry: LayerSpec) -> type[LayerTable]:
+    """The table of a record layer, from its registry entry: the declared columns, the system
+    columns, a unique index on the key, an index on the district column, a GiST index on the
+    geometry (the migration that creates the table follows the same plan)."""
+    name = str(entry.name)
+    attrs: dict[str, object] = {
+        "__tablename__": name, "__key__": entry.key,
+        "__doc__": f"{entry.title_ja}: a record layer, written row by row.",
+    }
+    args = [Index(f"ux_{name}_{entry.key}", entry.key, unique=True)]
+    if entry.district_column:
+        args.append(_district(name, entry.district_column))
+    for column in entry.columns:
+        attrs[column.name] = mapped_column(_SA_TYPE[column.kind])
+    if entry.geometry:
+        attrs["geom"] = _geom(entry.geometry.upper())
+        args.append(_gist(name))
+    attrs["__table_args__"] = tuple(args)
+    class_name = "".join(part.title() for part in name.split("_"))
+    return type(class_name, (Versioned, LayerTable, Base), attrs)
+
+
+#: Layer name -> model, for the built karte layers (see :class:`karte.domain.layers.Layer`) and the
+#: record layers (:data:`karte.domain.layers.RECORD_LAYERS`).
 LAYER_MODELS: dict[str, type[LayerTable]] = {
-    m.__tablename__: m
-    for m in (SmallArea, District, DistrictMap, Register, Cooperator, Service, Shelter, EmergencySite,
-              Karte, Meta, SupporterDecision)
+    **{m.__tablename__: m for m in (SmallArea, District, DistrictMap, Register, Cooperator, Service,
+                                     Shelter, EmergencySite, Karte, Meta)},
+    **{str(name): _record_model(entry) for name, entry in LAYERS.items() if entry.records},
 }
 #: Tables holding personal data: row-level security, a role per access level, audited reads.
-PERSONAL_MODELS = {name: m for name, m in LAYER_MODELS.items() if issubclass(m, Personal)}
+PERSONAL_MODELS = {name: m for name, m in LAYER_MODELS.items() if name in LAYERS and LAYERS[name].personal}
 
 _KIND = {Text: "text", Integer: "integer", BigInteger: "integer", Float: "float", Boolean: "boolean"}
 
@@ -332,3 +362,14 @@ def attribute_columns(model: type[LayerTable]) -> dict[str, str]:
 
 def has_geometry(model) -> bool:
     return "geom" in model.__table__.columns
+
+
+def versioned(model) -> bool:
+    """Does the table keep row versions (:class:`Versioned`), so rows can be written one at a time?"""
+    return model is not None and issubclass(model, Versioned)
+
+
+def id_sequence(entry: LayerSpec) -> str:
+    """The sequence (owned by the key column) whose numbers become the ids of a record layer's
+    appended rows (:meth:`LayerSpec.new_id`)."""
+    return f"{SCHEMA}.{entry.name}_{entry.key}_seq"
