@@ -5,9 +5,12 @@
 Starts uvicorn (one worker, its own process) on a free localhost port over a demo store (built
 into a temporary folder unless ``--store`` names a GeoPackage), then for each URL sends at most
 ``--requests`` requests or for at most ``--seconds`` seconds, whichever comes first, over
-``--concurrency`` keep-alive connections (httpx's async client), and prints requests per second,
+``--concurrency`` keep-alive connections, and prints requests per second,
 p50/p95 latency, failures, and the size of the answer (and its gzip size, for a server or proxy
-that compresses). The first request of each URL (cold caches) is timed separately. Measured:
+that compresses). The load comes from ``wrk`` (Debian's, installed by ``scripts/setup.sh``: a C
+load generator that leaves the server's core alone) when it is on the PATH, else from httpx's async
+client (Python: it competes for the CPU, so figures are lower). The first request of each URL
+(cold caches) is timed separately. Measured:
 the public and the coordinator's district page, the district GeoJSON (the district polygon and
 the salon-coverage layer), the city page; the outreach page's size. The coordinator's page (the
 same district, with its personal tables and map layers read from the store as the coordinator and
@@ -20,8 +23,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gzip
+import json
 import os
 import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -47,6 +52,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     args = parser.parse_args()
 
     folder = Path(tempfile.mkdtemp(prefix="karte-bench-web-"))
@@ -60,7 +66,8 @@ def main() -> None:
         sys.exit("--store must be a workspace's karte.gpkg")
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app", "--host", "127.0.0.1",
-         "--port", str(port), "--log-level", "warning", "--no-access-log"], env=env)
+         "--port", str(port), "--log-level", "warning", "--no-access-log", "--workers", str(args.workers)],
+        env=env)
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_up(base)
@@ -77,8 +84,9 @@ async def _run(base: str, args) -> None:
               ("city page (public)", "/")]
     cookies = await _login(base)
     private = [("district page (coordinator)", f"/districts/{DISTRICT}")]
-    print(f"uvicorn, 1 worker, {args.concurrency} connections, at most {args.requests} requests "
-          f"or {args.seconds:.0f} s per URL; load average {os.getloadavg()[0]:.2f} before")
+    tool = "wrk, 1 thread" if shutil.which("wrk") else "httpx (no wrk on the PATH)"
+    print(f"uvicorn, {args.workers} worker(s); load from {tool}; {args.concurrency} connections, "
+          f"{args.seconds:.0f} s per URL; load average {os.getloadavg()[0]:.2f} before")
     print(f"{'URL':32} {'cold s':>7} {'req/s':>7} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'n':>5} "
           f"{'fail':>4} {'bytes':>8} {'gzip':>7}")
     results = {}
@@ -96,7 +104,9 @@ async def _run(base: str, args) -> None:
               f"(gzip {len(gzip.compress(r.content)):,}), status {r.status_code}")
 
 
-async def _measure(base: str, label: str, path: str, args, *, cookies) -> None:
+async def _measure(base: str, label: str, path: str, args, *, cookies) -> tuple[float, float]:
+    if shutil.which("wrk"):
+        return await asyncio.to_thread(_wrk, base, label, path, args, cookies)
     limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
     async with httpx.AsyncClient(base_url=base, cookies=cookies, limits=limits, timeout=120) as client:
         t0 = time.perf_counter()
@@ -129,6 +139,42 @@ async def _measure(base: str, label: str, path: str, args, *, cookies) -> None:
     print(f"{label:32} {cold:7.2f} {rate:7.1f} {statistics.median(latencies) * 1e3:7.0f} "
           f"{q[94] * 1e3:7.0f} {q[98] * 1e3:7.0f} {len(latencies):5d} {failures:4d} {size:8,} {zipped:7,}")
     return rate, q[94] * 1e3
+
+
+#: wrk prints one JSON line: requests, seconds, latency percentiles (µs), failed answers.
+_WRK_REPORT = """
+done = function(summary, latency, requests)
+  local failed = summary.errors.status + summary.errors.connect + summary.errors.read
+                 + summary.errors.write + summary.errors.timeout
+  io.write(string.format('{"requests": %d, "us": %d, "p50": %d, "p95": %d, "p99": %d, "failed": %d}\\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(95),
+    latency:percentile(99), failed))
+end
+"""
+
+
+def _wrk(base: str, label: str, path: str, args, cookies) -> tuple[float, float]:
+    """``path`` under ``wrk`` (one thread, ``--concurrency`` connections, ``--seconds``)."""
+    headers = {"Accept-Encoding": "gzip"}
+    if cookies:
+        headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in cookies.items())
+    t0 = time.perf_counter()
+    first = httpx.get(base + path, headers=headers, timeout=120)
+    cold = time.perf_counter() - t0
+    size, zipped = len(first.content), len(gzip.compress(first.content))
+    with httpx.Client(timeout=120, headers=headers) as warm:  # every worker past its cold start
+        for _ in range(8 * args.workers):
+            warm.get(base + path)
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(_WRK_REPORT)
+    cmd = ["wrk", "-t1", f"-c{args.concurrency}", f"-d{max(1, int(args.seconds))}s", "-s", script.name,
+           *[x for k, v in headers.items() for x in ("-H", f"{k}: {v}")], base + path]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=args.seconds + 60)
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    rate = report["requests"] / (report["us"] / 1e6)
+    print(f"{label:32} {cold:7.2f} {rate:7.1f} {report['p50'] / 1e3:7.0f} {report['p95'] / 1e3:7.0f} "
+          f"{report['p99'] / 1e3:7.0f} {report['requests']:5d} {report['failed']:4d} {size:8,} {zipped:7,}")
+    return rate, report["p95"] / 1e3
 
 
 async def _login(base: str) -> httpx.Cookies:

@@ -156,6 +156,25 @@ class Snapshot:
         whole). Call it with the ids of rows the viewer was given by the store."""
         return self._person_flags.reindex(pd.Index([str(p) for p in person_ids]))
 
+    def person_flag(self, person_id) -> dict:
+        """:meth:`person_flags` of one person as a dict (empty for an unknown id)."""
+        with self._lock:
+            if "_flag_records" not in self._memo:
+                table = self._person_flags
+                columns = {c: table[c].tolist() for c in table.columns}
+                self._memo["_flag_records"] = {
+                    pid: {c: columns[c][i] for c in columns} for i, pid in enumerate(table.index)}
+            return self._memo["_flag_records"].get(str(person_id), {})
+
+    def assigned(self, cooperator_id) -> int:
+        """How many support-needers the register assigns to this cooperator (0 if none)."""
+        with self._lock:
+            if "_assigned" not in self._memo:
+                table = self.supporter_load
+                self._memo["_assigned"] = (dict(zip(table.index.astype(str), table["load"].tolist(),
+                                                    strict=True)) if len(table) else {})
+            return int(self._memo["_assigned"].get(str(cooperator_id), 0))
+
     def analysis_inputs(self) -> dict[str, gpd.GeoDataFrame]:
         """The whole register and roster, as the analyses read them (outreach suggestions run on
         every person; what is shown of them is filtered by the viewer's own read)."""

@@ -314,8 +314,8 @@ def test_district_page_sends_personal_json_only_to_who_may_see_the_district(web,
         assert len(features) == len(seen) > 0, (role, code, name)
         assert sorted(f["properties"]["popup"][0] for f in features) == sorted(seen["name"])
         for f in features:
-            assert set(f["properties"]) == {"k", "tip", "popup"}  # no id, no consent, no phone field
-            lines = f["properties"]["tip"] + f["properties"]["popup"]
+            assert set(f["properties"]) == {"k", "popup"}  # no id, no consent, no phone field
+            lines = [layers[name]["tips"][f["properties"]["k"]], *f["properties"]["popup"]]
             assert all(isinstance(t, str) and "<" not in t and "&lt;" not in t for t in lines)
 
 

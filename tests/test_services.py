@@ -123,6 +123,10 @@ class _Spy:
         self.reads.append((str(layer), district, access))
         return self._store.read(layer, district=district, access=access)
 
+    def read_records(self, layer, *, district=None, access=None):
+        self.reads.append((str(layer), district, access))
+        return self._store.read_records(layer, district=district, access=access)
+
     def __getattr__(self, name):
         return getattr(self._store, name)
 

@@ -260,3 +260,26 @@ def test_rows_appended_while_another_process_replaces_layers_are_kept(store, tar
     assert sorted(store.read(Layer.DECISIONS)["decision_id"]) == sorted(ids)
     log = mine(store, who.user)
     assert list(log["action"]).count("append") == 10 and list(log["action"]).count("read") == 10
+
+
+@pytest.mark.parametrize("who", [STAFF, CSW, MEMBER_A, PUBLIC], ids=lambda a: str(a.level))
+def test_read_records_are_the_rows_of_read_and_logged_alike(store, who):
+    """``read_records`` (a page's fast path) gives exactly ``read``'s rows, with x and y for the
+    point, and writes the same access-log row."""
+    from karte.store.base import frame_records
+
+    store.write(all_layers())
+    for district in (None, "A"):
+        before = len(store.audit_log())
+        fast = store.read_records("register", district=district, access=who)
+        after_fast = store.audit_log().iloc[before:]
+        slow = frame_records(store.read("register", district=district, access=who))
+        after_slow = store.audit_log().iloc[before + len(after_fast):]
+        assert fast == slow
+        assert list(after_fast["rows"]) == list(after_slow["rows"])
+        assert list(after_fast["action"]) == list(after_slow["action"])
+    rows = store.read_records("register", access=STAFF)
+    p1 = next(r for r in rows if r["person_id"] == "P1")
+    assert (p1["x"], p1["y"]) == (10.0, 10.0) and "geometry" not in p1
+    p6 = next(r for r in rows if r["person_id"] == "P6")
+    assert (p6["x"], p6["y"]) == (None, None)

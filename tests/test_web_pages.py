@@ -236,15 +236,16 @@ def test_city_staff_see_unconsented_people(site):
 
 
 def test_personal_points_carry_plain_text_lines_only(site):
-    """Tooltip and popup of a personal point are lists of plain-text lines that the browser
-    inserts as text (before the refactor: HTML escaped on the server); no id or consent field."""
+    """A personal point's popup is a list of plain-text lines that the browser inserts as text
+    (before the refactor: HTML escaped on the server), its tooltip the layer's text for its style
+    key; no id or consent field travels with a point."""
     sent = fx.personal_json(client(site, "staff").get(f"/districts/{OWN}").text)
     register = site.store.read("register", district=OWN)
     for layer in sent["layers"]:
         assert layer["geojson"]["features"]
         for f in layer["geojson"]["features"]:
-            assert set(f["properties"]) == {"k", "tip", "popup"} and f["properties"]["k"] in layer["styles"]
-            lines = f["properties"]["tip"] + f["properties"]["popup"]
+            assert set(f["properties"]) == {"k", "popup"} and f["properties"]["k"] in layer["styles"]
+            lines = [layer["tips"][f["properties"]["k"]], *f["properties"]["popup"]]
             assert all(isinstance(t, str) for t in lines)
             assert not [t for t in lines if "<br>" in t or "<b>" in t or "&lt;" in t or "&amp;" in t]
     person = next(layer for layer in sent["layers"] if layer["name"] == LAYER_NAMES["register"])

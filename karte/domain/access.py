@@ -13,10 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+import numpy as np
 import pandas as pd
 
 from karte.domain.layers import Layer, spec
 from karte.domain.schema import Consent
+
+#: Consent answers under which a register row may be shared outside city staff.
+SHAREABLE = frozenset(c.value for c in Consent if c.shareable)
 
 #: Counts from 1 up to this value are shown as suppressed to public users (default 2).
 DEFAULT_SUPPRESS_MAX = 2
@@ -64,12 +68,13 @@ class Access:
         """The register rows this user may see (empty for the public)."""
         if self.level == Level.PUBLIC:
             return register.iloc[0:0]
-        rows = register
+        keep = np.ones(len(register), dtype=bool)
         if self.level == Level.DISTRICT_MEMBER:
-            rows = rows[rows["district_code"] == self.district]
+            keep &= _column(register, "district_code") == self.district
         if self.level != Level.CITY_STAFF:
-            rows = rows[rows["consent"].map(lambda c: Consent(c).shareable)]
-        return rows
+            consent = _column(register, "consent")
+            keep &= np.fromiter((c in SHAREABLE for c in consent), dtype=bool, count=len(consent))
+        return register if keep.all() else register[keep]
 
     def filter_rows(self, layer: str, rows: pd.DataFrame) -> pd.DataFrame:
         """The rows of ``layer`` this user may see; layers without personal data pass unchanged.
@@ -88,8 +93,23 @@ class Access:
         if self.level == Level.PUBLIC:
             return rows.iloc[0:0]
         if self.level == Level.DISTRICT_MEMBER and entry.district_column:
-            return rows[rows[entry.district_column] == self.district]
+            keep = _column(rows, entry.district_column) == self.district
+            return rows if keep.all() else rows[keep]
         return rows
+
+    def may_see_row(self, layer: str, row) -> bool:
+        """:meth:`filter_rows` for one row (a mapping of column to value)."""
+        if self.level == Level.PUBLIC:
+            entry = spec(layer)
+            return entry is None or not entry.personal
+        entry = spec(layer)
+        if entry is None or not entry.personal:
+            return True
+        if self.level == Level.DISTRICT_MEMBER and entry.district_column \
+                and row.get(entry.district_column) != self.district:
+            return False
+        return not (str(layer) == Layer.REGISTER and self.level != Level.CITY_STAFF
+                    and row.get("consent") not in SHAREABLE)
 
     def may_write(self, layer: str, district: str | None) -> bool:
         """May this user write a row of ``layer`` for ``district``? Its level must be one of the
@@ -100,6 +120,11 @@ class Access:
         if self.level == Level.DISTRICT_MEMBER:
             return entry.district_column is not None and district == self.district
         return True
+
+
+def _column(frame: pd.DataFrame, name: str) -> np.ndarray:
+    """A column as a numpy object array (comparing it is vectorised, unlike pandas' string arrays)."""
+    return frame[name].to_numpy(dtype=object)
 
 
 PUBLIC = Access(user="anonymous", level=Level.PUBLIC)

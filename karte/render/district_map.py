@@ -15,7 +15,9 @@ from collections.abc import Callable, Sequence
 import folium
 import geopandas as gpd
 import pandas as pd
+from pyproj import Transformer
 
+from gis import crs
 from karte.domain import gaps
 from karte.domain.layers import split_list
 from karte.domain.schema import (
@@ -182,45 +184,53 @@ def district_map(
 
 # --- the viewer's personal layers, added in the browser to a map drawn once per build ---------------
 
-def personal_overlay(*, register: gpd.GeoDataFrame | None, cooperators: gpd.GeoDataFrame | None,
-                     to_geojson: Callable[..., dict] | None = None) -> dict:
+def personal_overlay(*, register: list[dict] | None, cooperators: list[dict] | None) -> dict:
     """The personal layers of one viewer as plain data for ``static/karte-personal.js``, which adds
     them to the district map (the map itself holds no personal data and is drawn once per build).
 
-    ``register`` and ``cooperators`` are the rows the viewer may see (None: left out), the register
-    with its gap flags. Each layer: ``name`` (in the layer control), ``styles`` (circle-marker
-    styles by key), ``geojson`` (points whose properties are only ``k``, the style key, and
-    ``tip`` / ``popup``, lists of plain-text lines the browser inserts as text, never as HTML);
-    ``legend``: (colour, label) pairs for the map's legend.
+    ``register`` and ``cooperators`` are the rows the viewer may see, as dicts with ``x`` and ``y``
+    (EPSG:6678 metres, None without a location), the register rows with their gap flags; None
+    leaves the layer out. Each layer: ``name`` (in the layer control), ``styles`` (circle-marker
+    styles by key), ``tips`` (the tooltip of a point by its style key), ``geojson`` (points,
+    EPSG:4326, whose properties are only ``k``, the style key, and ``popup``, a list of plain-text
+    lines the browser inserts as text, never as HTML); ``legend``: (colour, label) pairs for the
+    map's legend.
     """
-    to_geojson = to_geojson or web_geojson(tolerance_m=TOLERANCE_M, decimals=DECIMALS)
     layers, legend = [], []
     if cooperators is not None:
         styles = {"s": {"color": "#01579b", "fillColor": "#4fc3f7", "radius": 5, "weight": 2,
                         "fillOpacity": 0.9}}
-        layers.append(_overlay_layer(to_geojson, cooperators, LAYER_NAMES["cooperators"], styles,
-                                     key=lambda r: "s", tip=lambda r: [f"共助協力者: {_role(r)}"],
-                                     popup=_cooperator_lines))
+        layers.append(_overlay_layer(cooperators, LAYER_NAMES["cooperators"], styles, key=lambda r: "s",
+                                     tips={"s": "共助協力者"}, popup=_cooperator_lines))
         legend.append(("#4fc3f7", "共助協力者"))
     if register is not None:
         styles = {k: {"color": "#212121", "fillColor": c, "radius": 6, "weight": 1, "fillOpacity": 0.9}
                   for k, c, _ in GAP_STYLE}
-        layer = _overlay_layer(to_geojson, register, LAYER_NAMES["register"], styles, key=primary_gap,
-                               tip=lambda r: [f"要支援者: {GAP_LABEL[primary_gap(r)]}"], popup=_person_lines)
+        keyed = [{**r, "_gap": primary_gap(r)} for r in register]  # the first gap, once per person
+        layer = _overlay_layer(keyed, LAYER_NAMES["register"], styles, key=lambda r: r["_gap"],
+                               tips={k: f"要支援者: {label}" for k, _, label in GAP_STYLE},
+                               popup=_person_lines)
         layers.append(layer)
         shown = {f["properties"]["k"] for f in layer["geojson"]["features"]}
         legend += [(c, f"要支援者: {label}") for k, c, label in GAP_STYLE if k in shown]
     return {"layers": layers, "legend": legend}
 
 
-def _overlay_layer(to_geojson, frame, name: str, styles: dict, *, key, tip, popup) -> dict:
-    if len(frame):
-        frame = frame[frame.geometry.notna() & ~frame.geometry.is_empty]
-    rows = records(frame)
-    slim = gpd.GeoDataFrame({"k": [key(r) for r in rows], "tip": [tip(r) for r in rows],
-                             "popup": [popup(r) for r in rows]}, geometry=frame.geometry.values,
-                            crs=frame.crs)
-    return {"name": name, "styles": styles, "geojson": to_geojson(slim)}
+#: EPSG:6678 metres -> EPSG:4326 longitude, latitude (one transformer: building one costs ~1 ms).
+_TO_WGS84 = Transformer.from_crs(crs.METRIC, crs.WGS84, always_xy=True)
+
+
+def _overlay_layer(rows: list[dict], name: str, styles: dict, *, key, tips: dict, popup) -> dict:
+    located = [r for r in rows if not _missing(r.get("x")) and not _missing(r.get("y"))]
+    lon, lat = _TO_WGS84.transform([r["x"] for r in located], [r["y"] for r in located])
+    features = [
+        {"type": "Feature",
+         "geometry": {"type": "Point", "coordinates": [round(x, DECIMALS), round(y, DECIMALS)]},
+         "properties": {"k": key(r), "popup": popup(r)}}
+        for r, x, y in zip(located, lon, lat, strict=True)
+    ]
+    return {"name": name, "styles": styles, "tips": tips,
+            "geojson": {"type": "FeatureCollection", "features": features}}
 
 
 def _cooperator_lines(r) -> list[str]:
@@ -338,10 +348,14 @@ def _e(v) -> str:
 
 
 def _missing(v) -> bool:
-    if v is None or v is pd.NA:
+    if v is None or v is pd.NA or v is pd.NaT:
         return True
+    if isinstance(v, float):  # the common cases first: pd.isna on every value costs more
+        return v != v
+    if isinstance(v, str | bool | int | Sequence):
+        return False
     try:
-        return bool(pd.isna(v)) if not isinstance(v, str | Sequence) else False
+        return bool(pd.isna(v))
     except (TypeError, ValueError):
         return False
 

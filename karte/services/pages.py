@@ -23,6 +23,7 @@ from karte.render.overview import MEASURES, choropleth_map, standin_note
 from karte.render.webmap import Basemap, MapParts, map_parts
 from karte.services import kartes, outreach
 from karte.services.layers import layer_view
+from karte.services.personal import cooperator_records, person_records, read_records
 from karte.snapshot import current
 from karte.store.base import Store
 
@@ -114,8 +115,9 @@ def district_page(store: Store, code: str, access: Access, *, max_small: int, ba
     personal = access.may_see_district_rows(code)
     people, roster, overlay = [], [], None
     if personal:
-        register = layer_view(store, Layer.REGISTER, access, district=code, max_small=max_small)
-        cooperators = layer_view(store, Layer.COOPERATORS, access, district=code, max_small=max_small)
+        snap = current(store)
+        register = person_records(snap, read_records(store, Layer.REGISTER, access, district=code))
+        cooperators = cooperator_records(snap, read_records(store, Layer.COOPERATORS, access, district=code))
         people = _people_rows(register)
         roster = _roster_rows(cooperators)
         overlay = personal_overlay(register=register, cooperators=cooperators)
@@ -123,12 +125,9 @@ def district_page(store: Store, code: str, access: Access, *, max_small: int, ba
             "overlay": overlay}
 
 
-def _people_rows(register: pd.DataFrame) -> list[dict]:
-    if register.empty:
-        return []
-    rows = register.drop(columns=register.geometry.name).sort_values(["kana", "person_id"])
+def _people_rows(register: list[dict]) -> list[dict]:
     out = []
-    for r in rows.to_dict("records"):
+    for r in sorted(register, key=lambda r: (str(r.get("kana") or ""), str(r["person_id"]))):
         key = primary_gap(r)
         out.append({"name": r["name"], "address": _short(r.get("address")), "gap": GAP_LABEL[key],
                     "gap_key": key,
@@ -136,14 +135,12 @@ def _people_rows(register: pd.DataFrame) -> list[dict]:
     return out
 
 
-def _roster_rows(cooperators: pd.DataFrame) -> list[dict]:
-    if cooperators.empty:
-        return []
-    rows = cooperators.drop(columns=cooperators.geometry.name).sort_values(["role", "cooperator_id"])
+def _roster_rows(cooperators: list[dict]) -> list[dict]:
+    rows = sorted(cooperators, key=lambda c: (str(c.get("role") or ""), str(c["cooperator_id"])))
     return [{"role": ROLE_JA[Role(c["role"])] if c["role"] in Role._value2member_map_ else c["role"],
              "name": c["name"], "phone": c["phone"], "assigned": c.get("assigned"),
              "capacity": c["capacity"]}
-            for c in rows.to_dict("records")]
+            for c in rows]
 
 
 # --- outreach -------------------------------------------------------------------------------------

@@ -45,6 +45,32 @@ def with_load(snapshot: Snapshot, cooperators: pd.DataFrame) -> pd.DataFrame:
     return _geometry_last(out)
 
 
+def read_records(store: Store, layer: str, access: Access, *, district: str | None = None) -> list[dict]:
+    """:func:`read_rows` as dicts (:meth:`~karte.store.base.Store.read_records`: what a page renders)."""
+    if not access.sees_personal or (district is not None and not access.may_see_district_rows(district)):
+        return []
+    return [r for r in store.read_records(layer, district=district, access=access)
+            if access.may_see_row(layer, r)]
+
+
+def person_records(snapshot: Snapshot, register: list[dict]) -> list[dict]:
+    """Register rows (as the viewer read them, :func:`read_records`) with what the analyses found
+    for each person (:meth:`~karte.snapshot.Snapshot.person_flag`); changed in place."""
+    out = register
+    for row in out:
+        row.update(snapshot.person_flag(row["person_id"]))
+    return out
+
+
+def cooperator_records(snapshot: Snapshot, cooperators: list[dict]) -> list[dict]:
+    """Cooperator rows (:func:`read_records`) with ``assigned``: how many support-needers the
+    register assigns to each; changed in place."""
+    out = cooperators
+    for row in out:
+        row["assigned"] = snapshot.assigned(row["cooperator_id"])
+    return out
+
+
 def _geometry_last(frame: pd.DataFrame) -> pd.DataFrame:
     if not isinstance(frame, gpd.GeoDataFrame):
         return frame

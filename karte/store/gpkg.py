@@ -67,6 +67,7 @@ from karte.store.gpkg_tables import (
     max_suffix,
     missing,
     select,
+    select_records,
     tracked,
 )
 
@@ -275,6 +276,33 @@ class GeoPackageStore(Store):
                 gpkg_schema.log(con, access, "read", layer, logged_district, len(rows))
         return rows
 
+    def read_records(self, layer: str, *, district: str | None = None,
+                     access: Access | None = None) -> list[dict]:
+        """:meth:`read` as dicts, answered without a frame (:func:`select_records`): a district's
+        personal rows for a page in about a millisecond, with the same rules and log row."""
+        layer = _canonical(layer)
+        entry = _spec(layer)
+        logged = entry is not None and entry.personal and access is not None
+        if not self.path.exists():
+            raise missing(self.location, layer)
+        with self._tx(write=logged) as con:
+            table = describe(con, layer, self.location)
+            where: list[tuple[str, object]] = []
+            if district is not None:
+                if not table.has("district_code"):
+                    raise StoreError(f"{self.location} のレイヤ {layer} には district_code 列がありません")
+                where.append(("district_code", district))
+            if logged and access.level == Level.DISTRICT_MEMBER and table.has(entry.district_column):
+                where.append((entry.district_column, access.district))
+            hidden = logged and not access.sees_personal
+            rows = select_records(con, table, where, system=not _is_tracked(entry), none=hidden)
+            if access is not None:
+                rows = [r for r in rows if access.may_see_row(layer, r)]
+            if logged:
+                where_district = district if district is not None else access.district
+                gpkg_schema.log(con, access, "read", layer, where_district, len(rows))
+        return rows
+
     # -- connections, transactions, scratch files ---------------------------------------------
 
     @contextlib.contextmanager
@@ -397,17 +425,36 @@ class GeoPackageStore(Store):
 @contextlib.contextmanager
 def _transaction(con: sqlite3.Connection, *, write: bool) -> Iterator[sqlite3.Connection]:
     """``BEGIN`` (one consistent snapshot) or ``BEGIN IMMEDIATE`` (the write lock, waiting up to
-    the busy timeout); committed at the end, rolled back on any exception, Ctrl-C included."""
-    if write and con.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-        con.execute("PRAGMA journal_mode = WAL")  # a new or a sealed file
-    con.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-    try:
-        yield con
-    except BaseException:
-        if con.in_transaction:
-            con.execute("ROLLBACK")
-        raise
-    con.execute("COMMIT")
+    the busy timeout); committed at the end, rolled back on any exception, Ctrl-C included.
+
+    The writers of one process queue on a Python lock per file first (:func:`_writers`): SQLite's
+    busy handler waits by sleeping in growing steps (up to 100 ms each), so threads of a server
+    contending for the file's write lock (every logged read of personal rows takes it) would
+    wait far longer than the lock is held; a Python lock hands over at once. Writers in other
+    processes still queue through the busy timeout.
+    """
+    with _writers(con) if write else contextlib.nullcontext():
+        if write and con.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            con.execute("PRAGMA journal_mode = WAL")  # a new or a sealed file
+        con.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        try:
+            yield con
+        except BaseException:
+            if con.in_transaction:
+                con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
+
+
+_WRITERS: dict[str, threading.Lock] = {}
+_WRITERS_GUARD = threading.Lock()
+
+
+def _writers(con: sqlite3.Connection) -> threading.Lock:
+    """The lock the writers of this process take for the file ``con`` is open on."""
+    path = con.execute("PRAGMA database_list").fetchone()[2]
+    with _WRITERS_GUARD:
+        return _WRITERS.setdefault(os.path.realpath(path), threading.Lock())
 
 
 def _upgrade(con: sqlite3.Connection) -> None:

@@ -12,11 +12,13 @@ from functools import lru_cache
 
 import pandas as pd
 import pyproj
+import shapely
 
 from karte.domain.errors import StoreError
 from karte.domain.layers import LayerSpec
 from karte.store import gpkg_schema
 from karte.store.base import SYSTEM_COLUMNS
+from karte.store.gpkg_blob import to_geometries
 from karte.store.gpkg_install import quote
 from karte.store.gpkg_values import Column, frame, kind_of
 
@@ -102,6 +104,35 @@ def select(con: sqlite3.Connection, table: Table, where: list[tuple[str, object]
     values = list(zip(*rows, strict=True)) if rows else [()] * len(fields)
     blobs = values[len(columns)] if table.geometry else None
     return list(values[-1]), frame(columns, values[:len(columns)], blobs, table.crs)
+
+
+def select_records(con: sqlite3.Connection, table: Table, where: list[tuple[str, object]], *,
+                   system: bool, none: bool = False) -> list[dict]:
+    """The rows :func:`select` finds as dicts (no frame built): values as SQLite gives them
+    (booleans as ``bool``), the geometry of a point as ``x``, ``y`` (None without one)."""
+    columns = [c for c in table.columns if system or c.name not in SYSTEM_COLUMNS]
+    fields = [quote(c.name) for c in columns] + [quote(table.geometry)] * bool(table.geometry)
+    sql = f"SELECT {', '.join(fields)} FROM {quote(table.name)}"
+    if where:
+        sql += " WHERE " + " AND ".join(f"{quote(c)} = ?" for c, _ in where)
+    rows = [] if none else con.execute(sql + " ORDER BY rowid", [v for _, v in where]).fetchall()
+    names = [c.name for c in columns]
+    booleans = [i for i, c in enumerate(columns) if c.kind == "bool"]
+    out = []
+    for row in rows:
+        record = dict(zip(names, row, strict=False))
+        for i in booleans:
+            if row[i] is not None:
+                record[names[i]] = bool(row[i])
+        out.append(record)
+    if table.geometry:
+        geoms = to_geometries([row[len(columns)] for row in rows])
+        points = shapely.get_type_id(geoms) == 0
+        xs, ys = shapely.get_x(geoms).tolist(), shapely.get_y(geoms).tolist()
+        for record, ok, x, y in zip(out, points.tolist(), xs, ys, strict=True):
+            located = ok and x == x
+            record["x"], record["y"] = (x, y) if located else (None, None)
+    return out
 
 
 def fill_versions(con: sqlite3.Connection, table: str) -> None:

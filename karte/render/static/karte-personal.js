@@ -34,7 +34,7 @@
           return L.circleMarker(latlng, spec.styles[feature.properties.k] || {});
         },
         onEachFeature: function (feature, layer) {
-          layer.bindTooltip(textBlock(feature.properties.tip));
+          layer.bindTooltip(textBlock([spec.tips[feature.properties.k] || ""]));
           layer.bindPopup(textBlock(feature.properties.popup));
         }
       });
