@@ -16,6 +16,7 @@ import threading
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import anyio
 from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -75,6 +76,10 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None,
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        # routes are plain functions run on a thread pool; with 40 threads (anyio's default) all
+        # busy in one process they queue for the GIL behind each other's many short releases
+        # (SQLite, zlib), which stretches every request; a few threads keep both cores busy
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
         if warm:
             threading.Thread(target=_warm, args=(store,), daemon=True, name="karte-warm").start()
         yield

@@ -39,6 +39,8 @@ class WebSettings(Settings):
     users_file: Path | None = None
     #: Send the session cookie over HTTPS only (KARTE_HTTPS_ONLY); set it behind TLS.
     https_only: bool = False
+    #: Threads that run the routes in one worker process (KARTE_THREADS).
+    threads: int = 4
     #: Lifetime of a login session and of a bearer token, hours.
     session_hours: float = 12.0
     token_hours: float = 12.0

@@ -99,6 +99,7 @@ class GeoPackageStore(Store):
         self._pool_lock = threading.Lock()
         self._pid = os.getpid()
         self._opened = False
+        self._tables: dict[tuple[str, int, int], object] = {}
 
     def close(self) -> None:
         """Close the pooled connections (the next call opens new ones)."""
@@ -250,58 +251,63 @@ class GeoPackageStore(Store):
     # -- reading -----------------------------------------------------------------------------
 
     def _read(self, layer: str, *, district: str | None, access: Access | None, system: bool) -> pd.DataFrame:
-        """One transaction: the rows (narrowed to ``access``) and, for a personal layer read with
-        an ``access``, its access-log row (a write transaction then)."""
-        layer = _canonical(layer)
-        entry = _spec(layer)
-        personal = entry is not None and entry.personal
-        logged = personal and access is not None
-        if not self.path.exists():
-            raise missing(self.location, layer)
-        with self._tx(write=logged) as con:
-            table = describe(con, layer, self.location)
-            where: list[tuple[str, object]] = []
-            if district is not None:
-                if not table.has("district_code"):
-                    raise StoreError(f"{self.location} のレイヤ {layer} には district_code 列がありません")
-                where.append(("district_code", district))
-            if logged and access.level == Level.DISTRICT_MEMBER and table.has(entry.district_column):
-                where.append((entry.district_column, access.district))  # narrows; filter_rows decides
-            hidden = logged and not access.sees_personal
-            _, rows = select(con, table, where, system=system or not _is_tracked(entry), none=hidden)
-            if access is not None:
-                rows = access.filter_rows(layer, rows).reset_index(drop=True)
-            if logged:
-                logged_district = district if district is not None else access.district
-                gpkg_schema.log(con, access, "read", layer, logged_district, len(rows))
-        return rows
+        layer = _canonical(layer)  # the rules below are looked up by the canonical name
+
+        def rows(con, table, where, hidden):
+            frame = select(con, table, where, system=system or not _is_tracked(_spec(layer)), none=hidden)[1]
+            return frame if access is None else access.filter_rows(layer, frame).reset_index(drop=True)
+
+        return self._logged_read(layer, district, access, rows)
 
     def read_records(self, layer: str, *, district: str | None = None,
                      access: Access | None = None) -> list[dict]:
         """:meth:`read` as dicts, answered without a frame (:func:`select_records`): a district's
         personal rows for a page in about a millisecond, with the same rules and log row."""
         layer = _canonical(layer)
+
+        def rows(con, table, where, hidden):
+            found = select_records(con, table, where, system=not _is_tracked(_spec(layer)), none=hidden)
+            return found if access is None else [r for r in found if access.may_see_row(layer, r)]
+
+        return self._logged_read(layer, district, access, rows)
+
+    def _logged_read(self, layer: str, district: str | None, access: Access | None, rows):
+        """``rows(con, table, where, hidden)`` in one read transaction (a consistent snapshot; no
+        lock that writers wait for), then, for a personal layer read with an ``access``, its
+        access-log row in a short write transaction: the rows are returned only once the read is
+        logged, so every read that shows rows is in the log."""
         entry = _spec(layer)
         logged = entry is not None and entry.personal and access is not None
         if not self.path.exists():
             raise missing(self.location, layer)
-        with self._tx(write=logged) as con:
-            table = describe(con, layer, self.location)
+        with self._tx() as con:
+            table = self._describe(con, layer)
             where: list[tuple[str, object]] = []
             if district is not None:
                 if not table.has("district_code"):
                     raise StoreError(f"{self.location} のレイヤ {layer} には district_code 列がありません")
                 where.append(("district_code", district))
             if logged and access.level == Level.DISTRICT_MEMBER and table.has(entry.district_column):
-                where.append((entry.district_column, access.district))
-            hidden = logged and not access.sees_personal
-            rows = select_records(con, table, where, system=not _is_tracked(entry), none=hidden)
-            if access is not None:
-                rows = [r for r in rows if access.may_see_row(layer, r)]
-            if logged:
-                where_district = district if district is not None else access.district
-                gpkg_schema.log(con, access, "read", layer, where_district, len(rows))
-        return rows
+                where.append((entry.district_column, access.district))  # narrows; the rules decide
+            found = rows(con, table, where, logged and not access.sees_personal)
+        if logged:
+            where_district = district if district is not None else access.district
+            with self._tx(write=True) as con:
+                gpkg_schema.log(con, access, "read", layer, where_district, len(found))
+        return found
+
+    def _describe(self, con: sqlite3.Connection, layer: str):
+        """:func:`describe`, kept per file and schema version: a table's columns change only with
+        the schema, and describing one costs five queries."""
+        version = con.execute("PRAGMA schema_version").fetchone()[0]
+        key = (layer.lower(), version, os.stat(self.path).st_ino)
+        hit = self._tables.get(key)
+        if hit is None:
+            hit = describe(con, layer, self.location)
+            if len(self._tables) > 64:
+                self._tables.clear()
+            self._tables[key] = hit
+        return hit
 
     # -- connections, transactions, scratch files ---------------------------------------------
 
