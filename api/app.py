@@ -26,7 +26,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from api import errors
 from api.auth import LoginThrottle
 from api.deps import WebSettings, web_settings
-from api.routes import apidocs, auth, districts, ogc, pages
+from api.routes import apidocs, auth, care, copies, districts, drills, history, ogc, pages, supporters
 from karte.settings import Settings
 from karte.snapshot import current
 from karte.store import open_store
@@ -49,7 +49,8 @@ DESCRIPTION = """
 * PDF: 地区シート（`/districts/{code}/sheet.pdf`）
 * OGC API - Features: `/ogc`（QGIS や GDAL の OAPIF ドライバで読めます）
 
-公開（ログインなし）では集計値だけを返し、1〜2 の人数は「秘匿」と表示します。
+公開（ログインなし）では集計値だけを返します。
+1 人以上 KARTE_SUPPRESS_MAX（既定 2）人以下の人数は「秘匿」と表示します。
 個人情報（要支援者名簿・協力者の連絡先）は権限のある利用者だけに、閲覧記録を残して返します。
 ログイン: ブラウザは `/login`、API は `POST /api/token` で得た Bearer トークン。
 """
@@ -115,7 +116,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None,
             response.headers["Cache-Control"] = "private, no-store"
         return response
 
-    for routes in (auth, districts, ogc, apidocs, pages):
+    for routes in (auth, districts, ogc, apidocs, pages, history, care, supporters, drills, copies):
         app.include_router(routes.router)
     if STATIC.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC), name="static")

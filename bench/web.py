@@ -4,7 +4,7 @@
 
 Starts uvicorn (one worker, its own process) on a free localhost port over a demo store (built
 into a temporary folder unless ``--store`` names a GeoPackage), then for each URL sends at most
-``--requests`` requests or for at most ``--seconds`` seconds, whichever comes first, over
+``--requests`` requests (httpx only) or for at most ``--seconds`` seconds, whichever comes first, over
 ``--concurrency`` keep-alive connections, and prints requests per second,
 p50/p95 latency, failures, and the size of the answer (and its gzip size, for a server or proxy
 that compresses). The load comes from ``wrk`` (Debian's, installed by ``scripts/setup.sh``: a C

@@ -30,6 +30,20 @@ def repair_polygons(gdf: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, int]:
     return out, int(invalid.sum())
 
 
+def polygonal(geoms) -> np.ndarray:
+    """Each geometry's areal part: a Polygon or MultiPolygon stays as it is; what overlay,
+    validity repair and snapping to a grid leave as a GeometryCollection of polygons, lines and
+    points becomes the MultiPolygon of its polygons; a geometry without area becomes None. So a
+    polygon layer holds polygons only."""
+    out = np.array(geoms, dtype=object)
+    for i, geom in enumerate(out):
+        if geom is None or geom.geom_type in ("Polygon", "MultiPolygon"):
+            continue
+        multi = _polygonal(geom) if geom.geom_type == "GeometryCollection" else None
+        out[i] = None if multi is None or multi.is_empty else multi
+    return out
+
+
 def _polygonal(geom):
     if geom.geom_type in ("Polygon", "MultiPolygon"):
         return geom

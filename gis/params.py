@@ -49,8 +49,6 @@ class AnalysisParams:
         A salon counts for coverage when it meets at least this often (default 1.0 = monthly).
     mesh_level
         JIS regional mesh level of the population surface (default 6 = 1/8 mesh, about 125 m).
-    suppress_max
-        Counts from 1 to this value are suppressed in published aggregates (default 2).
     """
 
     detour_factor: float = 1.3
@@ -64,7 +62,6 @@ class AnalysisParams:
     hazard: str = "earthquake"
     min_salon_per_month: float = 1.0
     mesh_level: int = 6
-    suppress_max: int = 2
 
     def __post_init__(self):
         problems = []
@@ -85,8 +82,6 @@ class AnalysisParams:
             problems.append(f"min_salon_per_month should be >= 0, got {self.min_salon_per_month!r}")
         if self.mesh_level not in (3, 4, 5, 6):
             problems.append(f"mesh_level should be 3, 4, 5 or 6, got {self.mesh_level!r}")
-        if self.suppress_max < 0:
-            problems.append(f"suppress_max should be >= 0, got {self.suppress_max!r}")
         if problems:
             raise ValueError("invalid analysis parameters: " + "; ".join(problems))
 

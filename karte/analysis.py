@@ -21,6 +21,7 @@ import shapely
 
 import gis.gaps
 from gis.coverage import active_salons, salon_coverage
+from gis.geometry import polygonal
 from gis.mesh import jis_mesh, population_surface
 from gis.params import AnalysisParams
 from karte.domain.gaps import ANALYSED
@@ -52,6 +53,12 @@ class Coverage:
     @property
     def uncovered_75_plus(self) -> float:
         return self.age_75_plus - self.covered_75_plus
+
+
+def current_params() -> AnalysisParams:
+    """The analysis parameters in force now (the build snapshot is computed with them and
+    computed again when they change, e.g. when the snow season begins)."""
+    return AnalysisParams()
 
 
 def counting_salons(services: pd.DataFrame, params: AnalysisParams) -> pd.DataFrame:
@@ -116,7 +123,7 @@ def analyse_coverage(
     shown = pieces[per_cell.to_numpy() >= MIN_CELL_ELDERLY]
     geoms = covered.geometry.values
     for code, group in shown.groupby("district_code"):
-        out[code].area = shapely.union_all(geoms[group.index.to_numpy()])
+        out[code].area = polygonal([shapely.union_all(geoms[group.index.to_numpy()])])[0]
         out[code].cells = int(group["cell_id"].nunique())
     return out
 

@@ -9,13 +9,14 @@ for users allowed to see them; they are never stored inside the karte itself.
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import geopandas as gpd
 import pandas as pd
 
 from gis.overlay import locate_points
 from karte.basestats import measure_rows
-from karte.domain.layers import split_list
+from karte.domain.layers import MUNICIPALITY, split_list
 from karte.domain.schema import (
     CONSENT_JA,
     FREQUENCY_JA,
@@ -55,8 +56,11 @@ def assemble_kartes(
     shelters: gpd.GeoDataFrame,
     emergency_sites: gpd.GeoDataFrame,
     meta: dict,
+    municipality_names: dict[str, str] | None = None,
 ) -> dict[str, dict]:
-    """One karte dict per district code."""
+    """One karte dict per district code (``municipality_names``: JIS code -> name, for the
+    district block's ``municipality``)."""
+    municipality_names = municipality_names or {}
     shelter_district = locate_points(shelters, districts, "district_code")
     site_district = locate_points(emergency_sites, districts, "district_code")
     kartes = {}
@@ -66,11 +70,13 @@ def assemble_kartes(
         reg = register[register["district_code"] == code]
         coop = cooperators[cooperators["district_code"] == code]
         serv = services[services["district_code"] == code]
+        municipality = getattr(d, MUNICIPALITY, None)
         kartes[code] = {
             "schema": KARTE_SCHEMA,
             "district": {
                 "code": code,
                 "name": d.district_name,
+                "municipality": {"code": municipality, "name": municipality_names.get(municipality)},
                 "standin": str(d.district_name).startswith("（仮）"),
                 "small_areas": int(d.small_areas) if hasattr(d, "small_areas") else None,
                 "area_km2": round(d.geometry.area / 1e6, 2),
@@ -92,6 +98,16 @@ def assemble_kartes(
             },
         }
     return kartes
+
+
+def kartes_frame(kartes: dict[str, dict]) -> pd.DataFrame:
+    """The ``kartes`` layer: one row per district with its municipality and the karte as JSON
+    text (byte for byte what views read back)."""
+    return pd.DataFrame({
+        "district_code": list(kartes),
+        MUNICIPALITY: [k["district"]["municipality"]["code"] for k in kartes.values()],
+        "karte_json": [json.dumps(k, ensure_ascii=False) for k in kartes.values()],
+    })
 
 
 def register_summary(reg: pd.DataFrame) -> dict:

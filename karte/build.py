@@ -20,11 +20,11 @@ import pandas as pd
 
 from gis.districts import dissolve_districts
 from gis.overlay import locate_points
-from karte import agebands, districts, sources, synthetic
-from karte.assemble import assemble_kartes, fiscal_year
+from karte import agebands, districts, municipalities, sources, synthetic
+from karte.assemble import assemble_kartes, fiscal_year, kartes_frame
 from karte.basestats import base_stats, district_counts
 from karte.domain.errors import NotFoundError
-from karte.domain.layers import Layer
+from karte.domain.layers import MUNICIPALITY, Layer
 from karte.domain.schema import AGE_BANDS
 from karte.render.overview import write_overview
 from karte.store.base import Store
@@ -135,7 +135,19 @@ def load_base(inputs: Inputs, *, seed: int, steps: Steps | None = None) -> Base:
     with steps("read_shelters"):
         shelters = sources.read_shelters(inputs.shelters)
         sites = sources.read_emergency_sites(inputs.emergency_sites)
+    with steps("municipalities"):
+        dist = _with_municipality(dist, municipalities.of_districts(dist, small))
+        mapping = _with_municipality(mapping, municipalities.of_key_codes(mapping["key_code"]))
+        shelters = municipalities.stamp(shelters, small)
+        sites = municipalities.stamp(sites, small)
     return Base(small, dist, mapping, shelters, sites, by_polygon, synthetic_age)
+
+
+def _with_municipality(frame: pd.DataFrame, codes: pd.Series) -> pd.DataFrame:
+    """``frame`` with ``municipality_code`` right after its first column."""
+    out = frame.drop(columns=[MUNICIPALITY], errors="ignore")
+    out.insert(1, MUNICIPALITY, codes.to_numpy())
+    return out
 
 
 def build_demo(store: Store, inputs: Inputs, *, seed: int, data_date: dt.date | None = None,
@@ -186,6 +198,10 @@ def _finish(store, base: Base, register, cooperators, services, steps: Steps, *,
         "districts_standin": bool(base.districts["district_name"].str.startswith("（仮）").any()),
         "by_polygon": base.by_polygon,
     }
+    with steps("place_rows"):
+        register = municipalities.stamp(register, base.small_areas, districts=base.districts)
+        cooperators = municipalities.stamp(cooperators, base.small_areas, districts=base.districts)
+        services = municipalities.stamp(services, base.small_areas, districts=base.districts)
     with steps("base_stats"):
         counts = district_counts(base.small_areas, districts=base.districts,
                                  by_polygon=base.by_polygon)
@@ -194,7 +210,7 @@ def _finish(store, base: Base, register, cooperators, services, steps: Steps, *,
         kartes = assemble_kartes(districts=base.districts, stats=stats, city=city,
                                  register=register, cooperators=cooperators, services=services,
                                  shelters=base.shelters, emergency_sites=base.emergency_sites,
-                                 meta=meta)
+                                 meta=meta, municipality_names=municipalities.names(base.small_areas))
     with steps("write_store"):
         store.write({
             Layer.SMALL_AREAS: base.small_areas,
@@ -205,10 +221,7 @@ def _finish(store, base: Base, register, cooperators, services, steps: Steps, *,
             Layer.REGISTER: register,
             Layer.COOPERATORS: cooperators,
             Layer.SERVICES: services,
-            Layer.KARTES: pd.DataFrame({
-                "district_code": list(kartes),
-                "karte_json": [json.dumps(k, ensure_ascii=False) for k in kartes.values()],
-            }),
+            Layer.KARTES: kartes_frame(kartes),
             Layer.META: pd.DataFrame({
                 "key": ["data_date", "fiscal_year", "built_at", "synthetic", "synthetic_layers",
                         "by_polygon"],

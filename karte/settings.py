@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from karte.domain.access import DEFAULT_SUPPRESS_MAX
+from karte.domain.schema import DEFAULT_MUNICIPALITY
 
 #: The repository's shipped data (boundaries, shelters, town points, stand-in districts).
 REPO_DATA = Path(__file__).resolve().parent.parent / "data"
@@ -29,6 +30,15 @@ class Settings(BaseSettings):
     fiscal_year: int | None = None
     #: Seed of the synthetic demo data.
     seed: int = 2026
+    #: The municipality (JIS code) of this deployment: of new users and of the command line's
+    #: user unless they say otherwise (KARTE_MUNICIPALITY; Aomori city by default).
+    municipality: str = DEFAULT_MUNICIPALITY
+    #: The snow season (積雪期), month-day to month-day (KARTE_WINTER_START / KARTE_WINTER_END):
+    #: inside it the pages and sheets use the winter walking distances (gis.params.AnalysisParams
+    #: ``winter``); ``KARTE_WINTER`` = on / off forces the season either way (default: by date).
+    winter_start: str = "12-01"
+    winter_end: str = "03-31"
+    winter: str = "auto"
     #: Counts of people from 1 to this are shown as 秘匿 in every public output: web pages, JSON,
     #: CSV, OGC API, public sheets (KARTE_SUPPRESS_MAX, default 2).
     suppress_max: int = DEFAULT_SUPPRESS_MAX

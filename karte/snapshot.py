@@ -35,6 +35,7 @@ from karte.analysis import (
     catchment_radius,
     city_coverage,
     counting_salons,
+    current_params,
     district_groups,
     evacuation_gaps,
 )
@@ -319,14 +320,16 @@ _GUARD = threading.Lock()
 
 
 def current(store: Store) -> Snapshot:
-    """The snapshot of the store's current build: kept while :meth:`Store.stamp` is unchanged,
-    read again (once, whatever the number of threads asking) when it changes.
+    """The snapshot of the store's current build: kept while :meth:`Store.stamp` and the
+    analysis parameters in force (:func:`karte.analysis.current_params`) are unchanged, read
+    again (once, whatever the number of threads asking) when either changes.
 
     Raises :class:`~karte.domain.errors.StoreError` for an empty store.
     """
     stamp = store.stamp()
+    params = current_params()
     snap = _CACHE.get(store.location)
-    if snap is not None and snap.stamp == stamp:
+    if snap is not None and snap.stamp == stamp and snap.params == params:
         return snap
     if not stamp:
         raise StoreError("ストアが空です。karte demo か karte build を先に実行してください")
@@ -334,10 +337,10 @@ def current(store: Store) -> Snapshot:
         lock = _LOADING.setdefault(store.location, threading.Lock())
     with lock:
         snap = _CACHE.get(store.location)
-        if snap is not None and snap.stamp == stamp:
+        if snap is not None and snap.stamp == stamp and snap.params == params:
             return snap
         for _ in range(3):  # a write between the stamp and the reads: read again
-            snap = Snapshot.load(store, stamp=stamp)
+            snap = Snapshot.load(store, stamp=stamp, params=params)
             after = store.stamp()
             if after == stamp:
                 break

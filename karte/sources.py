@@ -37,6 +37,7 @@ def read_small_areas(path: Path) -> gpd.GeoDataFrame:
     """Read e-Stat LOD small areas (町丁・字) and clean them.
 
     * ``key_code``: the census KEY_CODE derived from the feature id (municipality code + S_AREA);
+    * ``municipality_code``: its first five digits (the municipality's JIS code);
     * ``population`` and ``households``: integers (nullable); concealed (秘匿) areas stay null and get
       ``concealed = True`` — never 0;
     * invalid (self-intersecting) polygons are repaired; all geometries become MultiPolygons;
@@ -59,6 +60,7 @@ def read_small_areas(path: Path) -> gpd.GeoDataFrame:
     out = gpd.GeoDataFrame(
         {
             "key_code": key_codes,
+            "municipality_code": [k[:5] if k else None for k in key_codes],
             "name": raw.get("label"),
             "fullname": raw.get("fullname"),
         },

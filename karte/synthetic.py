@@ -234,6 +234,7 @@ def _person(area, rng, data_date) -> dict:
         "mobility": mobility, "consent": str(consent), "consent_date": consent_date,
         "plan_status": str(rng.choice(list(PlanStatus), p=[0.35, 0.2, 0.45])),
         "district_code": area["district_code"], "key_code": area["key_code"],
+        "municipality_code": area["municipality_code"],
     }
 
 

@@ -9,8 +9,8 @@ Why argon2-cffi: Argon2id is the password hash OWASP recommends first; argon2-cf
 maintained binding of the reference C implementation (by a CPython core developer), with safe
 parameters by default and ``check_needs_rehash`` to upgrade old hashes on login.
 
-The command line (``karte users add NAME --level L [--district D]``, ``list``, ``remove``) is the
-Typer sub-app :data:`users_app`.
+The command line (``karte users add NAME --level L [--district D]``, ``list``, ``remove``) is
+:mod:`karte.cli.users`; this module holds no command.
 """
 
 from __future__ import annotations
@@ -28,8 +28,9 @@ from pathlib import Path
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from karte.domain.access import Access, Level
+from karte.domain.access import AGGREGATES_ONLY, Access, Level
 from karte.domain.errors import InputError, KarteError, NotFoundError
+from karte.domain.schema import DEFAULT_MUNICIPALITY
 from karte.settings import Settings, get_settings
 
 _HASHER = PasswordHasher()
@@ -37,6 +38,7 @@ _HASHER = PasswordHasher()
 _DUMMY_HASH = _HASHER.hash(secrets.token_urlsafe(16))
 NAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 DISTRICT_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+MUNICIPALITY_RE = re.compile(r"^[0-9]{5}$")
 MIN_PASSWORD = 10
 
 
@@ -50,9 +52,12 @@ class User:
     password_hash: str
     created_at: str
     stamp: str
+    #: JIS code of the user's municipality (None for the prefecture level and the public).
+    municipality: str | None = DEFAULT_MUNICIPALITY
 
     def access(self, route: str = "web") -> Access:
-        return Access(user=self.name, level=self.level, district=self.district, route=route)
+        return Access(user=self.name, level=self.level, district=self.district, route=route,
+                      municipality=self.municipality)
 
 
 def users_file(settings: Settings | None = None) -> Path:
@@ -87,7 +92,8 @@ class UserFile:
             raw = json.loads(self.path.read_text(encoding="utf-8"))
             users = {u["name"]: User(name=u["name"], level=Level(u["level"]), district=u.get("district"),
                                      password_hash=u["password_hash"], created_at=u["created_at"],
-                                     stamp=u["stamp"]) for u in raw.get("users", [])}
+                                     stamp=u["stamp"], municipality=_municipality_of(u))
+                     for u in raw.get("users", [])}
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise KarteError(f"利用者ファイル {self.path} を読めません ({type(exc).__name__})") from exc
         with self._lock:
@@ -113,10 +119,19 @@ class UserFile:
     # -- writing -----------------------------------------------------------------------------
 
     def add(self, name: str, password: str, *, level: Level | str, district: str | None = None,
-            replace: bool = False) -> User:
-        """Add a user (or replace one with ``replace``). Raises :class:`InputError` on a bad
-        name, level, district or a password shorter than :data:`MIN_PASSWORD`."""
+            municipality: str | None = None, replace: bool = False) -> User:
+        """Add a user (or replace one with ``replace``) of ``municipality`` (JIS code; default
+        ``KARTE_MUNICIPALITY``; none for the prefecture level and the public). Raises
+        :class:`InputError` on a bad name, level, district, municipality or a password shorter
+        than :data:`MIN_PASSWORD`."""
         level = _level(level)
+        if level in AGGREGATES_ONLY:
+            if municipality:
+                raise InputError("--municipality は市町村の利用者だけに指定します（県社協・一般は全市町村）")
+        else:
+            municipality = municipality or get_settings().municipality
+            if not MUNICIPALITY_RE.match(municipality):
+                raise InputError("市町村コードは全国地方公共団体コードの 5 桁です（例: 青森市 02201）")
         if not NAME_RE.match(name or ""):
             raise InputError("利用者名は英数字と _ . @ - の 1〜64 文字にしてください")
         if level == Level.DISTRICT_MEMBER:
@@ -133,7 +148,7 @@ class UserFile:
             user = User(name=name, level=level, district=district if level == Level.DISTRICT_MEMBER else None,
                         password_hash=_HASHER.hash(password),
                         created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                        stamp=secrets.token_hex(8))
+                        stamp=secrets.token_hex(8), municipality=municipality or None)
             users[name] = user
             self._write_unlocked(users)
         return user
@@ -173,6 +188,14 @@ class UserFile:
             raise
         with self._lock:
             self._cache = None
+
+
+def _municipality_of(raw: dict) -> str | None:
+    """A stored user's municipality; files written before municipalities name none: the
+    deployment's (``KARTE_MUNICIPALITY``) for the levels that need one."""
+    if Level(raw["level"]) in AGGREGATES_ONLY:
+        return None
+    return raw.get("municipality") or get_settings().municipality
 
 
 def _level(value: Level | str) -> Level:

@@ -15,8 +15,8 @@ SUDO=""
 
 # System packages: GDAL's command-line tools (ogrinfo: the tests check that GDAL reads our
 # GeoPackage as is), poppler (pdftotext/pdffonts for the sheet tests), Chromium and a Japanese
-# font for the real-browser tests and screenshots.
-APT_PACKAGES=(gdal-bin poppler-utils chromium fonts-ipafont-gothic)
+# font for the real-browser tests and screenshots; wrk, the load generator of bench/web.py.
+APT_PACKAGES=(gdal-bin poppler-utils chromium fonts-ipafont-gothic wrk)
 if [ "${KARTE_SKIP_APT:-0}" != "1" ] && command -v apt-get >/dev/null; then
   missing=()
   for pkg in "${APT_PACKAGES[@]}"; do

@@ -190,6 +190,18 @@ def pg_store(pg_admin_url, pg_app_url):
     store.close()
 
 
+def as_level(conn, access, *, role: str | None = None) -> None:
+    """What the store does at the start of every transaction, on a raw psycopg connection as
+    karte_app (inside a transaction): the level's role (or ``role``), the user, district and
+    municipality, all local to the transaction."""
+    from karte.store.postgis import ROLE_OF
+
+    conn.execute("SELECT set_config('role', %s, true), set_config('karte.user', %s, true), "
+                 "set_config('karte.district', %s, true), set_config('karte.municipality', %s, true)",
+                 (role or ROLE_OF[access.level], access.user, access.district or "",
+                  access.municipality or ""))
+
+
 # -- the CI guard: imported into conftest.py ------------------------------------------------------
 
 _SKIPPED: list[str] = []

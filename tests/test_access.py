@@ -5,7 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from karte.domain.access import PUBLIC, SUPPRESSED, Access, Level, suppress
+from karte.domain.access import PUBLIC, SUPPRESSED, Access, Level
+from karte.services.suppression import small
 
 REGISTER = pd.DataFrame({
     "person_id": ["a", "b", "c", "d", "e"],
@@ -41,6 +42,6 @@ def test_district_rows_visibility():
     (0, 0, 0), (1, SUPPRESSED, 1), (2, SUPPRESSED, 2), (3, 3, 3), (None, None, None),
 ])
 def test_small_counts_suppressed_for_public_only(count, public, staff):
-    assert suppress(count, access=PUBLIC) == public
-    assert suppress(count, access=Access("s", Level.CITY_STAFF)) == staff
-    assert suppress(3, access=PUBLIC, max_small=3) == SUPPRESSED
+    assert small(count, 2) == public
+    assert small(count, 0) == staff  # what non-public viewers get: nothing hidden
+    assert small(3, 3) == SUPPRESSED

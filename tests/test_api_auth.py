@@ -138,7 +138,7 @@ def test_users_command_line(tmp_path):
     assert r.exit_code == 0, r.output
     assert "地区社協" in r.output
     r = runner.invoke(users_app, ["list", "--file", str(path)])
-    assert "member5\tdistrict_member\tS05" in r.output and "argon2" not in r.output
+    assert "member5\tdistrict_member\t02201\tS05" in r.output and "argon2" not in r.output
     r = runner.invoke(users_app, ["add", "x", "--level", "mayor", "--password-stdin", "--file", str(path)],
                       input=PASSWORD + "\n")
     assert r.exit_code == 1 and "権限" in r.output

@@ -8,16 +8,20 @@ from __future__ import annotations
 
 import uuid
 
+import geopandas as gpd
+import pandas as pd
 import psycopg
 import pytest
+from pg_fixtures import as_level
 from psycopg import errors as pgerrors
-from test_store import ACCESS_IDS, ACCESS_MATRIX, all_layers, decisions, decisions_seen
+from shapely.geometry import Point
+from test_store import ACCESS_IDS, ACCESS_MATRIX, CRS, all_layers, decisions, decisions_seen, square
 
 from karte.domain.access import PUBLIC, Access, Level
-from karte.domain.errors import AccessDenied, NotFoundError, StoreError
-from karte.domain.layers import PERSONAL_LAYERS, SNAPSHOT_LAYERS, Layer
+from karte.domain.errors import AccessDenied, ConflictError, NotFoundError, StoreError
+from karte.domain.layers import MUNICIPALITY, PERSONAL_LAYERS, SNAPSHOT_LAYERS, Layer
 from karte.store.cli import export_store
-from karte.store.postgis import ROLE_OF, PostGISStore
+from karte.store.postgis import PIPELINE_ROLE, ROLE_OF, PostGISStore
 
 #: PostGIS fixtures and the CI guard (fails the session if a PostGIS test skipped with CI=true).
 pytest_plugins = ["pg_fixtures"]
@@ -28,7 +32,22 @@ pytestmark = pytest.mark.postgis
 NON_PERSONAL = {"small_areas", "districts", "district_map", "services", "shelters", "emergency_sites",
                 "kartes", "meta", "extra_layers", "layer_catalog", "snapshot_stamp", "alembic_version"}
 LEVELS_WITH_ROWS = (Level.CITY_STAFF, Level.COORDINATOR, Level.DISTRICT_MEMBER)
+#: Levels that see no personal row: no privilege at all on a personal table.
+AGGREGATES_ONLY = (Level.PREFECTURE, Level.PUBLIC)
 APPEND = "INSERT INTO karte.audit_log (actor, route, layer, rows) VALUES (%s, 't', 'register', 0)"
+#: Row-level security by municipality: every policy on a personal table has this, but the pipeline's.
+OWN_MUNICIPALITY = "municipality_code = NULLIF(current_setting('karte.municipality'::text, true), ''::text)"
+
+
+def user(level: Level, district: str | None = None, *, municipality: str | None = "02201",
+         name: str = "x") -> Access:
+    """A user at ``level``; district members of ``district`` (default A); the prefecture level
+    and the public of no municipality."""
+    if level == Level.DISTRICT_MEMBER:
+        district = district or "A"
+    if level in AGGREGATES_ONLY:
+        municipality = None
+    return Access(name, level, district, municipality=municipality)
 
 
 @pytest.fixture
@@ -50,13 +69,6 @@ def app(pg_app_dsn):
         yield conn
 
 
-def as_level(conn, access: Access) -> None:
-    """What the store does at the start of every transaction."""
-    conn.execute(f"SET LOCAL ROLE {ROLE_OF[access.level]}")
-    conn.execute("SELECT set_config('karte.user', %s, true), set_config('karte.district', %s, true)",
-                 (access.user, access.district or ""))
-
-
 # -- the schema ------------------------------------------------------------------------------------
 
 def test_every_personal_table_has_forced_rls_and_a_policy_per_level(pg_admin):
@@ -64,9 +76,12 @@ def test_every_personal_table_has_forced_rls_and_a_policy_per_level(pg_admin):
         "SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity FROM pg_class c "
         "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'karte' AND c.relkind = 'r'")}
     policies: dict[str, set[str]] = {}
-    for table, roles in pg_admin.execute(
-            "SELECT tablename, roles FROM pg_policies WHERE schemaname = 'karte'"):
+    rules: list[tuple] = []
+    for table, name, roles, using, check in pg_admin.execute(
+            "SELECT tablename, policyname, roles, qual, with_check FROM pg_policies "
+            "WHERE schemaname = 'karte'"):
         policies.setdefault(table, set()).update(roles)
+        rules.append((table, name, set(roles), using, check))
     assert set(PERSONAL_LAYERS) <= set(tables)
     assert Layer.DECISIONS in PERSONAL_LAYERS  # the outreach decisions are personal rows
     problems = []
@@ -81,17 +96,57 @@ def test_every_personal_table_has_forced_rls_and_a_policy_per_level(pg_admin):
         missing = {ROLE_OF[level] for level in LEVELS_WITH_ROWS} - policies.get(table, set())
         if missing:
             problems.append(f"{table}: no policy for {sorted(missing)}")
-        if ROLE_OF[Level.PUBLIC] in policies.get(table, set()):
-            problems.append(f"{table}: a policy lets the public in")
+        for level in AGGREGATES_ONLY:
+            if ROLE_OF[level] in policies.get(table, set()):
+                problems.append(f"{table}: a policy lets {level.value} in")
+    for table, name, roles, using, check in rules:  # every policy keeps to the user's municipality
+        if table not in PERSONAL_LAYERS:
+            continue
+        if roles == {PIPELINE_ROLE}:  # the store's trusted user: every municipality
+            assert (using, check) == ("true", "true"), (table, name)
+            continue
+        for clause in (using, check):
+            if clause is not None and OWN_MUNICIPALITY not in clause:
+                problems.append(f"{table}.{name}: {clause!r} does not require the user's municipality")
     assert not problems, "\n".join(problems)
+    assert {(t, n) for t, n, roles, _, _ in rules if roles == {PIPELINE_ROLE}} == {
+        (str(t), "pipeline_all") for t in PERSONAL_LAYERS}
 
 
-def test_public_has_no_privilege_on_personal_tables(pg_admin):
+@pytest.mark.parametrize("level", AGGREGATES_ONLY)
+def test_the_public_and_the_prefecture_have_no_privilege_on_personal_tables(pg_admin, level):
+    role = ROLE_OF[level]
     for table in PERSONAL_LAYERS:
-        for privilege in ("SELECT", "INSERT", "UPDATE", "DELETE"):
-            granted = pg_admin.execute("SELECT has_table_privilege('karte_public', %s, %s)",
-                                       (f"karte.{table}", privilege)).fetchone()[0]
-            assert not granted, f"karte_public has {privilege} on {table}"
+        for privilege in ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER"):
+            granted = pg_admin.execute("SELECT has_table_privilege(%s, %s, %s)",
+                                       (role, f"karte.{table}", privilege)).fetchone()[0]
+            assert not granted, f"{role} has {privilege} on {table}"
+        for privilege in ("SELECT", "INSERT", "UPDATE"):  # nor on any of their columns
+            assert not pg_admin.execute("SELECT has_any_column_privilege(%s, %s, %s)",
+                                        (role, f"karte.{table}", privilege)).fetchone()[0]
+    for function in ("karte.register_counts()", "karte.open_record_layer(text, text, text[])"):
+        assert not pg_admin.execute("SELECT has_function_privilege(%s, %s, 'EXECUTE')",
+                                    (role, function)).fetchone()[0], function
+
+
+def test_the_prefecture_reads_the_public_layers_the_stamp_and_appends_its_own_log_rows(filled, app):
+    prefecture = user(Level.PREFECTURE, name=f"pref-{uuid.uuid4()}")
+    updates = {"layer_catalog": "written_at = now()", "snapshot_stamp": "stamp = 1"}
+    for table in sorted(NON_PERSONAL - {"alembic_version"}):
+        with app.transaction():
+            as_level(app, prefecture)
+            app.execute(f"SELECT count(*) FROM karte.{table}")
+        for statement in (f"DELETE FROM karte.{table}",
+                          f"UPDATE karte.{table} SET {updates.get(table, 'fid = fid')}"):
+            with app.transaction(), pytest.raises(pgerrors.InsufficientPrivilege):
+                as_level(app, prefecture)
+                app.execute(statement)
+    with app.transaction():
+        as_level(app, prefecture)
+        app.execute(APPEND, (prefecture.user,))
+    assert filled.as_user(prefecture).stamp() == filled.stamp() != ""
+    log = filled.audit_log()
+    assert list(log.loc[log["actor"] == prefecture.user, "level"]) == ["prefecture"]
 
 
 def test_application_role_cannot_bypass_rls(pg_admin):
@@ -100,9 +155,9 @@ def test_application_role_cannot_bypass_rls(pg_admin):
     assert row == (False, False, False, True)
     owners = {r[0] for r in pg_admin.execute("SELECT tableowner FROM pg_tables WHERE schemaname = 'karte'")}
     assert "karte_app" not in owners
-    for level in Level:  # the level roles cannot log in or bypass either
+    for role in (*ROLE_OF.values(), PIPELINE_ROLE):  # the level roles cannot log in or bypass either
         assert pg_admin.execute("SELECT rolcanlogin OR rolbypassrls OR rolsuper FROM pg_roles "
-                                "WHERE rolname = %s", (ROLE_OF[level],)).fetchone() == (False,)
+                                "WHERE rolname = %s", (role,)).fetchone() == (False,)
 
 
 def test_every_geometry_column_has_a_gist_index(pg_admin):
@@ -127,7 +182,7 @@ def test_raw_sql_as_the_app_role_sees_exactly_the_policy_rows(filled, app, acces
     for table, (key, ids) in expected.items():
         with app.transaction():
             as_level(app, access)
-            if access.level == Level.PUBLIC:
+            if not access.sees_personal:
                 with pytest.raises(pgerrors.InsufficientPrivilege):
                     app.execute(f"SELECT {key} FROM karte.{table}")
                 continue
@@ -145,7 +200,7 @@ def test_raw_sql_as_the_app_role_sees_exactly_the_policy_decisions(with_decision
     expected = decisions_seen(access)
     with app.transaction():
         as_level(app, access)
-        if access.level == Level.PUBLIC:  # no privilege at all, not merely no rows
+        if not access.sees_personal:  # no privilege at all, not merely no rows
             with pytest.raises(pgerrors.InsufficientPrivilege):
                 app.execute(f"SELECT decision_id FROM karte.{Layer.DECISIONS}")
             got = set()
@@ -165,9 +220,9 @@ DECISION_WRITES = (f"UPDATE karte.{Layer.DECISIONS} SET decision = 'rejected'",
                    "VALUES ('D9', 'A', 'x')")
 
 
-@pytest.mark.parametrize("level", [Level.DISTRICT_MEMBER, Level.PUBLIC])
-def test_members_and_the_public_write_no_decisions(with_decisions, app, level):
-    access = Access("x", level, "A" if level == Level.DISTRICT_MEMBER else None)
+@pytest.mark.parametrize("level", [Level.DISTRICT_MEMBER, *AGGREGATES_ONLY])
+def test_members_the_prefecture_and_the_public_write_no_decisions(with_decisions, app, level):
+    access = user(level)
     for statement in DECISION_WRITES:
         with app.transaction(), pytest.raises(pgerrors.InsufficientPrivilege):
             as_level(app, access)
@@ -234,16 +289,18 @@ def test_set_local_never_outlives_the_transaction(pg_app_url):
     member = Access("m", Level.DISTRICT_MEMBER, "A")
     try:
         with store._tx(member) as cur:
-            cur.execute("SELECT current_user, current_setting('karte.district', true)")
-            assert cur.fetchone() == ("karte_district_member", "A")
+            cur.execute("SELECT current_user, current_setting('karte.district', true), "
+                        "current_setting('karte.municipality', true)")
+            assert cur.fetchone() == ("karte_district_member", "A", "02201")
             cur.execute("SELECT pg_backend_pid()")
             pid = cur.fetchone()[0]
         with store._shared.engine.connect() as conn:
             raw = conn.connection.driver_connection
             got = raw.execute("SELECT pg_backend_pid(), current_user, "
                               "coalesce(current_setting('karte.district', true), ''), "
-                              "coalesce(current_setting('karte.user', true), '')").fetchone()
-            assert got == (pid, "karte_app", "", "")  # same connection, nothing left over
+                              "coalesce(current_setting('karte.user', true), ''), "
+                              "coalesce(current_setting('karte.municipality', true), '')").fetchone()
+            assert got == (pid, "karte_app", "", "", "")  # same connection, nothing left over
             conn.rollback()
     finally:
         store.close()
@@ -261,8 +318,9 @@ def test_store_refuses_a_login_that_bypasses_rls(pg_admin_url):
 def test_counts_include_rows_a_coordinator_cannot_list(filled):
     counts = filled.register_counts(access=Access("csw", Level.COORDINATOR))
     assert counts["persons"].sum() == 6  # refused and unanswered included, names not
-    assert set(counts.columns) == {"district_code", "consent", "persons"}
-    for access in (Access("m", Level.DISTRICT_MEMBER, "A"), Access("p", Level.PUBLIC)):
+    assert list(counts.columns) == [MUNICIPALITY, "district_code", "consent", "persons"]
+    assert set(counts[MUNICIPALITY]) == {"02201"}
+    for access in (user(Level.DISTRICT_MEMBER), user(Level.PREFECTURE), user(Level.PUBLIC)):
         with pytest.raises(AccessDenied, match="権限"):
             filled.register_counts(access=access)
 
@@ -343,7 +401,7 @@ def test_the_trusted_pipeline_is_not_logged_but_a_bound_user_is(filled):
 @pytest.mark.parametrize("level", list(Level))
 def test_no_app_role_can_change_or_delete_the_log(filled, app, level):
     filled.audit(access=Access("x", Level.CITY_STAFF, route="t"), layer="register", district=None, rows=1)
-    access = Access("x", level, "A" if level == Level.DISTRICT_MEMBER else None)
+    access = user(level)
     for statement in ("UPDATE karte.audit_log SET rows = 0", "DELETE FROM karte.audit_log",
                       "TRUNCATE karte.audit_log"):
         with app.transaction(), pytest.raises(pgerrors.InsufficientPrivilege):
@@ -378,9 +436,9 @@ def test_even_the_owner_cannot_rewrite_the_log(filled, pg_admin):
 
 
 def test_only_city_staff_read_the_log(filled):
-    for level in (Level.COORDINATOR, Level.PUBLIC):
+    for level in (Level.COORDINATOR, *AGGREGATES_ONLY):
         with pytest.raises(AccessDenied, match="権限"):
-            filled.as_user(Access("x", level)).audit_log()
+            filled.as_user(user(level)).audit_log()
 
 
 @pytest.mark.parametrize("level", list(Level))
@@ -476,7 +534,7 @@ def test_the_stamp_ignores_decisions_the_log_and_the_catalogue(with_decisions, a
 
 @pytest.mark.parametrize("level", list(Level))
 def test_every_level_reads_the_stamp_and_none_writes_it(filled, app, level):
-    access = Access("x", level, "A" if level == Level.DISTRICT_MEMBER else None)
+    access = user(level)
     with app.transaction():
         as_level(app, access)
         assert str(app.execute("SELECT stamp FROM karte.snapshot_stamp").fetchone()[0]) == filled.stamp()
@@ -498,3 +556,214 @@ def test_record_layers_are_opened_only_through_their_own_tables(filled, app):
     with app.transaction(), pytest.raises(pgerrors.InsufficientPrivilege):
         as_level(app, PUBLIC)
         app.execute("SELECT karte.open_record_layer(%s, 'decision_id')", (Layer.DECISIONS,))
+
+
+# -- two municipalities ----------------------------------------------------------------------------
+
+HERE, THERE = "02201", "02202"
+KEYS = {"register": "person_id", "cooperators": "cooperator_id", Layer.DECISIONS: "decision_id"}
+#: A column that says whose row it is (``<municipality>-<key>``), and a visible key, per table.
+WHOSE = {"register": "name", "cooperators": "name", Layer.DECISIONS: "decided_by"}
+FIRST = {"register": "P1", "cooperators": "C1", Layer.DECISIONS: "D000002"}
+#: Each municipality holds the same keys: register P1 (A, consented), P2 (A, refused),
+#: P3 (B, consented); cooperators C1 (A), C2 (B); decisions D000001 (A), D000002 (B).
+#: What a user of either municipality sees of their own, and nothing of the other's.
+SEEN = {  # level[-district] -> (persons, cooperators, decisions)
+    "city_staff": ({"P1", "P2", "P3"}, {"C1", "C2"}, {"D000001", "D000002"}),
+    "coordinator": ({"P1", "P3"}, {"C1", "C2"}, {"D000001", "D000002"}),
+    "district_member-A": ({"P1"}, {"C1"}, {"D000001"}),
+    "district_member-B": ({"P3"}, {"C2"}, {"D000002"}),
+    "prefecture": (set(), set(), set()),
+    "public": (set(), set(), set()),
+}
+TWO_CITY_USERS = [
+    *[user(level, district, municipality=m, name=f"{level.value}-{m}")
+      for m in (HERE, THERE)
+      for level, district in ((Level.CITY_STAFF, None), (Level.COORDINATOR, None),
+                              (Level.DISTRICT_MEMBER, "A"), (Level.DISTRICT_MEMBER, "B"))],
+    user(Level.PREFECTURE, name="pref"), user(Level.PUBLIC, name="anonymous"),
+]
+
+
+def _label(access: Access) -> str:
+    return access.level.value + (f"-{access.district}" if access.district else "")
+
+
+TWO_CITY_IDS = [f"{_label(a)}-{a.municipality}" for a in TWO_CITY_USERS]
+
+
+def two_cities() -> dict[str, pd.DataFrame]:
+    """The personal layers, services and districts of two municipalities with the same keys and
+    district codes; a municipality's points lie in its own districts (02201: x 0..200, 02202:
+    x 1000..1200)."""
+    frames: dict[str, list[pd.DataFrame]] = {
+        name: [] for name in ("register", "cooperators", Layer.DECISIONS, "services", "districts")}
+    for m, x0 in ((HERE, 0), (THERE, 1000)):
+        frames["register"].append(gpd.GeoDataFrame({
+            "person_id": ["P1", "P2", "P3"], MUNICIPALITY: [m] * 3, "name": [f"{m}-P{i}" for i in (1, 2, 3)],
+            "district_code": ["A", "A", "B"], "consent": ["consented", "refused", "consented"],
+        }, geometry=[Point(x0 + 10, 10), Point(x0 + 20, 20), Point(x0 + 150, 50)], crs=CRS))
+        frames["cooperators"].append(gpd.GeoDataFrame({
+            "cooperator_id": ["C1", "C2"], MUNICIPALITY: [m] * 2, "name": [f"{m}-C1", f"{m}-C2"],
+            "district_code": ["A", "B"],
+        }, geometry=[Point(x0 + 5, 5), Point(x0 + 199, 99)], crs=CRS))
+        frames[Layer.DECISIONS].append(pd.DataFrame({
+            "decision_id": ["D000001", "D000002"], "person_id": ["P1", "P3"], "cooperator_id": ["C1", "C2"],
+            MUNICIPALITY: [m] * 2, "district_code": ["A", "B"], "decision": ["confirmed", "rejected"],
+            "decided_by": [f"{m}-D000001", f"{m}-D000002"],
+        }))
+        frames["services"].append(gpd.GeoDataFrame({
+            "service_id": ["S1"], MUNICIPALITY: [m], "name": [f"{m}-S1"], "district_code": ["A"],
+        }, geometry=[Point(x0 + 50, 50)], crs=CRS))
+        frames["districts"].append(gpd.GeoDataFrame({
+            "district_code": ["A", "B"], MUNICIPALITY: [m] * 2,
+        }, geometry=[square(x0, 0), square(x0 + 100, 0)], crs=CRS))
+    return {name: pd.concat(parts, ignore_index=True) for name, parts in frames.items()}
+
+
+@pytest.fixture
+def cities(pg_store):
+    """Both municipalities, written whole by the trusted pipeline (whatever codes the frames carry)."""
+    pg_store.write(two_cities())
+    return pg_store
+
+
+def test_the_pipeline_writes_and_reads_every_municipality(cities, pg_admin):
+    for layer, frame in two_cities().items():
+        got = cities.read(layer)
+        assert list(zip(got[MUNICIPALITY], got.iloc[:, 0], strict=True)) == \
+            list(zip(frame[MUNICIPALITY], frame.iloc[:, 0], strict=True)), layer
+        assert len(cities.read(layer, municipality=THERE)) == len(frame) // 2
+    assert list(cities.read("register", district="A", municipality=THERE)["name"]) == [
+        f"{THERE}-P1", f"{THERE}-P2"]
+    assert pg_admin.execute("SELECT count(*) FROM karte.register WHERE municipality_code IS NULL"
+                            ).fetchone() == (0,)
+
+
+@pytest.mark.parametrize("access", TWO_CITY_USERS, ids=TWO_CITY_IDS)
+def test_raw_sql_and_the_store_see_the_users_municipality_only(cities, app, access):
+    """The role x table matrix over two municipalities: the same keys exist in both, and a user
+    gets exactly their own municipality's rows by raw SQL as karte_app and through the store."""
+    for (table, key), ids in zip(KEYS.items(), SEEN[_label(access)], strict=True):
+        expected = {(access.municipality, k) for k in ids}
+        with app.transaction():
+            as_level(app, access)
+            if not access.sees_personal:
+                with pytest.raises(pgerrors.InsufficientPrivilege):
+                    app.execute(f"SELECT {key} FROM karte.{table}")
+                got = set()
+            else:
+                got = set(app.execute(f"SELECT municipality_code, {key} FROM karte.{table}").fetchall())
+                other = THERE if access.municipality == HERE else HERE
+                assert app.execute(f"SELECT count(*) FROM karte.{table} WHERE municipality_code = %s",
+                                   (other,)).fetchone() == (0,)
+        assert got == expected, table
+        frame = cities.read(table, access=access)
+        assert set(zip(frame[MUNICIPALITY], frame[key], strict=True)) == expected
+        records = cities.read_records(table, access=access)
+        assert {(r[MUNICIPALITY], r[key]) for r in records} == expected
+    with app.transaction():  # public layers: every municipality's rows, for every level
+        as_level(app, access)
+        assert app.execute("SELECT count(*) FROM karte.services").fetchone() == (2,)
+
+
+def test_a_coordinator_reaches_no_row_of_another_municipality_by_any_method(cities, app):
+    """A coordinator of 02201 against 02202's rows (same keys, same district codes): every store
+    call, then raw SQL as karte_app with the coordinator's role and settings."""
+    csw = user(Level.COORDINATOR, municipality=HERE, name=f"csw-{uuid.uuid4()}")
+    staff_there = user(Level.CITY_STAFF, municipality=THERE, name="staff-there")
+
+    def theirs() -> dict[str, pd.DataFrame]:
+        return {layer: cities.read_full(layer, access=staff_there) for layer in KEYS}
+
+    before = theirs()
+    # reads, row reads, locate, counts
+    for layer in KEYS:
+        assert set(cities.read(layer, access=csw)[MUNICIPALITY]) == {HERE}
+        assert cities.read(layer, municipality=THERE, access=csw).empty
+        assert set(cities.read(layer, district="A", access=csw)[MUNICIPALITY]) == {HERE}
+        assert set(cities.read_full(layer, access=csw)[MUNICIPALITY]) == {HERE}
+        assert {r[MUNICIPALITY] for r in cities.read_records(layer, district="B", access=csw)} == {HERE}
+        row = cities.read_row(layer, FIRST[layer], access=csw)
+        assert (row[MUNICIPALITY], row[WHOSE[layer]]) == (HERE, f"{HERE}-{FIRST[layer]}")
+    assert list(cities.locate("register", access=csw)) == ["A", "B"]  # P1 and P3 of 02201 only
+    counts = cities.register_counts(access=csw)
+    assert set(counts[MUNICIPALITY]) == {HERE} and counts["persons"].sum() == 3
+    # row writes: the same keys exist there, and only the coordinator's own rows change
+    mine = cities.read_row("register", "P1", access=csw)
+    cities.update_row("register", "P1", {"consent": "ordinance"}, version=mine["version"], access=csw)
+    decision = cities.read_row(Layer.DECISIONS, "D000001", access=csw)
+    cities.delete_row(Layer.DECISIONS, "D000001", version=decision["version"], access=csw)
+    appended = cities.append_rows(Layer.DECISIONS, [{"person_id": "P3", "district_code": "B"}], access=csw)
+    assert appended[0][MUNICIPALITY] == HERE  # a row without a code is the user's
+    with pytest.raises(AccessDenied):  # a row of another municipality is refused
+        cities.append_rows(Layer.DECISIONS, [{"person_id": "P1", "district_code": "A", MUNICIPALITY: THERE}],
+                           access=csw)
+    with pytest.raises(AccessDenied):  # nor may one be moved there
+        cities.update_row("register", "P3", {MUNICIPALITY: THERE},
+                          version=cities.read_row("register", "P3", access=csw)["version"], access=csw)
+    with pytest.raises(ConflictError):  # the version of their row addresses ours, at another version
+        cities.update_row("cooperators", "C1", {"name": "x"},
+                          version=int(before["cooperators"]["version"].iloc[0]), access=csw)
+    with pytest.raises(AccessDenied):
+        cities.write({"register": two_cities()["register"]}, access=csw)
+    # raw SQL as the coordinator of 02201
+    for table, key in KEYS.items():
+        with app.transaction():
+            as_level(app, csw)
+            assert app.execute(f"SELECT count(*) FROM karte.{table} WHERE municipality_code = %s",
+                               (THERE,)).fetchone() == (0,)
+            assert app.execute(f"UPDATE karte.{table} SET {WHOSE[table]} = 'x' WHERE municipality_code = %s",
+                               (THERE,)).rowcount == 0
+            raise psycopg.Rollback()
+        with app.transaction(), pytest.raises(pgerrors.InsufficientPrivilege):  # WITH CHECK: stays here
+            as_level(app, csw)
+            app.execute(f"UPDATE karte.{table} SET municipality_code = %s WHERE {key} = %s",
+                        (THERE, FIRST[table]))
+    with app.transaction():
+        as_level(app, csw)
+        assert app.execute(f"DELETE FROM karte.{Layer.DECISIONS} WHERE municipality_code = %s",
+                           (THERE,)).rowcount == 0
+        assert {r[0] for r in app.execute("SELECT municipality_code FROM karte.register_counts()")} == {HERE}
+    with app.transaction(), pytest.raises(pgerrors.InsufficientPrivilege):
+        as_level(app, csw)
+        app.execute(f"INSERT INTO karte.{Layer.DECISIONS} (decision_id, municipality_code, district_code, "
+                    "updated_by) VALUES ('D9', %s, 'A', %s)", (THERE, csw.user))
+    after = theirs()  # 02202's rows are exactly as they were, versions included
+    for layer in KEYS:
+        pd.testing.assert_frame_equal(after[layer], before[layer])
+    log = cities.audit_log()
+    assert set(log.loc[log["actor"] == csw.user, "level"]) == {"coordinator"}
+
+
+def test_city_staff_replace_their_own_municipalitys_rows_only(cities, pg_admin):
+    """A whole-layer write by a user runs under row-level security: it replaces the rows of the
+    user's municipality (a row without a code is the user's) and refuses any other's."""
+    staff = user(Level.CITY_STAFF, municipality=HERE, name="staff")
+    register = two_cities()["register"]
+    with pytest.raises(AccessDenied, match="権限"):
+        cities.write({"register": register}, access=staff)
+    cities.write({"register": register.iloc[:1].drop(columns=MUNICIPALITY)}, access=staff)
+    rows = pg_admin.execute("SELECT municipality_code, person_id, updated_by FROM karte.register "
+                            "ORDER BY 1, 2").fetchall()
+    pipeline = cities.access.user
+    assert rows == [(HERE, "P1", "staff"), (THERE, "P1", pipeline), (THERE, "P2", pipeline),
+                    (THERE, "P3", pipeline)]
+
+
+def test_the_prefecture_reads_no_personal_row_through_the_store(cities):
+    prefecture = user(Level.PREFECTURE, name=f"pref-{uuid.uuid4()}")
+    for layer in KEYS:
+        assert cities.read(layer, access=prefecture).empty
+        assert cities.read_records(layer, access=prefecture) == []
+        with pytest.raises(NotFoundError):
+            cities.read_row(layer, FIRST[layer], access=prefecture)
+    assert cities.locate("register", access=prefecture).empty
+    with pytest.raises(AccessDenied):
+        cities.register_counts(access=prefecture)
+    with pytest.raises(AccessDenied):
+        cities.write({"services": two_cities()["services"]}, access=prefecture)
+    assert len(cities.read("services", access=prefecture)) == 2  # every municipality's public rows
+    log = cities.audit_log()
+    mine = log[log["actor"] == prefecture.user]
+    assert set(mine["level"]) == {"prefecture"} and set(mine["rows"]) == {0}

@@ -1,6 +1,7 @@
-"""The PostGIS store beyond the shared contract: migrations, atomic and validated writes, rows
-written as the acting user, optimistic locking under concurrent edits, record ids, the lossless
-GeoPackage export/import, and a full demo build."""
+"""The PostGIS store beyond the shared contract: migrations (0004: the municipality backfill and
+its downgrade), atomic and validated writes, keys unique within a municipality, rows written as
+the acting user, optimistic locking under concurrent edits, record ids, the lossless GeoPackage
+export/import, and a full demo build."""
 
 from __future__ import annotations
 
@@ -11,17 +12,30 @@ import time
 import uuid
 
 import geopandas as gpd
+import pandas as pd
 import psycopg
 import pytest
-from pg_fixtures import libpq, migrations_serialised
-from shapely.geometry import Point
+import sqlalchemy as sa
+from pg_fixtures import as_level, libpq, migrations_serialised
+from shapely.geometry import MultiPolygon, Point
 from sqlalchemy import create_engine, pool
 from sqlalchemy.engine import make_url
-from test_store import all_layers, assert_same, cooperators, decisions, meta, register
+from test_store import (
+    CITY,
+    OTHER_CITY,
+    all_layers,
+    assert_same,
+    cooperators,
+    decisions,
+    meta,
+    odd_layer,
+    register,
+    square,
+)
 
 from karte.domain.access import Access, Level
 from karte.domain.errors import AccessDenied, ConflictError, NotFoundError, StoreError
-from karte.domain.layers import PERSONAL_LAYERS, Layer
+from karte.domain.layers import MUNICIPALITY, PERSONAL_LAYERS, Layer
 from karte.store import GeoPackageStore, open_store
 from karte.store.cli import db_current, db_upgrade, export_store, import_store
 from karte.store.postgis import PostGISStore
@@ -75,7 +89,7 @@ def test_upgrade_creates_then_is_idempotent_and_matches_the_models(fresh_databas
     assert db_current(admin) is None
     db_upgrade(admin)
     db_upgrade(admin)  # again: nothing to do, no error
-    assert db_current(admin) == "0003"
+    assert db_current(admin) == "0004"
     engine = create_engine(admin, poolclass=pool.NullPool)
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={
@@ -102,23 +116,24 @@ def test_downgrade_and_upgrade_again(fresh_database):
     command.downgrade(alembic_config(admin), "base")
     assert db_current(admin) is None
     db_upgrade(admin)
-    assert db_current(admin) == "0003"
+    assert db_current(admin) == "0004"
 
 
 def test_0002_moves_the_decisions_out_of_the_unprotected_table_and_back(fresh_database, monkeypatch):
     """Decisions written at 0001 (an unmodelled layer in ``extra_layers``, readable by every role)
     move to their own table under row-level security, in order, extra columns and all; the
-    downgrade puts them back."""
+    downgrade puts them back. (0004 gives them the one municipality of the small areas.)"""
     from alembic import command
 
     from karte.store import postgis_models
     from karte.store.cli import alembic_config
 
     admin, app = fresh_database
-    frame = decisions().assign(note=["電話済み", None, "再訪"])
+    frame = decisions().assign(note=["電話済み", None, "再訪"])  # of municipality 02201
+    at_0001 = frame.drop(columns=MUNICIPALITY)  # the 0001 store knew no municipality
     member_b = Access("m", Level.DISTRICT_MEMBER, "B")
 
-    def as_at_0001(write: bool):
+    def as_at_0001(write: bool, expected: pd.DataFrame):
         """The store as the 0001 code had it (no model for the decisions); how many of them a
         member of district B reads there in raw SQL."""
         with monkeypatch.context() as m:
@@ -126,8 +141,9 @@ def test_0002_moves_the_decisions_out_of_the_unprotected_table_and_back(fresh_da
                 m.delitem(models, Layer.DECISIONS)
             with PostGISStore(app) as old:
                 if write:
-                    old.write({"meta": meta(), Layer.DECISIONS: frame})
-                assert_same(old.read(Layer.DECISIONS), frame)
+                    old.write({"meta": meta(), "small_areas": small_areas("022010010", "022010020"),
+                               Layer.DECISIONS: at_0001})
+                assert_same(old.read(Layer.DECISIONS), expected)
         with psycopg.connect(libpq(app)) as conn:
             conn.execute("SET LOCAL ROLE karte_district_member")
             conn.execute("SELECT set_config('karte.district', 'B', true)")
@@ -140,10 +156,10 @@ def test_0002_moves_the_decisions_out_of_the_unprotected_table_and_back(fresh_da
                                 (Layer.DECISIONS,)).fetchone()[0]
 
     db_upgrade(admin, revision="0001")
-    assert as_at_0001(write=True) == 3  # the leak: every row to a member of district B
+    assert as_at_0001(True, at_0001) == 3  # the leak: every row to a member of district B
     db_upgrade(admin)
     db_upgrade(admin)  # idempotent
-    assert db_current(admin) == "0003" and in_extra_layers() == 0
+    assert db_current(admin) == "0004" and in_extra_layers() == 0
     with PostGISStore(app) as store:
         assert_same(store.read(Layer.DECISIONS), frame)
         assert list(store.read(Layer.DECISIONS, access=member_b)["decision_id"]) == ["D000002"]
@@ -153,7 +169,7 @@ def test_0002_moves_the_decisions_out_of_the_unprotected_table_and_back(fresh_da
         assert store.stamp()  # the upgrade stamps a store that already holds snapshot layers
     command.downgrade(alembic_config(admin), "0001")
     assert in_extra_layers() == 3
-    assert as_at_0001(write=False) == 3
+    assert as_at_0001(False, frame) == 3  # the municipality too, kept as an unmodelled column
     db_upgrade(admin)
     with PostGISStore(app) as store:
         assert_same(store.read(Layer.DECISIONS), frame)
@@ -194,6 +210,155 @@ def test_0003_continues_the_ids_of_existing_decisions_and_downgrades_cleanly(fre
     with PostGISStore(app) as store:
         assert store.append_rows(Layer.DECISIONS, [{"district_code": "B"}], access=CSW)[0]["decision_id"] \
             == "D000009"
+
+
+def small_areas(*key_codes: str) -> gpd.GeoDataFrame:
+    """Small areas side by side, one per KEY_CODE (whose first five digits are the municipality)."""
+    return gpd.GeoDataFrame({"key_code": list(key_codes), "district_code": ["A"] * len(key_codes)},
+                            geometry=[MultiPolygon([square(100 * i, 0)]) for i in range(len(key_codes))],
+                            crs=6678)
+
+
+#: Tables 0004 gives ``municipality_code``.
+MUNICIPAL_TABLES = ("small_areas", "districts", "district_map", "register", "cooperators", "services",
+                    "shelters", "emergency_sites", "kartes", "meta", "supporter_decisions", "extra_layers")
+
+
+def _codes(admin: str) -> dict[str, set]:
+    """The municipality codes in each table of :data:`MUNICIPAL_TABLES` (as the owner)."""
+    with psycopg.connect(libpq(admin)) as conn:
+        return {t: {r[0] for r in conn.execute(f"SELECT DISTINCT municipality_code FROM karte.{t}")}
+                for t in MUNICIPAL_TABLES}
+
+
+def _catalogue(admin: str) -> dict[str, list[tuple[str, str]]]:
+    with psycopg.connect(libpq(admin)) as conn:
+        return {layer: [(c["name"], c["where"]) for c in columns]
+                for layer, columns in conn.execute("SELECT layer, columns FROM karte.layer_catalog")}
+
+
+def _write_at_0003(admin: str, app: str, key_codes: tuple[str, ...]) -> list[tuple]:
+    """Layers as the 0003 store wrote them: no municipality code, except services that carried one
+    as an unmodelled column (kept in ``extra``). Returns the register's rows with their versions."""
+    with PostGISStore(app) as old:
+        old.write({"small_areas": small_areas(*key_codes), "register": register().drop(columns=MUNICIPALITY),
+                   "meta": meta(), "pts": odd_layer(),
+                   Layer.DECISIONS: decisions().drop(columns=MUNICIPALITY)})
+    with psycopg.connect(libpq(admin)) as conn:
+        conn.execute("INSERT INTO karte.services (service_id, extra) VALUES "
+                     "('S1', '{\"municipality_code\": \"02203\", \"rating\": 4}')")
+        conn.execute("INSERT INTO karte.layer_catalog (layer, columns) VALUES ('services', %s)", (json.dumps([
+            {"name": "service_id", "kind": "text", "where": "column"},
+            {"name": MUNICIPALITY, "kind": "text", "where": "extra"},
+            {"name": "rating", "kind": "integer", "where": "extra"}]),))
+        return conn.execute("SELECT person_id, version, updated_at, updated_by FROM karte.register "
+                            "ORDER BY fid").fetchall()
+
+
+@pytest.mark.parametrize(("key_codes", "code"), [(("022010010", "022010020"), CITY),
+                                                 (("022010010", "022020010"), None)],
+                         ids=["one-municipality", "two-municipalities"])
+def test_0004_fills_the_one_municipality_of_the_small_areas_or_leaves_null(fresh_database, key_codes, code):
+    """A store written before 0004: with one municipality in its small areas every row of every
+    table gets it, and every layer's catalogue lists it; with two, rows stay NULL (no user sees a
+    personal row then; the trusted pipeline does). A code already written moves in either way,
+    and the backfill keeps the row versions."""
+    admin, app = fresh_database
+    db_upgrade(admin, revision="0003")
+    versions = _write_at_0003(admin, app, key_codes)
+    with PostGISStore(app) as store:
+        stamp = store.stamp()
+    db_upgrade(admin)
+    codes = _codes(admin)
+    assert codes.pop("services") == {"02203"}  # moved in from the JSONB bag
+    empty = {"districts", "district_map", "cooperators", "shelters", "emergency_sites", "kartes"}
+    assert codes == {t: set() if t in empty else {code} for t in MUNICIPAL_TABLES if t != "services"}
+    catalogue = _catalogue(admin)
+    assert catalogue["services"][1] == (MUNICIPALITY, "column")
+    with psycopg.connect(libpq(admin)) as conn:
+        assert conn.execute("SELECT extra FROM karte.services").fetchone() == ({"rating": 4},)
+        assert conn.execute("SELECT person_id, version, updated_at, updated_by FROM karte.register "
+                            "ORDER BY fid").fetchall() == versions
+    with PostGISStore(app) as store:
+        assert len(store.read("register")) == 6  # the trusted pipeline: every row
+        assert store.read("services")[MUNICIPALITY].tolist() == ["02203"]
+        csw_reads = store.read("register", access=CSW)
+        assert store.stamp() != stamp  # the services changed, at least
+        if code is None:
+            assert csw_reads.empty
+            assert all(MUNICIPALITY not in [n for n, _ in columns]
+                       for layer, columns in catalogue.items() if layer != "services")
+            return
+        assert sorted(csw_reads["person_id"]) == ["P1", "P3", "P5", "P6"]
+        assert list(csw_reads.columns[:2]) == ["person_id", MUNICIPALITY]  # where the build puts it
+        assert list(store.read(Layer.DECISIONS).columns) == list(decisions().columns)  # the registry's
+        assert set(store.read("pts")[MUNICIPALITY]) == {CITY}
+        assert all((MUNICIPALITY, "column") in columns for columns in catalogue.values())
+
+
+def test_0004_downgrade_and_upgrade_converge(fresh_database):
+    """Down to 0003 the codes go back into the JSONB bag (as that store kept an unmodelled column)
+    and the keys are unique again across the store; up again, every layer reads exactly as before,
+    row versions included; 0004 applied twice converges. A key that repeats across municipalities
+    stops the downgrade, which then changes nothing."""
+    from alembic import command
+
+    from karte.store.cli import alembic_config
+
+    admin, app = fresh_database
+    db_upgrade(admin)
+    elsewhere = register().iloc[:1].assign(person_id="P9", municipality_code=OTHER_CITY)
+    with PostGISStore(app) as store:
+        store.write({**all_layers(), "register": pd.concat([register(), elsewhere], ignore_index=True),
+                     Layer.DECISIONS: decisions(), "small_areas": small_areas("022010010")})
+        store.append_rows(Layer.DECISIONS, [{"person_id": "P1", "district_code": "A"}], access=CSW)
+        before = {name: store.read_full(name) for name in store.layers()}
+    command.downgrade(alembic_config(admin), "0003")
+    assert db_current(admin) == "0003"
+    with psycopg.connect(libpq(admin)) as conn:
+        assert conn.execute("SELECT count(*) FROM information_schema.columns WHERE table_schema = 'karte' "
+                            "AND column_name = %s", (MUNICIPALITY,)).fetchone() == (0,)
+        assert conn.execute("SELECT extra ->> %s FROM karte.register WHERE person_id = 'P9'",
+                            (MUNICIPALITY,)).fetchone() == (OTHER_CITY,)
+        assert conn.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'ux_register_person_id'"
+                            ).fetchone()[0].endswith("(person_id)")
+        assert conn.execute("SELECT count(*) FROM pg_roles WHERE rolname IN ('karte_prefecture', "
+                            "'karte_pipeline')").fetchone() == (2,)  # roles are the cluster's: kept
+    db_upgrade(admin)
+    command.stamp(alembic_config(admin), "0003")  # 0004 again over itself (by hand, or half-done)
+    db_upgrade(admin)
+    with PostGISStore(app) as store:
+        for name, frame in before.items():
+            assert_same(store.read_full(name), frame)
+        store.write({"register": pd.concat([register(), register().assign(municipality_code=OTHER_CITY)],
+                                           ignore_index=True)})  # P1..P6 in both
+        kept = store.read_full("register")
+    with pytest.raises(sa.exc.IntegrityError, match="ux_register_person_id"):
+        command.downgrade(alembic_config(admin), "0003")
+    assert db_current(admin) == "0004"
+    with PostGISStore(app) as store:
+        assert_same(store.read_full("register"), kept)
+
+
+def test_keys_are_unique_within_a_municipality_only(pg_store, pg_admin):
+    both = pd.concat([register(), register().assign(municipality_code=OTHER_CITY)], ignore_index=True)
+    pg_store.write({"register": both})
+    assert len(pg_store.read("register")) == 12
+    with pytest.raises(StoreError, match="重複"):
+        pg_store.write({"register": pd.concat([both, register().iloc[:1]], ignore_index=True)})
+    there = Access("csw-there", Level.COORDINATOR, municipality=OTHER_CITY)
+    pg_store.append_rows(Layer.DECISIONS, [decision(decision_id="X1")], access=CSW)
+    assert pg_store.append_rows(Layer.DECISIONS, [decision(decision_id="X1")], access=there)[0][
+        MUNICIPALITY] == OTHER_CITY
+    with pytest.raises(StoreError, match="重複"):
+        pg_store.append_rows(Layer.DECISIONS, [decision(decision_id="X1")], access=CSW)
+    unique = {r[0]: r[1] for r in pg_admin.execute(
+        "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'karte' "
+        "AND indexdef LIKE 'CREATE UNIQUE%' AND indexname LIKE 'ux_%'")}
+    assert {name: definition.split(" USING btree ")[1] for name, definition in unique.items()} == {
+        f"ux_{table}_municipality_code_{key}": f"(municipality_code, {key})"
+        for table, key in (("register", "person_id"), ("cooperators", "cooperator_id"),
+                           (Layer.DECISIONS, "decision_id"))}
 
 
 def test_upgrade_needs_a_postgres_url():
@@ -358,8 +523,7 @@ def test_an_edit_blocked_behind_an_open_transaction_conflicts_when_it_commits(fi
     start = filled.read_row("register", "P5", access=STAFF)["version"]
     outcome = {}
     with psycopg.connect(pg_app_dsn) as first:
-        first.execute("SET LOCAL ROLE karte_coordinator")
-        first.execute("SELECT set_config('karte.user', 'first', true)")
+        as_level(first, Access("first", Level.COORDINATOR))
         first.execute("UPDATE karte.register SET plan_status = 'none' WHERE person_id = 'P5'")
 
         def second():
@@ -502,7 +666,7 @@ def test_the_stamp_changes_in_the_writing_transaction_only(filled, pg_app_dsn):
     first = filled.stamp()
     assert first
     with psycopg.connect(pg_app_dsn) as conn:  # a write in another process, not yet committed
-        conn.execute("SET LOCAL ROLE karte_city_staff")
+        as_level(conn, STAFF)
         conn.execute("UPDATE karte.meta SET value = '2026' WHERE key = 'fiscal_year'")
         assert filled.stamp() == first  # others do not see it before the commit
         conn.rollback()
@@ -520,8 +684,7 @@ def test_the_stamp_changes_in_the_writing_transaction_only(filled, pg_app_dsn):
         filled.update_row("register", "P3", {"plan_status": "x"}, version=row["version"] - 1, access=STAFF)
     assert filled.stamp() == first
     with psycopg.connect(pg_app_dsn) as conn:
-        conn.execute("SET LOCAL ROLE karte_coordinator")
-        conn.execute("SELECT set_config('karte.user', 'csw', true)")
+        as_level(conn, CSW)
         conn.execute("UPDATE karte.cooperators SET capacity = 9 WHERE cooperator_id = 'C1'")
     assert filled.stamp() not in ("", first)
 

@@ -22,6 +22,8 @@ from karte.store import GeoPackageStore
 #: PostGIS fixtures and the CI guard (fails the session if a PostGIS test skipped with CI=true).
 pytest_plugins = ["pg_fixtures"]
 CRS = "EPSG:6678"
+#: The municipality of the hand-built rows (Aomori city); a second one for cross-municipality cases.
+CITY, OTHER_CITY = "02201", "02202"
 
 
 @pytest.fixture(params=["gpkg", pytest.param("postgis", marks=pytest.mark.postgis)])
@@ -52,7 +54,8 @@ def register() -> gpd.GeoDataFrame:
     ]
     data = {c: [None] * len(rows) for c in REGISTER_COLUMNS}
     data.update({
-        "person_id": [r[0] for r in rows], "district_code": [r[1] for r in rows],
+        "person_id": [r[0] for r in rows], "municipality_code": [CITY] * len(rows),
+        "district_code": [r[1] for r in rows],
         "consent": [r[2] for r in rows], "name": [f"氏名{i}" for i in range(len(rows))],
         "kana": ["シメイ"] * len(rows), "address": ["青森市新町1-1"] * len(rows),
         "location_precision": ["exact"] * 5 + ["none"], "birth_date": ["1940-04-01"] * len(rows),
@@ -69,7 +72,7 @@ def register() -> gpd.GeoDataFrame:
 
 def cooperators() -> gpd.GeoDataFrame:
     data = {
-        "cooperator_id": ["C1", "C2", "C3"],
+        "cooperator_id": ["C1", "C2", "C3"], "municipality_code": [CITY] * 3,
         "role": ["welfare_commissioner", "fire_corps", "welfare_supporter"],
         "name": ["協力一", "協力二", "協力三"], "phone": ["017-000-0001", "090-0000-0002", None],
         "district_code": ["A", "A", "B"], "help_kinds": ["evacuation;snow", "evacuation", ""],
@@ -82,6 +85,7 @@ def cooperators() -> gpd.GeoDataFrame:
 def services() -> gpd.GeoDataFrame:
     data = {c: [f"{c}-{i}" for i in range(2)] for c in SERVICE_COLUMNS}
     data["district_code"] = ["A", "B"]
+    data["municipality_code"] = [CITY, CITY]
     return gpd.GeoDataFrame(data, geometry=[Point(50, 50), Point(250, 50)], crs=CRS)
 
 
@@ -103,7 +107,8 @@ def decisions() -> pd.DataFrame:
     decided by city staff for a person who refused consent."""
     return pd.DataFrame({
         "decision_id": ["D000001", "D000002", "D000003"], "person_id": ["P1", "P5", "P2"],
-        "cooperator_id": ["C1", "C3", "C2"], "district_code": ["A", "B", "A"],
+        "cooperator_id": ["C1", "C3", "C2"], "municipality_code": [CITY] * 3,
+        "district_code": ["A", "B", "A"],
         "decision": ["confirmed", "rejected", "confirmed"], "distance_m": [120.0, 80.5, 300.25],
         "decided_by": ["csw", "csw", "staff"],
         "decided_at": ["2026-11-01T09:00:00+00:00", "2026-11-02T10:30:00+00:00",

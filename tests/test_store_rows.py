@@ -12,7 +12,7 @@ import uuid
 
 import pandas as pd
 import pytest
-from test_store import all_layers, decisions, meta, register
+from test_store import CITY, OTHER_CITY, all_layers, decisions, meta, register, services
 
 from karte.domain.access import PUBLIC, Access, Level
 from karte.domain.errors import AccessDenied, ConflictError, NotFoundError, StoreError
@@ -161,6 +161,16 @@ def test_the_register_is_edited_row_by_row_by_city_staff(store):
         store.update_row("register", "P1", {"plan_status": "done"}, version=version, access=MEMBER_A)
     with pytest.raises(NotFoundError):  # not shareable: a coordinator may not even see it
         store.read_row("register", "P2", access=CSW)
+    # coordinators correct the city's rows (a supporter confirmed); they do not add or remove people
+    now = store.read_row("register", "P1", access=CSW)["version"]
+    store.update_row("register", "P1", {"supporter_ids": "C2"}, version=now, access=CSW)
+    assert store.read_row("register", "P1", access=STAFF)["supporter_ids"] == "C2"
+    with pytest.raises(AccessDenied):
+        store.append_rows("register", [{"person_id": "P9", "district_code": "A", "consent": "consented"}],
+                          access=CSW)
+    with pytest.raises((AccessDenied, NotFoundError)):
+        store.delete_row("register", "P1", version=store.read_row("register", "P1", access=CSW)["version"],
+                         access=CSW)
 
 
 def test_only_city_staff_replace_a_personal_layer(store):
@@ -283,3 +293,61 @@ def test_read_records_are_the_rows_of_read_and_logged_alike(store, who):
     assert (p1["x"], p1["y"]) == (10.0, 10.0) and "geometry" not in p1
     p6 = next(r for r in rows if r["person_id"] == "P6")
     assert (p6["x"], p6["y"]) == (None, None)
+
+
+# -- municipalities ---------------------------------------------------------------------------------
+
+def two_cities():
+    """The register of :func:`register` in Aomori city (02201) and the same people, keys included,
+    in a second municipality (02202): keys repeat across municipalities."""
+    here, there = register(), register()
+    there["municipality_code"] = OTHER_CITY
+    there["name"] = [f"他市{n}" for n in there["name"]]
+    return pd.concat([here, there], ignore_index=True)
+
+
+def test_a_user_sees_and_counts_the_rows_of_their_own_municipality_only(store):
+    store.write({"register": two_cities()})
+    for who, n in ((STAFF, 6), (CSW, 4), (MEMBER_A, 2)):
+        rows = store.read("register", access=who)
+        assert len(rows) == n and set(rows["municipality_code"]) == {CITY}, who.level
+        records = store.read_records("register", access=who)
+        assert {r["municipality_code"] for r in records} == {CITY} and len(records) == n
+    there = Access("staff-2", Level.CITY_STAFF, route="test", municipality=OTHER_CITY)
+    assert set(store.read("register", access=there)["name"]) == {f"他市氏名{i}" for i in range(6)}
+    assert len(store.read("register")) == 12  # the trusted pipeline reads both
+    assert len(store.read("register", municipality=OTHER_CITY)) == 6
+
+
+def test_keys_repeat_across_municipalities_and_row_calls_stay_in_the_users(store):
+    store.write({"register": two_cities()})
+    there = Access("staff-2", Level.CITY_STAFF, route="test", municipality=OTHER_CITY)
+    mine = store.read_row("register", "P1", access=STAFF)
+    theirs = store.read_row("register", "P1", access=there)
+    assert mine["municipality_code"] == CITY and theirs["municipality_code"] == OTHER_CITY
+    store.update_row("register", "P1", {"plan_status": "none"}, version=mine["version"], access=STAFF)
+    assert store.read_row("register", "P1", access=there)["plan_status"] == "done"
+
+
+def test_nobody_writes_into_another_municipality(store):
+    store.write({"register": register()})
+    with pytest.raises(AccessDenied):
+        store.append_rows(Layer.DECISIONS, [decision(municipality_code=OTHER_CITY)], access=CSW)
+    row = store.append_rows(Layer.DECISIONS, [decision()], access=CSW)[0]
+    assert row["municipality_code"] == CITY  # filled with the user's
+    there = Access("csw-2", Level.COORDINATOR, route="test", municipality=OTHER_CITY)
+    with pytest.raises(NotFoundError):
+        store.read_row(Layer.DECISIONS, row["decision_id"], access=there)
+    with pytest.raises((NotFoundError, AccessDenied)):
+        store.update_row(Layer.DECISIONS, row["decision_id"], {"decision": "rejected"},
+                         version=row["version"], access=there)
+
+
+def test_the_prefecture_level_sees_no_personal_row(store):
+    store.write({"register": two_cities(), "services": services()})
+    prefecture = Access("pref", Level.PREFECTURE, route="test", municipality=None)
+    assert store.read("register", access=prefecture).empty
+    assert store.read_records("register", access=prefecture) == []
+    assert len(store.read("services", access=prefecture)) == 2
+    with pytest.raises(AccessDenied):
+        store.append_rows(Layer.DECISIONS, [decision()], access=prefecture)

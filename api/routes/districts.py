@@ -19,7 +19,7 @@ from api.errors import ApiError
 from karte.domain.access import Access
 from karte.domain.schema import Edition
 from karte.render.webmap import to_web_geojson
-from karte.services import kartes, sheets
+from karte.services import copies, kartes, sheets
 from karte.services.layers import FEATURE_KEYS, PERSONAL, WEB_LAYERS, layer_view
 from karte.store.base import Store
 
@@ -61,6 +61,9 @@ class DistrictSummary(BaseModel):
     population: int | str | None
     elderly_rate: float | str | None
     support_needers: int | str | None
+    gap_rate: float | None
+    salons: int | None
+    uncovered_share: float | None
 
 
 class GeoJSONResponse(JSONResponse):
@@ -81,7 +84,7 @@ def health(store: StoreDep) -> dict:
             summary="地区の一覧", name="districts")
 def list_districts(store: StoreDep, access: AccessDep, max_small: MaxSmallDep) -> list[dict]:
     """Every district with its population, ageing rate and support-needers (public: counts of
-    1 to 2 as "秘匿")."""
+    1 to ``KARTE_SUPPRESS_MAX``, default 2, as "秘匿")."""
     return kartes.district_list(store, access, max_small=max_small)
 
 
@@ -135,6 +138,11 @@ def karte_csv(code: Code, table: Table, store: StoreDep, access: AccessDep,
     writer.writerow(header)
     writer.writerows(rows)
     name = f"{code}-{table.value}.csv"
+    if table.value in PERSONAL:  # a numbered copy in the hand-out ledger
+        copy_id = copies.record_export(store, access, kind="csv", district=code, layer=table.value,
+                                       rows=len(rows))
+        if copy_id:
+            name = f"{code}-{table.value}-{copy_id}.csv"
     return Response(("\ufeff" + buf.getvalue()).encode("utf-8"), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
 

@@ -16,6 +16,7 @@ import pandas as pd
 from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
+from api import nav
 from api.deps import AccessDep, SettingsDep, StoreDep, check_csrf, csrf_token
 from api.errors import ApiError
 from karte.domain.access import LEVEL_JA, PUBLIC, SUPPRESSED, Access, Level
@@ -53,6 +54,7 @@ def district_page(request: Request, code: Code, store: StoreDep, access: AccessD
     return _render(request, "district.html", access, {
         "title": f"{page['karte']['district']['name']} — 地区カルテ", "code": code, **page,
         "csv_tables": [(t, CSV_LABELS[t]) for t in tables],
+        "district_links": nav.district_links(request.app, access, code),
         "editions": [(e.value, e.ja) for e in Edition if page["personal"] or not e.personal],
     })
 
@@ -71,7 +73,7 @@ def outreach_page(request: Request, store: StoreDep, access: AccessDep, settings
     denied = _outreach_gate(request, access)
     if denied is not None:
         return denied
-    page = pages.outreach_page(store, access, district=district, basemap=Basemap.from_settings(settings))
+    page = outreach.outreach_page(store, access, district=district, basemap=Basemap.from_settings(settings))
     return _render(request, "outreach.html", access,
                    {"title": "アウトリーチ計画 — 地区カルテ", **page, "done": done})
 
@@ -113,10 +115,10 @@ def _render(request: Request, template: str, access: Access, context: dict) -> H
         "user": access.user if logged_in else None,
         "level": access.level.value, "level_ja": LEVEL_JA[access.level],
         "district_scope": access.district, "logged_in": logged_in,
-        "outreach": access.level in outreach.OUTREACH_LEVELS,
         "csrf": csrf_token(request) if logged_in or template == "outreach.html" else None,
         "path": request.url.path, "suppressed": SUPPRESSED,
         "max_small": request.app.state.settings.suppress_max,
+        "menu": nav.menu(request.app, access),
     }
     templates = request.app.state.templates
     templates.env.filters.update(FILTERS)

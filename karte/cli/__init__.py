@@ -13,6 +13,11 @@ module                    commands
 :mod:`.sheets`            ``sheets``
 :mod:`.serve`             ``serve``
 :mod:`.users`             ``users add``, ``users list``, ``users remove``
+:mod:`.history`           ``history``, ``indicators``, ``plan``, ``report`` (years and the plan)
+:mod:`.care`              ``cases``, ``meetings`` (households of concern, safety-net meetings)
+:mod:`.supporters`        ``match``, ``points`` (地域福祉サポーター)
+:mod:`.drills`            ``plans``, ``drill``, ``disaster`` (evacuation plans, drills)
+:mod:`.copies`            ``copies`` (the hand-out ledger)
 ========================  ======================================================================
 """
 
@@ -20,7 +25,7 @@ from __future__ import annotations
 
 import typer
 
-from karte.cli import build, data, serve, sheets, show, users
+from karte.cli import build, care, copies, data, drills, history, serve, sheets, show, supporters, users
 
 app = typer.Typer(
     help="地区カルテ (district karte): build and show the district kartes of Aomori city.",
@@ -38,5 +43,7 @@ app.command()(serve.serve)
 app.add_typer(show.districts_app, name="districts")
 app.add_typer(data.db_app, name="db")
 app.add_typer(users.users_app, name="users")
+for topic in (history, care, supporters, drills, copies):
+    topic.register(app)
 
 __all__ = ["app"]

@@ -18,6 +18,8 @@ STEP_JA = {
     "age_bands": "年齢構成",
     "districts": "地区の組み立て",
     "read_shelters": "避難所の読み込み",
+    "municipalities": "市町村の割り当て",
+    "place_rows": "名簿・資源の市町村",
     "synthetic_data": "デモデータ（合成）の生成",
     "read_store": "名簿・資源の読み込み",
     "base_stats": "基礎情報の集計",
@@ -41,7 +43,7 @@ def demo(
     folder = out_dir or settings.workspace
     try:
         store = GeoPackageStore(folder / "karte.gpkg")
-        with ProgressBar(STEP_JA, steps=8) as bar:
+        with ProgressBar(STEP_JA, steps=10) as bar:
             result = build_demo(store, Inputs.shipped(settings.data_dir),
                                 seed=seed if seed is not None else settings.seed, report=bar.step)
         files = write_outputs(result, folder, basemap=basemap)
@@ -81,7 +83,7 @@ def build(
                                 district_polygons=district_polygons, age_table=age_table,
                                 boundaries=boundaries, district_code_field=code_field,
                                 district_name_field=name_field)
-        with ProgressBar(STEP_JA, steps=9) as bar:
+        with ProgressBar(STEP_JA, steps=11) as bar:
             result = rebuild(target, inputs, seed=settings.seed, report=bar.step)
     except KarteError as exc:
         fail(exc)

@@ -12,6 +12,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 
 from karte.domain.access import Access, Level
 from karte.domain.errors import KarteError, ValidationError
+from karte.settings import get_settings
 from karte.store import open_store
 from karte.store.base import Store
 
@@ -42,9 +43,11 @@ def store_at(target: str | None, *, must_exist: bool = True) -> Store:
 
 
 def cli_access(route: str, *, user: str | None = None) -> Access:
-    """The person at the command line: the operating-system user as a coordinator (every district,
-    shareable rows only), with ``route`` (``cli:show``…) for the access log."""
-    return Access(user=user or getpass.getuser(), level=Level.COORDINATOR, route=route)
+    """The person at the command line: the operating-system user as a coordinator of the
+    deployment's municipality (``KARTE_MUNICIPALITY``: every district, shareable rows only), with
+    ``route`` (``cli:show``…) for the access log."""
+    return Access(user=user or getpass.getuser(), level=Level.COORDINATOR, route=route,
+                  municipality=get_settings().municipality)
 
 
 class ProgressBar:

@@ -16,7 +16,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
-import pyogrio
 import typer
 
 from karte.cli.common import StoreOpt, fail, out, store_at
@@ -113,7 +112,7 @@ def _restore(file: Path, store, *, dry_run: bool, verbose: bool, yes: bool,
             raise InputError(f"{file.name}: レイヤがありません")
         target = open_store(store)
         present = set(target.layers())
-        counts = {name: _layer_rows(file, name) for name in names}
+        counts = {name: _layer_rows(source, name) for name in names}
     except KarteError as exc:
         print(f"エラー: {exc}", file=err)
         return EXIT_ERROR
@@ -164,8 +163,9 @@ def _confirm_and_write(question: str, write: Callable[[], object], target, *, ye
     return EXIT_OK
 
 
-def _layer_rows(path: Path, layer: str) -> int:
-    return int(pyogrio.read_info(path, layer=layer)["features"])
+def _layer_rows(source: GeoPackageStore, layer: str) -> int:
+    # through the store (Python's SQLite), never GDAL: see karte.store.gpkg on two SQLite libraries
+    return len(source.read_records(layer))
 
 
 def _internal(exc: BaseException, *, verbose: bool) -> int:

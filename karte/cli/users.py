@@ -22,8 +22,12 @@ FileOpt = Annotated[Path | None, typer.Option("--file", help="Users file (defaul
 @users_app.command("add")
 def add_command(
     name: Annotated[str, typer.Argument(help="User name (英数字と _ . @ -)")],
-    level: Annotated[str, typer.Option(help="city_staff, coordinator, district_member or public")],
+    level: Annotated[str, typer.Option(
+        help="city_staff, coordinator, district_member, prefecture or public")],
     district: Annotated[str | None, typer.Option(help="District code, for district_member only")] = None,
+    municipality: Annotated[str | None, typer.Option(
+        help="Municipality (JIS code, e.g. 02201) of a city_staff, coordinator or district_member "
+             "(default: KARTE_MUNICIPALITY)")] = None,
     password_stdin: Annotated[bool, typer.Option("--password-stdin",
                                                  help="Read the password from standard input")] = False,
     replace: Annotated[bool, typer.Option("--replace", help="Replace an existing user")] = False,
@@ -36,10 +40,11 @@ def add_command(
         password = typer.prompt("パスワード", hide_input=True, confirmation_prompt=True)
     try:
         user = UserFile(file or users_file()).add(name, password, level=level, district=district,
-                                                  replace=replace)
+                                                  municipality=municipality, replace=replace)
     except KarteError as exc:
         fail(exc)
-    where = f"（地区 {user.district}）" if user.district else ""
+    where = "".join(f"（{label} {value}）" for label, value in (("市町村", user.municipality),
+                                                              ("地区", user.district)) if value)
     typer.echo(f"利用者 {user.name} を追加しました: {LEVEL_JA[user.level]}{where}")
 
 
@@ -51,7 +56,7 @@ def list_command(file: FileOpt = None) -> None:
     except KarteError as exc:
         fail(exc)
     for u in users.values():
-        typer.echo(f"{u.name}\t{u.level}\t{u.district or ''}\t{u.created_at}")
+        typer.echo(f"{u.name}\t{u.level}\t{u.municipality or ''}\t{u.district or ''}\t{u.created_at}")
 
 
 @users_app.command("remove")

@@ -24,6 +24,10 @@ from enum import StrEnum
 
 from karte.domain.schema import VOCABULARY
 
+#: The column that says which municipality (JIS code, ``02201``) a row belongs to: every layer
+#: has it; district codes are unique within a municipality.
+MUNICIPALITY = "municipality_code"
+
 #: List-valued fields (``supporter_ids``, ``help_kinds``) are stored as text joined by this.
 LIST_SEPARATOR = VOCABULARY.list_separator
 
@@ -100,10 +104,16 @@ class LayerSpec:
         database, zero-padded to six digits (``D000001``).
     district_column
         The column row-level security reads the district from (None: no district rule).
+        Every layer also has :data:`MUNICIPALITY`, which row-level security reads the
+        municipality from.
     writers
-        Access levels that may write rows (:meth:`karte.domain.access.Access.may_write`);
+        Access levels that may add and delete rows (:meth:`karte.domain.access.Access.may_write`);
         district members only in their own district. Whole-layer replacement of a personal
         layer is city staff's alone.
+    updaters
+        Access levels that may change existing rows (default: the ``writers``): coordinators
+        correct the city's register and roster (a supporter confirmed), they do not add or
+        remove its people.
     """
 
     name: str
@@ -117,6 +127,7 @@ class LayerSpec:
     id_prefix: str = ""
     district_column: str | None = "district_code"
     writers: tuple[str, ...] = ("city_staff",)
+    updaters: tuple[str, ...] | None = None
 
     def __post_init__(self):
         if self.records and (not self.columns or self.columns[0].name != self.key or not self.id_prefix):
@@ -134,18 +145,19 @@ class LayerSpec:
 
 #: Columns of the built personal and resource layers, in order (geometry is added by the store).
 REGISTER_COLUMNS = (
-    "person_id", "name", "kana", "address", "location_precision", "birth_date",
+    "person_id", "municipality_code", "name", "kana", "address", "location_precision", "birth_date",
     "care_level", "disability_kind", "disability_grade", "elderly_only_household",
     "intractable_disease", "infant", "medical_devices", "mobility",
     "consent", "consent_date", "supporter_ids", "plan_status", "shelter_id",
     "district_code", "key_code",
 )
 COOPERATOR_COLUMNS = (
-    "cooperator_id", "role", "name", "phone", "district_code", "help_kinds", "capacity",
+    "cooperator_id", "municipality_code", "role", "name", "phone", "district_code", "help_kinds",
+    "capacity",
 )
 SERVICE_COLUMNS = (
-    "service_id", "kind", "name", "operator", "venue", "frequency", "schedule", "contact",
-    "target", "district_code",
+    "service_id", "municipality_code", "kind", "name", "operator", "venue", "frequency", "schedule",
+    "contact", "target", "district_code",
 )
 
 LAYERS: dict[str, LayerSpec] = {s.name: s for s in (
@@ -153,9 +165,9 @@ LAYERS: dict[str, LayerSpec] = {s.name: s for s in (
     LayerSpec(Layer.DISTRICTS, "district_code", "地区", snapshot=True, geometry="MultiPolygon"),
     LayerSpec(Layer.DISTRICT_MAP, "key_code", "町丁・字と地区の対応"),
     LayerSpec(Layer.REGISTER, "person_id", "要支援者名簿", personal=True, snapshot=True,
-              geometry="Point", writers=("city_staff", "coordinator")),
+              geometry="Point", updaters=("city_staff", "coordinator")),
     LayerSpec(Layer.COOPERATORS, "cooperator_id", "共助協力者", personal=True, snapshot=True,
-              geometry="Point", writers=("city_staff", "coordinator")),
+              geometry="Point", updaters=("city_staff", "coordinator")),
     LayerSpec(Layer.SERVICES, "service_id", "共助サービス", snapshot=True, geometry="Point"),
     LayerSpec(Layer.SHELTERS, "shelter_id", "指定避難所", snapshot=True, geometry="Point",
               district_column=None),
@@ -166,9 +178,19 @@ LAYERS: dict[str, LayerSpec] = {s.name: s for s in (
     LayerSpec(Layer.DECISIONS, "decision_id", "避難支援者の候補への決定", personal=True, records=True,
               id_prefix="D", writers=("city_staff", "coordinator"), columns=(
                   Column("decision_id"), Column("person_id"), Column("cooperator_id"),
-                  Column("district_code"), Column("decision"), Column("distance_m", "float"),
-                  Column("decided_by"), Column("decided_at"))),
+                  Column(MUNICIPALITY), Column("district_code"), Column("decision"),
+                  Column("distance_m", "float"), Column("decided_by"), Column("decided_at"))),
 )}
+
+# The record layers of each part of the product live in their own module (one per topic), added
+# here so the one registry holds them all. Each module defines ``LAYERS`` (a tuple of LayerSpec).
+from karte.domain import care, copies, drills, history, supporters  # noqa: E402 (needs LayerSpec above)
+
+for _topic in (history, care, supporters, drills, copies):
+    for _entry in _topic.LAYERS:
+        if _entry.name in LAYERS:
+            raise ValueError(f"layer {_entry.name} is defined twice")
+        LAYERS[_entry.name] = _entry
 
 #: Layers holding personal data: protected, audited, never public.
 PERSONAL_LAYERS = frozenset(name for name, spec in LAYERS.items() if spec.personal)

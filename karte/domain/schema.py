@@ -67,6 +67,7 @@ class Role(StrEnum):
     NEIGHBOURHOOD_OFFICER = "neighbourhood_officer"  # 町会・町内会役員
     FIRE_CORPS = "fire_corps"                      # 消防団員
     WELFARE_SUPPORTER = "welfare_supporter"        # 地域福祉サポーター
+    NEIGHBOURHOOD_STAFF = "neighbourhood_staff"    # ご近所福祉スタッフ (Oshu: notices, 気づき)
 
 
 ROLE_JA = {
@@ -77,6 +78,7 @@ ROLE_JA = {
     Role.NEIGHBOURHOOD_OFFICER: "町会・町内会役員",
     Role.FIRE_CORPS: "消防団員",
     Role.WELFARE_SUPPORTER: "地域福祉サポーター",
+    Role.NEIGHBOURHOOD_STAFF: "ご近所福祉スタッフ",
 }
 
 
@@ -208,6 +210,12 @@ class Edition(StrEnum):
 
 
 EDITION_JA = {Edition.PUBLIC: "公開版", Edition.CONFIDENTIAL: "取扱注意", Edition.DRILL: "訓練用・取扱注意"}
+
+#: The JIS code (全国地方公共団体コード, 5 digits) of Aomori city, the shipped demo's municipality,
+#: and the municipality a user or a row belongs to when nothing says otherwise
+#: (``KARTE_MUNICIPALITY`` sets another for a deployment).
+AOMORI_CITY = "02201"
+DEFAULT_MUNICIPALITY = AOMORI_CITY
 
 #: Names of the stand-in districts (not the councils' real areas) start with this.
 STANDIN_PREFIX = "（仮）"

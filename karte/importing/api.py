@@ -19,6 +19,7 @@ import datetime as dt
 import getpass
 import hashlib
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,11 +28,12 @@ import pandas as pd
 import shapely
 
 from gis import crs
+from karte import municipalities
 from karte.districts import MAPPING_COLUMNS
 from karte.domain.access import Access, Level
 from karte.domain.errors import InputError, Problem, ValidationError
-from karte.domain.layers import PERSONAL_LAYERS, Layer
-from karte.importing import areas
+from karte.domain.layers import MUNICIPALITY, PERSONAL_LAYERS, Layer
+from karte.importing import areas, records
 from karte.importing.diff import ChangeReport, diff_layer
 from karte.importing.encoding import ENCODING_JA
 from karte.importing.geocode import Geocoder, TownGeocoder, default_geocoder
@@ -40,6 +42,7 @@ from karte.importing.points import district_lookup, locate_with_tolerance
 from karte.importing.refresh import meta_frame, reassemble, updated_meta
 from karte.importing.rows import Findings
 from karte.importing.tables import read_table
+from karte.settings import get_settings
 from karte.store.base import Store
 
 KINDS = ("register", "cooperators", "services", "shelters", "stats", "districts")
@@ -59,8 +62,12 @@ PRECISION_JA = {"exact": "座標・番地", "town": "町の代表点", "none": "
 def canonical_kind(kind: str) -> str:
     key = str(kind).strip().lower()
     key = _KIND_ALIASES.get(key, key)
+    record = records.find(key)
+    if record is not None:
+        return record.kind
     if key not in KINDS:
-        raise InputError(f"取り込みの種類 {kind} はありません ({', '.join(KINDS)} のいずれか)")
+        every = (*KINDS, *records.RECORD_KINDS)
+        raise InputError(f"取り込みの種類 {kind} はありません ({', '.join(every)} のいずれか)")
     return key
 
 
@@ -149,6 +156,7 @@ class PreparedImport:
     provided: set[str] = field(default_factory=set)   # statistics columns the file gave
     by_polygon: bool | None = None                    # districts given as polygons (or by table)
     access: Access | None = None                      # who imports (reads and writes as them)
+    apply: Callable | None = None                     # a record kind's own writer (records.py)
 
 
 # --- the entry points ----------------------------------------------------------------------
@@ -191,6 +199,11 @@ def import_file(store: Store, kind: str, path: Path, *, dry_run: bool = False, s
 
 def apply_import(store: Store, prepared: PreparedImport) -> ImportReport:
     """Write a prepared import (one atomic write); nothing is written when nothing changed."""
+    if prepared.apply is not None:
+        if prepared.report.changed:
+            prepared.apply(store, prepared)
+            prepared.report.written = True
+        return prepared.report
     if prepared.report.changed and prepared.layers:
         store.write(prepared.layers, access=prepared.access)
         prepared.report.written = True
@@ -207,6 +220,15 @@ def prepare_import(store: Store, kind: str, path: Path, *, sheet: str | None = N
     if not path.exists():
         raise InputError(f"ファイルがありません: {path.name}")
     state = _StoreState(store, kind)
+    record = records.find(kind)
+    if record is not None:
+        prepared = record.prepare(store, path, state.access,
+                                  {"sheet": sheet, "encoding": encoding, "today": today or dt.date.today()})
+        prepared.access = prepared.access or state.access
+        prepared.apply = record.apply
+        if prepared.report.problems:
+            raise ImportValidationError(prepared.report)
+        return prepared
     report = ImportReport(kind, path.name)
     findings = Findings(path.name)
     if kind in POINT_KINDS:
@@ -239,7 +261,8 @@ class _StoreState:
         self.store = store
         # personal rows are read (to compare) as the store's user, city staff by default, through
         # the route "import:KIND": the PostGIS store logs that read under this route
-        base = getattr(store, "access", None) or Access(getpass.getuser(), Level.CITY_STAFF)
+        base = getattr(store, "access", None) or Access(getpass.getuser(), Level.CITY_STAFF,
+                                                        municipality=get_settings().municipality)
         self.access = dataclasses.replace(base, route=f"import:{kind}")
         self.names = set(store.layers())
         self._cache: dict[str, pd.DataFrame] = {}
@@ -319,11 +342,22 @@ def _prepare_points(kind, path, state: _StoreState, report: ImportReport, findin
     prepared = PreparedImport(report)
     if findings.problems:
         return prepared
+    if small is not None and MUNICIPALITY in small.columns:
+        frame = municipalities.stamp(frame, small, districts=districts)
+    frame = _own_municipality(frame, state.access)
     old = state.get(spec.layer)
     report.changes = [diff_layer(old, frame, layer=str(spec.layer), id_field=spec.id_field,
                                  district_field="district_code" if spec.has_district else None)]
     prepared.layers = {str(spec.layer): frame}
     return prepared
+
+
+def _own_municipality(frame: pd.DataFrame, access: Access) -> pd.DataFrame:
+    """Rows no small area places in a municipality belong to the importing user's."""
+    if MUNICIPALITY not in frame.columns or not access.municipality:
+        return frame
+    known = frame[MUNICIPALITY]
+    return frame.assign(**{MUNICIPALITY: known.astype(object).where(known.notna(), access.municipality)})
 
 
 def _read_district_map(path: Path, small: pd.DataFrame, findings: Findings) -> pd.DataFrame | None:

@@ -12,7 +12,8 @@ import geopandas as gpd
 import pandas as pd
 
 from gis import crs
-from karte.assemble import assemble_kartes
+from karte import municipalities
+from karte.assemble import assemble_kartes, kartes_frame
 from karte.basestats import base_stats, district_counts
 from karte.domain.layers import COOPERATOR_COLUMNS, REGISTER_COLUMNS, SERVICE_COLUMNS, Layer
 
@@ -88,8 +89,5 @@ def reassemble(layers: Mapping[str, pd.DataFrame], meta: Mapping[str, str]) -> p
     kartes = assemble_kartes(districts=districts, stats=stats, city=city, register=frames[Layer.REGISTER],
                              cooperators=frames[Layer.COOPERATORS], services=frames[Layer.SERVICES],
                              shelters=frames[Layer.SHELTERS], emergency_sites=frames[Layer.EMERGENCY_SITES],
-                             meta=info)
-    return pd.DataFrame({
-        "district_code": list(kartes),
-        "karte_json": [json.dumps(k, ensure_ascii=False) for k in kartes.values()],
-    })
+                             meta=info, municipality_names=municipalities.names(frames[Layer.SMALL_AREAS]))
+    return kartes_frame(kartes)

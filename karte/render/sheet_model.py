@@ -24,6 +24,10 @@ class SheetOptions:
     user: str = "anonymous"
     printed_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     max_small: int = 2
+    #: A numbered copy (the hand-out ledger): printed with its QR code on every page, and the
+    #: register version it was printed from.
+    copy_id: str | None = None
+    register_version: str | None = None
 
 
 @dataclass

@@ -143,8 +143,34 @@ def footer_for(sheet: DistrictSheet, font: str):
             canvas.drawCentredString((LEFT + RIGHT) / 2 + 110, 22, "取扱注意")
         canvas.setFont(font, 9)
         canvas.drawRightString(RIGHT, 22, f"{number} / {total}")
+        if sheet.options.copy_id:
+            copy_mark(canvas, sheet.options, font)
 
     return footer
+
+
+#: The copy number's QR code, points (about 13 mm: a phone camera reads it at arm's length).
+QR_PT = 38.0
+
+
+def copy_mark(canvas, options, font: str) -> None:
+    """The copy number (``options.copy_id``) as text and as a QR code in the bottom margin, and
+    the register version it was printed from: on every page of a numbered copy."""
+    from reportlab.graphics import renderPDF
+    from reportlab.graphics.barcode.qr import QrCodeWidget
+    from reportlab.graphics.shapes import Drawing
+
+    widget = QrCodeWidget(options.copy_id, barLevel="M")
+    x0, y0, x1, y1 = widget.getBounds()
+    drawing = Drawing(QR_PT, QR_PT, transform=[QR_PT / (x1 - x0), 0, 0, QR_PT / (y1 - y0), 0, 0])
+    drawing.add(widget)
+    renderPDF.draw(drawing, canvas, RIGHT - QR_PT - 46, 4)
+    canvas.setFont(font, 7.5)
+    canvas.setFillColor(INK)
+    label = f"複製番号 {options.copy_id}"
+    if options.register_version:
+        label += f"　名簿の版 {options.register_version}"
+    canvas.drawRightString(RIGHT - QR_PT - 52, 10, safe_text(label))
 
 
 # --- page 1 ----------------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from branca.element import MacroElement
 from jinja2 import Template
 
 from gis import crs
+from gis.geometry import polygonal
 from karte.domain.errors import InputError
 
 STATIC = Path(__file__).parent / "static"
@@ -41,6 +42,9 @@ BASEMAPS = {
                  "地理院タイル（淡色）"),
     "none": None,
 }
+
+#: Where the web app serves the map assets (Leaflet, karte-personal.js).
+ASSETS = "/static/leaflet"
 
 #: Background of the map when no tile is drawn (no basemap, or the tile server is unreachable).
 BACKGROUND = "#eef0ea"
@@ -274,8 +278,10 @@ def to_web_geojson(frame: gpd.GeoDataFrame, *, tolerance_m: float = 10.0, decima
 
     Geometries are simplified in metres first (``tolerance_m``, topology preserved; 0 keeps them
     as they are), then reprojected and their coordinates rounded to ``decimals`` places (6: about
-    0.1 m). Properties keep every column except the geometry; missing values become ``null``,
-    numpy numbers plain JSON numbers. ``id_column`` (default: none) gives each feature its ``id``.
+    0.1 m); a polygon stays a (multi)polygon (what repair and rounding leave as a collection
+    becomes the MultiPolygon of its polygons). Properties keep every column except the
+    geometry; missing values become ``null``, numpy numbers plain JSON numbers. ``id_column``
+    (default: none) gives each feature its ``id``.
     """
     out = frame
     if out.crs is None:
@@ -294,6 +300,10 @@ def to_web_geojson(frame: gpd.GeoDataFrame, *, tolerance_m: float = 10.0, decima
         # GEOS cannot snap some merged mesh pieces to the grid without a topology conflict:
         # round every coordinate instead (the shape may then touch itself; maps draw it alike)
         geom = shapely.set_precision(geom, 10.0 ** -decimals, mode="pointwise")
+    areal = np.isin(shapely.get_type_id(out.geometry.values), (3, 6))  # polygons in, polygons out
+    if areal.any():
+        geom = np.asarray(geom, dtype=object).copy()
+        geom[areal] = polygonal(geom[areal])
     props = pd.DataFrame(out.drop(columns=out.geometry.name))
     columns = {name: _json_column(props[name]) for name in props.columns}
     names = list(columns)

@@ -34,6 +34,8 @@ from karte.domain.access import Access, Level
 from karte.domain.errors import AccessDenied, InputError, NotFoundError
 from karte.domain.layers import LAYERS, Layer
 from karte.domain.schema import ROLE_JA, VOCABULARY, Role
+from karte.render.outreach_map import outreach_map
+from karte.render.webmap import ASSETS, Basemap, map_parts
 from karte.services.layers import layer_view
 from karte.services.personal import read_rows
 from karte.snapshot import Snapshot, current
@@ -202,3 +204,40 @@ def record_decision(store: Store, access: Access, *, person_id: str, cooperator_
               "decided_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
     stored = store.append_rows(Layer.DECISIONS, [record], access=access)[0]
     return {c: stored[c] for c in DECISION_COLUMNS}
+
+
+# --- the page -------------------------------------------------------------------------------------
+
+#: How many ranked small areas the outreach list shows; how many the citywide map draws (a
+#: district's map draws all of its areas); how many suggestions the citywide list shows.
+RANKED_ROWS = 30
+MAP_AREAS = 150
+SUGGESTION_ROWS = 40
+
+
+def outreach_page(store: Store, access: Access, *, district: str | None, basemap: Basemap) -> dict:
+    """Outreach planning (coordinators and city staff): the ranking on a map and as a list,
+    supporter suggestions to confirm or reject, the decisions made."""
+    check_access(access)
+    codes = current(store).codes
+    if district is not None and district not in codes:
+        raise NotFoundError(f"地区 {district} はありません")
+    ranking = outreach_ranking(store, access)
+    shown = ranking if district is None else ranking[ranking["district_code"] == district]
+    found = suggestions(store, access, district=district)
+    listed = found if district is not None else found.head(SUGGESTION_ROWS)
+    drawn = shown if district is not None else shown[shown["rank"] <= MAP_AREAS]
+    m = outreach_map(drawn, listed, asset_base=ASSETS, basemap=basemap)
+    names = dict(zip(ranking["district_code"], ranking["district_name"], strict=False))
+    made = decisions(store, access)
+    if district is not None:
+        made = made[made["district_code"] == district]
+    return {
+        "map": map_parts(m),
+        "ranking": shown.drop(columns=shown.geometry.name).head(RANKED_ROWS).to_dict("records"),
+        "ranked_total": int((shown["score"] > 0).sum()),
+        "suggestions": listed.drop(columns=["person_geometry", "cooperator_geometry"]).to_dict("records"),
+        "suggestions_total": len(found), "map_areas": len(drawn),
+        "decisions": made.head(50).to_dict("records"), "decision_ja": DECISION_JA,
+        "district": district, "districts": [(c, names.get(c, c)) for c in codes],
+    }

@@ -1,4 +1,5 @@
-"""What the Japanese web pages show (city overview, district, outreach), as a viewer may see it.
+"""What the Japanese web pages show (city overview, district), as a viewer may see it (the
+outreach page: :func:`karte.services.outreach.outreach_page`).
 
 The maps hold no personal data and are drawn once per build and audience (public or logged in),
 kept in the build snapshot's memo; the viewer's personal layers (support-needers with their gaps,
@@ -14,21 +15,16 @@ import geopandas as gpd
 import pandas as pd
 
 from karte.domain.access import SUPPRESSED, Access, Level
-from karte.domain.errors import NotFoundError
 from karte.domain.layers import Layer
 from karte.domain.schema import ROLE_JA, Role
 from karte.render.district_map import GAP_LABEL, district_map, personal_overlay, primary_gap
-from karte.render.outreach_map import outreach_map
 from karte.render.overview import MEASURES, choropleth_map, standin_note
-from karte.render.webmap import Basemap, MapParts, map_parts
-from karte.services import kartes, outreach
+from karte.render.webmap import ASSETS, Basemap, MapParts, map_parts
+from karte.services import kartes
 from karte.services.layers import layer_view
 from karte.services.personal import cooperator_records, person_records, read_records
 from karte.snapshot import current
 from karte.store.base import Store
-
-#: Where the pages' map assets (Leaflet, karte-personal.js) are served.
-ASSETS = "/static/leaflet"
 
 #: measure -> (column of the districts layer, count column that hides it, "1 - value"?)
 MEASURE_COLUMNS = {
@@ -36,13 +32,6 @@ MEASURE_COLUMNS = {
     "gap_rate": ("gap_rate", "at_risk", False),
     "ageing": ("elderly_rate", "elderly", False),
 }
-
-#: How many ranked small areas the outreach list shows; how many the citywide map draws (a
-#: district's map draws all of its areas); how many suggestions the citywide list shows.
-RANKED_ROWS = 30
-MAP_AREAS = 150
-SUGGESTION_ROWS = 40
-
 
 # --- city -----------------------------------------------------------------------------------------
 
@@ -141,36 +130,6 @@ def _roster_rows(cooperators: list[dict]) -> list[dict]:
              "name": c["name"], "phone": c["phone"], "assigned": c.get("assigned"),
              "capacity": c["capacity"]}
             for c in rows]
-
-
-# --- outreach -------------------------------------------------------------------------------------
-
-def outreach_page(store: Store, access: Access, *, district: str | None, basemap: Basemap) -> dict:
-    """Outreach planning (coordinators and city staff): the ranking on a map and as a list,
-    supporter suggestions to confirm or reject, the decisions made."""
-    outreach.check_access(access)
-    codes = kartes.district_codes(store)
-    if district is not None and district not in codes:
-        raise NotFoundError(f"地区 {district} はありません")
-    ranking = outreach.outreach_ranking(store, access)
-    shown = ranking if district is None else ranking[ranking["district_code"] == district]
-    found = outreach.suggestions(store, access, district=district)
-    listed = found if district is not None else found.head(SUGGESTION_ROWS)
-    drawn = shown if district is not None else shown[shown["rank"] <= MAP_AREAS]
-    m = outreach_map(drawn, listed, asset_base=ASSETS, basemap=basemap)
-    names = dict(zip(ranking["district_code"], ranking["district_name"], strict=False))
-    made = outreach.decisions(store, access)
-    if district is not None:
-        made = made[made["district_code"] == district]
-    return {
-        "map": map_parts(m),
-        "ranking": shown.drop(columns=shown.geometry.name).head(RANKED_ROWS).to_dict("records"),
-        "ranked_total": int((shown["score"] > 0).sum()),
-        "suggestions": listed.drop(columns=["person_geometry", "cooperator_geometry"]).to_dict("records"),
-        "suggestions_total": len(found), "map_areas": len(drawn),
-        "decisions": made.head(50).to_dict("records"), "decision_ja": outreach.DECISION_JA,
-        "district": district, "districts": [(c, names.get(c, c)) for c in codes],
-    }
 
 
 # --- helpers --------------------------------------------------------------------------------------

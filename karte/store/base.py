@@ -78,24 +78,29 @@ class Store(ABC):
         """Names of the layers present (never the access log)."""
 
     @abstractmethod
-    def read(self, layer: str, *, district: str | None = None, access: Access | None = None) -> pd.DataFrame:
-        """Read one layer whole, or only the rows whose ``district_code`` is ``district``.
+    def read(self, layer: str, *, district: str | None = None, municipality: str | None = None,
+             access: Access | None = None) -> pd.DataFrame:
+        """Read one layer whole, or only the rows whose ``district_code`` is ``district`` and
+        (when given) whose ``municipality_code`` is ``municipality`` (district codes are unique
+        within a municipality only).
 
         ``access`` narrows personal layers to the rows that user may see (PostGIS: row-level
         security in the database; GeoPackage: :meth:`Access.filter_rows`) and writes the read
         to the access log; ``None`` means the store's own trusted user (the build pipeline),
         unlogged. System columns (:data:`SYSTEM_COLUMNS`) are left out.
 
-        Raises :class:`karte.domain.errors.StoreError` when the layer does not exist.
+        Every user but the prefecture level and the public belongs to a municipality
+        (``access.municipality``) and gets rows of that municipality only, as row-level security
+        on PostGIS. Raises :class:`karte.domain.errors.StoreError` when the layer does not exist.
         """
 
-    def read_records(self, layer: str, *, district: str | None = None,
+    def read_records(self, layer: str, *, district: str | None = None, municipality: str | None = None,
                      access: Access | None = None) -> list[dict]:
         """:meth:`read` as a list of dicts, one per row (what a page renders), with the point of a
         point layer as ``x`` and ``y`` (EPSG:6678 metres, None without a location) instead of a
         geometry. The same rows, rules and access-log row as :meth:`read`; a store may answer it
         without building a frame (the GeoPackage store does: a page's reads are its main cost)."""
-        return frame_records(self.read(layer, district=district, access=access))
+        return frame_records(self.read(layer, district=district, municipality=municipality, access=access))
 
     def read_full(self, layer: str, *, access: Access | None = None) -> pd.DataFrame:
         """:meth:`read` plus, on personal and record layers, the :data:`SYSTEM_COLUMNS` (what an
@@ -124,7 +129,8 @@ class Store(ABC):
         """Insert ``rows`` into ``layer`` as ``access``, in one transaction with its access-log row.
 
         A row without its key (:attr:`LayerSpec.key`) gets a new id from the database
-        (:meth:`LayerSpec.new_id`: never reused, unique across processes). A record layer
+        (:meth:`LayerSpec.new_id`: never reused, unique across processes); a row without its
+        ``municipality_code`` gets the user's. Keys are unique within a municipality. A record layer
         (:attr:`LayerSpec.records`) that does not exist yet is created with its declared
         columns. Returns the rows as stored: every column of the layer, the key, ``version``.
 

@@ -53,7 +53,7 @@ from pyogrio.errors import DataLayerError, DataSourceError
 
 from karte.domain.access import Access, Level
 from karte.domain.errors import AccessDenied, NotFoundError, StoreError
-from karte.domain.layers import LAYERS, SNAPSHOT_LAYERS, LayerSpec
+from karte.domain.layers import LAYERS, MUNICIPALITY, SNAPSHOT_LAYERS, LayerSpec
 from karte.store import gpkg_install, gpkg_rows, gpkg_schema
 from karte.store.base import AUDIT_ACTIONS, AUDIT_COLUMNS, ROWS, SYSTEM_COLUMNS, Store
 from karte.store.gpkg_blob import register_functions
@@ -119,11 +119,13 @@ class GeoPackageStore(Store):
         with self._tx() as con:
             return layer_names(con)
 
-    def read(self, layer: str, *, district: str | None = None, access: Access | None = None) -> pd.DataFrame:
-        return self._read(str(layer), district=district, access=access, system=False)
+    def read(self, layer: str, *, district: str | None = None, municipality: str | None = None,
+             access: Access | None = None) -> pd.DataFrame:
+        return self._read(str(layer), district=district, municipality=municipality, access=access,
+                          system=False)
 
     def read_full(self, layer: str, *, access: Access | None = None) -> pd.DataFrame:
-        return self._read(str(layer), district=None, access=access, system=True)
+        return self._read(str(layer), district=None, municipality=None, access=access, system=True)
 
     def write(self, layers: Mapping[str, pd.DataFrame], *, access: Access | None = None) -> None:
         names = [_canonical(n) for n in layers]
@@ -177,7 +179,9 @@ class GeoPackageStore(Store):
         layer = str(entry.name)
         rows = [dict(r) for r in rows]
         for row in rows:
-            if not access.may_write(layer, gpkg_rows.district_of(entry, row)):
+            if row.get(MUNICIPALITY) in (None, "") and access.municipality:
+                row[MUNICIPALITY] = access.municipality  # the user's, when the row does not say
+            if not access.may_write(layer, gpkg_rows.district_of(entry, row), row.get(MUNICIPALITY)):
                 raise AccessDenied(f"{entry.title_ja} ({layer}) に行を書き込む権限がありません "
                                    f"({access.level.value})")
         if not rows:
@@ -206,10 +210,11 @@ class GeoPackageStore(Store):
         entry = _row_layer(str(layer))
         with self._tx(write=True) as con:
             table = tracked(con, entry.name, self.location)
-            rowid, row = gpkg_rows.writable(con, table, entry, key, access, version)
+            rowid, row = gpkg_rows.writable(con, table, entry, key, access, version, update=True)
             values = gpkg_rows.changes(table, entry, changes)
             moved_to = values.get(entry.district_column, gpkg_rows.district_of(entry, row))
-            if not access.may_write(entry.name, moved_to):
+            if not access.may_write(entry.name, moved_to, values.get(MUNICIPALITY, row.get(MUNICIPALITY)),
+                                    update=True):
                 raise AccessDenied(f"{entry.title_ja} ({entry.name}) の行をその地区へ移す権限がありません")
             new = gpkg_schema.take(con, gpkg_schema.VERSION)
             values.update(version=new, updated_at=gpkg_schema.now(), updated_by=access.user)
@@ -250,16 +255,17 @@ class GeoPackageStore(Store):
 
     # -- reading -----------------------------------------------------------------------------
 
-    def _read(self, layer: str, *, district: str | None, access: Access | None, system: bool) -> pd.DataFrame:
+    def _read(self, layer: str, *, district: str | None, municipality: str | None, access: Access | None,
+              system: bool) -> pd.DataFrame:
         layer = _canonical(layer)  # the rules below are looked up by the canonical name
 
         def rows(con, table, where, hidden):
             frame = select(con, table, where, system=system or not _is_tracked(_spec(layer)), none=hidden)[1]
             return frame if access is None else access.filter_rows(layer, frame).reset_index(drop=True)
 
-        return self._logged_read(layer, district, access, rows)
+        return self._logged_read(layer, district, municipality, access, rows)
 
-    def read_records(self, layer: str, *, district: str | None = None,
+    def read_records(self, layer: str, *, district: str | None = None, municipality: str | None = None,
                      access: Access | None = None) -> list[dict]:
         """:meth:`read` as dicts, answered without a frame (:func:`select_records`): a district's
         personal rows for a page in about a millisecond, with the same rules and log row."""
@@ -269,9 +275,10 @@ class GeoPackageStore(Store):
             found = select_records(con, table, where, system=not _is_tracked(_spec(layer)), none=hidden)
             return found if access is None else [r for r in found if access.may_see_row(layer, r)]
 
-        return self._logged_read(layer, district, access, rows)
+        return self._logged_read(layer, district, municipality, access, rows)
 
-    def _logged_read(self, layer: str, district: str | None, access: Access | None, rows):
+    def _logged_read(self, layer: str, district: str | None, municipality: str | None, access: Access | None,
+                     rows):
         """``rows(con, table, where, hidden)`` in one read transaction (a consistent snapshot; no
         lock that writers wait for), then, for a personal layer read with an ``access``, its
         access-log row in a short write transaction: the rows are returned only once the read is
@@ -287,8 +294,12 @@ class GeoPackageStore(Store):
                 if not table.has("district_code"):
                     raise StoreError(f"{self.location} のレイヤ {layer} には district_code 列がありません")
                 where.append(("district_code", district))
+            if municipality is not None and table.has(MUNICIPALITY):
+                where.append((MUNICIPALITY, municipality))
+            if logged and access.municipality and table.has(MUNICIPALITY):
+                where.append((MUNICIPALITY, access.municipality))  # narrows; the rules decide
             if logged and access.level == Level.DISTRICT_MEMBER and table.has(entry.district_column):
-                where.append((entry.district_column, access.district))  # narrows; the rules decide
+                where.append((entry.district_column, access.district))
             found = rows(con, table, where, logged and not access.sees_personal)
         if logged:
             where_district = district if district is not None else access.district

@@ -20,7 +20,7 @@ import shapely
 
 from karte.domain.access import Access
 from karte.domain.errors import AccessDenied, ConflictError, NotFoundError, StoreError
-from karte.domain.layers import SNAPSHOT_LAYERS, LayerSpec
+from karte.domain.layers import MUNICIPALITY, SNAPSHOT_LAYERS, LayerSpec
 from karte.store import gpkg_schema
 from karte.store.base import SYSTEM_COLUMNS
 from karte.store.gpkg_blob import bounds, to_blob, to_geometries
@@ -61,7 +61,10 @@ def visible(con: sqlite3.Connection, table: Table, entry: LayerSpec, key: str,
     """(rowid, row with its system columns) of ``key`` when ``access`` may see it, else None."""
     if not access.sees_personal or not table.has(entry.key):
         return None
-    rowids, rows = select(con, table, [(entry.key, key)], system=True)
+    where = [(entry.key, key)]
+    if table.has(MUNICIPALITY):  # keys are unique within a municipality: the user's
+        where.append((MUNICIPALITY, access.municipality))
+    rowids, rows = select(con, table, where, system=True)
     seen = access.filter_rows(entry.name, rows)
     if seen.empty:
         return None
@@ -69,14 +72,14 @@ def visible(con: sqlite3.Connection, table: Table, entry: LayerSpec, key: str,
 
 
 def writable(con: sqlite3.Connection, table: Table, entry: LayerSpec, key: str, access: Access,
-             version: int) -> tuple[int, dict]:
+             version: int, *, update: bool = False) -> tuple[int, dict]:
     """The row ``access`` may change at ``version``: NotFoundError when absent or not visible,
     AccessDenied when visible but not theirs to change, ConflictError when someone saved first."""
     found = visible(con, table, entry, key, access)
     if found is None:
         raise NotFoundError(not_found(entry, key))
     rowid, row = found
-    if not access.may_write(entry.name, district_of(entry, row)):
+    if not access.may_write(entry.name, district_of(entry, row), row.get(MUNICIPALITY), update=update):
         raise AccessDenied(f"{entry.title_ja} ({entry.name}) のこの行を変更する権限がありません "
                            f"({access.level.value})")
     if row["version"] != int(version):
@@ -135,6 +138,8 @@ def _records(table: Table, entry: LayerSpec, rows: list[dict]) -> list[dict]:
         where = f"{i} 行目: "
         record = {}
         for column, value in row.items():
+            if column == MUNICIPALITY and not table.has(column):
+                continue  # a built layer of an older store, written before municipalities
             if column == GEOMETRY and table.geometry:
                 record[GEOMETRY] = _blob(value, table, problems, where)
             elif column in SYSTEM_COLUMNS:
@@ -178,11 +183,15 @@ def _assign_keys(con: sqlite3.Connection, table: Table, entry: LayerSpec, record
     counter in the file; the counter moves past every given key of the ``id_prefix`` form."""
     key = entry.key
     given = [r[key] for r in records if r.get(key) not in (None, "")]
-    duplicates = {k for k in given if given.count(k) > 1}
+    scoped = table.has(MUNICIPALITY)  # keys are unique within a municipality
+    pairs = [(r.get(MUNICIPALITY) if scoped else None, r[key])
+             for r in records if r.get(key) not in (None, "")]
+    duplicates = {k for m, k in pairs if pairs.count((m, k)) > 1}
     if given:
         marks = ", ".join("?" * len(given))
-        duplicates |= {r[0] for r in con.execute(
-            f"SELECT {quote(key)} FROM {quote(table.name)} WHERE {quote(key)} IN ({marks})", given)}
+        found = con.execute(f"SELECT {quote(MUNICIPALITY) if scoped else 'NULL'}, {quote(key)}"
+                            f" FROM {quote(table.name)} WHERE {quote(key)} IN ({marks})", given)
+        duplicates |= {k for m, k in found if (m, k) in set(pairs)}
     if duplicates:
         raise StoreError(f"{entry.title_ja} ({entry.name}) に同じ {key} の行があります: "
                          f"{', '.join(sorted(duplicates))}。何も書き込んでいません")

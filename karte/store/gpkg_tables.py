@@ -15,7 +15,7 @@ import pyproj
 import shapely
 
 from karte.domain.errors import StoreError
-from karte.domain.layers import LayerSpec
+from karte.domain.layers import LAYERS, LayerSpec
 from karte.store import gpkg_schema
 from karte.store.base import SYSTEM_COLUMNS
 from karte.store.gpkg_blob import to_geometries
@@ -77,17 +77,24 @@ def describe(con: sqlite3.Connection, layer: str, location: str) -> Table:
 
 
 def tracked(con: sqlite3.Connection, layer: str, location: str) -> Table:
-    """The table of a personal or record layer, given the system columns an older store lacks
-    (versions from the store-wide counter)."""
+    """The table of a personal or record layer, given what an older store lacks: the system
+    columns (versions from the store-wide counter) and a record layer's declared columns added
+    since the layer was made (empty in the old rows)."""
     table = describe(con, layer, location)
-    absent = [c for c in SYSTEM_COLUMNS if not table.has(c)]
+    entry = LAYERS.get(table.name)
+    declared = [(c.name, _SQL_KIND[c.kind]) for c in (entry.columns if entry and entry.records else ())]
+    absent = [(c, "INTEGER" if c == "version" else "TEXT") for c in SYSTEM_COLUMNS if not table.has(c)]
+    absent += [(name, kind) for name, kind in declared if not table.has(name)]
     if not absent:
         return table
-    for column in absent:
-        kind = "INTEGER" if column == "version" else "TEXT"
+    for column, kind in absent:
         con.execute(f"ALTER TABLE {quote(table.name)} ADD COLUMN {quote(column)} {kind}")
     fill_versions(con, table.name)
     return describe(con, layer, location)
+
+
+#: The SQL type a record layer's declared column kind is stored as (GDAL's GeoPackage types).
+_SQL_KIND = {"text": "TEXT", "integer": "INTEGER", "float": "REAL", "boolean": "BOOLEAN"}
 
 
 def select(con: sqlite3.Connection, table: Table, where: list[tuple[str, object]], *, system: bool,

@@ -5,12 +5,14 @@ Selected by one setting: ``KARTE_DATABASE_URL=postgresql+psycopg://karte_app:…
 application connects as ``karte_app``, a login that is no superuser, cannot bypass row-level
 security and owns nothing; it holds no rights of its own. Each transaction takes the access level
 of the acting user (``set_config('role', 'karte_<level>', true)``, which is ``SET LOCAL ROLE``) and
-sets the user and district with ``set_config(…, is_local => true)``, so nothing survives the
-transaction and a pooled connection cannot carry one user's rights into the next request. Every
-call runs its whole transaction as the user it is given (``access``): the database, not this
-module, decides which rows that user reads and writes. Without one, a call acts as the store's
-own trusted user (city staff: the build pipeline and the command line), unlogged; a server binds
-each request's user with :meth:`PostGISStore.as_user` or passes it to every call.
+sets the user, district and municipality with ``set_config(…, is_local => true)``, so nothing
+survives the transaction and a pooled connection cannot carry one user's rights into the next
+request. Every call runs its whole transaction as the user it is given (``access``): the
+database, not this module, decides which rows that user reads and writes, within the user's
+municipality only (``municipality_code``). Without one, a call acts as the store's own trusted
+user (the build pipeline and the command line: role ``karte_pipeline``, city staff of every
+municipality), unlogged; a server binds each request's user with :meth:`PostGISStore.as_user` or
+passes it to every call.
 
 * :meth:`PostGISStore.write` replaces layers in one transaction (atomic), bulk-loaded with ``COPY``;
   only city staff replace a personal layer.
@@ -18,7 +20,9 @@ each request's user with :meth:`PostGISStore.as_user` or passes it to every call
   :meth:`~PostGISStore.update_row`, :meth:`~PostGISStore.delete_row`) work on every layer with
   row versions, from the layer registry alone: ids of appended rows come from a sequence per
   record layer, edits are optimistic (``version``), and each call writes its access-log row in
-  the transaction that does the work (both or neither).
+  the transaction that does the work (both or neither). A row is addressed by its key within the
+  user's municipality (keys repeat across municipalities); an appended row without
+  ``municipality_code`` gets the user's, and row-level security refuses one of another municipality.
 * :meth:`PostGISStore.stamp` is the id of the last transaction that wrote a snapshot layer, set by
   a trigger in the database (so raw SQL and other processes change it too).
 * Spatial joins run in the database (:meth:`PostGISStore.locate`), on the GiST indexes.
@@ -50,7 +54,7 @@ from sqlalchemy.exc import DBAPIError
 
 from karte.domain.access import LEVEL_JA, Access, Level
 from karte.domain.errors import AccessDenied, ConflictError, KarteError, NotFoundError, StoreError
-from karte.domain.layers import LAYERS, PERSONAL_LAYERS, LayerSpec
+from karte.domain.layers import LAYERS, MUNICIPALITY, PERSONAL_LAYERS, LayerSpec
 from karte.store.base import AUDIT_ACTIONS, AUDIT_COLUMNS, DATABASE_RLS, ROWS, SPATIAL_SQL, Store
 from karte.store.postgis_models import (
     LAYER_MODELS,
@@ -66,6 +70,10 @@ from karte.store.postgis_models import (
 
 #: The database role of each access level.
 ROLE_OF = {level: f"karte_{level.value}" for level in Level}
+#: The role of the store's own trusted user (no ``access``: the build pipeline, imports, restores,
+#: the command line): city staff of every municipality, so a whole-layer write holds whatever
+#: municipality codes its frames carry and a read returns every municipality's rows.
+PIPELINE_ROLE = "karte_pipeline"
 #: The login role the application connects as.
 APP_ROLE = "karte_app"
 _WRITE_LOCK = 0x6B61727466  # serialises writers: two replacements of a layer never interleave
@@ -136,15 +144,18 @@ class PostGISStore(Store):
             cur.execute(f"SELECT layer FROM {SCHEMA}.layer_catalog ORDER BY position")
             return [r[0] for r in cur.fetchall()]
 
-    def read(self, layer: str, *, district: str | None = None, access: Access | None = None) -> pd.DataFrame:
+    def read(self, layer: str, *, district: str | None = None, municipality: str | None = None,
+             access: Access | None = None) -> pd.DataFrame:
         acting, logged = self._acting(access)
-        return self._read(str(layer), district=district, access=acting, logged=logged, system=False)
+        return self._read(str(layer), district=district, municipality=municipality, access=acting,
+                          logged=logged, system=False)
 
     def read_full(self, layer: str, *, access: Access | None = None) -> pd.DataFrame:
         """:meth:`read` plus, on layers with row versions, the store's ``version``, ``updated_at``
         and ``updated_by`` columns (what an export must carry to be restored exactly)."""
         acting, logged = self._acting(access)
-        return self._read(str(layer), district=None, access=acting, logged=logged, system=True)
+        return self._read(str(layer), district=None, municipality=None, access=acting, logged=logged,
+                          system=True)
 
     def write(self, layers: Mapping[str, pd.DataFrame], *, access: Access | None = None) -> None:
         acting, logged = self._acting(access)
@@ -159,7 +170,7 @@ class PostGISStore(Store):
         if problems:
             raise StoreError(f"{self.location} に書き込めません。何も書き込んでいません:\n"
                              + "\n".join(problems))
-        with self._tx(acting) as cur:
+        with self._tx(acting, trusted=not logged) as cur:
             _require_schema(cur, self.location)
             cur.execute("SELECT pg_advisory_xact_lock(%s)", (_WRITE_LOCK,))
             for name in sorted(n for n in names if n in LAYERS and LAYERS[n].records):
@@ -189,6 +200,9 @@ class PostGISStore(Store):
         rows = [dict(row) for row in rows]
         if not rows:
             return []
+        for row in rows:  # a row without its municipality is the user's (RLS refuses another)
+            if row.get(MUNICIPALITY) in (None, ""):
+                row[MUNICIPALITY] = access.municipality
         with self._tx(access, layer=layer) as cur:
             _require_schema(cur, self.location)
             cur.execute("SELECT pg_advisory_xact_lock_shared(%s, hashtext(%s))", (_LAYER_LOCK, layer))
@@ -207,7 +221,8 @@ class PostGISStore(Store):
         with self._tx(access, snapshot=True, layer=layer) as cur:
             entry = _entry(cur, layer, self.location)
             if access.sees_personal or not entry_spec.personal:
-                found = _records(_select(cur, layer, entry, where=(entry_spec.key, key), system=True))
+                found = _records(_select(cur, layer, entry, where=[(entry_spec.key, key)],
+                                         municipality=access.municipality, system=True))
             else:  # the public has no privilege on personal tables: nothing to find
                 found = []
             district = next(iter(_per_district(entry_spec, found)), access.district)
@@ -222,13 +237,15 @@ class PostGISStore(Store):
         with self._tx(access, layer=layer) as cur:
             entry = _entry(cur, layer, self.location)
             assignments, params = _assignments(entry_spec, entry, changes)
-            cur.execute(sql.SQL("UPDATE {t} SET {a} WHERE {k} = %s AND version = %s RETURNING version, {d}")
+            cur.execute(sql.SQL("UPDATE {t} SET {a} WHERE {k} = %s AND {m} = %s AND version = %s "
+                                "RETURNING version, {d}")
                         .format(t=sql.Identifier(SCHEMA, layer), a=assignments,
-                                k=sql.Identifier(entry_spec.key), d=_district_field(entry_spec, entry)),
-                        [*params, key, int(version)])
+                                k=sql.Identifier(entry_spec.key), m=sql.Identifier(MUNICIPALITY),
+                                d=_district_field(entry_spec, entry)),
+                        [*params, key, access.municipality, int(version)])
             hit = cur.fetchone()
             if hit is None:
-                raise _missing_or_conflict(cur, entry_spec, key, version)
+                raise _missing_or_conflict(cur, entry_spec, key, version, access.municipality)
             _log(cur, access, layer, hit[1], 1, "update")
         return int(hit[0])
 
@@ -236,12 +253,14 @@ class PostGISStore(Store):
         layer, entry_spec = str(layer), _row_layer(str(layer))
         with self._tx(access, layer=layer) as cur:
             entry = _entry(cur, layer, self.location)
-            cur.execute(sql.SQL("DELETE FROM {t} WHERE {k} = %s AND version = %s RETURNING {d}").format(
+            cur.execute(sql.SQL("DELETE FROM {t} WHERE {k} = %s AND {m} = %s AND version = %s "
+                                "RETURNING {d}").format(
                 t=sql.Identifier(SCHEMA, layer), k=sql.Identifier(entry_spec.key),
-                d=_district_field(entry_spec, entry)), [key, int(version)])
+                m=sql.Identifier(MUNICIPALITY), d=_district_field(entry_spec, entry)),
+                [key, access.municipality, int(version)])
             hit = cur.fetchone()
             if hit is None:
-                raise _missing_or_conflict(cur, entry_spec, key, version)
+                raise _missing_or_conflict(cur, entry_spec, key, version, access.municipality)
             _log(cur, access, layer, hit[0], 1, "delete")
 
     # -- the access log --------------------------------------------------------------------------
@@ -273,7 +292,7 @@ class PostGISStore(Store):
                 and field in attribute_columns(poly_model)):
             return super().locate(layer, polygons=polygons, field=field, access=access)
         acting, logged = self._acting(access)
-        with self._tx(acting, snapshot=True, layer=layer) as cur:
+        with self._tx(acting, trusted=not logged, snapshot=True, layer=layer) as cur:
             _entry(cur, layer, self.location)
             _entry(cur, polygons, self.location)
             if layer in PERSONAL_MODELS and not acting.sees_personal:
@@ -292,12 +311,14 @@ class PostGISStore(Store):
         return pd.Series(values, dtype=object, name=field)
 
     def register_counts(self, *, access: Access | None = None) -> pd.DataFrame:
-        """Register persons per district and consent answer, all rows counted (names never
-        leave the database): for city staff and coordinators."""
+        """Register persons per municipality, district and consent answer, all rows of the
+        user's municipality counted (names never leave the database): for city staff and
+        coordinators (``access``, default the store's user)."""
         with self._tx(access or self.access) as cur:
-            cur.execute(f"SELECT district_code, consent, persons FROM {SCHEMA}.register_counts()")
+            cur.execute(f"SELECT {MUNICIPALITY}, district_code, consent, persons "
+                        f"FROM {SCHEMA}.register_counts()")
             rows = cur.fetchall()
-        frame = pd.DataFrame(rows, columns=["district_code", "consent", "persons"])
+        frame = pd.DataFrame(rows, columns=[MUNICIPALITY, "district_code", "consent", "persons"])
         frame["persons"] = frame["persons"].astype("int64")
         return frame
 
@@ -313,13 +334,15 @@ class PostGISStore(Store):
     def _anyone(self) -> Access:
         """The store's user at the public level: for what every level may read (the catalogue, the
         stamp), so those reads never hold more rights than the least user."""
-        return Access(self.access.user, Level.PUBLIC, route=self.access.route)
+        return Access(self.access.user, Level.PUBLIC, route=self.access.route, municipality=None)
 
     @contextlib.contextmanager
-    def _tx(self, access: Access, *, snapshot: bool = False, layer: str | None = None) -> Iterator:
-        """One transaction as ``access``: its role, user and district set locally (one round trip),
-        a raw psycopg cursor; database errors become :class:`StoreError` (refusals
-        :class:`AccessDenied`) with a user-safe message naming ``layer``."""
+    def _tx(self, access: Access, *, trusted: bool = False, snapshot: bool = False,
+            layer: str | None = None) -> Iterator:
+        """One transaction as ``access``: its role (``trusted``: the pipeline's), user, district
+        and municipality set locally (one round trip), a raw psycopg cursor; database errors
+        become :class:`StoreError` (refusals :class:`AccessDenied`) with a user-safe message
+        naming ``layer``."""
         try:
             with self._shared.engine.begin() as conn:
                 raw = conn.connection.driver_connection
@@ -328,29 +351,31 @@ class PostGISStore(Store):
                         cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
                     self._shared.check_login(cur, self.location)
                     cur.execute("SELECT set_config('role', %s, true), set_config('karte.user', %s, true), "
-                                "set_config('karte.district', %s, true)",
-                                (ROLE_OF[access.level], access.user, access.district or ""))
+                                "set_config('karte.district', %s, true), "
+                                "set_config('karte.municipality', %s, true)",
+                                (PIPELINE_ROLE if trusted else ROLE_OF[access.level], access.user,
+                                 access.district or "", access.municipality or ""))
                     yield cur
         except DBAPIError as exc:
             raise _store_error(exc.orig, self.location, access, layer) from exc
         except pgerrors.Error as exc:
             raise _store_error(exc, self.location, access, layer) from exc
 
-    def _read(self, layer: str, *, district: str | None, access: Access, logged: bool,
-              system: bool) -> pd.DataFrame:
+    def _read(self, layer: str, *, district: str | None, municipality: str | None, access: Access,
+              logged: bool, system: bool) -> pd.DataFrame:
         personal = layer in PERSONAL_MODELS
-        with self._tx(access, snapshot=True, layer=layer) as cur:
+        with self._tx(access, trusted=not logged, snapshot=True, layer=layer) as cur:
             entry = _entry(cur, layer, self.location)
-            where = None
+            where = []
             if district is not None:
-                where = ("district_code", district)
+                where.append(("district_code", district))
                 if not any(c["name"] == "district_code" for c in entry["columns"]):
                     raise StoreError(f"{self.location} のレイヤ {layer} には district_code 列がありません")
             system = system and versioned(LAYER_MODELS.get(layer))
             if personal and not access.sees_personal:
                 frame = _empty(entry, system=system)
             else:
-                frame = _select(cur, layer, entry, where=where, system=system)
+                frame = _select(cur, layer, entry, where=where, municipality=municipality, system=system)
             if personal and logged:
                 _log(cur, access, layer, district if district is not None else access.district, len(frame))
         return frame
@@ -396,7 +421,8 @@ def _require_schema(cur, location: str) -> None:
 
 def _entry(cur, layer: str, location: str, *, opening: LayerSpec | None = None) -> dict:
     """The catalogue entry of ``layer``. ``opening``: a layer about to get rows; a record layer
-    not written yet is entered with its table's columns first (``karte.open_record_layer``)."""
+    not written yet is entered with its table's columns first, in the registry's order
+    (``karte.open_record_layer``)."""
     if not _migrated(cur):
         raise StoreError(f"{location} にレイヤ {layer} がありません "
                          "(karte db upgrade と karte build を先に実行)")
@@ -404,7 +430,8 @@ def _entry(cur, layer: str, location: str, *, opening: LayerSpec | None = None) 
     cur.execute(query, (layer,))
     hit = cur.fetchone()
     if hit is None and opening is not None and opening.records:
-        cur.execute(f"SELECT {SCHEMA}.open_record_layer(%s, %s)", (layer, opening.key))
+        cur.execute(f"SELECT {SCHEMA}.open_record_layer(%s, %s, %s)",
+                    (layer, opening.key, list(opening.column_names)))
         cur.execute(query, (layer,))
         hit = cur.fetchone()
     if hit is None:
@@ -437,14 +464,11 @@ def _log(cur, access: Access, layer: str, district: str | None, rows: int, actio
 # -- reading ---------------------------------------------------------------------------------------
 
 def _fields(entry: dict, *, modelled: bool, system: bool) -> list[sql.Composable]:
-    """What :func:`_frame` reads, in its order: the direct columns and the JSONB bag, the system
-    columns, the geometry as WKB."""
-    if modelled:
-        fields: list[sql.Composable] = [sql.Identifier(c["name"]) for c in entry["columns"]
-                                        if c["where"] == "column"]
-        fields.append(sql.Identifier("extra"))
-    else:
-        fields = [sql.Identifier("attrs")]
+    """What :func:`_frame` reads, in its order: the direct columns (in ``extra_layers`` only
+    ``municipality_code``) and the JSONB bag, the system columns, the geometry as WKB."""
+    fields: list[sql.Composable] = [sql.Identifier(c["name"]) for c in entry["columns"]
+                                    if c["where"] == "column"]
+    fields.append(sql.Identifier("extra" if modelled else "attrs"))
     if system:
         fields += [sql.Identifier(c) for c in SYSTEM_COLUMNS]
     if entry["geometry"]:
@@ -452,7 +476,10 @@ def _fields(entry: dict, *, modelled: bool, system: bool) -> list[sql.Composable
     return fields
 
 
-def _select(cur, layer: str, entry: dict, *, where: tuple[str, object] | None, system: bool) -> pd.DataFrame:
+def _select(cur, layer: str, entry: dict, *, where: list[tuple[str, object]],
+            municipality: str | None = None, system: bool) -> pd.DataFrame:
+    """The rows of ``layer`` whose columns equal ``where`` (name, value) and, when given, whose
+    ``municipality_code`` (a table column everywhere) is ``municipality``, in row order."""
     model = LAYER_MODELS.get(layer)
     table = sql.Identifier(SCHEMA, layer if model else "extra_layers")
     columns = entry["columns"]
@@ -462,10 +489,11 @@ def _select(cur, layer: str, entry: dict, *, where: tuple[str, object] | None, s
     if not model:
         conditions.append(sql.SQL("layer = %s"))
         params.append(layer)
-    if where is not None:
-        name, value = where
+    if municipality is not None:
+        where = [*where, (MUNICIPALITY, municipality)]
+    for name, value in where:
         kind = next((c for c in columns if c["name"] == name), None)
-        if model and kind and kind["where"] == "column":
+        if name == MUNICIPALITY or (kind and kind["where"] == "column"):
             conditions.append(sql.SQL("{} = %s").format(sql.Identifier(name)))
         else:
             conditions.append(sql.SQL("{} ->> %s = %s").format(sql.Identifier("extra" if model else "attrs")))
@@ -476,16 +504,17 @@ def _select(cur, layer: str, entry: dict, *, where: tuple[str, object] | None, s
         query += sql.SQL(" WHERE ") + sql.SQL(" AND ").join(conditions)
     cur.execute(query + sql.SQL(" ORDER BY fid"), params)
     rows = cur.fetchall()
-    return _frame(entry, list(zip(*rows, strict=True)) if rows else None, model is not None, system)
-def _frame(entry: dict, cols: list[tuple] | None, modelled: bool, system: bool) -> pd.DataFrame:
+    return _frame(entry, list(zip(*rows, strict=True)) if rows else None, system)
+
+
+def _frame(entry: dict, cols: list[tuple] | None, system: bool) -> pd.DataFrame:
     n = len(cols[0]) if cols else 0
     pos = 0
     direct: dict[str, tuple] = {}
-    if modelled:
-        for c in entry["columns"]:
-            if c["where"] == "column":
-                direct[c["name"]] = cols[pos] if cols else ()
-                pos += 1
+    for c in entry["columns"]:
+        if c["where"] == "column":
+            direct[c["name"]] = cols[pos] if cols else ()
+            pos += 1
     bags = cols[pos] if cols else ()
     pos += 1
     data = {}
@@ -511,7 +540,7 @@ def _frame(entry: dict, cols: list[tuple] | None, modelled: bool, system: bool) 
 
 
 def _empty(entry: dict, *, system: bool) -> pd.DataFrame:
-    return _frame(entry, None, True, system)
+    return _frame(entry, None, system)
 
 
 def _series(values, kind: str) -> pd.Series:
@@ -576,7 +605,8 @@ def _prepare(layer: str, frame: pd.DataFrame, problems: list[str]) -> _Prepared:
         elif frame.crs.to_epsg() != SRID:
             frame = frame.to_crs(SRID)
     personal, has_versions = layer in PERSONAL_MODELS, versioned(model)
-    modelled = attribute_columns(model) if model is not None else {}
+    # extra_layers keeps the municipality in a column too (row filters, its index)
+    modelled = attribute_columns(model) if model is not None else {MUNICIPALITY: "text"}
     entry_columns, direct, extras = [], {}, {}
     system: dict[str, list] = {}
     for name in frame.columns:
@@ -607,8 +637,8 @@ def _prepare(layer: str, frame: pd.DataFrame, problems: list[str]) -> _Prepared:
         copy_columns = [*direct, "extra"]
         columns = [*direct.values(), bags]
     else:
-        copy_columns = ["layer", "attrs"]
-        columns = [[layer] * n, bags]
+        copy_columns = ["layer", *direct, "attrs"]
+        columns = [[layer] * n, *direct.values(), bags]
     if geoms is not None:
         copy_columns.append("geom")
         columns.append(geoms)
@@ -796,12 +826,12 @@ def _assignments(entry_spec: LayerSpec, entry: dict, changes: Mapping[str, objec
             hexes = _geometries(layer, LAYER_MODELS[layer], frame, "g", problems)
             parts.append(sql.SQL("geom = %s::geometry"))
             params.append(hexes[0])
-        elif name not in known:
+        elif name not in known and name != MUNICIPALITY:
             problems.append(f"{layer} に列 {name} はありません")
         else:
-            col = known[name]
+            col = known.get(name, {"kind": "text", "where": "column"})  # the municipality: a column
             values = _values(layer, name, pd.Series([value], dtype=object), col["kind"], problems)
-            if col["where"] == "column":
+            if col["where"] == "column" or name == MUNICIPALITY:
                 parts.append(sql.SQL("{} = %s").format(sql.Identifier(name)))
                 params.append(values[0])
             else:
@@ -833,6 +863,8 @@ def _row_values(entry_spec: LayerSpec, entry: dict, rows: list[dict]) -> dict[st
         elif entry["geometry"] and name == entry["geometry"]:
             frame = gpd.GeoDataFrame({"g": series}, geometry="g", crs=SRID)
             out[name] = _geometries(layer, LAYER_MODELS[layer], frame, "g", problems)
+        elif name == MUNICIPALITY:  # a table column, listed in the catalogue or not
+            out[name] = _values(layer, name, series, "text", problems)
         elif name not in known:
             problems.append(f"列 {name} はありません")
         else:
@@ -866,7 +898,8 @@ def _insert(cur, entry: dict, values: dict[str, list], *, actor: str) -> list[di
     layer, geometry = entry["layer"], entry["geometry"]
     known = {c["name"]: c for c in entry["columns"]}
     n = len(next(iter(values.values())))
-    extras = [name for name in values if name in known and known[name]["where"] != "column"]
+    extras = [name for name in values if name in known and known[name]["where"] != "column"
+              and name != MUNICIPALITY]
     direct = [name for name in values if name != geometry and name not in extras]
     columns = [sql.Identifier(name) for name in direct]
     casts = [sql.SQL("%s")] * len(direct)
@@ -892,7 +925,7 @@ def _insert(cur, entry: dict, values: dict[str, list], *, actor: str) -> list[di
         sql.SQL(", ").join(_fields(entry, modelled=True, system=True))),
         [v for row in params for v in row])
     fetched = cur.fetchall()
-    return _records(_frame(entry, list(zip(*fetched, strict=True)), True, True))
+    return _records(_frame(entry, list(zip(*fetched, strict=True)), True))
 
 
 def _records(frame: pd.DataFrame) -> list[dict]:
@@ -926,13 +959,16 @@ def _district_field(entry_spec: LayerSpec, entry: dict) -> sql.Composable:
     return sql.SQL("NULL::text")
 
 
-def _missing_or_conflict(cur, entry_spec: LayerSpec, key: str, version: int) -> KarteError:
-    """Why an edit at ``version`` changed no row: the row is not there for this user, or is but
-    not theirs to change (:class:`NotFoundError`, saying nothing more), or it is at another version
-    (:class:`ConflictError`). The caller raises it inside the transaction, so nothing is kept."""
+def _missing_or_conflict(cur, entry_spec: LayerSpec, key: str, version: int,
+                         municipality: str | None) -> KarteError:
+    """Why an edit at ``version`` changed no row: the row (``key`` in the user's ``municipality``)
+    is not there for this user, or is but not theirs to change (:class:`NotFoundError`, saying
+    nothing more), or it is at another version (:class:`ConflictError`). The caller raises it
+    inside the transaction, so nothing is kept."""
     layer = str(entry_spec.name)
-    cur.execute(sql.SQL("SELECT version FROM {} WHERE {} = %s").format(
-        sql.Identifier(SCHEMA, layer), sql.Identifier(entry_spec.key)), [key])
+    cur.execute(sql.SQL("SELECT version FROM {} WHERE {} = %s AND {} = %s").format(
+        sql.Identifier(SCHEMA, layer), sql.Identifier(entry_spec.key), sql.Identifier(MUNICIPALITY)),
+        [key, municipality])
     now = cur.fetchone()
     if now is None or now[0] == int(version):
         return NotFoundError(f"{_label(layer)}に指定の行はありません（または変更の権限がありません）")

@@ -2,13 +2,17 @@
 and the snapshot stamp.
 
 Everything lives in the ``karte`` schema. Spatial columns are ``geom`` in EPSG:6678 with a GiST
-index each. Columns a written frame has beyond its model go to the ``extra`` JSONB column (typed
-through :class:`LayerCatalog`), and layers that are not karte layers at all go to
-:class:`ExtraLayer`, so any frame round-trips. Personal tables (register, cooperators,
-supporter_decisions) carry the row-level-security columns (``district_code``, the register's
-``consent``); they and every record layer carry the optimistic-locking columns (``version``,
-``updated_at``, ``updated_by``: :class:`Versioned`). Personal rows never go to ``extra_layers``
-(it has no row-level security; a check constraint refuses them).
+index each. Every layer table (and ``extra_layers``) has ``municipality_code`` (the
+municipality's JIS code, :data:`karte.domain.layers.MUNICIPALITY`) with a B-tree index; its
+default is the transaction's ``karte.municipality`` setting, the acting user's (migration 0004).
+Columns a written frame has beyond its model go to the ``extra`` JSONB column (typed through
+:class:`LayerCatalog`), and layers that are not karte layers at all go to :class:`ExtraLayer`, so
+any frame round-trips. Personal tables (register, cooperators, supporter_decisions) carry the
+row-level-security columns (``municipality_code``, ``district_code``, the register's
+``consent``), their keys unique within a municipality; they and every record layer carry the
+optimistic-locking columns (``version``, ``updated_at``, ``updated_by``: :class:`Versioned`).
+Personal rows never go to ``extra_layers`` (it has no row-level security; a check constraint
+refuses them).
 
 Built layers are modelled by hand (their columns are whatever the build writes, modelled where
 known); record layers (:attr:`karte.domain.layers.LayerSpec.records`) are modelled from their
@@ -41,7 +45,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from karte.domain.layers import LAYERS, LayerSpec
+from karte.domain.layers import LAYERS, MUNICIPALITY, LayerSpec
 from karte.store.base import AUDIT_ACTIONS, SYSTEM_COLUMNS
 
 SCHEMA = "karte"
@@ -70,11 +74,27 @@ def _district(table: str, column: str = "district_code") -> Index:
     return Index(f"ix_{table}_{column}", column)
 
 
+def _municipality(table: str) -> Index:
+    return _district(table, MUNICIPALITY)
+
+
+def _unique_key(table: str, key: str) -> Index:
+    """Keys of personal and record layers are unique within a municipality."""
+    return Index(f"ux_{table}_{MUNICIPALITY}_{key}", MUNICIPALITY, key, unique=True)
+
+
+def _municipality_code():
+    """The row's municipality; a row inserted without one gets the acting user's."""
+    return mapped_column(Text, server_default=text("nullif(current_setting('karte.municipality', true), '')"))
+
+
 class LayerTable:
-    """Columns every layer table has: ``fid`` (row order) and ``extra`` (unmodelled columns)."""
+    """Columns every layer table has: ``fid`` (row order), ``extra`` (unmodelled columns) and
+    ``municipality_code``."""
 
     fid: Mapped[int] = _fid()
     extra: Mapped[dict | None] = mapped_column(JSONB)
+    municipality_code: Mapped[str | None] = _municipality_code()
 
 
 class Versioned:
@@ -94,7 +114,7 @@ class SmallArea(LayerTable, Base):
     """町丁・字 with statistics and their district."""
 
     __tablename__ = "small_areas"
-    __table_args__ = (_gist(__tablename__), _district(__tablename__))
+    __table_args__ = (_gist(__tablename__), _district(__tablename__), _municipality(__tablename__))
     key_code: Mapped[str | None] = mapped_column(Text)
     name: Mapped[str | None] = mapped_column(Text)
     fullname: Mapped[str | None] = mapped_column(Text)
@@ -116,7 +136,7 @@ class District(LayerTable, Base):
     """地区社協 areas."""
 
     __tablename__ = "districts"
-    __table_args__ = (_gist(__tablename__), _district(__tablename__))
+    __table_args__ = (_gist(__tablename__), _district(__tablename__), _municipality(__tablename__))
     district_code: Mapped[str | None] = mapped_column(Text)
     district_name: Mapped[str | None] = mapped_column(Text)
     small_areas: Mapped[int | None] = mapped_column(Integer)
@@ -127,6 +147,7 @@ class DistrictMap(LayerTable, Base):
     """key_code -> district, as read."""
 
     __tablename__ = "district_map"
+    __table_args__ = (_municipality(__tablename__),)
     key_code: Mapped[str | None] = mapped_column(Text)
     district_code: Mapped[str | None] = mapped_column(Text)
     district_name: Mapped[str | None] = mapped_column(Text)
@@ -137,8 +158,8 @@ class Register(Versioned, LayerTable, Base):
 
     __tablename__ = "register"
     __key__ = "person_id"
-    __table_args__ = (_gist(__tablename__), _district(__tablename__),
-                      Index("ux_register_person_id", "person_id", unique=True))
+    __table_args__ = (_gist(__tablename__), _district(__tablename__), _municipality(__tablename__),
+                      _unique_key(__tablename__, __key__))
     person_id: Mapped[str | None] = mapped_column(Text)
     name: Mapped[str | None] = mapped_column(Text)
     kana: Mapped[str | None] = mapped_column(Text)
@@ -168,8 +189,8 @@ class Cooperator(Versioned, LayerTable, Base):
 
     __tablename__ = "cooperators"
     __key__ = "cooperator_id"
-    __table_args__ = (_gist(__tablename__), _district(__tablename__),
-                      Index("ux_cooperators_cooperator_id", "cooperator_id", unique=True))
+    __table_args__ = (_gist(__tablename__), _district(__tablename__), _municipality(__tablename__),
+                      _unique_key(__tablename__, __key__))
     cooperator_id: Mapped[str | None] = mapped_column(Text)
     role: Mapped[str | None] = mapped_column(Text)
     name: Mapped[str | None] = mapped_column(Text)
@@ -185,7 +206,7 @@ class Service(LayerTable, Base):
     """共助サービス."""
 
     __tablename__ = "services"
-    __table_args__ = (_gist(__tablename__), _district(__tablename__))
+    __table_args__ = (_gist(__tablename__), _district(__tablename__), _municipality(__tablename__))
     service_id: Mapped[str | None] = mapped_column(Text)
     kind: Mapped[str | None] = mapped_column(Text)
     name: Mapped[str | None] = mapped_column(Text)
@@ -204,7 +225,7 @@ class Shelter(LayerTable, Base):
     """指定避難所 (GSI)."""
 
     __tablename__ = "shelters"
-    __table_args__ = (_gist(__tablename__),)
+    __table_args__ = (_gist(__tablename__), _municipality(__tablename__))
     shelter_id: Mapped[str | None] = mapped_column(Text)
     name: Mapped[str | None] = mapped_column(Text)
     address: Mapped[str | None] = mapped_column(Text)
@@ -218,7 +239,7 @@ class EmergencySite(LayerTable, Base):
     """指定緊急避難場所 (GSI)."""
 
     __tablename__ = "emergency_sites"
-    __table_args__ = (_gist(__tablename__),)
+    __table_args__ = (_gist(__tablename__), _municipality(__tablename__))
     site_id: Mapped[str | None] = mapped_column(Text)
     name: Mapped[str | None] = mapped_column(Text)
     address: Mapped[str | None] = mapped_column(Text)
@@ -238,6 +259,7 @@ class Karte(LayerTable, Base):
     """The assembled karte of each district (JSON kept as text, byte for byte)."""
 
     __tablename__ = "kartes"
+    __table_args__ = (_municipality(__tablename__),)
     district_code: Mapped[str | None] = mapped_column(Text)
     karte_json: Mapped[str | None] = mapped_column(Text)
 
@@ -246,6 +268,7 @@ class Meta(LayerTable, Base):
     """key/value: data date, fiscal year, synthetic flags."""
 
     __tablename__ = "meta"
+    __table_args__ = (_municipality(__tablename__),)
     key: Mapped[str | None] = mapped_column(Text)
     value: Mapped[str | None] = mapped_column(Text)
 
@@ -256,12 +279,14 @@ class ExtraLayer(Base):
 
     __tablename__ = "extra_layers"
     __table_args__ = (_gist(__tablename__), Index("ix_extra_layers_layer", "layer"),
+                      _municipality(__tablename__),
                       CheckConstraint("layer NOT IN ('register', 'cooperators', 'supporter_decisions')",
                                       name="ck_extra_layers_not_personal"))
     fid: Mapped[int] = _fid()
     layer: Mapped[str] = mapped_column(Text, nullable=False)
     attrs: Mapped[dict | None] = mapped_column(JSONB)
     geom = mapped_column(Geometry("GEOMETRY", srid=SRID, spatial_index=False), nullable=True)
+    municipality_code: Mapped[str | None] = _municipality_code()
 
 
 class LayerCatalog(Base):
@@ -316,18 +341,20 @@ _SA_TYPE = {"text": Text, "integer": BigInteger, "float": Float, "boolean": Bool
 
 def _record_model(entry: LayerSpec) -> type[LayerTable]:
     """The table of a record layer, from its registry entry: the declared columns, the system
-    columns, a unique index on the key, an index on the district column, a GiST index on the
-    geometry (the migration that creates the table follows the same plan)."""
+    columns, a unique index on the municipality and the key, an index on the municipality and on
+    the district column, a GiST index on the geometry (the migration that creates the table follows
+    the same plan)."""
     name = str(entry.name)
     attrs: dict[str, object] = {
         "__tablename__": name, "__key__": entry.key,
         "__doc__": f"{entry.title_ja}: a record layer, written row by row.",
     }
-    args = [Index(f"ux_{name}_{entry.key}", entry.key, unique=True)]
+    args = [_unique_key(name, entry.key), _municipality(name)]
     if entry.district_column:
         args.append(_district(name, entry.district_column))
     for column in entry.columns:
-        attrs[column.name] = mapped_column(_SA_TYPE[column.kind])
+        if column.name != MUNICIPALITY:  # every layer table has it (LayerTable)
+            attrs[column.name] = mapped_column(_SA_TYPE[column.kind])
     if entry.geometry:
         attrs["geom"] = _geom(entry.geometry.upper())
         args.append(_gist(name))

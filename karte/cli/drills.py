@@ -1,0 +1,9 @@
+"""The commands plans, drill, disaster (issue 19)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this topic's commands and command groups to the ``karte`` application."""

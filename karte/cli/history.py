@@ -1,0 +1,9 @@
+"""The commands history, indicators, plan, report (issue 12)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this topic's commands and command groups to the ``karte`` application."""
