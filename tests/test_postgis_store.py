@@ -37,7 +37,7 @@ from karte.domain.access import Access, Level
 from karte.domain.errors import AccessDenied, ConflictError, NotFoundError, StoreError
 from karte.domain.layers import MUNICIPALITY, PERSONAL_LAYERS, Layer
 from karte.store import GeoPackageStore, open_store
-from karte.store.cli import db_current, db_upgrade, export_store, import_store
+from karte.store.cli import db_current, db_head, db_upgrade, export_store, import_store
 from karte.store.postgis import PostGISStore
 
 #: PostGIS fixtures and the CI guard (fails the session if a PostGIS test skipped with CI=true).
@@ -89,7 +89,7 @@ def test_upgrade_creates_then_is_idempotent_and_matches_the_models(fresh_databas
     assert db_current(admin) is None
     db_upgrade(admin)
     db_upgrade(admin)  # again: nothing to do, no error
-    assert db_current(admin) == "0004"
+    assert db_current(admin) == db_head()
     engine = create_engine(admin, poolclass=pool.NullPool)
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={
@@ -116,7 +116,7 @@ def test_downgrade_and_upgrade_again(fresh_database):
     command.downgrade(alembic_config(admin), "base")
     assert db_current(admin) is None
     db_upgrade(admin)
-    assert db_current(admin) == "0004"
+    assert db_current(admin) == db_head()
 
 
 def test_0002_moves_the_decisions_out_of_the_unprotected_table_and_back(fresh_database, monkeypatch):
@@ -159,7 +159,7 @@ def test_0002_moves_the_decisions_out_of_the_unprotected_table_and_back(fresh_da
     assert as_at_0001(True, at_0001) == 3  # the leak: every row to a member of district B
     db_upgrade(admin)
     db_upgrade(admin)  # idempotent
-    assert db_current(admin) == "0004" and in_extra_layers() == 0
+    assert db_current(admin) == db_head() and in_extra_layers() == 0
     with PostGISStore(app) as store:
         assert_same(store.read(Layer.DECISIONS), frame)
         assert list(store.read(Layer.DECISIONS, access=member_b)["decision_id"]) == ["D000002"]
@@ -335,7 +335,7 @@ def test_0004_downgrade_and_upgrade_converge(fresh_database):
         kept = store.read_full("register")
     with pytest.raises(sa.exc.IntegrityError, match="ux_register_person_id"):
         command.downgrade(alembic_config(admin), "0003")
-    assert db_current(admin) == "0004"
+    assert db_current(admin) == db_head()
     with PostGISStore(app) as store:
         assert_same(store.read_full("register"), kept)
 

@@ -59,6 +59,13 @@ def db_upgrade(url: str, *, revision: str = "head") -> None:
         raise StoreError(f"データベースの更新に失敗しました ({_safe(url)}): {first}") from exc
 
 
+def db_head() -> str:
+    """The newest schema revision this karte knows (what ``karte db upgrade`` brings a database to)."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config("postgresql://")).get_current_head()
+
+
 def db_current(url: str) -> str | None:
     """The schema revision the database is at (``None`` before the first upgrade)."""
     from alembic.runtime.migration import MigrationContext
