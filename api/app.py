@@ -26,7 +26,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from api import errors
 from api.auth import LoginThrottle
 from api.deps import WebSettings, web_settings
-from api.routes import apidocs, auth, care, copies, districts, drills, history, ogc, pages, supporters
+from api.routes import apidocs, auth, care, copies, districts, drills, history, ogc, pages, supporters, tiles
 from karte.settings import Settings
 from karte.snapshot import current
 from karte.store import open_store
@@ -116,7 +116,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None,
             response.headers["Cache-Control"] = "private, no-store"
         return response
 
-    for routes in (auth, districts, ogc, apidocs, pages, history, care, supporters, drills, copies):
+    for routes in (auth, districts, ogc, tiles, apidocs, pages, history, care, supporters, drills, copies):
         app.include_router(routes.router)
     if STATIC.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -51,7 +51,7 @@ def karte_view(store: Store, code: str, access: Access, *, include_personal: boo
     karte["gaps"] = gap_rows(snap, code)
     karte["coverage"] = coverage_summary(snap, code)
     if access.level == Level.PUBLIC:
-        suppress_karte(karte, max_small)
+        suppress_karte(karte, max_small, snapshot=snap)
     elif include_personal and access.may_see_district_rows(code):
         reg = read_rows(store, Layer.REGISTER, access, district=code)
         coop = read_rows(store, Layer.COOPERATORS, access, district=code)

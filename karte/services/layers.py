@@ -114,7 +114,7 @@ def layer_view(store, layer: str, access: Access, *, district: str | None = None
         frame = frame[frame["district_code"] == district]
     frame = frame.reset_index(drop=True)
     if access.level == Level.PUBLIC:
-        frame = suppress_frame(frame, layer, max_small)
+        frame = suppress_frame(frame, layer, max_small, snapshot=snap)
     return frame
 
 

@@ -286,7 +286,7 @@ def build_sheet(snap: Snapshot, code: str, *, options: SheetOptions, coverage: C
     public = not options.edition.personal
     karte = snap.karte(code)
     if public:
-        suppress_karte(karte, options.max_small)
+        suppress_karte(karte, options.max_small, snapshot=snap)
     n = options.max_small if public else 0  # 0: nothing is suppressed
     salon_numbers = _salon_numbers(karte)
     shelter_labels = _shelter_labels(karte)

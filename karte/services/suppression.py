@@ -51,9 +51,10 @@ def rate_of(rate, count, max_small: int):
     return None if small(count, max_small) == SUPPRESSED else rate
 
 
-def suppress_karte(karte: dict, max_small: int) -> dict:
+def suppress_karte(karte: dict, max_small: int, *, snapshot=None) -> dict:
     """The karte (the stored ``karte/1`` plus ``gaps`` and ``coverage``) as the public sees it;
-    changed in place and returned."""
+    changed in place and returned. ``snapshot`` (:class:`karte.snapshot.Snapshot`) is the build
+    the karte belongs to: the whole city's figures, for rules that look beyond one district."""
     for item in karte["base"]:
         if item.get("unit") not in ("人", "世帯"):
             continue
@@ -84,9 +85,10 @@ def suppress_karte(karte: dict, max_small: int) -> dict:
     return karte
 
 
-def suppress_frame(frame: pd.DataFrame, layer: str, max_small: int) -> pd.DataFrame:
+def suppress_frame(frame: pd.DataFrame, layer: str, max_small: int, *, snapshot=None) -> pd.DataFrame:
     """A copy of a public layer with its counts of people from 1 to ``max_small`` as
-    :data:`SUPPRESSED` (those columns become ``object``) and the rates beside them ``None``."""
+    :data:`SUPPRESSED` (those columns become ``object``) and the rates beside them ``None``.
+    ``snapshot``: the build the layer belongs to (as for :func:`suppress_karte`)."""
     geometry = getattr(frame, "_geometry_column_name", None)
     rates = [c for c in frame.columns if is_rate(c)]
     columns = [c for c in frame.columns
