@@ -18,6 +18,7 @@ module                    commands
 :mod:`.supporters`        ``match``, ``points`` (地域福祉サポーター)
 :mod:`.drills`            ``plans``, ``drill``, ``disaster`` (evacuation plans, drills)
 :mod:`.copies`            ``copies`` (the hand-out ledger)
+:mod:`.census`            ``census`` (a new census in one command)
 ========================  ======================================================================
 """
 
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import typer
 
-from karte.cli import build, care, copies, data, drills, history, serve, sheets, show, supporters, users
+from karte.cli import build, care, census, copies, data, drills, history, serve, sheets, show, supporters, users
 
 app = typer.Typer(
     help="地区カルテ (district karte): build and show the district kartes of Aomori city.",
@@ -43,7 +44,7 @@ app.command()(serve.serve)
 app.add_typer(show.districts_app, name="districts")
 app.add_typer(data.db_app, name="db")
 app.add_typer(users.users_app, name="users")
-for topic in (history, care, supporters, drills, copies):
+for topic in (history, care, supporters, drills, copies, census):
     topic.register(app)
 
 __all__ = ["app"]
