@@ -26,7 +26,20 @@ from __future__ import annotations
 
 import typer
 
-from karte.cli import build, care, census, copies, data, drills, history, serve, sheets, show, supporters, users
+from karte.cli import (
+    build,
+    care,
+    census,
+    copies,
+    data,
+    drills,
+    history,
+    serve,
+    sheets,
+    show,
+    supporters,
+    users,
+)
 
 app = typer.Typer(
     help="地区カルテ (district karte): build and show the district kartes of Aomori city.",
