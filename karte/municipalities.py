@@ -22,15 +22,26 @@ def of_key_codes(key_codes: pd.Series) -> pd.Series:
 
 
 def names(small_areas: pd.DataFrame) -> dict[str, str]:
-    """Municipality code -> name (``青森市``), from the small areas' full names
-    (``青森県/青森市/小柳６丁目``); the code itself when no full name says it."""
+    """Municipality code -> name (``青森市``, ``野辺地町``), from the small areas' full names
+    (``青森県/青森市/小柳６丁目``, ``青森県/上北郡/野辺地町/字新田``: a town or village comes after
+    its 郡)."""
     out: dict[str, str] = {}
     if "fullname" not in small_areas.columns:
         return out
     for code, full in zip(small_areas[MUNICIPALITY], small_areas["fullname"], strict=True):
-        if code and code not in out and isinstance(full, str) and full.count("/") >= 2:
-            out[code] = full.split("/")[1]
+        if code and code not in out and isinstance(full, str):
+            out_name = name_of(full)
+            if out_name:
+                out[code] = out_name
     return out
+
+
+def name_of(fullname: str) -> str | None:
+    """The municipality in an e-Stat full name: ``青森県/上北郡/野辺地町/字新田`` -> ``野辺地町``."""
+    parts = fullname.split("/")
+    if len(parts) < 3:
+        return None
+    return parts[2] if parts[1].endswith("郡") and len(parts) >= 4 else parts[1]
 
 
 def of_districts(districts: pd.DataFrame, small_areas: pd.DataFrame) -> pd.Series:
