@@ -37,7 +37,23 @@ BASE_SHARES = {"age_0_14": 0.118, "age_65_74": 0.140, "age_75_plus": 0.146}
 ALONE_RATE = 0.18
 DISABLED_RATE_UNDER_65 = 0.035
 DISABLED_RATE_65_PLUS = 0.11
-CONCEALED_MARKS = {"*", "-", "X", "x", "…", "･", "・"}
+#: e-Stat's cell marks: ``-`` is none (該当数字なし, a count of 0); the others are concealed or
+#: merged into another area (秘匿・合算), unknown here. The one list for every e-Stat reader.
+NONE_MARKS = frozenset({"-"})
+CONCEALED_MARKS = frozenset({"X", "x", "*", "**", "***", "…", "･", "・"})
+
+
+def estat_count(cell: str) -> int | None:
+    """An e-Stat table cell as a count: digits (commas allowed) as an int, ``-`` as 0, a concealed
+    mark or an empty cell as None. Raises ValueError for anything else."""
+    text = unicodedata.normalize("NFKC", str(cell)).strip().replace(",", "")
+    if text in NONE_MARKS:
+        return 0
+    if text in CONCEALED_MARKS or text == "":
+        return None
+    if not text.isdigit():
+        raise ValueError(text)
+    return int(text)
 
 
 def synthetic_age_bands(small_areas: pd.DataFrame, *, seed: int) -> pd.DataFrame:
@@ -109,7 +125,9 @@ def read_estat_age_table(path: Path) -> pd.DataFrame:
 
     The layout: CP932 (UTF-8 also accepted), two header rows (codes, then Japanese labels),
     ``KEY_CODE`` first; 5-year age columns labelled like ``総数０～４歳`` … ``総数１００歳以上``
-    (male/female columns are ignored); concealed cells are ``*``, ``-`` or ``X``.
+    (male/female columns are ignored). Of the open-ended columns only the highest counts: the
+    2020 table also has 再掲 totals such as ``総数６５歳以上`` besides ``総数７５歳以上``, and
+    adding those would count people twice. Cells follow :func:`estat_count` (``-`` is 0).
 
     Returns a DataFrame indexed by ``key_code`` with the four :data:`AGE_BANDS` as nullable
     integers (null where any contributing cell was concealed).
@@ -125,6 +143,7 @@ def read_estat_age_table(path: Path) -> pd.DataFrame:
         raise ValidationError([Problem(path.name, 1, "KEY_CODE", "KEY_CODE 列がありません",
                                        "no KEY_CODE column")])
     band_cols: dict[str, list[int]] = {b: [] for b in AGE_BANDS}
+    open_cols: dict[int, int] = {}   # lower bound -> column, of the 総数N歳以上 columns
     for j, label in enumerate(labels):
         if not label.startswith("総数") or "不詳" in label:
             continue
@@ -133,13 +152,12 @@ def read_estat_age_table(path: Path) -> pd.DataFrame:
             lo, hi = int(m.group(1)), int(m.group(2))
             if hi - lo > 4:  # aggregate columns such as 総数15～64歳 would double count
                 continue
+            band_cols[_band_of(lo)].append(j)
         elif o:
-            lo = int(o.group(1))
-        else:
-            continue
-        band = ("age_0_14" if lo < 15 else "age_15_64" if lo < 65 else
-                "age_65_74" if lo < 75 else "age_75_plus")
-        band_cols[band].append(j)
+            open_cols.setdefault(int(o.group(1)), j)
+    if open_cols:
+        top = max(open_cols)
+        band_cols[_band_of(top)].append(open_cols[top])
     empty = [b for b, cols in band_cols.items() if not cols]
     if empty:
         raise ValidationError([Problem(path.name, 2, None,
@@ -155,16 +173,16 @@ def read_estat_age_table(path: Path) -> pd.DataFrame:
         for band, cols in band_cols.items():
             total = 0
             for j in cols:
-                cell = unicodedata.normalize("NFKC", row.iloc[j]).strip().replace(",", "")
-                if cell in CONCEALED_MARKS or cell == "":
-                    total = None
-                    break
-                if not cell.isdigit():
+                try:
+                    value = estat_count(row.iloc[j])
+                except ValueError as exc:
                     problems.append(Problem(path.name, i + 1, codes[j] or labels[j],
-                                            f"数値ではありません: {cell[:12]}", "not a count"))
+                                            f"数値ではありません: {str(exc)[:12]}", "not a count"))
+                    value = None
+                if value is None:
                     total = None
                     break
-                total += int(cell)
+                total += value
             rec[band] = total
         if key in records:
             problems.append(Problem(path.name, i + 1, "KEY_CODE", f"KEY_CODE {key} が重複",
@@ -175,6 +193,11 @@ def read_estat_age_table(path: Path) -> pd.DataFrame:
     out = pd.DataFrame.from_dict(records, orient="index", columns=list(AGE_BANDS)).astype("Int64")
     out.index.name = "key_code"
     return out
+
+
+def _band_of(lower: int) -> str:
+    return ("age_0_14" if lower < 15 else "age_15_64" if lower < 65 else
+            "age_65_74" if lower < 75 else "age_75_plus")
 
 
 def _decode(path: Path) -> str:

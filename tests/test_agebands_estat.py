@@ -44,3 +44,41 @@ def test_bad_cell_reports_row_and_column(tmp_path):
         read_estat_age_table(tmp_path / "t.csv")
     (p,) = info.value.problems
     assert (p.row, p.column) == (4, "T000849006")
+
+
+def test_2020_layout_counts_each_person_once():
+    """The 2020 table also carries 再掲 totals (総数６５歳以上 besides 総数７５歳以上): only the
+    highest open-ended column is a band of its own, so 65-74 is 65～69 + 70～74."""
+    import csv
+    import unicodedata
+    from pathlib import Path
+
+    path = Path(__file__).parent / "fixtures" / "estat2020" / "tblT001082C02.txt"
+    table = read_estat_age_table(path)
+    rows = list(csv.reader(path.read_bytes().decode("cp932").splitlines()))
+    labels = [unicodedata.normalize("NFKC", c) for c in rows[1]]
+    col = {lab: j for j, lab in enumerate(labels)}
+    checked = 0
+    for row in rows[2:]:
+        key = row[0]
+        cells = [row[col["総数65~69歳"]], row[col["総数70~74歳"]], row[col["総数75歳以上"]]]
+        if key not in table.index or not all(c.isdigit() for c in cells):
+            continue
+        got = table.loc[key]
+        assert int(got["age_65_74"]) == int(cells[0]) + int(cells[1])
+        assert int(got["age_75_plus"]) == int(cells[2])
+        checked += 1
+    assert checked > 100
+
+
+def test_dash_is_zero_and_merged_marks_are_concealed(tmp_path):
+    n = len(AGES) + 1
+    dashes = ["1"] * n
+    dashes[0] = "-"           # 0-4: none
+    merged = ["1"] * n
+    merged[16] = "***"        # 80-84 merged into another area
+    write_table(tmp_path / "t.csv", [("02201001001", dashes), ("02201001002", merged)])
+    table = read_estat_age_table(tmp_path / "t.csv")
+    assert int(table.loc["02201001001", "age_0_14"]) == 2
+    assert table.isna().loc["02201001002", "age_75_plus"]
+    assert int(table.loc["02201001002", "age_0_14"]) == 3

@@ -21,7 +21,7 @@ import pyogrio
 from gis import crs
 from gis.districts import dissolve_districts
 from gis.geometry import repair_polygons
-from karte.agebands import CONCEALED_MARKS, read_estat_age_table
+from karte.agebands import CONCEALED_MARKS, NONE_MARKS, read_estat_age_table
 from karte.domain.errors import InputError, ValidationError
 from karte.domain.schema import AGE_BANDS
 from karte.importing.encoding import CP932, UTF8, detect_encoding
@@ -105,6 +105,8 @@ def read_stats(table: RawTable, path: Path, small_areas: pd.DataFrame, findings:
 
 def _count(text: str) -> int | None:
     s = unicodedata.normalize("NFKC", text).strip()
+    if s in NONE_MARKS:
+        return 0
     if s in CONCEALED_MARKS:
         return None
     return parse_int(s)
