@@ -11,3 +11,7 @@ Plain definitions with no I/O, imported by every other part of karte:
 * :mod:`karte.domain.access`: access levels, :class:`~karte.domain.access.Access` and suppression;
 * :mod:`karte.domain.errors`: errors with user-safe messages and the HTTP status they map to.
 """
+
+# The layer registry first: it imports the topic modules (history, care, …), which import the
+# registry's types; importing a topic module on its own would otherwise meet a half-made registry.
+from karte.domain import layers  # noqa: F401

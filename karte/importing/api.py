@@ -59,6 +59,12 @@ _KIND_ALIASES = {
 PRECISION_JA = {"exact": "座標・番地", "town": "町の代表点", "none": "位置なし"}
 
 
+def kind_ja(kind: str) -> str:
+    """The Japanese name of an import kind (the built-in kinds, then the record kinds)."""
+    record = records.find(kind)
+    return KIND_JA.get(kind) or (record.title_ja if record is not None else kind)
+
+
 def canonical_kind(kind: str) -> str:
     key = str(kind).strip().lower()
     key = _KIND_ALIASES.get(key, key)
@@ -104,7 +110,7 @@ class ImportReport:
             enc = f"文字コード {ENCODING_JA.get(self.encoding, self.encoding)}、"
         else:
             enc = ""
-        lines = [f"{KIND_JA[self.kind]}: {self.file} ({enc}{self.rows:,} 行)"]
+        lines = [f"{kind_ja(self.kind)}: {self.file} ({enc}{self.rows:,} 行)"]
         if self.precision:
             lines.append("位置: " + "、".join(f"{PRECISION_JA.get(k, k)} {v:,} 件"
                                              for k, v in sorted(self.precision.items())))
