@@ -31,7 +31,8 @@ def outreach_map(ranking: gpd.GeoDataFrame, suggestions: pd.DataFrame | None = N
                  asset_base: str, basemap: str | Basemap = "gsi_pale", numbered: int = NUMBERED,
                  to_geojson=None) -> folium.Map:
     """The map of :func:`karte.outreach.outreach_ranking` (areas with a score above 0) and of
-    :func:`karte.outreach.suggestions` (``person_geometry`` → ``cooperator_geometry``)."""
+    :func:`karte.outreach.suggestions` (``person_geometry`` → ``cooperator_geometry``). A ranking
+    with ``open_concerns`` (and ``last_visit``) adds them to each area's tooltip (counts only)."""
     to_geojson = to_geojson or web_geojson(tolerance_m=TOLERANCE_M, decimals=DECIMALS)
 
     ranked = ranking[pd.to_numeric(ranking["score"]) > 0]
@@ -93,4 +94,7 @@ def _tip(r) -> str:
             f"（{html.escape(str(getattr(r, 'district_name', '') or ''))}）<br>"
             f"点数 {float(r.score):.1f}<br>一人暮らし高齢者 {int(r.elderly_alone)}人<br>"
             f"サロン徒歩圏外の高齢者 {int(r.uncovered_elderly)}人（推計）<br>"
-            f"支援者のいない要支援者 {int(r.unsupported)}人")
+            f"支援者のいない要支援者 {int(r.unsupported)}人"
+            + (f"<br>気になる世帯（対応中） {int(r.open_concerns)}"
+               + (f"・最終訪問 {html.escape(str(r.last_visit))}" if getattr(r, "last_visit", None) else "")
+               if getattr(r, "open_concerns", 0) else ""))

@@ -15,6 +15,12 @@ confirmation records that the coordinator has asked both people and they agreed;
 change the register: the assignment reaches ``register.supporter_ids`` when the city imports its
 updated register (``karte import``), and until then the person is listed as confirmed rather
 than suggested again. Nothing is assigned without a confirmation.
+
+Below city staff no output carries the id of a register entry the viewer may not see (issue 16,
+item 9): a decision city staff recorded on a person who did not consent is left out of the
+decisions a coordinator is shown. Per ranked place the page also shows its open households of
+concern and the last visit to them (:func:`karte.services.care.open_concerns_by_area`, read as
+the viewer).
 """
 
 from __future__ import annotations
@@ -31,13 +37,15 @@ from gis.params import AnalysisParams
 from gis.suggest import suggest_supporters
 from karte.analysis import evacuation_gaps
 from karte.domain.access import Access, Level
+from karte.domain.care import japanese_date
 from karte.domain.errors import AccessDenied, InputError, NotFoundError
 from karte.domain.layers import LAYERS, Layer
 from karte.domain.schema import ROLE_JA, VOCABULARY, Role
 from karte.render.outreach_map import outreach_map
 from karte.render.webmap import ASSETS, Basemap, map_parts
+from karte.services import care
 from karte.services.layers import layer_view
-from karte.services.personal import read_rows
+from karte.services.personal import read_records, read_rows
 from karte.snapshot import Snapshot, current
 from karte.store.base import Store
 
@@ -132,7 +140,7 @@ def suggestions(store: Store, access: Access, *, district: str | None = None,
     coops = coops.set_index(coops["cooperator_id"].astype(str))
     seen = found[found["person_id"].astype(str).isin(people.index)
                  & found["cooperator_id"].astype(str).isin(coops.index)]
-    decided = set(decisions(store, access)["person_id"].astype(str))
+    decided = _decided(store, access)
     seen = seen[~seen["person_id"].astype(str).isin(decided)]
     p = people.loc[seen["person_id"].astype(str)]
     c = coops.loc[seen["cooperator_id"].astype(str)]
@@ -170,15 +178,29 @@ def _empty_suggestions() -> pd.DataFrame:
 
 def decisions(store: Store, access: Access) -> pd.DataFrame:
     """Every recorded decision the viewer may see (:data:`DECISION_COLUMNS`), newest first;
-    empty when none yet. A personal read: as ``access``, logged by the store."""
+    empty when none yet. A personal read: as ``access``, logged by the store.
+
+    Below city staff, only decisions on register entries the viewer may see: one that city staff
+    recorded on a person who did not consent would show that person's id (the register, read as
+    the viewer, decides; that read is logged too)."""
     check_access(access)
     if Layer.DECISIONS not in store.layers():
         return pd.DataFrame({c: pd.Series(dtype=object) for c in DECISION_COLUMNS})
     table = pd.DataFrame(read_rows(store, Layer.DECISIONS, access))
+    if not table.empty and access.level != Level.CITY_STAFF:
+        visible = {str(r["person_id"]) for r in read_records(store, Layer.REGISTER, access)}
+        table = table[table["person_id"].astype(str).isin(visible)]
     if table.empty:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in DECISION_COLUMNS})
     return table.sort_values(["decided_at", "decision_id"], ascending=False,
                              kind="stable").reset_index(drop=True)
+
+
+def _decided(store: Store, access: Access) -> set[str]:
+    """Ids of the persons with a decision (whoever may see them): they are not suggested again."""
+    if Layer.DECISIONS not in store.layers():
+        return set()
+    return {str(r["person_id"]) for r in read_records(store, Layer.DECISIONS, access)}
 
 
 def record_decision(store: Store, access: Access, *, person_id: str, cooperator_id: str,
@@ -223,6 +245,10 @@ def outreach_page(store: Store, access: Access, *, district: str | None, basemap
     if district is not None and district not in codes:
         raise NotFoundError(f"地区 {district} はありません")
     ranking = outreach_ranking(store, access)
+    places = care.open_concerns_by_area(store, access)
+    ranking["open_concerns"] = [places.get(k, {}).get("open_concerns", 0) for k in ranking["key_code"]]
+    visits = [places.get(k, {}).get("last_visit") or "" for k in ranking["key_code"]]
+    ranking["last_visit"] = [japanese_date(v, short=True) for v in visits]  # R8.11.28（2026-11-28）
     shown = ranking if district is None else ranking[ranking["district_code"] == district]
     found = suggestions(store, access, district=district)
     listed = found if district is not None else found.head(SUGGESTION_ROWS)
@@ -239,5 +265,6 @@ def outreach_page(store: Store, access: Access, *, district: str | None, basemap
         "suggestions": listed.drop(columns=["person_geometry", "cooperator_geometry"]).to_dict("records"),
         "suggestions_total": len(found), "map_areas": len(drawn),
         "decisions": made.head(50).to_dict("records"), "decision_ja": DECISION_JA,
+        "concerns_total": int(shown["open_concerns"].sum()),
         "district": district, "districts": [(c, names.get(c, c)) for c in codes],
     }
