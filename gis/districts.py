@@ -82,6 +82,24 @@ def regionalize(
     return _renumber_by_position(labels, centroids.set_axis(small_areas.index))
 
 
+def contiguity_components(small_areas: gpd.GeoDataFrame, *, contiguity_buffer: float = 50.0) -> pd.Series:
+    """The connected pieces of a set of small areas: an integer label per area (index aligned).
+
+    Neighbours as in :func:`regionalize` (polygons within ``contiguity_buffer`` metres); a
+    municipality with islands or exclaves has several pieces, and :func:`regionalize` takes one
+    piece at a time.
+    """
+    from libpysal import weights
+
+    if small_areas.crs is None or not small_areas.crs.is_projected:
+        raise ValueError("contiguity_components needs polygons in a projected (metric) CRS")
+    gdf = small_areas[[small_areas.geometry.name]].reset_index(drop=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        w = weights.fuzzy_contiguity(gdf, buffering=True, buffer=contiguity_buffer)
+    return pd.Series(np.asarray(w.component_labels, dtype=int), index=small_areas.index)
+
+
 def _renumber_by_position(labels: pd.Series, points: gpd.GeoSeries) -> pd.Series:
     """Renumber labels so region 0 is the north-most, then by longitude within 5 km bands."""
     cx = points.x.groupby(labels).mean()

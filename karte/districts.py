@@ -20,7 +20,7 @@ import geopandas as gpd
 import pandas as pd
 
 from gis import crs
-from gis.districts import regionalize
+from gis.districts import contiguity_components, regionalize
 from gis.geometry import repair_polygons
 from karte.domain.errors import InputError, Problem, ValidationError
 
@@ -109,10 +109,51 @@ def build_standin_mapping(
     return frame[list(MAPPING_COLUMNS)].sort_values(["district_code", "key_code"]).reset_index(drop=True)
 
 
+def build_standin_mappings(
+    small_areas: gpd.GeoDataFrame, municipality_names: dict[str, str], *,
+    threshold: float = 5500, seed: int = 20150,
+) -> pd.DataFrame:
+    """Stand-in districts for every municipality in ``small_areas`` (the prefecture demo).
+
+    Per municipality, each connected piece (an island, an exclave) with at least twice
+    ``threshold`` people and three small areas is split by :func:`build_standin_mapping`; a
+    smaller piece is one district of its own. Codes run ``S01``, ``S02``… within each municipality;
+    a municipality of one district is ``（仮）<name>地区``, a piece without a place name
+    ``（仮）<name><n>地区``. Returns ``municipality_code`` + :data:`MAPPING_COLUMNS`.
+    """
+    out = []
+    for muni, areas in small_areas.groupby("municipality_code", sort=True):
+        areas = areas.reset_index(drop=True)
+        name = municipality_names.get(muni, muni)
+        pop = pd.to_numeric(areas["population"], errors="coerce").fillna(0)
+        pieces = contiguity_components(areas)
+        order = sorted(pieces.unique(), key=lambda c: -pop[pieces == c].sum())
+        districts: list[pd.DataFrame] = []
+        for piece in order:
+            inside = (pieces == piece).to_numpy()
+            sub = areas[inside].reset_index(drop=True)
+            if pop[inside].sum() >= 2 * threshold and len(sub) >= 3:
+                split = build_standin_mapping(sub, threshold=threshold, seed=seed)
+                districts.extend(grp for _code, grp in split.groupby("district_code", sort=True))
+            else:
+                districts.append(pd.DataFrame({"key_code": sub["key_code"], "district_name": None}))
+        frames = []
+        for n, grp in enumerate(districts, start=1):
+            label = grp["district_name"].iloc[0] or f"{STANDIN_PREFIX}{name}{n}地区"
+            frames.append(pd.DataFrame({"key_code": grp["key_code"].to_numpy(),
+                                        "district_code": f"S{n:02d}", "district_name": label}))
+        mapping = pd.concat(frames, ignore_index=True)
+        if len(districts) == 1:
+            mapping["district_name"] = f"{STANDIN_PREFIX}{name}地区"
+        mapping.insert(0, "municipality_code", muni)
+        out.append(mapping)
+    return pd.concat(out, ignore_index=True)
+
+
 def place_base(name: str) -> str:
-    """The place part of a small-area name: 小柳６丁目 -> 小柳, 大字後潟字平野 -> 後潟."""
+    """The place part of a small-area name: 小柳６丁目 -> 小柳, 大字後潟字平野 -> 後潟, 字野辺地 -> 野辺地."""
     text = unicodedata.normalize("NFKC", str(name))
-    text = re.sub(r"^(浪岡)?大字", r"\1", text)
+    text = re.sub(r"^(浪岡)?大?字", r"\1", text)
     text = text.split("字")[0] or text
     text = re.sub(r"[0-9一二三四五六七八九十]+丁目$", "", text)
     return text or str(name)
