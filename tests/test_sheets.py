@@ -245,6 +245,8 @@ def test_confidential_pages_are_marked_with_time_and_user(confidential):
     for page in pages:
         assert "取扱注意" in page and f"印刷者 {USER}" in page
         assert re.search(r"印刷 \d{4}-\d\d-\d\d \d\d:\d\d JST", page)
+        # a numbered copy of the hand-out ledger (tests/test_copies.py checks the ledger)
+        assert f"複製番号 {confidential.copies['S01']}" in page
 
 
 def test_confidential_page_count_follows_the_row_counts(store, confidential):
@@ -295,8 +297,12 @@ def test_confidential_exports_are_logged_with_counts_only(store, confidential):
     log = store.audit_log()
     ok, reg = shareable(store, "S05")
     mine = log[(log["route"] == "cli:sheets") & (log["district"] == "S05")]
-    assert set(mine["layer"]) == {"register", "cooperators"}
-    assert (mine.loc[mine["layer"] == "register", "rows"] == len(ok)).all()
+    reads = mine[mine["action"] == "read"]
+    assert set(reads["layer"]) == {"register", "cooperators"}
+    assert (reads.loc[reads["layer"] == "register", "rows"] == len(ok)).all()
+    # the sheet is a numbered copy: one row appended to the hand-out ledger, logged as a count
+    assert mine.loc[mine["action"] != "read", ["layer", "action", "rows"]].values.tolist() == [
+        ["copies", "append", 1]]
     assert (mine["actor"] == USER).all()
     assert not set(reg["name"]) & set(log.astype(str).to_numpy().ravel())
 

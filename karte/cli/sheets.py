@@ -4,6 +4,13 @@
 
     karte sheets S01 S02                     # two districts, public edition, A4
     karte sheets --all --edition drill       # every district and one merged PDF with contents
+    karte sheets S05 --edition confidential --for "（仮）S05地区社協" --holder-kind council
+
+Every confidential and drill sheet is a numbered copy in the hand-out ledger (``karte copies``):
+its number and the register version are printed with a QR code on every page; ``--for``,
+``--holder-kind``, ``--purpose``, ``--basis`` and ``--due`` say for whom, why, on which legal basis
+and until when (default: held by you, 平常時の提供 or 訓練, the consent of the listed people, due
+back at the end of the fiscal year or 14 days after a drill).
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from typing import Annotated
 import typer
 
 from karte.cli.common import ProgressBar, StoreOpt, cli_access, fail, out, store_at
+from karte.cli.copies import request_from
 from karte.domain.errors import KarteError
 from karte.services.sheets import check_paper, edition_of, print_sheets
 from karte.settings import get_settings
@@ -35,6 +43,16 @@ def sheets(
     user: Annotated[str | None, typer.Option(help="Who prints (on every page of the personal "
                                                   "editions and in the access log)")] = None,
     workers: Annotated[int, typer.Option(help="Worker processes")] = 2,
+    holder: Annotated[str, typer.Option("--for", help="Personal editions: for whom the copy is "
+                                                      "(a person, a council, a shelter)")] = "",
+    holder_kind: Annotated[str, typer.Option(help="cooperator (支援者個人) / council (団体) / shelter "
+                                                  "(避難所) / office (市・社協の手元)")] = "office",
+    purpose: Annotated[str, typer.Option(help="normal (平常時の提供) / drill (訓練) / disaster (災害時); "
+                                              "default by edition")] = "",
+    basis: Annotated[list[str] | None, typer.Option(help="consent / ordinance / disaster / internal "
+                                                         "(repeat or comma-separate); default: the "
+                                                         "listed people's consent")] = None,
+    due: Annotated[str | None, typer.Option(help="Due back, YYYY-MM-DD")] = None,
 ) -> None:
     """Print district sheets (地区シート) as PDF: one per district, for meetings and drills.
 
@@ -51,11 +69,12 @@ def sheets(
     try:
         kind = edition_of(edition)
         check_paper(paper)
+        copy = request_from(holder=holder, holder_kind=holder_kind, purpose=purpose, basis=basis, due=due)
         target = store_at(store)
         with ProgressBar(STAGE_JA, transient=True) as bar:
             result = print_sheets(target, None if all_ else districts, edition=kind, paper=paper,
                                   access=access, out=folder, workers=workers, max_small=settings.suppress_max,
-                                  merge=True if all_ else None, progress=bar.stage)
+                                  merge=True if all_ else None, progress=bar.stage, copy=copy)
     except KarteError as exc:
         fail(exc)
     pages = sum(result.pages.values())
@@ -66,6 +85,10 @@ def sheets(
     elif len(result.files) == 1:
         out.print(f"ファイル: {next(iter(result.files.values()))}", highlight=False)
     if kind.personal:
+        numbers = list(result.copies.values())
+        span = numbers[0] if len(numbers) == 1 else f"{numbers[0]}〜{numbers[-1]}（{len(numbers)} 部）"
+        out.print(f"複製番号: {span}。配布記録（karte copies）に記録しました。1 ファイルを 1 部として印刷し、"
+                  "手渡し・回収・廃棄を記録してください。", highlight=False)
         out.print("[yellow]取扱注意: 個人情報を含みます（ファイルは本人のみ読み書き可）。[/yellow]")
         out.print("[yellow]名簿の読み出しはアクセスログに記録しました。印刷物は使用後に回収・廃棄してください。"
                   "[/yellow]")

@@ -24,10 +24,12 @@ class SheetOptions:
     user: str = "anonymous"
     printed_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     max_small: int = 2
-    #: A numbered copy (the hand-out ledger): printed with its QR code on every page, and the
-    #: register version it was printed from.
+    #: A numbered copy (the hand-out ledger, :mod:`karte.services.copies`): its number, printed
+    #: as text and as a QR code on every page, the register version it lists and the date it is
+    #: due back.
     copy_id: str | None = None
     register_version: str | None = None
+    due_back: dt.date | None = None
 
 
 @dataclass
@@ -67,3 +69,6 @@ class TocEntry:
     name: str
     population: object
     pages: int
+    #: the district's copy number in a personal edition (its pages, and its blank back, carry it)
+    copy_id: str | None = None
+    register_version: str | None = None

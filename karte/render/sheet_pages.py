@@ -3,16 +3,20 @@
 Every edition: page 1 (title, map, base statistics with the city beside) and page 2 (gap
 summary, cooperators by role, services, shelters). The confidential edition adds the cooperator
 roster with contacts and the consented register; the drill edition adds the roster, the register
-by supporter (who goes to whom) and by shelter (who goes where), with roll-call boxes. Personal
-pages carry 取扱注意 with the printing time and the user on every page.
+by supporter (who goes to whom) and by shelter (who goes where), with roll-call boxes and the
+person's register id beside each box. Personal pages carry 取扱注意 with the printing time and the
+user on every page, and a numbered copy (the hand-out ledger) its number, register version and due
+date as text and QR code (:func:`copy_mark`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import itertools
 from zoneinfo import ZoneInfo
 
-from reportlab.lib.colors import white
+from reportlab.lib.colors import black, white
 
 from karte.domain.schema import ROLE_JA, Edition, is_standin
 from karte.render.pdf_fonts import safe_text
@@ -134,43 +138,97 @@ def footer_for(sheet: DistrictSheet, font: str):
     k = sheet.karte
     text = safe_text(f"地区カルテ 地区シート　{sheet.code} {sheet.name}　データ時点 {k['data_date']}"
                      + ("　※合成データを含む" if k.get("synthetic") else ""))
+    options = sheet.options
 
     def footer(canvas, number: int, total: int) -> None:
         canvas.setFillColor(MUTED)
         canvas.setFont(font, 7.5)
-        canvas.drawString(LEFT, 22, text)
-        if sheet.options.edition.personal:
-            canvas.drawCentredString((LEFT + RIGHT) / 2 + 110, 22, "取扱注意")
+        canvas.drawString(LEFT, FOOTER_Y, text)
+        if options.edition.personal:
+            canvas.drawCentredString((LEFT + RIGHT) / 2 + 110, FOOTER_Y, "取扱注意")
         canvas.setFont(font, 9)
-        canvas.drawRightString(RIGHT, 22, f"{number} / {total}")
-        if sheet.options.copy_id:
-            copy_mark(canvas, sheet.options, font)
+        canvas.drawRightString(page_number_x(options.copy_id), FOOTER_Y, f"{number} / {total}")
+        if options.copy_id:
+            copy_mark(canvas, font, copy_id=options.copy_id, register_version=options.register_version,
+                      due_back=options.due_back)
 
     return footer
 
 
-#: The copy number's QR code, points (about 13 mm: a phone camera reads it at arm's length).
-QR_PT = 38.0
+#: The baseline of the footer line (page number, the sheet's name, 取扱注意).
+FOOTER_Y = 22.0
+#: The copy number's QR code, points (10 mm, 21 modules of 0.47 mm: a phone camera reads it at a
+#: hand's length), in the bottom right corner between the body (which ends at BOTTOM) and the
+#: 4 mm a printer cannot print along the paper's edge.
+QR_PT = 28.0
+QR_GAP = 6.0
 
 
-def copy_mark(canvas, options, font: str) -> None:
-    """The copy number (``options.copy_id``) as text and as a QR code in the bottom margin, and
-    the register version it was printed from: on every page of a numbered copy."""
-    from reportlab.graphics import renderPDF
-    from reportlab.graphics.barcode.qr import QrCodeWidget
-    from reportlab.graphics.shapes import Drawing
+def page_number_x(copy_id: str | None) -> float:
+    """Where the page number ends: at the right margin, or left of a copy's QR code."""
+    return RIGHT - QR_PT - QR_GAP if copy_id else RIGHT
 
-    widget = QrCodeWidget(options.copy_id, barLevel="M")
-    x0, y0, x1, y1 = widget.getBounds()
-    drawing = Drawing(QR_PT, QR_PT, transform=[QR_PT / (x1 - x0), 0, 0, QR_PT / (y1 - y0), 0, 0])
-    drawing.add(widget)
-    renderPDF.draw(drawing, canvas, RIGHT - QR_PT - 46, 4)
-    canvas.setFont(font, 7.5)
+
+def copy_mark(canvas, font: str, *, copy_id: str, register_version: str | None = None,
+              due_back: dt.date | None = None) -> None:
+    """A numbered copy's mark on one page: its number as a QR code in the bottom right corner
+    (what the ledger's phone page scans) and as text beside it, above the footer line, with the
+    register version it lists and, below the footer line, the date it is due back. Plain text, so
+    ``pdftotext`` finds 「複製番号 K000012」 on every page."""
+    qr_code(canvas, copy_id, RIGHT - QR_PT, BOTTOM - QR_PT - 1.5, QR_PT)
+    x = RIGHT - QR_PT - QR_GAP
+    label = f"複製番号 {copy_id}"
+    if register_version:
+        label += f"　名簿の版 {register_version}"
     canvas.setFillColor(INK)
-    label = f"複製番号 {options.copy_id}"
-    if options.register_version:
-        label += f"　名簿の版 {options.register_version}"
-    canvas.drawRightString(RIGHT - QR_PT - 52, 10, safe_text(label))
+    canvas.setFont(font, 8)
+    canvas.drawRightString(x, FOOTER_Y + 8.5, safe_text(label))
+    note = "複写・転送禁止"
+    if due_back is not None:
+        note = f"返却期限 {date_ja(due_back)}　" + note
+    canvas.setFillColor(MUTED)
+    canvas.setFont(font, 6.5)
+    canvas.drawRightString(x, FOOTER_Y - 8.5, safe_text(note))
+
+
+def qr_code(canvas, text: str, x: float, y: float, size: float) -> None:
+    """``text`` as a QR code (error correction M) of ``size`` points at (``x``, ``y``), its dark
+    modules filled as one path (no quiet zone: the page around it is white). Drawn on the canvas
+    directly: a ReportLab ``Drawing`` would reference Helvetica, an unembedded font, in the PDF."""
+    count, runs = _qr_runs(text)
+    box = size / count
+    path = canvas.beginPath()
+    for r, c, n in runs:
+        path.rect(x + c * box, y + size - (r + 1) * box, n * box, box)
+    canvas.saveState()
+    canvas.setFillColor(black)
+    canvas.drawPath(path, stroke=0, fill=1)
+    canvas.restoreState()
+
+
+@functools.lru_cache(maxsize=256)
+def _qr_runs(text: str) -> tuple[int, tuple[tuple[int, int, int], ...]]:
+    """(modules per side, the dark runs (row, column, length)) of ``text``'s QR code, computed once
+    per copy number: a copy prints it on every page, and encoding costs more than drawing."""
+    from reportlab.graphics.barcode.qr import QrCodeWidget
+
+    widget = QrCodeWidget(text, barLevel="M", barBorder=0)
+    widget.qr.make()
+    runs = []
+    for r, row in enumerate(widget.qr.modules):
+        c = 0
+        for dark, run in itertools.groupby(bool(m) for m in row):
+            n = len(list(run))
+            if dark:
+                runs.append((r, c, n))
+            c += n
+    return len(widget.qr.modules), tuple(runs)
+
+
+def date_ja(day: dt.date) -> str:
+    """``2027年（令和9年）3月31日``: the Western year with the Japanese era beside it."""
+    era = day.year - 2018
+    return f"{day.year}年（令和{'元' if era == 1 else era}年）{day.month}月{day.day}日"
 
 
 # --- page 1 ----------------------------------------------------------------------------------------
@@ -349,19 +407,19 @@ def _by_supporter(w: PageWriter, sheet: DistrictSheet) -> None:
             nobody.append(p)
         for s in p["supporters"]:
             groups.setdefault(s["id"], (s, []))[1].append(p)
-    cols = (Column("確認", 30, check=True), Column("氏名", 70), Column("フリガナ", 82),
-            Column("住所", 100), Column("必要な支援", 112), Column("避難先", 85), Column("メモ", 60))
+    cols = (Column("確認", 30, check=True), Column("番号", ID_W), Column("氏名", 66), Column("フリガナ", 76),
+            Column("住所", 92), Column("必要な支援", 104), Column("避難先", 79), Column("メモ", 52))
     rows: list = []
     order = {label: i for i, label in enumerate(ROLE_JA.values())}
     for supporter, persons in sorted(groups.values(),
                                      key=lambda g: (order.get(g[0]["role_ja"], 99), g[0]["name"])):
         rows.append(Group(f"■ {supporter['name']}（{supporter['role_ja']}）　{supporter['phone']}"
                           f"　担当 {len(persons)} 人"))
-        rows += [("", p["name"], p["kana"], p["address"], p["needs"], _shelter_text(p["shelter"]), "")
+        rows += [("", _id(p), p["name"], p["kana"], p["address"], p["needs"], _shelter_text(p["shelter"]), "")
                  for p in persons]
     if nobody:
         rows.append(Group(f"■ 支援者が決まっていない方　{len(nobody)} 人（当日の担当を決めて記入）"))
-        rows += [("", p["name"], p["kana"], p["address"], p["needs"], _shelter_text(p["shelter"]), "")
+        rows += [("", _id(p), p["name"], p["kana"], p["address"], p["needs"], _shelter_text(p["shelter"]), "")
                  for p in nobody]
     w.table(cols, rows, size=9, row_h=DRILL_ROW, header_h=HEADER_ROW, continued="支援者別（続き）",
             empty=NOBODY)
@@ -378,8 +436,8 @@ def _by_shelter(w: PageWriter, sheet: DistrictSheet) -> None:
             nowhere.append(p)
         else:
             groups.setdefault(p["shelter"]["id"], (p["shelter"], []))[1].append(p)
-    cols = (Column("到着", 30, check=True), Column("氏名", 70), Column("フリガナ", 82),
-            Column("必要な支援", 118), Column("支援者", 82), Column("支援者の電話", 82), Column("メモ", 75))
+    cols = (Column("到着", 30, check=True), Column("番号", ID_W), Column("氏名", 66), Column("フリガナ", 76),
+            Column("必要な支援", 108), Column("支援者", 76), Column("支援者の電話", 78), Column("メモ", 65))
     rows: list = []
     for shelter, persons in sorted(groups.values(),
                                    key=lambda g: (g[0]["label"] == "", g[0]["label"], g[0]["name"])):
@@ -397,8 +455,17 @@ def _by_shelter(w: PageWriter, sheet: DistrictSheet) -> None:
 
 def _arrival_row(p: dict):
     sup = p["supporters"]
-    return ("", p["name"], p["kana"], p["needs"], _supporters(p),
+    return ("", _id(p), p["name"], p["kana"], p["needs"], _supporters(p),
             "・".join(s["phone"] for s in sup), "")
+
+
+#: The register id beside a drill sheet's tick box: what the marks entered from this paper
+#: (:func:`karte.services.copies.paper_marks`) and a photo of it are matched on.
+ID_W = 40.0
+
+
+def _id(p: dict) -> str:
+    return str(p["person_id"])
 
 
 # --- formatting ------------------------------------------------------------------------------------

@@ -28,7 +28,15 @@ from karte.render.pdf_layout import (
     rows_per_page,
 )
 from karte.render.sheet_model import DistrictSheet, SheetOptions, TocEntry
-from karte.render.sheet_pages import footer_for, header_for, personal_band, write_sheet
+from karte.render.sheet_pages import (
+    FOOTER_Y,
+    copy_mark,
+    footer_for,
+    header_for,
+    page_number_x,
+    personal_band,
+    write_sheet,
+)
 
 
 def render_sheet(sheet: DistrictSheet) -> tuple[bytes, int]:
@@ -48,9 +56,10 @@ def merge_sheets(entries: list[TocEntry], files: list[Path], options: SheetOptio
                  fiscal_year_label: str, data_date: str) -> tuple[bytes, int, int]:
     """One PDF of the districts' sheets (``files``, in the order of ``entries``): contents, then
     every district's sheet, each starting on a right-hand (odd) page: a district with an odd page
-    count is followed by a blank page (with the 取扱注意 band in a personal edition), so the
-    bundle prints on both sides without one district's last page on the back of the next one's
-    map. Returns (the PDF, pages of contents, pages in all)."""
+    count is followed by a blank page (with the 取扱注意 band in a personal edition, and that
+    district's copy number when it is a numbered copy), so the bundle prints on both sides without
+    one district's last page on the back of the next one's map. The contents of a personal edition
+    list each district's copy number. Returns (the PDF, pages of contents, pages in all)."""
     from pypdf import PdfReader, PdfWriter
 
     per_page = rows_per_page(row_h=16, header_h=16, top=TOP - 110)
@@ -70,7 +79,8 @@ def merge_sheets(entries: list[TocEntry], files: list[Path], options: SheetOptio
     for entry, path in zip(entries, files, strict=True):
         writer.append(str(path), outline_item=f"{entry.code} {entry.name}")
         if entry.pages % 2:
-            writer.add_page(blank)
+            writer.add_page(blank if not entry.copy_id else PdfReader(io.BytesIO(
+                _blank_page(options, entry))).pages[0])
     buf = io.BytesIO()
     writer.write(buf)
     return buf.getvalue(), toc_pages, len(writer.pages)
@@ -80,8 +90,9 @@ def _even(n: int) -> int:
     return n + n % 2
 
 
-def _blank_page(options: SheetOptions) -> bytes:
-    """The page that fills the back of a district's last sheet in the merged PDF."""
+def _blank_page(options: SheetOptions, entry: TocEntry | None = None) -> bytes:
+    """The page that fills the back of a district's last sheet in the merged PDF (with the
+    district's copy mark when ``entry`` is a numbered copy: the page is part of that copy)."""
     font = register_font()
     buf = io.BytesIO()
 
@@ -95,7 +106,10 @@ def _blank_page(options: SheetOptions) -> bytes:
         if options.edition.personal:
             canvas.setFont(font, 7.5)
             canvas.setFillColor(MUTED)
-            canvas.drawCentredString((LEFT + RIGHT) / 2 + 110, 22, "取扱注意")
+            canvas.drawCentredString((LEFT + RIGHT) / 2 + 110, FOOTER_Y, "取扱注意")
+        if entry is not None and entry.copy_id:
+            copy_mark(canvas, font, copy_id=entry.copy_id, register_version=entry.register_version,
+                      due_back=options.due_back)
 
     w = PageWriter(buf, paper=options.paper, font=font, header=header, footer=footer)
     w.new_page()
@@ -125,22 +139,27 @@ def _toc(entries: list[TocEntry], options: SheetOptions, toc_pages: int, *, fisc
         canvas.setFillColor(MUTED)
         if options.edition.personal:
             canvas.setFont(font, 7.5)
-            canvas.drawCentredString((LEFT + RIGHT) / 2 + 110, 22, "取扱注意")
+            canvas.drawCentredString((LEFT + RIGHT) / 2 + 110, FOOTER_Y, "取扱注意")
         canvas.setFont(font, 9)
-        canvas.drawRightString(RIGHT, 22, f"目次 {number} / {total}")
+        canvas.drawRightString(page_number_x(None), FOOTER_Y, f"目次 {number} / {total}")
 
     w = PageWriter(buf, paper=options.paper, font=font, header=header, footer=footer,
                    title=f"地区シート 目次（{options.edition.ja}）")
     w.new_page()
     rows = []
     page = _even(toc_pages) + 1
+    numbered = any(e.copy_id for e in entries)
     for e in entries:
         pop = "—" if e.population is None else (e.population if isinstance(e.population, str)
                                                  else f"{e.population:,} 人")
-        rows.append((e.code, e.name, pop, f"{e.pages}", f"{page}〜{page + e.pages - 1}"))
+        row = (e.code, e.name, pop, f"{e.pages}", f"{page}〜{page + e.pages - 1}")
+        rows.append((*row[:2], e.copy_id or "", *row[2:]) if numbered else row)
         page += _even(e.pages)
     cols = (Column("コード", 70), Column("地区名", 220), Column("人口", 90, "right"),
             Column("ページ数", 60, "right"), Column("ページ", 99, "right"))
+    if numbered:  # each district's part is its own numbered copy (the ledger's 複製番号)
+        cols = (Column("コード", 56), Column("地区名", 180), Column("複製番号", 74),
+                Column("人口", 80, "right"), Column("ページ数", 56, "right"), Column("ページ", 93, "right"))
     w.table(cols, rows, size=10, row_h=16, header_h=16, continued="目次（続き）")
     w.finish()
     return buf.getvalue(), w.pages

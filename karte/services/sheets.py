@@ -6,6 +6,14 @@ viewer who may see the district's personal rows, the rows come from the store re
 viewer (the store filters them and logs the read with the real user), and only shareable rows
 (同意 / 条例による推定同意) are printed, city staff included: a printed sheet leaves the office.
 
+Every confidential and drill sheet is a **numbered copy** in the hand-out ledger
+(:mod:`karte.services.copies`): it is recorded, as the viewer, before it is drawn (the number
+comes from the store), with what it lists and the register version of that, and the number is
+printed with a QR code on every page; a sheet whose drawing fails leaves its copy marked void.
+What the printer says about the copy (for whom, why, on which legal basis, until when:
+:class:`~karte.services.copies.CopyRequest`) is recorded with it; without it the copy is held by
+its printer until a hand-over is recorded.
+
 Build data (kartes, layers, gaps, coverage) comes from the build snapshot (:mod:`karte.snapshot`);
 drawing is :mod:`karte.render.sheets`'s job, handed a :class:`~karte.render.sheet_model.DistrictSheet`.
 A batch prepares every sheet here and renders them on worker processes.
@@ -13,12 +21,13 @@ A batch prepares every sheet here and renders them on worker processes.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import multiprocessing as mp
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import geopandas as gpd
@@ -27,6 +36,7 @@ import shapely
 
 from karte.analysis import Coverage, catchment_radius
 from karte.domain.access import DEFAULT_SUPPRESS_MAX, PUBLIC, Access
+from karte.domain.copies import CopyKind
 from karte.domain.errors import AccessDenied, KarteError
 from karte.domain.gaps import AT_RISK, GAP_KINDS
 from karte.domain.layers import Layer, split_list
@@ -45,6 +55,8 @@ from karte.render.pdf_fonts import register_font
 from karte.render.sheet_map import MapData, MapPoint
 from karte.render.sheet_model import DistrictSheet, SheetOptions, TocEntry
 from karte.render.sheets import merge_sheets, render_sheet
+from karte.services import copies
+from karte.services.copies import CopyRequest
 from karte.services.kartes import check_district
 from karte.services.personal import read_rows
 from karte.services.suppression import rate_of, small, suppress_karte
@@ -80,6 +92,16 @@ class BatchResult:
     seconds: float = 0.0
     #: how many processes rendered sheets (2 on a two-core machine with ``workers=2``)
     processes: int = 0
+    #: the copy number of each district's sheet (personal editions: one numbered copy each)
+    copies: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class SheetFile:
+    """One sheet as PDF bytes, and its copy in the ledger (personal editions; None otherwise)."""
+
+    data: bytes
+    copy: dict | None = None
 
 
 # --- access and options ---------------------------------------------------------------------------
@@ -112,13 +134,23 @@ def check_paper(value: str) -> str:
 
 def district_sheet_pdf(store: Store, code: str, *, edition: str | Edition = Edition.PUBLIC,
                        paper: str = "A4", access: Access = PUBLIC,
-                       max_small: int = DEFAULT_SUPPRESS_MAX) -> bytes:
+                       max_small: int = DEFAULT_SUPPRESS_MAX, copy: CopyRequest | None = None) -> bytes:
     """One district's sheet as PDF bytes (``/districts/{code}/sheet.pdf``, ``karte sheets S01``).
 
     Raises :class:`~karte.domain.errors.AccessDenied` (403) when ``access`` may not print the
     edition (checked before any work) and :class:`~karte.domain.errors.NotFoundError` (404) for
-    an unknown district. The reads of personal rows are logged by the store under ``access.route``.
+    an unknown district. The reads of personal rows are logged by the store under ``access.route``;
+    a personal edition is recorded as a numbered copy (:func:`numbered_sheet`).
     """
+    return numbered_sheet(store, code, edition=edition, paper=paper, access=access, max_small=max_small,
+                          copy=copy).data
+
+
+def numbered_sheet(store: Store, code: str, *, edition: str | Edition = Edition.PUBLIC,
+                   paper: str = "A4", access: Access = PUBLIC, max_small: int = DEFAULT_SUPPRESS_MAX,
+                   copy: CopyRequest | None = None) -> SheetFile:
+    """:func:`district_sheet_pdf` with the copy it recorded (personal editions): the web's print
+    form names the file after it."""
     edition = edition_of(edition)
     check_paper(paper)
     check_access(access, [code], edition)
@@ -127,25 +159,67 @@ def district_sheet_pdf(store: Store, code: str, *, edition: str | Edition = Edit
     coverages, city = snap.coverage()
     options = SheetOptions(edition=edition, paper=paper, user=access.user, max_small=max_small)
     personal = None
+    recorded = None
     if edition.personal:
         supporters = supporter_index(read_rows(store, Layer.COOPERATORS, access))
         personal = personal_rows(store, code, access, supporters)
+        recorded = record_sheet_copies(store, snap, access, {code: personal}, edition=edition, paper=paper,
+                                       request=copy)[code]
+        options = _numbered(options, recorded)
     sheet = build_sheet(snap, code, options=options, coverage=coverages[code], city_coverage=city,
                         personal=personal)
-    return render_sheet(sheet)[0]
+    if recorded is None:
+        return SheetFile(render_sheet(sheet)[0])
+    return SheetFile(_render_or_void(store, access, [recorded], lambda: render_sheet(sheet)[0]), recorded)
+
+
+def record_sheet_copies(store: Store, snap: Snapshot, access: Access, rows: dict[str, PersonalRows], *,
+                        edition: Edition, paper: str, request: CopyRequest | None,
+                        files: dict[str, str] | None = None) -> dict[str, dict]:
+    """Record one numbered copy per district of a personal edition (one transaction), listing the
+    register rows the sheet prints (shareable ones) and the roster; district code -> the copy as
+    stored."""
+    kind = CopyKind(edition.value)
+    made = []
+    for code, personal in rows.items():
+        printed = _shareable(personal.register)
+        made.append(copies.new_copy(
+            snap, access, kind, district=code, request=request,
+            person_ids=sorted(str(p) for p in printed["person_id"]) if len(printed) else [],
+            consents=list(printed["consent"]) if len(printed) else [],
+            rows=len(printed) + len(personal.roster), paper=paper,
+            file=(files or {}).get(code, f"{code}-{edition.value}.pdf")))
+    stored = copies.make_copies(store, access, made)
+    return {row["district_code"]: row for row in stored}
+
+
+def _numbered(options: SheetOptions, copy: dict) -> SheetOptions:
+    return replace(options, copy_id=str(copy["copy_id"]), register_version=copy["register_version"],
+                   due_back=dt.date.fromisoformat(copy["due_back"]))
+
+
+def _render_or_void(store: Store, access: Access, recorded: list[dict], render):
+    """``render()``; when it fails, the copies recorded for it are marked void in the ledger."""
+    try:
+        return render()
+    except BaseException:
+        copies.void_copies(store, access, recorded, why="作成に失敗したため印刷物・ファイルはありません")
+        raise
 
 
 def print_sheets(store: Store, codes: list[str] | None, *, out: Path,
                  edition: str | Edition = Edition.PUBLIC, paper: str = "A4", access: Access = PUBLIC,
                  max_small: int = DEFAULT_SUPPRESS_MAX, merge: bool | None = None, workers: int = 2,
-                 progress: Progress | None = None) -> BatchResult:
+                 progress: Progress | None = None, copy: CopyRequest | None = None) -> BatchResult:
     """Write the sheets of ``codes`` (None: every district) into ``out``.
 
     Files: ``{code}-{edition}[-A3].pdf`` per district and, when ``merge`` (default: when more
     than one district), ``all-{edition}[-A3].pdf`` with a table of contents and one bookmark per
     district, every district starting on a right-hand page. Personal editions are written
-    readable by the owner only (mode 0600). The salon coverage (when the snapshot has none yet)
-    and the drawing run on ``workers`` processes.
+    readable by the owner only (mode 0600), and each district's sheet is a numbered copy recorded
+    with ``copy`` (:attr:`BatchResult.copies`; the merged file bundles those same copies, whose
+    numbers its contents list). The salon coverage (when the snapshot has none yet) and the
+    drawing run on ``workers`` processes.
     """
     t0 = time.perf_counter()
     edition = edition_of(edition)
@@ -170,22 +244,37 @@ def print_sheets(store: Store, codes: list[str] | None, *, out: Path,
         analysis = _coverage_on(pool, snap, progress)
         if edition.personal:
             rows = {code: personal_rows(store, code, access, supporters) for code in codes}
+        recorded: dict[str, dict] = {}
+        if edition.personal:  # numbered copies, recorded before they are drawn
+            recorded = record_sheet_copies(store, snap, access, rows, edition=edition, paper=paper,
+                                           request=copy, files={c: f"{c}{suffix}.pdf" for c in codes})
+            result.copies = {code: str(recorded[code]["copy_id"]) for code in codes}
+            options = replace(options, due_back=dt.date.fromisoformat(recorded[codes[0]]["due_back"]))
         coverages, city = analysis()
-        jobs = [(code, options, coverages[code], city, rows.get(code), out / f"{code}{suffix}.pdf")
-                for code in codes]
+        jobs = [(code, _numbered(options, recorded[code]) if code in recorded else options, coverages[code],
+                 city, rows.get(code), out / f"{code}{suffix}.pdf") for code in codes]
         mapper = pool.imap_unordered(_render_job, jobs) if pool else map(_render_job, jobs)
         pids = set()
-        for done, (code, path, pages, size, pid) in enumerate(mapper, start=1):
-            result.files[code], result.pages[code], result.sizes[code] = path, pages, size
-            pids.add(pid)
-            progress("render", done, len(codes))
+        try:
+            for done, (code, path, pages, size, pid) in enumerate(mapper, start=1):
+                result.files[code], result.pages[code], result.sizes[code] = path, pages, size
+                pids.add(pid)
+                progress("render", done, len(codes))
+        except BaseException:
+            for code in result.files:  # what was written is no copy of a finished batch either
+                result.files[code].unlink(missing_ok=True)
+            copies.void_copies(store, access, list(recorded.values()),
+                               why="作成に失敗したため印刷物・ファイルはありません")
+            raise
         result.processes = len(pids)
     result.files = {c: result.files[c] for c in codes}
     if merge:
         progress("merge", 0, 1)
         result.merged = out / f"all{suffix}.pdf"
         entries = [TocEntry(code=c, name=snap.district_name(c), population=_population(snap, c),
-                            pages=result.pages[c]) for c in codes]
+                            pages=result.pages[c], copy_id=result.copies.get(c),
+                            register_version=recorded[c]["register_version"] if c in recorded else None)
+                   for c in codes]
         data, result.toc_pages, result.merged_pages = merge_sheets(
             entries, [result.files[c] for c in codes], options, fiscal_year_label=_first(snap, codes),
             data_date=snap.kartes[codes[0]]["data_date"])
@@ -469,10 +558,16 @@ def _roster(snap: Snapshot, coop: pd.DataFrame) -> list[dict]:
     ]
 
 
+def _shareable(register: pd.DataFrame) -> pd.DataFrame:
+    """The register rows a sheet prints: shareable consent only (city staff's sheets included)."""
+    if not len(register):
+        return register
+    return register[register["consent"].map(lambda c: Consent(c).shareable).to_numpy(dtype=bool)]
+
+
 def _register_rows(snap: Snapshot, personal: PersonalRows, shelter_labels: dict[str, str]) -> list[dict]:
-    reg = personal.register
+    reg = _shareable(personal.register)
     if len(reg):
-        reg = reg[reg["consent"].map(lambda c: Consent(c).shareable).to_numpy(dtype=bool)]
         reg = reg.sort_values(["kana", "person_id"])
     flags = snap.person_flags(reg["person_id"]) if len(reg) else None
     shelters = {s.shelter_id: (s.name, bool(s.welfare), _short_address(_text(s.address)))
