@@ -12,8 +12,10 @@ One design for every web test module:
   :meth:`Api.headers`) or through the login form as a browser is (:meth:`Api.browser`), and the
   :class:`~karte.domain.access.Access` the app should give that role (:meth:`Api.access`).
 
-The session fixture :func:`api` serves the demo store itself: read only (a test that writes makes
-its own app over :func:`copy_demo`). In a test module::
+The session fixture :func:`api` serves one private copy of the demo store, shared by the modules
+that use it: printing a personal sheet or CSV records a copy in the ledger, so even "read" routes
+write, and the session's demo itself stays as built (other tests import it into PostGIS). A test
+that writes on purpose makes its own app over :func:`copy_demo`. In a test module::
 
     import api_fixtures as fx
 
@@ -131,8 +133,9 @@ def copy_demo(demo, folder: Path):
 
 @pytest.fixture(scope="session")
 def api(demo, tmp_path_factory) -> Api:
-    """The web app over the session's demo store, with a user of every role."""
-    return make_api(demo_store(demo), tmp_path_factory.mktemp("web"))
+    """The web app over a session-wide copy of the demo store, with a user of every role."""
+    folder = tmp_path_factory.mktemp("web")
+    return make_api(copy_demo(demo, folder), folder)
 
 
 # --- reading answers ------------------------------------------------------------------------------

@@ -46,7 +46,7 @@ pytestmark = pytest.mark.slow  # over the session's demo build
 ROUTE_CODES = (OWN, OTHER)
 #: Integer fields that are not counts of people (places, areas, settings, paging).
 NOT_PEOPLE = {"small_areas", "concealed_areas", "salons", "cells", "fiscal_year", "max_small",
-              "numberMatched", "numberReturned", "status", "radius_m", "area_km2", "code"}
+              "numberMatched", "numberReturned", "status", "radius_m", "area_km2", "code", "meetings"}
 NOT_PEOPLE_PATHS = {("emergency_sites", "count")}
 ID_RE = re.compile(r"P\d{6}")
 PHONE_RE = re.compile(r"\d{2,4}-\d{3,4}-\d{4}")
@@ -158,7 +158,7 @@ def _urls(app, client) -> list[tuple[str, str]]:
         fc = client.get(f"/ogc/collections/{cid}/items?limit=1").json()
         feature_ids[cid] = fc["features"][0]["id"] if fc.get("features") else "none"
     fill = {"code": ROUTE_CODES, "layer": [v.value for v in WebLayer], "table": [v.value for v in Table],
-            "collection_id": list(COLLECTIONS)}
+            "collection_id": list(COLLECTIONS), "copy_id": ["K000001"]}
     out = []
     for path, name, methods, route in _routes(app):
         if isinstance(route, Mount):

@@ -182,7 +182,10 @@ def test_sheet_pdf_public_and_personal_editions(client, store, bearer):
     assert r.status_code == 200 and r.content.startswith(b"%PDF")
     assert r.headers["cache-control"] == "private, no-store"
     log = store.audit_log().iloc[before:]
-    assert set(log["layer"]) == {"register", "cooperators"} and set(log["actor"]) == {"member"}
+    assert set(log["layer"]) >= {"register", "cooperators"} and set(log["actor"]) == {"member"}
+    reads = log[log["action"] == "read"]
+    assert set(reads["layer"]) == {"register", "cooperators"}  # the rest: the copy it recorded
+    assert set(log.loc[log["action"] != "read", "layer"]) <= {"copies"}
     assert set(log["level"]) == {"district_member"} and set(log["route"]) == {"web:sheet_pdf"}
 
 
