@@ -87,6 +87,8 @@ def assemble_kartes(
             "data_date": meta["data_date"],
             "built_at": meta["built_at"],
             "synthetic": meta["synthetic"],
+            # what every figure comes from, and as of when (karte.history.sources_block)
+            "sources": meta.get("sources"),
             "base": measure_rows(row, city),
             "register": register_summary(reg),
             "cooperators": cooperator_summary(coop),

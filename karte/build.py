@@ -20,13 +20,15 @@ import pandas as pd
 
 from gis.districts import dissolve_districts
 from gis.overlay import locate_points
-from karte import agebands, districts, municipalities, sources, synthetic
+from karte import agebands, districts, history, history_demo, municipalities, sources, synthetic
 from karte.assemble import assemble_kartes, fiscal_year, kartes_frame
 from karte.basestats import base_stats, district_counts
-from karte.domain.errors import NotFoundError
+from karte.domain.errors import InputError, NotFoundError
+from karte.domain.history import HistoryLayer
 from karte.domain.layers import MUNICIPALITY, Layer
 from karte.domain.schema import AGE_BANDS
 from karte.render.overview import write_overview
+from karte.settings import get_settings
 from karte.store.base import Store
 
 
@@ -42,6 +44,14 @@ class Inputs:
     district_code_field: str = "district_code"
     district_name_field: str = "district_name"
     age_table: Path | None = None
+    #: The census the population figures are from (default: the year the boundary file names,
+    #: e.g. ``…_2015_estat_lod.geojson``, else the shipped data's 2015).
+    census_year: int | None = None
+
+    @property
+    def census(self) -> int:
+        """The census year of the population figures (see :attr:`census_year`)."""
+        return self.census_year or history.census_year_of(self.boundaries) or history.SHIPPED_CENSUS_YEAR
 
     @classmethod
     def shipped(cls, data_dir: Path, **overrides) -> Inputs:
@@ -78,6 +88,7 @@ class BuildResult:
     city: pd.Series
     base: Base
     timings: dict[str, float] = field(default_factory=dict)
+    fiscal_year: int | None = None
 
 
 class Steps:
@@ -151,22 +162,46 @@ def _with_municipality(frame: pd.DataFrame, codes: pd.Series) -> pd.DataFrame:
 
 
 def build_demo(store: Store, inputs: Inputs, *, seed: int, data_date: dt.date | None = None,
+               fiscal_year: int | None = None, history_years: int = synthetic.DEMO_HISTORY_YEARS,
+               plans: bool = True, keep_history: bool = True,
                report: Callable[[str], None] | None = None) -> BuildResult:
-    """Build the whole demo: real base layers plus synthetic register, cooperators, services."""
+    """Build the whole demo: real base layers plus synthetic register, cooperators, services.
+
+    ``fiscal_year`` (default: the fiscal year of ``data_date``) is the karte's year; the demo also
+    keeps ``history_years`` earlier fiscal years of synthetic history (labelled synthetic) and,
+    with ``plans``, Aomori's plan goals with demo marks, indicators and targets
+    (:mod:`karte.history_demo`), so every trend and plan view has something to show.
+    """
     steps = Steps(report)
     base = load_base(inputs, seed=seed, steps=steps)
     data_date = data_date or synthetic.DEMO_DATA_DATE
+    year = fiscal_year if fiscal_year is not None else fiscal_year_of(data_date)
     with steps("synthetic_data"):
         demo = synthetic.generate(base.small_areas, base.districts, base.shelters,
                                   base.emergency_sites, seed=seed, data_date=data_date)
     flags = ["register", "cooperators", "services"]
+
+    def demo_years(rows: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+        earlier = synthetic.synthetic_history(rows, years=history_years, seed=seed)
+        extra = history_demo.demo_layers(base.districts, earlier_and_now=pd.concat([earlier, rows]),
+                                          fiscal_year=year, seed=seed) if plans else {}
+        return earlier, extra
+
     return _finish(store, base, demo.register, demo.cooperators, demo.services, steps,
-                   data_date=data_date, synthetic_layers=flags)
+                   data_date=data_date, synthetic_layers=flags, fiscal_year=year,
+                   census_year=inputs.census, census_file=inputs.boundaries.name,
+                   age_table=inputs.age_table.name if inputs.age_table else None, demo_years=demo_years,
+                   keep_history=keep_history)
 
 
-def rebuild(store: Store, inputs: Inputs, *, seed: int,
+def rebuild(store: Store, inputs: Inputs, *, seed: int, fiscal_year: int | None = None,
             report: Callable[[str], None] | None = None) -> BuildResult:
-    """Rebuild from the inputs, keeping the register, cooperators and services in the store."""
+    """Rebuild from the inputs, keeping the register, cooperators and services in the store.
+
+    ``fiscal_year`` (default: ``KARTE_FISCAL_YEAR``, else the current fiscal year, April to March)
+    is the karte's year: the history row of every district for that year is written (replacing
+    that year's, keeping every other year's).
+    """
     steps = Steps(report)
     base = load_base(inputs, seed=seed, steps=steps)
     with steps("read_store"):
@@ -180,24 +215,57 @@ def rebuild(store: Store, inputs: Inputs, *, seed: int,
     data_date = dt.date.fromisoformat(meta.get("data_date", dt.date.today().isoformat()))
     flags = [f for f in json.loads(meta.get("synthetic_layers", "[]"))
              if f in ("register", "cooperators", "services")]
+    year = fiscal_year if fiscal_year is not None else default_fiscal_year()
+    imported = {layer: meta[f"{layer}_as_of"] for layer in ("register", "cooperators", "services")
+                if meta.get(f"{layer}_as_of")}
+    kept = {key: meta[key] for key in meta if key.startswith("import_")}
     return _finish(store, base, layers[Layer.REGISTER], layers[Layer.COOPERATORS],
-                   layers[Layer.SERVICES], steps, data_date=data_date, synthetic_layers=flags)
+                   layers[Layer.SERVICES], steps, data_date=data_date, synthetic_layers=flags,
+                   fiscal_year=year, census_year=inputs.census, census_file=inputs.boundaries.name,
+                   age_table=inputs.age_table.name if inputs.age_table else None, imported=imported,
+                   kept_meta=kept)
+
+
+def default_fiscal_year(today: dt.date | None = None) -> int:
+    """The fiscal year a build is for unless told: ``KARTE_FISCAL_YEAR``, else the current fiscal
+    year (April to March)."""
+    configured = get_settings().fiscal_year
+    return int(configured) if configured else history.current_fiscal_year(today)
+
+
+def fiscal_year_of(day: dt.date) -> int:
+    """The fiscal year (年度) ``day`` falls in."""
+    return fiscal_year(day)
 
 
 def _finish(store, base: Base, register, cooperators, services, steps: Steps, *,
-            data_date: dt.date, synthetic_layers: list[str]) -> BuildResult:
+            data_date: dt.date, synthetic_layers: list[str], fiscal_year: int, census_year: int,
+            census_file: str | None = None, age_table: str | None = None,
+            imported: dict[str, str] | None = None, kept_meta: dict[str, str] | None = None,
+            demo_years: Callable[[pd.DataFrame], tuple[pd.DataFrame, dict[str, pd.DataFrame]]] | None = None,
+            keep_history: bool = True) -> BuildResult:
+    if not 1989 <= int(fiscal_year) <= 2100:
+        raise InputError(f"年度 {fiscal_year} は範囲外です（1989〜2100年度）")
     synthetic_flags = list(synthetic_layers)
     if base.synthetic_age:
         synthetic_flags = ["age_bands", *synthetic_flags]
     synthetic_flags = [*synthetic_flags, "elderly_alone", "disabled"]
     meta = {
         "data_date": data_date.isoformat(),
-        "fiscal_year": fiscal_year(data_date),
+        "fiscal_year": int(fiscal_year),
         "built_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "synthetic": synthetic_flags,
         "districts_standin": bool(base.districts["district_name"].str.startswith("（仮）").any()),
         "by_polygon": base.by_polygon,
     }
+    # every figure's source and reference date (karte.history.sources_block reads them back)
+    dated = history.source_meta(census_year=census_year, census_file=census_file, age_table=age_table,
+                                synthetic_layers=synthetic_layers, data_date=data_date,
+                                fiscal_year=fiscal_year, imported=imported)
+    meta_text = {**(kept_meta or {}), **dated, "districts_standin": json.dumps(meta["districts_standin"]),
+                 "synthetic": json.dumps(synthetic_flags), "data_date": meta["data_date"],
+                 "built_at": meta["built_at"]}
+    meta["sources"] = history.sources_block(meta_text)
     with steps("place_rows"):
         register = municipalities.stamp(register, base.small_areas, districts=base.districts)
         cooperators = municipalities.stamp(cooperators, base.small_areas, districts=base.districts)
@@ -211,6 +279,19 @@ def _finish(store, base: Base, register, cooperators, services, steps: Steps, *,
                                  register=register, cooperators=cooperators, services=services,
                                  shelters=base.shelters, emergency_sites=base.emergency_sites,
                                  meta=meta, municipality_names=municipalities.names(base.small_areas))
+    layers_of_years: dict[str, pd.DataFrame] = {}
+    with steps("history"):
+        if keep_history:
+            rows = history.history_rows(kartes, fiscal_year=fiscal_year, meta=meta_text,
+                                        salons=history.salons_by_district(services),
+                                        supporters=history.supporters_by_district(register, cooperators),
+                                        sources=meta["sources"], recorded_at=meta["built_at"])
+            if demo_years is not None:
+                earlier, extra = demo_years(rows)
+                rows = pd.concat([earlier, rows], ignore_index=True)
+                layers_of_years.update(extra)
+            before = store.read(HistoryLayer.HISTORY) if HistoryLayer.HISTORY in store.layers() else None
+            layers_of_years[str(HistoryLayer.HISTORY)] = history.merge_history(before, rows)
     with steps("write_store"):
         store.write({
             Layer.SMALL_AREAS: base.small_areas,
@@ -222,15 +303,22 @@ def _finish(store, base: Base, register, cooperators, services, steps: Steps, *,
             Layer.COOPERATORS: cooperators,
             Layer.SERVICES: services,
             Layer.KARTES: kartes_frame(kartes),
-            Layer.META: pd.DataFrame({
-                "key": ["data_date", "fiscal_year", "built_at", "synthetic", "synthetic_layers",
-                        "by_polygon"],
-                "value": [meta["data_date"], str(meta["fiscal_year"]), meta["built_at"],
-                          json.dumps(synthetic_flags), json.dumps(synthetic_layers),
-                          json.dumps(base.by_polygon)],
+            Layer.META: _meta_frame({
+                **meta_text, "fiscal_year": str(meta["fiscal_year"]),
+                "synthetic_layers": json.dumps(synthetic_layers), "by_polygon": json.dumps(base.by_polygon),
             }),
+            **layers_of_years,
         })
-    return BuildResult(store, kartes, stats, city, base, steps.timings)
+    return BuildResult(store, kartes, stats, city, base, steps.timings, fiscal_year=int(fiscal_year))
+
+
+#: The ``meta`` keys every build writes first (what older readers expect), then the rest sorted.
+_META_ORDER = ("data_date", "fiscal_year", "built_at", "synthetic", "synthetic_layers", "by_polygon")
+
+
+def _meta_frame(meta: dict[str, str]) -> pd.DataFrame:
+    keys = [k for k in _META_ORDER if k in meta] + sorted(k for k in meta if k not in _META_ORDER)
+    return pd.DataFrame({"key": keys, "value": [str(meta[k]) for k in keys]})
 
 
 def write_outputs(result: BuildResult, out: Path, *, basemap: str = "gsi_pale") -> dict[str, Path]:

@@ -19,11 +19,21 @@ Rates (per small area, drawn with a generator seeded by ``seed``):
 * services: salons at the real community venues among the GSI shelter and emergency-site lists
   (市民センター, 分館, 福祉館, 公民館, 集会所, 会館), plus neighbourhood-hall salons at the most
   populous small areas, and other services (watching, snow, childcare, health, …) per district.
+
+Earlier fiscal years (:func:`synthetic_history`, the demo's trend views): the census figures stay
+those of the one census every year is built from; the figures that move from year to year are
+walked back from the current build, per district and year (seeded): the register 1.5 % smaller a
+year, supporters assigned to 3.5 points fewer of its people, individual plans made for 6 points
+fewer (the duty to make them dates from 2021), welfare supporters 25 % fewer (a new scheme),
+other cooperators 1 % fewer, salons 3 % fewer (and the uncovered elderly 4 % more),
+the people with a gap in their support 4 % more, each with a little noise. Every such row is of
+kind ``synthetic`` and says so wherever it is shown.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from dataclasses import dataclass
 
@@ -33,7 +43,9 @@ import pandas as pd
 import shapely
 
 from gis.overlay import locate_points
-from karte.domain.layers import REGISTER_COLUMNS, join_list
+from karte import history
+from karte.domain.history import HistoryKind
+from karte.domain.layers import MUNICIPALITY, REGISTER_COLUMNS, join_list
 from karte.domain.schema import (
     FREQUENCY_JA,
     Consent,
@@ -46,6 +58,8 @@ from karte.domain.schema import (
 
 #: The demo's data date and fiscal year (令和8年度).
 DEMO_DATA_DATE = dt.date(2026, 10, 1)
+#: Earlier fiscal years of synthetic history the demo keeps (so trends have five points).
+DEMO_HISTORY_YEARS = 4
 VENUE_PATTERN = re.compile(r"市民センター|分館|福祉館|公民館|集会所|会館")
 
 SURNAMES = [
@@ -347,3 +361,116 @@ def _service(kind, name, venue, frequency, target, rng) -> dict:
         "schedule": f"{FREQUENCY_JA[str(frequency)]} {day}曜 10:00〜12:00",
         "contact": _phone(rng), "target": target, "district_code": venue["district_code"],
     }
+
+
+# --- earlier fiscal years ---------------------------------------------------------------------------
+
+#: Yearly change walked back from the current year (see the module docstring): figure -> (relative
+#: change per year back, absolute change of its rate per year back, noise).
+_BACK = {
+    "support_needers": (-0.015, 0.0, 0.01),
+    "consent_shareable": (-0.02, 0.0, 0.01),
+    "cooperators": (-0.01, 0.0, 0.01),
+    "welfare_supporters": (-0.25, 0.0, 0.05),
+    "services": (-0.02, 0.0, 0.0),
+    "uncovered_elderly": (0.04, 0.0, 0.01),
+    "at_risk": (0.04, 0.0, 0.02),
+}
+
+
+def synthetic_history(current: pd.DataFrame, *, years: int, seed: int) -> pd.DataFrame:
+    """``years`` earlier fiscal years of history rows before the ``current`` ones (district rows
+    and the municipality's, as :func:`karte.history.history_rows` makes them), walked back with the
+    rates of the module docstring; kind ``synthetic``. The municipality's rows are the sums of its
+    districts'."""
+    if years <= 0 or not len(current):
+        return current.iloc[0:0].copy()
+    out = []
+    districts = current[current["district_code"].fillna(history.CITY) != history.CITY]
+    year0 = int(current["fiscal_year"].iloc[0])
+    for back in range(years, 0, -1):
+        by_municipality: dict[str, list[dict]] = {}
+        for row in districts.to_dict("records"):
+            code = str(row["district_code"])
+            rng = np.random.default_rng([seed, back, *code.encode()])
+            figures = _walk_back(history.figures_of(row), back, rng)
+            by_municipality.setdefault(row[MUNICIPALITY], []).append(figures)
+            out.append({**row, "fiscal_year": year0 - back, "figures": _dumps(figures)})
+        for municipality, figures in by_municipality.items():
+            city = current[(current["district_code"].fillna(history.CITY) == history.CITY)
+                           & (current[MUNICIPALITY] == municipality)]
+            template = city.iloc[0].to_dict() if len(city) else {**out[-1], "district_code": history.CITY}
+            out.append({**template, "fiscal_year": year0 - back,
+                        "figures": _dumps(history.city_figures(figures))})
+    frame = pd.DataFrame(out, columns=current.columns)
+    frame["kind"] = str(HistoryKind.SYNTHETIC)
+    frame["synthetic"] = True
+    frame["history_id"] = None
+    return frame
+
+
+def _walk_back(figures: dict, back: int, rng: np.random.Generator) -> dict:
+    out = dict(figures)
+    for key, (per_year, _, noise) in _BACK.items():
+        value = out.get(key)
+        if value is None:
+            continue
+        factor = (1 + per_year) ** back * (1 + rng.normal(0, noise))
+        out[key] = max(0, round(value * factor))
+    needers = out.get("support_needers") or 0
+    out["consent_shareable"] = min(out.get("consent_shareable") or 0, needers)
+    for key, points in (("with_supporter", 0.035), ("plan_done", 0.06)):
+        rate = figures.get(f"{key}_rate")
+        if rate is None:
+            continue
+        earlier = max(0.0, rate - points * back + rng.normal(0, 0.01))
+        out[key] = min(needers, round(needers * earlier))
+    if out.get("plan_in_progress") is not None:
+        out["plan_in_progress"] = min(needers - (out.get("plan_done") or 0),
+                                      round((out["plan_in_progress"] or 0) * (1 - 0.05 * back)))
+    if out.get("supporters") is not None and figures.get("with_supporter"):
+        share = (out["with_supporter"] or 0) / figures["with_supporter"]
+        out["supporters"] = round(out["supporters"] * share)
+    if out.get("salons") is not None:
+        out["salons"] = max(0, round(out["salons"] * 0.97 ** back + rng.normal(0, 0.3)))
+    if out.get("at_risk") is not None:
+        out["at_risk"] = min(needers, out["at_risk"])
+    if out.get("uncovered_elderly") is not None and out.get("elderly") is not None:
+        out["uncovered_elderly"] = min(out["elderly"], out["uncovered_elderly"])
+    return history.with_rates(out)
+
+
+def _dumps(figures: dict) -> str:
+    return json.dumps(figures, ensure_ascii=False)
+
+
+def synthetic_analysis(frame: pd.DataFrame, *, fiscal_year: int, seed: int) -> pd.DataFrame:
+    """``frame`` (the history layer) with the analysis figures (uncovered elderly, people with a gap)
+    of its synthetic rows walked back from those recorded for ``fiscal_year`` (:data:`_BACK`, seeded),
+    where they have none; other rows unchanged."""
+    out = frame.copy()
+    code = out["district_code"].map(lambda v: history.CITY if v is None or v != v else str(v))
+    now = {(str(m), c): history.figures_of(r) for m, c, r in
+           zip(out[MUNICIPALITY], code, out.to_dict("records"), strict=True)
+           if int(r["fiscal_year"]) == fiscal_year}
+    texts = []
+    for m, c, r in zip(out[MUNICIPALITY], code, out.to_dict("records"), strict=True):
+        figures = history.figures_of(r)
+        base = now.get((str(m), c))
+        back = fiscal_year - int(r["fiscal_year"])
+        if str(r.get("kind")) != HistoryKind.SYNTHETIC or back <= 0 or base is None \
+                or figures.get("uncovered_elderly") is not None:
+            texts.append(r["figures"])
+            continue
+        rng = np.random.default_rng([seed, back, 7, *c.encode()])
+        for key in ("uncovered_elderly", "at_risk"):
+            per_year, _, noise = _BACK[key]
+            if base.get(key) is not None:
+                figures[key] = max(0, round(base[key] * (1 + per_year) ** back * (1 + rng.normal(0, noise))))
+        if figures.get("elderly") is not None and figures.get("uncovered_elderly") is not None:
+            figures["uncovered_elderly"] = min(figures["elderly"], figures["uncovered_elderly"])
+        if figures.get("support_needers") is not None and figures.get("at_risk") is not None:
+            figures["at_risk"] = min(figures["support_needers"], figures["at_risk"])
+        texts.append(_dumps(history.with_rates(figures)))
+    out["figures"] = texts
+    return out

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from karte.build import Inputs, build_demo, rebuild, write_outputs
-from karte.cli.common import ProgressBar, StoreOpt, fail, out, store_at
+from karte.cli.common import ProgressBar, StoreOpt, err, fail, out, store_at
 from karte.domain.errors import KarteError
+from karte.domain.history import fiscal_label
+from karte.services.history import record_analysis
 from karte.settings import get_settings
 from karte.store import GeoPackageStore
 
@@ -24,8 +27,13 @@ STEP_JA = {
     "read_store": "名簿・資源の読み込み",
     "base_stats": "基礎情報の集計",
     "assemble": "カルテの作成",
+    "history": "年度別の記録",
     "write_store": "ストアへの保存",
 }
+
+FiscalYearOpt = Annotated[int | None, typer.Option(
+    "--fiscal-year", help="Fiscal year of the kartes (2026 = 令和8年度; default: KARTE_FISCAL_YEAR, else the "
+                          "current fiscal year, April to March); its history rows are written")]
 
 
 def demo(
@@ -33,6 +41,9 @@ def demo(
     = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the synthetic data")] = None,
     basemap: Annotated[str, typer.Option(help="gsi_pale (GSI 淡色地図) or none")] = "gsi_pale",
+    fiscal_year: Annotated[int | None, typer.Option(
+        "--fiscal-year", help="Fiscal year of the demo's kartes (default: that of its data date, 2026)")
+    ] = None,
 ) -> None:
     """Build the whole Aomori demo: karte.gpkg, overview.html and one karte JSON per district.
 
@@ -43,10 +54,13 @@ def demo(
     folder = out_dir or settings.workspace
     try:
         store = GeoPackageStore(folder / "karte.gpkg")
-        with ProgressBar(STEP_JA, steps=10) as bar:
-            result = build_demo(store, Inputs.shipped(settings.data_dir),
-                                seed=seed if seed is not None else settings.seed, report=bar.step)
+        seed = seed if seed is not None else settings.seed
+        with ProgressBar(STEP_JA, steps=11) as bar:
+            result = build_demo(store, Inputs.shipped(settings.data_dir), seed=seed, report=bar.step,
+                                fiscal_year=fiscal_year)
         files = write_outputs(result, folder, basemap=basemap)
+        with err.status("分析結果（サロンの徒歩圏・避難支援の空白）を年度別の記録に保存しています…"):
+            record_analysis(store, seed=seed)
     except KarteError as exc:
         fail(exc)
     out.print(f"地区数 {len(result.kartes)}、人口 {int(result.city['population']):,} 人、"
@@ -54,6 +68,8 @@ def demo(
     out.print(f"ストア:     {store.location}")
     out.print(f"全体図:     {files['overview']}")
     out.print(f"カルテJSON: {files['kartes']}/ ({len(result.kartes)} 件)")
+    out.print(f"年度:       {fiscal_label(result.fiscal_year)}"
+              "（それ以前の年度の記録と計画・指標はデモ用の合成データ）")
 
 
 def build(
@@ -71,6 +87,10 @@ def build(
         help="e-Stat small-area age CSV (CP932, two header rows); else synthetic age bands")] = None,
     boundaries: Annotated[Path | None, typer.Option(help="Small-area boundaries (e-Stat LOD GeoJSON)")]
     = None,
+    fiscal_year: FiscalYearOpt = None,
+    census_year: Annotated[int | None, typer.Option(
+        "--census-year", help="The census the population figures are from (default: the year the boundary "
+                              "file names, else 2015)")] = None,
 ) -> None:
     """Rebuild every karte from the inputs, keeping the register, cooperators and services
     already in the store."""
@@ -83,8 +103,13 @@ def build(
                                 district_polygons=district_polygons, age_table=age_table,
                                 boundaries=boundaries, district_code_field=code_field,
                                 district_name_field=name_field)
-        with ProgressBar(STEP_JA, steps=11) as bar:
-            result = rebuild(target, inputs, seed=settings.seed, report=bar.step)
+        if census_year is not None:
+            inputs = dataclasses.replace(inputs, census_year=census_year)
+        with ProgressBar(STEP_JA, steps=12) as bar:
+            result = rebuild(target, inputs, seed=settings.seed, report=bar.step, fiscal_year=fiscal_year)
+        with err.status("分析結果（サロンの徒歩圏・避難支援の空白）を年度別の記録に保存しています…"):
+            record_analysis(target)
     except KarteError as exc:
         fail(exc)
-    out.print(f"{len(result.kartes)} 地区のカルテを更新しました ({target.location})")
+    out.print(f"{len(result.kartes)} 地区の{fiscal_label(result.fiscal_year)}のカルテを更新しました "
+              f"({target.location})")

@@ -34,7 +34,8 @@ def show(
     read to its access log under your user name.
     """
     try:
-        karte = karte_view(store_at(store), district, cli_access("cli:show"), include_personal=personal)
+        karte = karte_view(store_at(store), district, cli_access("cli:show"), include_personal=personal,
+                           include_trend=True)
     except KarteError as exc:
         fail(exc)
     if as_json:
@@ -51,7 +52,9 @@ def _fmt(v, pct=False):
 
 def _print_karte(k: dict) -> None:
     d = k["district"]
-    out.rule(f"{d['name']} ({d['code']})  {k['fiscal_year_label']}  データ時点 {k['data_date']}")
+    out.rule(f"{d['name']} ({d['code']})  {k['fiscal_year_label']}のカルテ")
+    for line in (k.get("sources") or {}).get("lines", []):
+        out.print(f"[dim]{line}[/dim]", highlight=False)
     if k["synthetic"]:
         out.print(f"[yellow]※合成データを含みます: {', '.join(k['synthetic'])}[/yellow]")
     if d.get("standin"):
@@ -94,6 +97,7 @@ def _print_karte(k: dict) -> None:
     welfare = sum(1 for s in k["shelters"] if s["welfare"])
     out.print(f"指定避難所 {len(k['shelters'])} か所（福祉避難所 {welfare}）、"
                       f"指定緊急避難場所 {k['emergency_sites']['count']} か所")
+    _print_trend(k)
     if "personal" in k:
         t = Table(title="要支援者名簿（同意者のみ・取扱注意）")
         for col in ("氏名", "フリガナ", "住所", "要介護度", "支援者", "計画"):
@@ -102,6 +106,32 @@ def _print_karte(k: dict) -> None:
             t.add_row(p["name"], p["kana"], p["address"], p["care_level"] or "",
                       "、".join(p["supporters"]), p["plan_ja"])
         out.print(t)
+
+
+def _print_trend(k: dict) -> None:
+    """The district's trend (rates beside the city's) and the projection of its elderly."""
+    trend = k.get("trend") or {}
+    years = trend.get("years", [])
+    if years:
+        t = Table(title="推移（かっこ内は市全体）")
+        t.add_column("項目")
+        for y in years:
+            t.add_column(y["short"] + ("（合成）" if y["synthetic"] else ""), justify="right")
+        for f in trend["figures"]:
+            if f["key"] not in ("elderly_rate", "support_needers", "with_supporter_rate", "plan_done_rate",
+                                "cooperators", "salons", "coverage_rate", "gap_rate"):
+                continue
+            pct = f["unit"] == "%"
+            cells = [f"{_fmt(y['district'].get(f['key']), pct)}（{_fmt(y['city'].get(f['key']), pct)}）"
+                     for y in years]
+            t.add_row(f["label"], *cells)
+        out.print(t)
+        for note in trend.get("notes", []):
+            out.print(f"[yellow]※{note}[/yellow]")
+    rows = (k.get("projection") or {}).get("rows", [])
+    if rows:
+        out.print("高齢者（65歳以上）の見通し（推計）: "
+                  + "、".join(f"{r['label']} {_fmt(r['elderly'])}人" for r in rows))
 
 
 @districts_app.command("list")

@@ -12,9 +12,10 @@ import geopandas as gpd
 import pandas as pd
 
 from gis import crs
-from karte import municipalities
+from karte import history, municipalities
 from karte.assemble import assemble_kartes, kartes_frame
 from karte.basestats import base_stats, district_counts
+from karte.domain.history import HistoryLayer
 from karte.domain.layers import COOPERATOR_COLUMNS, REGISTER_COLUMNS, SERVICE_COLUMNS, Layer
 
 #: Layers a karte is assembled from.
@@ -53,6 +54,10 @@ def updated_meta(meta: Mapping[str, str], *, kind: str, layer: str, small_areas:
         out["by_polygon"] = json.dumps(by_polygon)
     out["built_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     out[f"import_{layer}"] = json.dumps(record, ensure_ascii=False)
+    if kind in ("register", "cooperators", "services"):  # as of the import, no longer the build's date
+        out[f"{kind}_as_of"] = str(record.get("at", ""))[:10] or out.get(f"{kind}_as_of", "")
+    if kind == "shelters":
+        out["shelters_fetched"] = str(record.get("at", ""))[:10]
     return out
 
 
@@ -82,6 +87,7 @@ def reassemble(layers: Mapping[str, pd.DataFrame], meta: Mapping[str, str]) -> p
         "data_date": meta.get("data_date", today.isoformat()),
         "built_at": meta.get("built_at", dt.datetime.now(dt.UTC).isoformat(timespec="seconds")),
         "synthetic": json.loads(meta.get("synthetic", "[]")),
+        "sources": history.sources_block({**meta, "fiscal_year": str(fiscal)}),
     }
     districts = frames[Layer.DISTRICTS]
     counts = district_counts(frames[Layer.SMALL_AREAS], districts=districts, by_polygon=by_polygon)
@@ -91,3 +97,29 @@ def reassemble(layers: Mapping[str, pd.DataFrame], meta: Mapping[str, str]) -> p
                              shelters=frames[Layer.SHELTERS], emergency_sites=frames[Layer.EMERGENCY_SITES],
                              meta=info, municipality_names=municipalities.names(frames[Layer.SMALL_AREAS]))
     return kartes_frame(kartes)
+
+
+def updated_history(before: pd.DataFrame | None, kartes: pd.DataFrame, layers: Mapping[str, pd.DataFrame],
+                    meta: Mapping[str, str]) -> pd.DataFrame:
+    """The ``history`` layer after an import: the reassembled kartes' figures as the rows of the
+    build's fiscal year (replacing that year's, keeping the analysis figures recorded for it and
+    every other year), so an import keeps its year's snapshot as a build does. Meant to be written
+    in the import's one atomic write, beside the kartes (``karte.importing.api._add_derived``)."""
+    parsed = {code: json.loads(text) for code, text in zip(kartes["district_code"], kartes["karte_json"],
+                                                             strict=True)}
+    fiscal = int(meta.get("fiscal_year") or history.current_fiscal_year())
+    register = layers.get(Layer.REGISTER)
+    cooperators = layers.get(Layer.COOPERATORS)
+    services = layers.get(Layer.SERVICES)
+    empty = pd.DataFrame({"supporter_ids": [], "cooperator_id": [], "district_code": []})
+    rows = history.history_rows(
+        parsed, fiscal_year=fiscal, meta=meta,
+        salons=history.salons_by_district(services) if services is not None else {},
+        supporters=history.supporters_by_district(register if register is not None else empty,
+                                                  cooperators if cooperators is not None else empty),
+        sources=next(iter(parsed.values())).get("sources") if parsed else None)
+    return history.merge_history(before, rows)
+
+
+#: The layer :func:`updated_history` makes.
+HISTORY_LAYER = str(HistoryLayer.HISTORY)

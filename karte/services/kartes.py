@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import pandas as pd
 
+from karte import history
 from karte.assemble import personal_section
 from karte.domain.access import DEFAULT_SUPPRESS_MAX, LEVEL_JA, SUPPRESSED, Access, Level
 from karte.domain.errors import NotFoundError
 from karte.domain.gaps import AT_RISK, GAP_KINDS
 from karte.domain.layers import Layer
+from karte.services import history as trends
 from karte.services import layers
 from karte.services.personal import read_rows
 from karte.services.suppression import suppress_karte
@@ -23,7 +25,7 @@ from karte.store.base import Store
 
 
 def karte_view(store: Store, code: str, access: Access, *, include_personal: bool = True,
-               max_small: int = DEFAULT_SUPPRESS_MAX) -> dict:
+               max_small: int = DEFAULT_SUPPRESS_MAX, include_trend: bool = False) -> dict:
     """The karte of district ``code`` as ``access`` may see it (a JSON-ready dict).
 
     It is the stored karte (``district``, ``base``, ``register``, ``cooperators``, ``services``,
@@ -35,7 +37,11 @@ def karte_view(store: Store, code: str, access: Access, *, include_personal: boo
     * ``coverage``: ``{"salons", "elderly", "uncovered_elderly", "uncovered_elderly_share",
       "uncovered_75_plus", "uncovered_75_plus_share", "city_uncovered_elderly_share",
       "city_uncovered_75_plus_share"}`` (people rounded);
-    * ``viewer``: ``{"user", "level", "level_ja", "personal", "max_small", "suppressed"}``.
+    * ``viewer``: ``{"user", "level", "level_ja", "personal", "max_small", "suppressed"}``;
+    * ``sources``: what every figure comes from and as of when (:func:`karte.history.sources_block`,
+      its analysis line with the parameters in force now);
+    * with ``include_trend``, ``trend``: the district's figures per fiscal year beside the city's
+      (:func:`karte.services.history.trend`) and ``projection`` (the elderly, estimated).
 
     Public viewers: counts from 1 to ``max_small`` are :data:`SUPPRESSED` and the rates beside
     them ``None``; no ``personal`` key. Viewers who may see the district's rows
@@ -50,12 +56,17 @@ def karte_view(store: Store, code: str, access: Access, *, include_personal: boo
     karte = snap.karte(code)
     karte["gaps"] = gap_rows(snap, code)
     karte["coverage"] = coverage_summary(snap, code)
+    karte["sources"] = history.sources_block(snap.meta, params=snap.params)
     if access.level == Level.PUBLIC:
         suppress_karte(karte, max_small, snapshot=snap)
     elif include_personal and access.may_see_district_rows(code):
         reg = read_rows(store, Layer.REGISTER, access, district=code)
         coop = read_rows(store, Layer.COOPERATORS, access, district=code)
         karte["personal"] = personal_section(reg, coop, include_unconsented=True)
+    if include_trend:
+        municipality = (karte["district"].get("municipality") or {}).get("code") or access.municipality
+        karte["trend"] = trends.trend(store, code, access, municipality=municipality, max_small=max_small)
+        karte["projection"] = trends.projection(store, code, access, max_small=max_small)
     karte["viewer"] = {"user": access.user, "level": str(access.level), "level_ja": LEVEL_JA[access.level],
                        "personal": "personal" in karte, "max_small": max_small, "suppressed": SUPPRESSED}
     return karte

@@ -14,12 +14,15 @@ from __future__ import annotations
 import geopandas as gpd
 import pandas as pd
 
+from karte import history
 from karte.domain.access import SUPPRESSED, Access, Level
 from karte.domain.layers import Layer
 from karte.domain.schema import ROLE_JA, Role
+from karte.render.charts import trend_chart
 from karte.render.district_map import GAP_LABEL, district_map, personal_overlay, primary_gap
 from karte.render.overview import MEASURES, choropleth_map, standin_note
 from karte.render.webmap import ASSETS, Basemap, MapParts, map_parts
+from karte.services import history as trends
 from karte.services import kartes
 from karte.services.layers import layer_view
 from karte.services.personal import cooperator_records, person_records, read_records
@@ -55,9 +58,15 @@ def city_page(store: Store, access: Access, *, measure: str, max_small: int, bas
         rows = frame.drop(columns=frame.geometry.name).sort_values("district_code").to_dict("records")
         return map_parts(m), rows
 
-    parts, rows = current(store).memo(("page:city", public, measure, max_small, basemap), build)
+    snap = current(store)
+    parts, rows = snap.memo(("page:city", public, measure, max_small, basemap), build)
+    municipality = next((k["district"]["municipality"]["code"] for k in snap.kartes.values()), None)
+    city_trend = trends.trend(store, None, access, municipality=municipality or access.municipality or "",
+                              max_small=max_small)
     return {"map": parts, "rows": rows, "spec": spec, "measure": measure,
-            "measures": [(k, v.label) for k, v in MEASURES.items()]}
+            "measures": [(k, v.label) for k, v in MEASURES.items()],
+            "sources": history.sources_block(snap.meta, params=snap.params), "trend": city_trend,
+            "fiscal_year_label": trends.fiscal_label(year) if (year := trends.build_year(snap)) else ""}
 
 
 def _with_measure(frame: gpd.GeoDataFrame, measure: str) -> gpd.GeoDataFrame:
@@ -110,8 +119,13 @@ def district_page(store: Store, code: str, access: Access, *, max_small: int, ba
         people = _people_rows(register)
         roster = _roster_rows(cooperators)
         overlay = personal_overlay(register=register, cooperators=cooperators)
+    municipality = (karte["district"].get("municipality") or {}).get("code") or access.municipality or ""
+    trend = trends.trend(store, code, access, municipality=municipality, max_small=max_small)
+    charts = [{"key": key, "label": trends.FIGURE_BY_KEY[key].label, "svg": trend_chart(trend, key, label)}
+              for key, label in ((k, trends.FIGURE_BY_KEY[k].label) for k in trends.CHART_KEYS)]
     return {"karte": karte, "map": parts, "personal": personal, "people": people, "roster": roster,
-            "overlay": overlay}
+            "overlay": overlay, "trend": trend, "trend_charts": charts,
+            "projection": trends.projection(store, code, access, max_small=max_small)}
 
 
 def _people_rows(register: list[dict]) -> list[dict]:
