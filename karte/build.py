@@ -23,6 +23,7 @@ from gis.overlay import locate_points
 from karte import agebands, districts, history, history_demo, municipalities, sources, synthetic
 from karte.assemble import assemble_kartes, fiscal_year, kartes_frame
 from karte.basestats import base_stats, district_counts
+from karte.census import reconcile
 from karte.domain.errors import InputError, NotFoundError
 from karte.domain.history import HistoryLayer
 from karte.domain.layers import MUNICIPALITY, Layer
@@ -279,6 +280,7 @@ def _finish(store, base: Base, register, cooperators, services, steps: Steps, *,
                                  register=register, cooperators=cooperators, services=services,
                                  shelters=base.shelters, emergency_sites=base.emergency_sites,
                                  meta=meta, municipality_names=municipalities.names(base.small_areas))
+        reconcile.store_sources(store, base.small_areas).attach(kartes)
     layers_of_years: dict[str, pd.DataFrame] = {}
     with steps("history"):
         if keep_history:

@@ -159,6 +159,19 @@ def test_public_sheet_has_district_name_year_and_population(store, public_all):
         assert heading in text, heading
 
 
+def test_page_one_prints_the_sources_and_the_census_gap(store, public_all):
+    """Every figure's source and date, and why the city total is not the census's own, on the
+    first page (the map gives way to it: the sheet stays two pages)."""
+    karte = karte_of(store, "S31")
+    first = squash(pages_of(public_all / "S31-public.pdf")[0])
+    assert "出典と基準日" in first
+    for line in karte["sources"]["lines"][:-1]:   # the analysis line is renewed at print time
+        assert squash(line) in first, line
+    census = karte["sources"]["census_total"]
+    assert census["population"]["gap"] > 0 and squash(census["note"]) in first
+    assert census["district"]["text"] and squash(census["district"]["text"]) in first
+
+
 def test_public_edition_contains_no_register_or_roster_names(store, public_all):
     text = squash(text_of(public_all / "all-public.pdf"))
     register = store.read("register")

@@ -29,6 +29,7 @@ import shapely
 
 from gis import crs
 from karte import municipalities
+from karte.census import reconcile
 from karte.districts import MAPPING_COLUMNS
 from karte.domain.access import Access, Level
 from karte.domain.errors import InputError, Problem, ValidationError
@@ -39,7 +40,7 @@ from karte.importing.encoding import ENCODING_JA
 from karte.importing.geocode import Geocoder, TownGeocoder, default_geocoder
 from karte.importing.kinds import POINT_KINDS, Context, read_points
 from karte.importing.points import district_lookup, locate_with_tolerance
-from karte.importing.refresh import meta_frame, reassemble, updated_meta
+from karte.importing.refresh import HISTORY_LAYER, meta_frame, reassemble, updated_history, updated_meta
 from karte.importing.rows import Findings
 from karte.importing.tables import read_table
 from karte.settings import get_settings
@@ -485,7 +486,8 @@ def _add_derived(prepared: PreparedImport, state: _StoreState, kind: str, path: 
         return
     layers = {str(n): state.get(n) for n in (Layer.SMALL_AREAS, Layer.DISTRICTS, Layer.REGISTER,
                                              Layer.COOPERATORS, Layer.SERVICES, Layer.SHELTERS,
-                                             Layer.EMERGENCY_SITES)}
+                                             Layer.EMERGENCY_SITES, reconcile.CENSUS_YEARS,
+                                             reconcile.CENSUS_AREAS)}
     layers.update(prepared.layers)
     if layers.get(str(Layer.SMALL_AREAS)) is None or layers.get(str(Layer.DISTRICTS)) is None:
         return
@@ -494,5 +496,8 @@ def _add_derived(prepared: PreparedImport, state: _StoreState, kind: str, path: 
               "rows": prepared.report.rows, "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
     meta = updated_meta(state.meta, kind=kind, layer=str(target), small_areas=layers[str(Layer.SMALL_AREAS)],
                         provided=prepared.provided, by_polygon=prepared.by_polygon, record=record)
-    prepared.layers[str(Layer.KARTES)] = reassemble(layers, meta)
+    kartes = reassemble(layers, meta)
+    prepared.layers[str(Layer.KARTES)] = kartes
     prepared.layers[str(Layer.META)] = meta_frame(meta)
+    # the year's history rows follow the kartes, in the same write (as a build's do)
+    prepared.layers[HISTORY_LAYER] = updated_history(state.get(HISTORY_LAYER), kartes, layers, meta)

@@ -15,6 +15,7 @@ from gis import crs
 from karte import history, municipalities
 from karte.assemble import assemble_kartes, kartes_frame
 from karte.basestats import base_stats, district_counts
+from karte.census import reconcile
 from karte.domain.history import HistoryLayer
 from karte.domain.layers import COOPERATOR_COLUMNS, REGISTER_COLUMNS, SERVICE_COLUMNS, Layer
 
@@ -96,6 +97,8 @@ def reassemble(layers: Mapping[str, pd.DataFrame], meta: Mapping[str, str]) -> p
                              cooperators=frames[Layer.COOPERATORS], services=frames[Layer.SERVICES],
                              shelters=frames[Layer.SHELTERS], emergency_sites=frames[Layer.EMERGENCY_SITES],
                              meta=info, municipality_names=municipalities.names(frames[Layer.SMALL_AREAS]))
+    reconcile.frames_sources(frames[Layer.SMALL_AREAS], census_years=layers.get(reconcile.CENSUS_YEARS),
+                             census_areas=layers.get(reconcile.CENSUS_AREAS)).attach(kartes)
     return kartes_frame(kartes)
 
 

@@ -269,6 +269,7 @@ def _title_block(w: PageWriter, sheet: DistrictSheet, y: float) -> float:
 
 
 STATS_ROW = 14.5
+SOURCES_SIZE = 6.6  # the sources line under the base statistics (the map gives way to it)
 STATS_RIGHT = LEFT + 370
 ROLES_LEFT = STATS_RIGHT + 14
 
@@ -276,7 +277,9 @@ ROLES_LEFT = STATS_RIGHT + 14
 def _page_one(w: PageWriter, sheet: DistrictSheet) -> None:
     """Title, the map, base statistics (left) and cooperators by role (right)."""
     w.new_page()
-    stats_h = 24 + HEADER_ROW + STATS_ROW * len(sheet.karte["base"]) + 30
+    sources = _sources_text(sheet)
+    sources_h = len(wrap(w.canvas, sources, w.font, SOURCES_SIZE, RIGHT - LEFT)) * SOURCES_SIZE * 1.45
+    stats_h = 24 + HEADER_ROW + STATS_ROW * len(sheet.karte["base"]) + 30 + sources_h
     top = w.y - 4
     height = top - BOTTOM - stats_h
     draw_map(w.canvas, sheet.map, x=LEFT, y=top - height, w=RIGHT - LEFT, h=height, font=w.font,
@@ -284,8 +287,12 @@ def _page_one(w: PageWriter, sheet: DistrictSheet) -> None:
     w.y = top - height - 2
     below = w.y
     _base_stats(w, sheet)
+    after_stats = w.y
     w.y = below
     _roles(w, sheet)
+    w.y = min(w.y, after_stats)
+    if sources:
+        w.paragraph(sources, SOURCES_SIZE)
 
 
 def _base_stats(w: PageWriter, sheet: DistrictSheet) -> None:
@@ -364,6 +371,19 @@ def _summary_page(w: PageWriter, sheet: DistrictSheet) -> None:
     else:
         w.paragraph("地区内に指定避難所はありません（近くの地区の避難所を地図に灰色で示します）。", 9,
                     color=INK)
+
+
+def _sources_text(sheet: DistrictSheet) -> str:
+    """What each figure comes from and as of when, and why the city total differs from the
+    census's own (the build's ``sources`` block: :func:`karte.history.sources_block`)."""
+    block = sheet.karte.get("sources") or {}
+    lines = list(block.get("lines") or [])
+    census = block.get("census_total") or {}
+    if census.get("note"):
+        lines.append(census["note"])
+    if (census.get("district") or {}).get("text"):
+        lines.append(census["district"]["text"])
+    return "出典と基準日　" + "／".join(lines) if lines else ""
 
 
 # --- personal pages --------------------------------------------------------------------------------

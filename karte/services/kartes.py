@@ -56,7 +56,7 @@ def karte_view(store: Store, code: str, access: Access, *, include_personal: boo
     karte = snap.karte(code)
     karte["gaps"] = gap_rows(snap, code)
     karte["coverage"] = coverage_summary(snap, code)
-    karte["sources"] = history.sources_block(snap.meta, params=snap.params)
+    karte["sources"] = sources_now(snap, karte)
     if access.level == Level.PUBLIC:
         suppress_karte(karte, max_small, snapshot=snap)
     elif include_personal and access.may_see_district_rows(code):
@@ -139,3 +139,11 @@ def coverage_summary(snap: Snapshot, code: str) -> dict:
 
 def _num(v):
     return None if v is None or v != v else float(v)
+
+
+def sources_now(snap: Snapshot, karte: dict) -> dict:
+    """A karte's ``sources`` block as of now: the build's dates with the analysis line renewed for
+    the parameters in force (a winter walk is shorter), and the census reconciliation the build
+    stored (:mod:`karte.census.reconcile`)."""
+    census_total = (karte.get("sources") or {}).get("census_total")
+    return {**history.sources_block(snap.meta, params=snap.params), "census_total": census_total}

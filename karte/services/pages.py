@@ -63,9 +63,12 @@ def city_page(store: Store, access: Access, *, measure: str, max_small: int, bas
     municipality = next((k["district"]["municipality"]["code"] for k in snap.kartes.values()), None)
     city_trend = trends.trend(store, None, access, municipality=municipality or access.municipality or "",
                               max_small=max_small)
+    first = next(iter(snap.kartes.values()), {})
+    census_total = (first.get("sources") or {}).get("census_total")   # the city block, per build
     return {"map": parts, "rows": rows, "spec": spec, "measure": measure,
             "measures": [(k, v.label) for k, v in MEASURES.items()],
-            "sources": history.sources_block(snap.meta, params=snap.params), "trend": city_trend,
+            "sources": {**history.sources_block(snap.meta, params=snap.params), "census_total": census_total},
+            "trend": city_trend,
             "fiscal_year_label": trends.fiscal_label(year) if (year := trends.build_year(snap)) else ""}
 
 

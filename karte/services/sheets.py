@@ -57,7 +57,7 @@ from karte.render.sheet_model import DistrictSheet, SheetOptions, TocEntry
 from karte.render.sheets import merge_sheets, render_sheet
 from karte.services import copies
 from karte.services.copies import CopyRequest
-from karte.services.kartes import check_district
+from karte.services.kartes import check_district, sources_now
 from karte.services.personal import read_rows
 from karte.services.suppression import rate_of, small, suppress_karte
 from karte.snapshot import Snapshot, current
@@ -374,6 +374,7 @@ def build_sheet(snap: Snapshot, code: str, *, options: SheetOptions, coverage: C
     """Everything one district's sheet prints, as its reader may see it."""
     public = not options.edition.personal
     karte = snap.karte(code)
+    karte["sources"] = sources_now(snap, karte)
     if public:
         suppress_karte(karte, options.max_small, snapshot=snap)
     n = options.max_small if public else 0  # 0: nothing is suppressed
