@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from karte import history
+from karte.domain.care import CareLayer, CaseStatus
 from karte.domain.history import HistoryLayer, IndicatorSource, Scope, ValueKind
 from karte.domain.layers import LAYERS, MUNICIPALITY
 from karte.store.base import Store
@@ -481,9 +482,62 @@ LAYER_COLUMNS = {
     name: LAYERS[name].column_names for name in (HistoryLayer.INDICATORS, HistoryLayer.INDICATOR_VALUES)
 }
 
-# --- sources of other topics: one registration each ------------------------------------------------------
-# (e.g. issue 13's safety-net meetings:
-#  register(Source("safety_net_meetings", "地域セーフティネット会議の開催回数", "回",
-#                  care_indicators.meetings_held))
-#  with a function that counts the rows of its layer whose date is
-#  in the fiscal year (Context.read, in_fiscal_year) for the district, or the municipality when None.)
+# --- sources of other topics ------------------------------------------------------------------------
+# Each topic's activity counts are a pure function of its layers' rows (so the topic's own
+# services, its command line and these sources count the same way); a source reads the layers
+# through Context.read (the municipality's rows, read once) and counts a district's or the whole
+# municipality's.
+
+
+def _rows_of(context: Context, layer: str, district: str | None) -> pd.DataFrame:
+    frame = context.read(layer)
+    if frame is None:
+        return pd.DataFrame()
+    if district is not None and "district_code" in frame.columns:
+        frame = frame[frame["district_code"].astype(str) == str(district)]
+    return frame
+
+
+def _int_sum(frame: pd.DataFrame, column: str) -> int:
+    if column not in frame.columns or not len(frame):
+        return 0
+    return int(pd.to_numeric(frame[column], errors="coerce").fillna(0).sum())
+
+
+def care_counts(meetings: pd.DataFrame, concerns: pd.DataFrame, fiscal_year: int) -> dict[str, int]:
+    """The year's safety-net activity from the care layers' rows: ``meetings_held``,
+    ``participants``, ``households_discussed`` (as each meeting recorded them), ``cases_opened``
+    (households noticed in the year) and ``cases_closed``."""
+    held = meetings[in_fiscal_year(meetings["held_on"], fiscal_year)] if "held_on" in meetings \
+        else meetings[:0]
+    opened = in_fiscal_year(concerns["noticed_on"], fiscal_year) if "noticed_on" in concerns else []
+    closed = ((concerns["status"].astype(str) == str(CaseStatus.CLOSED))
+              & in_fiscal_year(concerns["closed_on"], fiscal_year)) if "closed_on" in concerns else []
+    return {"meetings_held": len(held), "participants": _int_sum(held, "participants"),
+            "households_discussed": _int_sum(held, "households"),
+            "cases_opened": int(sum(opened)), "cases_closed": int(sum(closed))}
+
+
+def _care(key: str) -> Callable[[Context, int, str | None], float | None]:
+    def compute(context: Context, fiscal_year: int, district: str | None) -> float | None:
+        meetings = _rows_of(context, CareLayer.MEETINGS, district)
+        concerns = _rows_of(context, CareLayer.CONCERNS, district)
+        return float(care_counts(meetings, concerns, fiscal_year)[key])
+
+    compute.__name__ = f"care_{key}"
+    return compute
+
+
+for _source in (
+    Source("safety_net_meetings", "地域セーフティネット会議の開催回数", "回", _care("meetings_held"),
+           description="地区の見守り・支え合いの会議（地域セーフティネット会議）を開いた回数"),
+    Source("safety_net_participants", "地域セーフティネット会議の参加者数（延べ）", "人",
+           _care("participants"), people=True, description="会議ごとに記録した参加者数の合計"),
+    Source("households_discussed", "会議で話し合った世帯数（延べ）", "世帯", _care("households_discussed"),
+           people=True, description="会議ごとに記録した、話し合った世帯の数の合計"),
+    Source("concerns_noticed", "気づき（見守りが必要な世帯）の件数", "件", _care("cases_opened"),
+           people=True, description="その年度に気づき、記録した世帯の数"),
+    Source("concerns_resolved", "支援が終わった世帯の件数", "件", _care("cases_closed"), people=True,
+           description="その年度に対応を終了した世帯の数"),
+):
+    register(_source)

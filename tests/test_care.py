@@ -266,6 +266,15 @@ def test_a_meeting_counts_in_its_fiscal_year(store):
     assert r7 == {"meetings_held": 1, "participants": 6, "households_discussed": 0, "cases_opened": 0,
                   "cases_closed": 0}
     assert care.fiscal_year_counts(store, 2026, municipality="01100")["meetings_held"] == 0
+    # the activity indicators count the same rows (the municipality, and the district)
+    from karte import indicators
+
+    context = indicators.Context(store, "02201")
+    source = indicators.SOURCES["safety_net_meetings"].compute
+    assert source(context, 2026, None) == source(context, 2026, OWN) == 1.0
+    assert source(context, 2026, OTHER) == 0.0
+    assert indicators.SOURCES["safety_net_participants"].compute(context, 2026, None) == 7.0
+    assert indicators.SOURCES["concerns_noticed"].compute(context, 2026, OWN) == 1.0
     assert [m["held_on"] for m in care.meeting_list(store, COORD, year=2026)] == ["2027-03-31"]
     with pytest.raises(care.FormError, match="参加者数"):
         care.record_meeting(store, MEMBER, OWN, meeting_form({}, participants="3"), today=TODAY)

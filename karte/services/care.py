@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 import geopandas as gpd
+import pandas as pd
 import shapely
 from pyproj import Transformer
 
@@ -73,6 +74,7 @@ from karte.importing.care import ledger_headers, neutralised  # noqa: F401 (the 
 from karte.importing.geocode import default_geocoder
 from karte.importing.points import locate_with_tolerance
 from karte.importing.values import ValueProblem, parse_date
+from karte.indicators import care_counts
 from karte.render.care_map import care_map, care_overlay
 from karte.render.meeting_sheet import MeetingSheet, SheetHousehold, render_meeting_sheet
 from karte.render.webmap import ASSETS, Basemap, map_parts
@@ -1243,26 +1245,13 @@ def _trusted(store: Store, layer: str, municipality: str | None) -> list[dict]:
 
 
 def fiscal_year_counts(store: Store, fiscal_year: int, *, municipality: str | None) -> dict[str, int]:
-    """Counts of fiscal year ``fiscal_year`` (April to March) in ``municipality``: ``meetings_held``,
-    ``participants``, ``households_discussed`` (as each meeting recorded them), ``cases_opened``
-    (households noticed in the year) and ``cases_closed``. The trusted read of the pipeline
-    (:mod:`karte.domain.access`): counts only, nothing else leaves this function; what the years'
-    activity indicators (issue 12) read, so nothing is entered twice."""
-    start, end = dt.date(fiscal_year, 4, 1).isoformat(), dt.date(fiscal_year + 1, 3, 31).isoformat()
-
-    def within(value) -> bool:
-        return bool(value) and start <= str(value)[:10] <= end
-
-    meetings = [m for m in _trusted(store, CareLayer.MEETINGS, municipality) if within(m.get("held_on"))]
-    concerns = _trusted(store, CareLayer.CONCERNS, municipality)
-    return {
-        "meetings_held": len(meetings),
-        "participants": int(sum(int(m.get("participants") or 0) for m in meetings)),
-        "households_discussed": int(sum(int(m.get("households") or 0) for m in meetings)),
-        "cases_opened": sum(within(c.get("noticed_on")) for c in concerns),
-        "cases_closed": sum(c.get("status") == CaseStatus.CLOSED and within(c.get("closed_on"))
-                            for c in concerns),
-    }
+    """Counts of fiscal year ``fiscal_year`` (April to March) in ``municipality``
+    (:func:`karte.indicators.care_counts`: meetings held, participants, households discussed,
+    cases opened and closed). The trusted read of the pipeline (:mod:`karte.domain.access`):
+    counts only, nothing else leaves this function; the activity indicators count the same way."""
+    meetings = pd.DataFrame(_trusted(store, CareLayer.MEETINGS, municipality))
+    concerns = pd.DataFrame(_trusted(store, CareLayer.CONCERNS, municipality))
+    return care_counts(meetings, concerns, fiscal_year)
 
 
 def public_summary(store: Store, access: Access, *, year: int | None = None, max_small: int = 2,
