@@ -7,15 +7,17 @@ offers evacuation help (``help_kinds`` contains the caller's
 suggestions) and lives within ``params.suggest_m`` walking distance. A cooperator in another
 district is as good as one in the person's own: only the distance matters.
 
-The suggestions are one assignment for all at once, solved as a minimum-cost flow
-(:func:`networkx.max_flow_min_cost`): source → person (capacity 1) → cooperator (capacity 1,
-cost = walking distance in decimetres) → sink (capacity = spare). It first suggests a supporter
-to *as many people as possible*, then, among all such assignments, minimises the total walking
-distance. Suggesting each person's nearest free cooperator one by one can leave people without a
-suggestion whom the flow serves, and can make the total longer; a plain assignment
-(``linear_sum_assignment`` on capacity-expanded columns) would need an artificial penalty to put
-"most people served" first. The flow is solved separately for each connected group of people and
-cooperators (they do not interact), which keeps it fast on a whole city.
+The suggestions are one assignment for all at once, by the matching engine of
+:mod:`gis.matching` (the same that matches help requests with 地域福祉サポーター): it first
+suggests a supporter to *as many people as possible*, then, among all such assignments,
+minimises the total walking distance. Suggesting each person's nearest free cooperator one by
+one can leave people without a suggestion whom the assignment serves, and can make the total
+longer.
+
+When a person gets no suggestion, :func:`unsuggested` says why, in the engine's terms
+(:data:`gis.matching.REASONS`): no location, nobody offers evacuation help (``no_kind``), nobody
+willing lives within reach (``too_far``), or everyone near enough is at capacity
+(``at_capacity``: full already, or given to other people by the assignment).
 
 These are suggestions only: nothing is assigned until a coordinator has asked both people.
 """
@@ -23,20 +25,14 @@ These are suggestions only: nothing is assigned until a coordinator has asked bo
 from __future__ import annotations
 
 import geopandas as gpd
-import networkx as nx
 import numpy as np
 import pandas as pd
-from scipy import sparse
-from scipy.sparse.csgraph import connected_components
 
-from gis.distance import point_xy, walking_pairs
 from gis.gaps import assigned_supporters, supporter_load
+from gis.matching import MatchParams, MatchResult, match
 from gis.network import WalkNetwork
 from gis.params import AnalysisParams
 from gis.vocab import Vocabulary
-
-#: Flow costs are integers: walking distance in units of 0.1 m.
-_COST_PER_M = 10
 
 
 def suggest_supporters(
@@ -75,8 +71,63 @@ def suggest_supporters(
     pandas.DataFrame
         One row per suggestion: ``person_id``, ``district_code`` (the person's),
         ``cooperator_id``, ``cooperator_district_code`` and ``distance_m``; sorted by district and
-        person. People with no suggestion are absent.
+        person. People with no suggestion are absent (:func:`unsuggested` says why).
     """
+    result = _match(register, cooperators, vocab=vocab, params=params, network=network,
+                    only_shareable=only_shareable)
+    found = result.assignments
+    p_rows = found["request_id"].astype(int).to_numpy()
+    c_rows = found["supporter_id"].astype(int).to_numpy()
+    out = pd.DataFrame({
+        "person_id": register["person_id"].to_numpy()[p_rows],
+        "district_code": _column(register, "district_code")[p_rows],
+        "cooperator_id": cooperators["cooperator_id"].to_numpy()[c_rows],
+        "cooperator_district_code": _column(cooperators, "district_code")[c_rows],
+        "distance_m": found["distance_m"].to_numpy(dtype=float),
+    })
+    return out.sort_values(["district_code", "person_id"], na_position="last").reset_index(drop=True)
+
+
+def unsuggested(
+    register: gpd.GeoDataFrame,
+    cooperators: gpd.GeoDataFrame,
+    *,
+    vocab: Vocabulary,
+    params: AnalysisParams | None = None,
+    network: WalkNetwork | None = None,
+    only_shareable: bool = False,
+) -> pd.DataFrame:
+    """Why the people without a supporter who get no suggestion get none (same arguments and the
+    same assignment as :func:`suggest_supporters`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per such person: ``person_id``, ``district_code``, ``reason``
+        (:data:`gis.matching.REASONS`: ``no_location``, ``no_kind``, ``too_far``, ``at_capacity``),
+        ``near`` (willing cooperators within reach), ``nearest_m`` (the nearest willing one within
+        three times the reach; NaN if none) and ``taken`` (near ones with spare capacity that
+        the assignment gave to other people); sorted by district and person.
+    """
+    result = _match(register, cooperators, vocab=vocab, params=params, network=network,
+                       only_shareable=only_shareable)
+    why = result.unmet
+    rows = why["request_id"].astype(int).to_numpy()
+    out = pd.DataFrame({
+        "person_id": register["person_id"].to_numpy()[rows],
+        "district_code": _column(register, "district_code")[rows],
+        "reason": why["reason"].to_numpy(),
+        "near": why["near"].to_numpy(dtype=int),
+        "nearest_m": why["nearest_m"].to_numpy(dtype=float),
+        "taken": why["taken"].to_numpy(dtype=int),
+    })
+    return out.sort_values(["district_code", "person_id"], na_position="last").reset_index(drop=True)
+
+
+def _match(register, cooperators, *, vocab: Vocabulary, params: AnalysisParams | None,
+           network: WalkNetwork | None, only_shareable: bool) -> MatchResult:
+    """The engine's answer for the people without a supporter; requests and supporters are
+    identified by their positions in ``register`` and ``cooperators`` (as text)."""
     params = params or AnalysisParams()
     missing = [c for c in ("person_id", "supporter_ids") if c not in register.columns]
     missing += [c for c in ("cooperator_id", "help_kinds", "capacity") if c not in cooperators.columns]
@@ -85,37 +136,31 @@ def suggest_supporters(
     if cooperators.crs != register.crs:
         raise ValueError(f"'cooperators' should be in the CRS of the register ({register.crs}), "
                          f"got {cooperators.crs}")
-
     people = _without_supporter(register, cooperators, vocab=vocab, only_shareable=only_shareable)
     load = supporter_load(register, cooperators, vocab=vocab)
-    spare = load["spare"].fillna(0).to_numpy(dtype=int)
-    helpers = np.flatnonzero(load["willing"].to_numpy(dtype=bool) & (spare > 0)
-                             & point_xy(cooperators.geometry)[1])
-    pairs = walking_pairs(register.geometry.values[people], cooperators.geometry.values[helpers],
-                          max_m=params.suggest_m, detour_factor=params.detour_factor,
-                          network=network)
-    matches = _min_cost_assignment(pairs, spare[helpers], len(people), len(helpers))
-
-    p_rows = people[matches["origin"].to_numpy(dtype=int)]
-    c_rows = helpers[matches["destination"].to_numpy(dtype=int)]
-    out = pd.DataFrame({
-        "person_id": register["person_id"].to_numpy()[p_rows],
-        "district_code": _column(register, "district_code")[p_rows],
-        "cooperator_id": cooperators["cooperator_id"].to_numpy()[c_rows],
-        "cooperator_district_code": _column(cooperators, "district_code")[c_rows],
-        "distance_m": matches["distance_m"].to_numpy(dtype=float),
-    })
-    return out.sort_values(["district_code", "person_id"], na_position="last").reset_index(drop=True)
+    requests = gpd.GeoDataFrame({"request_id": people.astype(str), "kind": vocab.evacuation_help},
+                                geometry=register.geometry.values[people], crs=register.crs)
+    supporters = gpd.GeoDataFrame({
+        "supporter_id": np.arange(len(cooperators)).astype(str),
+        "kinds": [frozenset(vocab.split(k)) for k in cooperators["help_kinds"]],
+        "capacity": load["capacity"].astype("Float64").to_numpy(dtype=float, na_value=np.nan),
+        "load": load["load"].to_numpy(dtype=int),
+        "reach_m": params.suggest_m,
+    }, geometry=cooperators.geometry.values, crs=cooperators.crs)
+    # pairs are searched up to three reaches away, so a "too far" says how far the nearest is
+    engine = MatchParams(detour_factor=params.detour_factor, max_m=3 * params.suggest_m, min_overlap_min=0,
+                         continuity_m=0.0)
+    return match(requests, supporters, params=engine, network=network)
 
 
 def _without_supporter(register, cooperators, *, vocab: Vocabulary,
                        only_shareable: bool) -> np.ndarray:
-    """Positions of located people with no valid assigned supporter."""
+    """Positions of people with no valid assigned supporter (located or not)."""
     pairs = assigned_supporters(register, vocab=vocab)
     known = set(cooperators["cooperator_id"].astype(str))
     has = np.zeros(len(register), dtype=bool)
     has[pairs.loc[pairs["cooperator_id"].isin(known), "row"].to_numpy()] = True
-    keep = ~has & point_xy(register.geometry)[1]
+    keep = ~has
     if only_shareable:
         keep &= _shareable(register, vocab)
     return np.flatnonzero(keep)
@@ -137,37 +182,3 @@ def _column(frame: pd.DataFrame, name: str) -> np.ndarray:
         return frame[name].to_numpy(dtype=object)
     return np.full(len(frame), None, dtype=object)
 
-
-def _min_cost_assignment(pairs: pd.DataFrame, spare: np.ndarray, n_people: int,
-                         n_helpers: int) -> pd.DataFrame:
-    """Most people served, then least total distance; one connected group at a time."""
-    empty = pairs.iloc[0:0][["origin", "destination", "distance_m"]]
-    if pairs.empty:
-        return empty
-    o = pairs["origin"].to_numpy()
-    d = pairs["destination"].to_numpy()
-    bip = sparse.coo_matrix((np.ones(len(pairs)), (o, n_people + d)),
-                            shape=(n_people + n_helpers,) * 2)
-    _, label = connected_components(bip, directed=False)
-    chosen = []
-    for _, group in pairs.groupby(label[o], sort=True):
-        if len(group) == 1:
-            chosen.append(group)
-            continue
-        chosen.append(_solve_group(group, spare))
-    return pd.concat(chosen, ignore_index=True) if chosen else empty
-
-
-def _solve_group(group: pd.DataFrame, spare: np.ndarray) -> pd.DataFrame:
-    graph = nx.DiGraph()
-    for person in pd.unique(group["origin"]):
-        graph.add_edge("source", ("p", int(person)), capacity=1, weight=0)
-    for helper in pd.unique(group["destination"]):
-        graph.add_edge(("c", int(helper)), "sink", capacity=int(spare[helper]), weight=0)
-    for person, helper, dist in group[["origin", "destination", "distance_m"]].itertuples(index=False):
-        graph.add_edge(("p", int(person)), ("c", int(helper)), capacity=1,
-                       weight=round(float(dist) * _COST_PER_M))
-    flow = nx.max_flow_min_cost(graph, "source", "sink")
-    used = [flow[("p", int(p))][("c", int(h))] > 0
-            for p, h in group[["origin", "destination"]].itertuples(index=False)]
-    return group[np.asarray(used, dtype=bool)]

@@ -1,5 +1,6 @@
 """The city-wide analyses behind every karte view, page and sheet: salon coverage, uncovered
-cells, evacuation-support gaps, supporter load.
+cells, evacuation-support gaps, supporter load; and the analysis parameters in force (the snow
+season, :func:`current_params`).
 
 This module is the one place where karte calls :mod:`gis` for them, handing it karte's
 vocabularies (:data:`karte.domain.schema.VOCABULARY`); the build snapshot
@@ -11,8 +12,10 @@ worker processes; the city's figure is the sum over the groups.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 
 import geopandas as gpd
 import numpy as np
@@ -24,8 +27,10 @@ from gis.coverage import active_salons, salon_coverage
 from gis.geometry import polygonal
 from gis.mesh import jis_mesh, population_surface
 from gis.params import AnalysisParams
+from karte.domain.errors import InputError
 from karte.domain.gaps import ANALYSED
 from karte.domain.schema import VOCABULARY
+from karte.settings import Settings, get_settings
 
 #: Uncovered cells with fewer elderly people than this are not drawn (mountain and paddy cells
 #: where the area-weighted surface puts a fraction of a person).
@@ -55,10 +60,128 @@ class Coverage:
         return self.age_75_plus - self.covered_75_plus
 
 
-def current_params() -> AnalysisParams:
-    """The analysis parameters in force now (the build snapshot is computed with them and
-    computed again when they change, e.g. when the snow season begins)."""
-    return AnalysisParams()
+# --- the snow season -----------------------------------------------------------------------------
+
+#: Japan Standard Time: the season turns at midnight in Aomori, not in UTC.
+JST = dt.timezone(dt.timedelta(hours=9), "JST")
+_MONTH_DAY = re.compile(r"^(\d{1,2})-(\d{1,2})$")
+#: ``KARTE_WINTER`` words: by date, forced on, forced off.
+WINTER_MODES = {"auto": None, "on": True, "off": False}
+
+
+@dataclass(frozen=True)
+class Season:
+    """Which season's walking distances are in force, and why (for the note pages and sheets
+    print beside the coverage figures).
+
+    Attributes
+    ----------
+    winter
+        The snow season (積雪期) is in force: the winter walking radius is used.
+    forced
+        ``KARTE_WINTER`` is ``on`` or ``off`` (not by date).
+    start, end
+        The configured season, ``(month, day)`` each (``KARTE_WINTER_START`` / ``_END``).
+    today
+        The date (JST) the season was decided for.
+    """
+
+    winter: bool
+    forced: bool
+    start: tuple[int, int]
+    end: tuple[int, int]
+    today: dt.date
+
+    @property
+    def period_ja(self) -> str:
+        """``12月1日〜3月31日``."""
+        return f"{self.start[0]}月{self.start[1]}日〜{self.end[0]}月{self.end[1]}日"
+
+    @property
+    def label_ja(self) -> str:
+        """``冬期（積雪期）`` or ``通常期``."""
+        return "冬期（積雪期）" if self.winter else "通常期"
+
+    @property
+    def why_ja(self) -> str:
+        """Why this season: the setting, or the date within / outside the configured period."""
+        if self.forced:
+            return f"設定（KARTE_WINTER={'on' if self.winter else 'off'}）による"
+        inside = "内" if self.winter else "外"
+        return f"{self.today.month}月{self.today.day}日は積雪期（{self.period_ja}）の期間{inside}"
+
+
+def season(today: dt.date | None = None, *, settings: Settings | None = None) -> Season:
+    """The season in force on ``today`` (default: today in JST) by the settings' snow season
+    (``KARTE_WINTER_START``, ``KARTE_WINTER_END``, month-day, the period may run over the new
+    year) unless ``KARTE_WINTER`` forces it ``on`` or ``off``.
+
+    Raises :class:`~karte.domain.errors.InputError` for a setting that is not understood (a
+    misconfigured season must be said, not silently ignored).
+    """
+    settings = settings or get_settings()
+    today = today or dt.datetime.now(JST).date()
+    mode = str(settings.winter).strip().lower()
+    if mode not in WINTER_MODES:
+        raise InputError(f"KARTE_WINTER は {' / '.join(WINTER_MODES)} のいずれかです（{settings.winter!r}）")
+    start = _month_day(settings.winter_start, "KARTE_WINTER_START")
+    end = _month_day(settings.winter_end, "KARTE_WINTER_END")
+    forced = WINTER_MODES[mode]
+    if forced is not None:
+        return Season(forced, True, start, end, today)
+    md = (today.month, today.day)
+    inside = start <= md <= end if start <= end else (md >= start or md <= end)
+    return Season(inside, False, start, end, today)
+
+
+def _month_day(text: str, name: str) -> tuple[int, int]:
+    m = _MONTH_DAY.match(str(text).strip())
+    if m:
+        month, day = int(m.group(1)), int(m.group(2))
+        try:
+            dt.date(2024, month, day)  # a leap year: 02-29 is a valid season bound
+            return month, day
+        except ValueError:
+            pass
+    raise InputError(f"{name} は月-日（例 12-01）で指定してください（{text!r}）")
+
+
+def current_params(today: dt.date | None = None, *, settings: Settings | None = None) -> AnalysisParams:
+    """The analysis parameters in force now: the winter walking distances inside the snow season
+    (:func:`season`). The build snapshot is computed with them and computed again when they
+    change (:func:`karte.snapshot.current`), so every page and sheet switches on the first
+    request of the season's first day."""
+    return AnalysisParams(winter=season(today, settings=settings).winter)
+
+
+def season_note(params: AnalysisParams, current: Season | None = None) -> dict:
+    """What a page or sheet prints beside coverage figures computed with ``params``: which
+    season's distances they use and why.
+
+    Returns
+    -------
+    dict
+        ``winter`` (bool), ``label`` (冬期（積雪期） / 通常期), ``salon_walk_m`` and
+        ``site_walk_m`` (metres, as used), ``normal_salon_walk_m`` and ``normal_site_walk_m``,
+        ``why`` (the setting or the date; empty when ``current`` is not given) and ``text``,
+        one sentence in Japanese, e.g. 「冬期（積雪期）の徒歩圏で集計しています: サロンまで 350 m
+        （通常 500 m）、避難場所まで 700 m（通常 1,000 m）。12月15日は積雪期（12月1日〜3月31日）の期間内。」
+    """
+    normal = replace(params, winter=False)
+    label = "冬期（積雪期）" if params.winter else "通常期"
+    salon, site = params.salon_walk_m, params.site_walk_m
+    if params.winter:
+        text = (f"{label}の徒歩圏で集計しています: "
+                f"サロンまで {salon:,.0f} m（通常 {normal.salon_walk_m:,.0f} m）、"
+                f"避難場所まで {site:,.0f} m（通常 {normal.site_walk_m:,.0f} m）。")
+    else:
+        text = f"{label}の徒歩圏で集計しています: サロンまで {salon:,.0f} m、避難場所まで {site:,.0f} m。"
+    why = current.why_ja if current is not None else ""
+    if why:
+        text += f"{why}。"
+    return {"winter": params.winter, "label": label, "salon_walk_m": salon, "site_walk_m": site,
+            "normal_salon_walk_m": normal.salon_walk_m, "normal_site_walk_m": normal.site_walk_m,
+            "why": why, "text": text}
 
 
 def counting_salons(services: pd.DataFrame, params: AnalysisParams) -> pd.DataFrame:

@@ -1,15 +1,17 @@
-"""Supporter suggestions: capacity-aware, most people first, then least total distance."""
+"""Supporter suggestions: capacity-aware, most people first, then least total distance, by the
+matching engine (gis.matching); and why a person gets no suggestion (gis.suggest.unsuggested)."""
 
 from __future__ import annotations
 
 import geopandas as gpd
 import gis_fixtures as fx
+import numpy as np
 import pytest
 import shapely
 
 from gis.crs import METRIC
 from gis.params import AnalysisParams
-from gis.suggest import suggest_supporters
+from gis.suggest import suggest_supporters, unsuggested
 from karte.domain.schema import VOCABULARY
 
 STRAIGHT = AnalysisParams(detour_factor=1.0, supporter_max_m=200)
@@ -99,3 +101,60 @@ def test_unknown_supporter_id_counts_as_none():
     reg = people([("X", (0, 0), "ghost", "A")])
     coop = helpers([("a", (50, 0), "evacuation", 1, "A")])
     assert pairs(suggest_supporters(reg, coop, vocab=VOCABULARY, params=STRAIGHT)) == {"X": "a"}
+
+
+def reasons(frame):
+    return dict(zip(frame["person_id"], frame["reason"], strict=True))
+
+
+def test_nobody_suggested_says_why():
+    reg = people([("full", (0, 0), "", "A"), ("far", (5000, 0), "", "A"), ("nowhere", None, "", "A"),
+                  ("served", (10, 0), "", "A"), ("taken", (20, 0), "", "A"), ("has", (0, 5), "b", "A")])
+    coop = helpers([("a", (15, 0), "evacuation", 1, "A"),      # one free place: to the nearest
+                    ("b", (0, 10), "evacuation", 1, "B"),      # full: carries "has"
+                    ("n", (5100, 0), "watching", 3, "A")])     # near "far", but no evacuation help
+    out = suggest_supporters(reg, coop, vocab=VOCABULARY, params=STRAIGHT)
+    why = unsuggested(reg, coop, vocab=VOCABULARY, params=STRAIGHT)
+    assert set(pairs(out)) == {"served"} or set(pairs(out)) == {"taken"}
+    assert "has" not in set(why["person_id"])                   # a supporter already: no question
+    got = reasons(why)
+    assert got["far"] == "too_far" and got["nowhere"] == "no_location" and got["full"] == "at_capacity"
+    left = ({"served", "taken"} - set(pairs(out))).pop()
+    assert got[left] == "at_capacity"
+    row = why.set_index("person_id").loc[left]
+    assert row["near"] == 2 and row["taken"] == 1               # a went to the other one, b was full
+    assert np.isnan(why.set_index("person_id").loc["far", "nearest_m"])  # none within 3 × 200 m
+    # nobody offers evacuation help at all
+    none = unsuggested(reg, coop.assign(help_kinds="watching"), vocab=VOCABULARY, params=STRAIGHT)
+    assert set(reasons(none).values()) == {"no_kind", "no_location"}
+
+
+def test_suggested_plus_unsuggested_is_everyone_without_a_supporter(demo_layers):
+    reg, coop = demo_layers["register"], demo_layers["cooperators"]
+    for shareable in (False, True):
+        out = suggest_supporters(reg, coop, vocab=VOCABULARY, only_shareable=shareable)
+        why = unsuggested(reg, coop, vocab=VOCABULARY, only_shareable=shareable)
+        assert not set(out["person_id"]) & set(why["person_id"])
+        known = set(coop["cooperator_id"])
+        without = reg[[not any(c in known for c in str(s or "").split(";") if c)
+                       for s in reg["supporter_ids"]]]
+        if shareable:
+            without = without[without["consent"].isin(["consented", "ordinance"])]
+        assert set(out["person_id"]) | set(why["person_id"]) == set(without["person_id"])
+        assert set(why["reason"]) <= {"no_location", "no_kind", "too_far", "at_capacity"}
+
+
+def test_s01_people_without_a_supporter_are_explained(demo_layers):
+    """The issue's case: in S01 many people have no evacuation supporter and the page said only
+    that there were no candidates; now each has a reason, and those with willing cooperators
+    near enough are told those are all full."""
+    reg, coop = demo_layers["register"], demo_layers["cooperators"]
+    why = unsuggested(reg, coop, vocab=VOCABULARY)
+    s01 = why[why["district_code"] == "S01"]
+    assert len(s01) > 20
+    assert {"at_capacity", "too_far"} <= set(s01["reason"])
+    full = s01[s01["reason"] == "at_capacity"]
+    assert (full["near"] > 0).all()
+    far = s01[s01["reason"] == "too_far"]
+    assert (far["near"] == 0).all()
+    assert (far["nearest_m"].dropna() > AnalysisParams().suggest_m).all()
