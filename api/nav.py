@@ -34,9 +34,10 @@ MENU = (
     Link("outreach_page", "アウトリーチ計画", _PLANNERS),
     Link("plan_page", "計画・指標"),
     Link("care_page", "見守り・セーフティネット", _PERSONAL),
-    Link("supporters_page", "地域福祉サポーター", _PLANNERS),
+    Link("supporters_page", "地域福祉サポーター"),
+    Link("supporters_snow_page", "雪かきの調整", _PLANNERS),
     Link("drills_page", "訓練・災害時", _PERSONAL),
-    Link("copies_page", "名簿の配布記録", _PLANNERS),
+    Link("copies_page", "名簿の配布記録", _PERSONAL),
 )
 
 #: Links of a district page to its district's other pages (routes with a ``code`` parameter).
@@ -44,6 +45,7 @@ DISTRICT = (
     Link("district_plan_page", "計画・指標（地区）"),
     Link("district_care_page", "見守り・セーフティネット（地区）", _PERSONAL),
     Link("district_drills_page", "個別避難計画・訓練（地区）", _PERSONAL),
+    Link("district_supporters_page", "地域福祉サポーター（地区）"),
 )
 
 

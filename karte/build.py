@@ -20,7 +20,16 @@ import pandas as pd
 
 from gis.districts import dissolve_districts
 from gis.overlay import locate_points
-from karte import agebands, districts, history, history_demo, municipalities, sources, synthetic
+from karte import (
+    agebands,
+    districts,
+    history,
+    history_demo,
+    municipalities,
+    sources,
+    synthetic,
+    synthetic_supporters,
+)
 from karte.assemble import assemble_kartes, fiscal_year, kartes_frame
 from karte.basestats import base_stats, district_counts
 from karte.census import reconcile
@@ -188,11 +197,16 @@ def build_demo(store: Store, inputs: Inputs, *, seed: int, data_date: dt.date | 
                                           fiscal_year=year, seed=seed) if plans else {}
         return earlier, extra
 
-    return _finish(store, base, demo.register, demo.cooperators, demo.services, steps,
-                   data_date=data_date, synthetic_layers=flags, fiscal_year=year,
-                   census_year=inputs.census, census_file=inputs.boundaries.name,
-                   age_table=inputs.age_table.name if inputs.age_table else None, demo_years=demo_years,
-                   keep_history=keep_history)
+    result = _finish(store, base, demo.register, demo.cooperators, demo.services, steps,
+                     data_date=data_date, synthetic_layers=flags, fiscal_year=year,
+                     census_year=inputs.census, census_file=inputs.boundaries.name,
+                     age_table=inputs.age_table.name if inputs.age_table else None, demo_years=demo_years,
+                     keep_history=keep_history)
+    with steps("supporters_demo"):
+        # 地域福祉サポーター, requests, dispatches and points drawn from the register and roster just
+        # written (an existing points ledger is kept: it is append-only)
+        synthetic_supporters.write_demo(store, seed=seed, data_date=data_date)
+    return result
 
 
 def rebuild(store: Store, inputs: Inputs, *, seed: int, fiscal_year: int | None = None,

@@ -41,6 +41,8 @@ from karte import history
 from karte.domain.care import CareLayer, CaseStatus
 from karte.domain.history import HistoryLayer, IndicatorSource, Scope, ValueKind
 from karte.domain.layers import LAYERS, MUNICIPALITY
+from karte.domain.supporters import Activity, EntryKind, SupporterStatus
+from karte.domain.supporters import Layer as SupporterLayer
 from karte.store.base import Store
 
 # --- the registry --------------------------------------------------------------------------------------
@@ -539,5 +541,78 @@ for _source in (
            people=True, description="その年度に気づき、記録した世帯の数"),
     Source("concerns_resolved", "支援が終わった世帯の件数", "件", _care("cases_closed"), people=True,
            description="その年度に対応を終了した世帯の数"),
+):
+    register(_source)
+
+
+def supporter_counts(supporters: pd.DataFrame, requests: pd.DataFrame, dispatches: pd.DataFrame,
+                     activities: pd.DataFrame, ledger: pd.DataFrame, fiscal_year: int) -> dict[str, int]:
+    """The year's 地域福祉サポーター activity from the supporter layers' rows.
+
+    Keys: ``supporters_registered`` (registered at the end of the year: registered by then and
+    not suspended or withdrawn by then), ``supporters_new`` (registered during the year),
+    ``requests_received``, ``requests_dispatched`` (dispatches decided), ``activities`` (done),
+    ``activity_hours`` (hours of the done activities, rounded), ``snow_activities``, ``points``
+    (net points awarded: earned less reversals) and ``points_redeemed``.
+    """
+    end = dt.date(fiscal_year + 1, 3, 31).isoformat()
+
+    def within(frame: pd.DataFrame, column: str) -> pd.DataFrame:
+        return frame[in_fiscal_year(frame[column].fillna(""), fiscal_year)] if len(frame) else frame
+
+    registered = 0
+    if len(supporters):
+        on = supporters["registered_on"].fillna("").astype(str)
+        left = supporters["status"].isin([SupporterStatus.SUSPENDED, SupporterStatus.WITHDRAWN]) & (
+            supporters["status_since"].fillna("").astype(str) <= end)
+        registered = int(((on != "") & (on <= end) & ~left).sum())
+    done = within(activities, "done_on")
+    done = done[done["done"].astype(bool)] if len(done) else done
+    year = ledger[ledger["fiscal_year"].astype(int) == fiscal_year] if len(ledger) else ledger
+    kinds = year["entry_kind"] if len(year) else pd.Series(dtype=str)
+    return {
+        "supporters_registered": registered,
+        "supporters_new": len(within(supporters, "registered_on")),
+        "requests_received": len(within(requests, "received_on")),
+        "requests_dispatched": len(within(dispatches, "decided_at")),
+        "activities": len(done),
+        "activity_hours": round(float(pd.to_numeric(done["hours"], errors="coerce").fillna(0).sum()))
+        if len(done) else 0,
+        "snow_activities": int((done["activity"] == Activity.SNOW).sum()) if len(done) else 0,
+        "points": int(year.loc[kinds.isin([EntryKind.EARNED, EntryKind.REVERSAL]), "points"].sum())
+        if len(year) else 0,
+        "points_redeemed": -int(year.loc[kinds == EntryKind.REDEEMED, "points"].sum()) if len(year) else 0,
+    }
+
+
+def _supporters(key: str) -> Callable[[Context, int, str | None], float | None]:
+    def compute(context: Context, fiscal_year: int, district: str | None) -> float | None:
+        frames = [_rows_of(context, layer, district) for layer in (
+            SupporterLayer.SUPPORTERS, SupporterLayer.REQUESTS, SupporterLayer.DISPATCHES,
+            SupporterLayer.ACTIVITIES, SupporterLayer.LEDGER)]
+        return float(supporter_counts(*frames, fiscal_year)[key])
+
+    compute.__name__ = f"supporters_{key}"
+    return compute
+
+
+for _source in (
+    Source("supporters_registered", "地域福祉サポーターの登録者数（年度末）", "人",
+           _supporters("supporters_registered"), people=True,
+           description="年度末に登録中の地域福祉サポーター（休止・退会を除く）"),
+    Source("supporters_new", "地域福祉サポーターの新規登録", "人", _supporters("supporters_new"), people=True,
+           description="その年度に登録した地域福祉サポーター"),
+    Source("help_requests", "支援の依頼件数", "件", _supporters("requests_received"),
+           description="その年度に受け付けた支援の依頼"),
+    Source("help_dispatches", "サポーターの派遣件数", "件", _supporters("requests_dispatched"),
+           description="その年度に決めたサポーターの派遣"),
+    Source("supporter_activities", "サポーターの活動回数", "回", _supporters("activities"),
+           description="その年度に実施した活動（雪かきを含む）"),
+    Source("supporter_hours", "サポーターの活動時間", "時間", _supporters("activity_hours"),
+           description="その年度に実施した活動の時間の合計"),
+    Source("snow_activities", "雪かきの活動回数", "回", _supporters("snow_activities"),
+           description="その年度に実施した雪かき"),
+    Source("volunteer_points", "ボランティアポイントの付与", "ポイント", _supporters("points"),
+           description="その年度に付与したポイント（取り消しを差し引いた数）"),
 ):
     register(_source)

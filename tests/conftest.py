@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 from pathlib import Path
 
 import pytest
 
 from karte.settings import REPO_DATA
+
+# Pages and sheets follow the season of today's date in JST (a winter walk is shorter): the tests
+# run in summer unless a test sets the season itself, so their answers do not depend on the day.
+os.environ.setdefault("KARTE_WINTER", "off")
 
 BOUNDARIES = REPO_DATA / "boundaries" / "aomori_city_02201_small_areas_2015_estat_lod.geojson"
 

@@ -158,7 +158,8 @@ def _urls(app, client) -> list[tuple[str, str]]:
         fc = client.get(f"/ogc/collections/{cid}/items?limit=1").json()
         feature_ids[cid] = fc["features"][0]["id"] if fc.get("features") else "none"
     fill = {"code": ROUTE_CODES, "layer": [v.value for v in WebLayer], "table": [v.value for v in Table],
-            "collection_id": list(COLLECTIONS), "copy_id": ["K000001"]}
+            "collection_id": list(COLLECTIONS), "copy_id": ["K000001"],
+            "supporter_id": ["SP000001"]}
     out = []
     for path, name, methods, route in _routes(app):
         if isinstance(route, Mount):

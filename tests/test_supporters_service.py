@@ -361,6 +361,15 @@ def test_fiscal_year_counts_for_the_indicators(shared):
     later = service.fiscal_year_counts(shared, 2026, municipality="02201")
     assert later["supporters_registered"] >= got["supporters_registered"]
     assert service.fiscal_year_counts(shared, 2026, municipality="99999") == dict.fromkeys(later, 0)
+    # the activity indicators count the same rows, for the municipality or one district
+    from karte import indicators
+
+    context = indicators.Context(shared, "02201")
+    assert indicators.SOURCES["supporter_activities"].compute(context, 2025, None) == got["activities"]
+    assert indicators.SOURCES["volunteer_points"].compute(context, 2025, None) == got["points"]
+    by_district = [indicators.SOURCES["supporter_activities"].compute(context, 2025, code)
+                   for code in sorted(set(acts["district_code"].dropna()))]
+    assert sum(by_district) == got["activities"]
 
 
 def test_evacuation_unmatched_explains_s01(shared):

@@ -29,6 +29,7 @@ STEP_JA = {
     "assemble": "カルテの作成",
     "history": "年度別の記録",
     "write_store": "ストアへの保存",
+    "supporters_demo": "地域福祉サポーターのデモデータ（合成）",
 }
 
 FiscalYearOpt = Annotated[int | None, typer.Option(
@@ -55,7 +56,7 @@ def demo(
     try:
         store = GeoPackageStore(folder / "karte.gpkg")
         seed = seed if seed is not None else settings.seed
-        with ProgressBar(STEP_JA, steps=11) as bar:
+        with ProgressBar(STEP_JA, steps=12) as bar:
             result = build_demo(store, Inputs.shipped(settings.data_dir), seed=seed, report=bar.step,
                                 fiscal_year=fiscal_year)
         files = write_outputs(result, folder, basemap=basemap)

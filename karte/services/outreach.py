@@ -43,7 +43,7 @@ from karte.domain.layers import LAYERS, Layer
 from karte.domain.schema import ROLE_JA, VOCABULARY, Role
 from karte.render.outreach_map import outreach_map
 from karte.render.webmap import ASSETS, Basemap, map_parts
-from karte.services import care
+from karte.services import care, supporters
 from karte.services.layers import layer_view
 from karte.services.personal import read_records, read_rows
 from karte.snapshot import Snapshot, current
@@ -266,5 +266,7 @@ def outreach_page(store: Store, access: Access, *, district: str | None, basemap
         "suggestions_total": len(found), "map_areas": len(drawn),
         "decisions": made.head(50).to_dict("records"), "decision_ja": DECISION_JA,
         "concerns_total": int(shown["open_concerns"].sum()),
+        # why the others get no suggestion, and the persons the viewer may see with their reason
+        "unmatched": supporters.evacuation_unmatched(store, access, district=district),
         "district": district, "districts": [(c, names.get(c, c)) for c in codes],
     }

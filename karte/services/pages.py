@@ -15,6 +15,7 @@ import geopandas as gpd
 import pandas as pd
 
 from karte import history
+from karte.analysis import season, season_note
 from karte.domain.access import SUPPRESSED, Access, Level
 from karte.domain.layers import Layer
 from karte.domain.schema import ROLE_JA, Role
@@ -128,7 +129,8 @@ def district_page(store: Store, code: str, access: Access, *, max_small: int, ba
               for key, label in ((k, trends.FIGURE_BY_KEY[k].label) for k in trends.CHART_KEYS)]
     return {"karte": karte, "map": parts, "personal": personal, "people": people, "roster": roster,
             "overlay": overlay, "trend": trend, "trend_charts": charts,
-            "projection": trends.projection(store, code, access, max_small=max_small)}
+            "projection": trends.projection(store, code, access, max_small=max_small),
+            "season": season_note(current(store).params, season())}
 
 
 def _people_rows(register: list[dict]) -> list[dict]:

@@ -79,6 +79,7 @@ from karte.domain.supporters import (
 )
 from karte.domain.supporters import Layer as L
 from karte.importing.geocode import TownGeocoder
+from karte.indicators import supporter_counts
 from karte.render.points_statement import StatementData, points_statement_pdf
 from karte.services.personal import read_records, read_rows
 from karte.services.suppression import small
@@ -1065,47 +1066,14 @@ def fiscal_year_counts(store: Store, fiscal_year: int, *, municipality: str) -> 
     ``activity_hours`` (hours of the done activities counted in hours, rounded), ``snow_activities``,
     ``points`` (net points awarded: earned less reversals) and ``points_redeemed``.
     """
-    start, end = dt.date(fiscal_year, 4, 1).isoformat(), dt.date(fiscal_year + 1, 3, 31).isoformat()
-
     def of(layer):
         frame = _trusted(store, layer)
         if len(frame) and MUNICIPALITY in frame.columns:
             frame = frame[frame[MUNICIPALITY] == municipality]
         return frame
 
-    sups, reqs, disp, acts, book = (of(L.SUPPORTERS), of(L.REQUESTS), of(L.DISPATCHES), of(L.ACTIVITIES),
-                                    of(L.LEDGER))
-
-    def within(frame, column):
-        if not len(frame):
-            return frame
-        values = frame[column].fillna("").astype(str).str[:10]
-        return frame[(values >= start) & (values <= end)]
-
-    registered = 0
-    if len(sups):
-        on = sups["registered_on"].fillna("")
-        left = sups["status"].isin([SupporterStatus.SUSPENDED, SupporterStatus.WITHDRAWN]) & (
-            sups["status_since"].fillna("") <= end)
-        registered = int(((on != "") & (on <= end) & ~left).sum())
-    done = within(acts, "done_on")
-    done = done[done["done"].astype(bool)] if len(done) else done
-    year = book[book["fiscal_year"].astype(int) == fiscal_year] if len(book) else book
-    earned = int(year.loc[year["entry_kind"].isin([EntryKind.EARNED, EntryKind.REVERSAL]), "points"].sum()) \
-        if len(year) else 0
-    return {
-        "supporters_registered": registered,
-        "supporters_new": len(within(sups, "registered_on")),
-        "requests_received": len(within(reqs, "received_on")),
-        "requests_dispatched": len(within(disp, "decided_at")),
-        "activities": len(done),
-        "activity_hours": round(float(pd.to_numeric(done["hours"], errors="coerce").fillna(0).sum()))
-        if len(done) else 0,
-        "snow_activities": int((done["activity"] == Activity.SNOW).sum()) if len(done) else 0,
-        "points": earned,
-        "points_redeemed": -int(year.loc[year["entry_kind"] == EntryKind.REDEEMED, "points"].sum())
-        if len(year) else 0,
-    }
+    return supporter_counts(of(L.SUPPORTERS), of(L.REQUESTS), of(L.DISPATCHES), of(L.ACTIVITIES),
+                            of(L.LEDGER), fiscal_year)
 
 
 # --- the evacuation suggestions: why nobody -----------------------------------------------------
