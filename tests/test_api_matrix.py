@@ -46,9 +46,10 @@ pytestmark = pytest.mark.slow  # over the session's demo build
 ROUTE_CODES = (OWN, OTHER)
 #: Integer fields that are not counts of people (places, areas, settings, paging).
 NOT_PEOPLE = {"small_areas", "concealed_areas", "salons", "cells", "fiscal_year", "max_small",
-              "numberMatched", "numberReturned", "status", "radius_m", "area_km2", "code", "meetings"}
+              "numberMatched", "numberReturned", "status", "radius_m", "area_km2", "code", "meetings",
+              "minimum", "maximum", "minItems", "maxItems", "minLength", "maxLength"}  # OpenAPI schema bounds
 NOT_PEOPLE_PATHS = {("emergency_sites", "count")}
-ID_RE = re.compile(r"P\d{6}")
+ID_RE = re.compile(r"(?<![A-Z])P\d{6}")  # not the P of a supporter number (SP000001)
 PHONE_RE = re.compile(r"\d{2,4}-\d{3,4}-\d{4}")
 #: Roles that see the personal rows of a district (``Access.may_see_district_rows``).
 SEES = {(role, code): role in ("coordinator", "staff") or (role == "member" and code == OWN)

@@ -36,6 +36,12 @@ LEVELS = {"city_staff": STAFF, "coordinator": CSW, "district_member": MEMBER_A,
 TODAY = dt.date(2026, 12, 20)
 
 
+
+@pytest.fixture(autouse=True)
+def _season_by_date(monkeypatch):
+    """These tests pass their own dates (a winter day, a summer day): the season follows them."""
+    monkeypatch.delenv("KARTE_WINTER", raising=False)
+
 @pytest.fixture
 def pg(pg_store, pg_admin):
     """An empty PostGIS store whose topic tables are empty too (the shared reset does not know

@@ -26,6 +26,12 @@ WINTER_DAY = dt.date(2027, 1, 15)
 SUMMER_DAY = dt.date(2026, 10, 15)
 
 
+
+@pytest.fixture(autouse=True)
+def _season_by_date(monkeypatch):
+    """These tests pass their own dates (a winter day, a summer day): the season follows them."""
+    monkeypatch.delenv("KARTE_WINTER", raising=False)
+
 @pytest.fixture(scope="module")
 def base(demo, tmp_path_factory):
     """The demo store with the topic's synthetic data (read only: tests that write copy it)."""
