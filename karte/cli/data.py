@@ -194,7 +194,9 @@ def import_(
     kind: Annotated[str, typer.Argument(
         help="register (要支援者名簿), cooperators (共助協力者), services (共助サービス), shelters "
              "(避難所), stats (小地域統計・e-Stat CSV), districts (地区の境界 or KEY_CODE→地区の表), "
-             "store (karte export の GeoPackage を丸ごと)")],
+             "store (karte export の GeoPackage を丸ごと); records: concerns (気になる世帯), meetings "
+             "(地域セーフティネット会議), supporters (地域福祉サポーター), requests (支援の依頼), plan "
+             "(計画の年次表), indicators (活動指標), evaluations (計画の評価), past-census (過去の国勢調査)")],
     file: Annotated[Path, typer.Argument(help="CSV (UTF-8, UTF-8 BOM, CP932) or .xlsx; boundary files "
                                               "(GeoJSON, GeoPackage, zipped Shapefile) for districts")],
     store: StoreOpt = None,
