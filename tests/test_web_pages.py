@@ -71,7 +71,8 @@ def test_city_page_each_measure(site, names, measure, label):
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("text/html")
     html = r.text
-    assert "青森市 地区カルテ 全体図" in html and label in html
+    assert "青森市 地区カルテ 全体図" in html and label in html  # the name from the store, not the template
+    assert "障がい者はデモ用の合成データです" in html and "地区割りは代替（仮）" in html
     assert f'<option value="{measure}" selected>' in html
     assert html.count('href="/districts/S') >= 40  # every district linked from the table
     assert '"/districts/{code}"' not in html and "window.location.href" in html  # click-through
@@ -197,7 +198,8 @@ def test_district_page_for_a_coordinator_lists_consented_people_only(site):
     sent = _names_sent(html)
     assert sent == {LAYER_NAMES["register"]: sorted(_located(register[shareable.to_numpy()])["name"]),
                     LAYER_NAMES["cooperators"]: sorted(_located(cooperators)["name"])}
-    assert "edition=confidential" in html and "tables/register.csv" in html
+    assert f"/copies/new?district={OWN}&amp;edition=confidential" in html and "tables/register.csv" in html
+    assert "sheet.pdf?edition=confidential" not in html  # a personal copy is printed through the ledger
     assert r.headers["cache-control"] == "private, no-store"
     assert len(r.content) < BUDGET
     # one read of each layer, logged by the store with the coordinator's level

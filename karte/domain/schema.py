@@ -234,3 +234,10 @@ VOCABULARY = Vocabulary(
     list_separator=";",
     evacuation_help=HelpKind.EVACUATION.value,
 )
+
+
+#: What a build's ``synthetic`` flags name (the demo's generated parts), as pages and sheets say it.
+SYNTHETIC_JA = {
+    "age_bands": "年齢構成", "register": "要支援者名簿", "cooperators": "共助協力者",
+    "services": "共助サービス", "elderly_alone": "一人暮らし高齢者", "disabled": "障がい者",
+}

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from reportlab.lib.colors import black, white
 
-from karte.domain.schema import ROLE_JA, Edition, is_standin
+from karte.domain.schema import ROLE_JA, SYNTHETIC_JA, Edition, is_standin
 from karte.render.pdf_fonts import safe_text
 from karte.render.pdf_layout import (
     BOTTOM,
@@ -39,11 +39,6 @@ from karte.render.sheet_map import draw_map
 from karte.render.sheet_model import DistrictSheet
 
 JST = ZoneInfo("Asia/Tokyo")
-
-SYNTHETIC_JA = {
-    "age_bands": "年齢構成", "register": "要支援者名簿", "cooperators": "共助協力者",
-    "services": "共助サービス", "elderly_alone": "一人暮らし高齢者", "disabled": "障がい者",
-}
 
 #: Row heights (points) of the personal tables; the page count of a sheet follows from them.
 ROSTER_ROW = 16.0

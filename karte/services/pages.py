@@ -18,7 +18,7 @@ from karte import history
 from karte.analysis import season, season_note
 from karte.domain.access import SUPPRESSED, Access, Level
 from karte.domain.layers import Layer
-from karte.domain.schema import ROLE_JA, Role
+from karte.domain.schema import ROLE_JA, SYNTHETIC_JA, Role
 from karte.render.charts import trend_chart
 from karte.render.district_map import GAP_LABEL, district_map, personal_overlay, primary_gap
 from karte.render.overview import MEASURES, choropleth_map, standin_note
@@ -67,6 +67,9 @@ def city_page(store: Store, access: Access, *, measure: str, max_small: int, bas
     first = next(iter(snap.kartes.values()), {})
     census_total = (first.get("sources") or {}).get("census_total")   # the city block, per build
     return {"map": parts, "rows": rows, "spec": spec, "measure": measure,
+            "municipality_name": ((first.get("district") or {}).get("municipality") or {}).get("name") or "",
+            "synthetic": "・".join(SYNTHETIC_JA.get(s, s) for s in first.get("synthetic") or []),
+            "standin": any(k["district"].get("standin") for k in snap.kartes.values()),
             "measures": [(k, v.label) for k, v in MEASURES.items()],
             "sources": {**history.sources_block(snap.meta, params=snap.params), "census_total": census_total},
             "trend": city_trend,
