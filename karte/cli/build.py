@@ -13,6 +13,7 @@ from karte.cli.common import ProgressBar, StoreOpt, err, fail, out, store_at
 from karte.domain.errors import KarteError
 from karte.domain.history import fiscal_label
 from karte.services.history import record_analysis
+from karte.services.qgis import write_qgis
 from karte.settings import get_settings
 from karte.store import GeoPackageStore
 
@@ -62,11 +63,14 @@ def demo(
         files = write_outputs(result, folder, basemap=basemap)
         with err.status("分析結果（サロンの徒歩圏・避難支援の空白）を年度別の記録に保存しています…"):
             record_analysis(store, seed=seed)
+        with err.status("QGIS のスタイルとプロジェクトを GeoPackage に書き込んでいます…"):
+            write_qgis(store.path)
     except KarteError as exc:
         fail(exc)
     out.print(f"地区数 {len(result.kartes)}、人口 {int(result.city['population']):,} 人、"
               f"要支援者 {int(result.city['support_needers']):,} 人（合成）")
     out.print(f"ストア:     {store.location}")
+    out.print("QGIS:       スタイルとプロジェクト「karte」をストアに保存（docs/qgis.md）")
     out.print(f"全体図:     {files['overview']}")
     out.print(f"カルテJSON: {files['kartes']}/ ({len(result.kartes)} 件)")
     out.print(f"年度:       {fiscal_label(result.fiscal_year)}"

@@ -22,6 +22,7 @@ from karte.cli.common import StoreOpt, fail, out, store_at
 from karte.domain.access import Access, Level
 from karte.domain.errors import InputError, KarteError
 from karte.importing.api import ImportValidationError, apply_import, prepare_import
+from karte.services.qgis import write_qgis
 from karte.settings import get_settings
 from karte.store import GeoPackageStore, open_store
 from karte.store.cli import db_current, export_store, import_store
@@ -196,7 +197,8 @@ def import_(
              "(避難所), stats (小地域統計・e-Stat CSV), districts (地区の境界 or KEY_CODE→地区の表), "
              "store (karte export の GeoPackage を丸ごと); records: concerns (気になる世帯), meetings "
              "(地域セーフティネット会議), supporters (地域福祉サポーター), requests (支援の依頼), plan "
-             "(計画の年次表), indicators (活動指標), evaluations (計画の評価), past-census (過去の国勢調査)")],
+             "(計画の年次表), indicators (活動指標), evaluations (計画の評価), "
+             "past-census (過去の国勢調査)")],
     file: Annotated[Path, typer.Argument(help="CSV (UTF-8, UTF-8 BOM, CP932) or .xlsx; boundary files "
                                               "(GeoJSON, GeoPackage, zipped Shapefile) for districts")],
     store: StoreOpt = None,
@@ -236,9 +238,11 @@ def export(
         # the whole store, unconsented rows included: what city staff may take (logged as them)
         path = export_store(store_at(store), out_file,
                             access=Access(getpass.getuser(), Level.CITY_STAFF, route="cli:export"))
+        write_qgis(path)  # QGIS styles and the project "karte" inside the file
     except KarteError as exc:
         fail(exc)
     out.print(f"書き出しました: {path}")
+    out.print("QGIS のスタイルとプロジェクト「karte」付き（docs/qgis.md）")
     out.print("[yellow]取扱注意: 個人情報（要支援者名簿・協力者の連絡先）を含みます。[/yellow]")
 
 

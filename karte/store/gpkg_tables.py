@@ -23,7 +23,8 @@ from karte.store.gpkg_install import quote
 from karte.store.gpkg_values import Column, frame, kind_of
 
 #: Name prefixes of tables that are never layers.
-RESERVED_PREFIXES = (gpkg_schema.PREFIX, "gpkg_", "rtree_", "sqlite_")
+#: QGIS's own tables in a GeoPackage (karte.store.gpkg_styles): styles and projects, not layers.
+RESERVED_PREFIXES = (gpkg_schema.PREFIX, "gpkg_", "rtree_", "sqlite_", "layer_styles", "qgis_projects")
 
 
 @dataclass(frozen=True)
