@@ -197,7 +197,8 @@ def test_point_layers_sit_above_polygons_in_the_project(styled):
 
 
 def test_web_colours_are_the_district_maps(demo_layers):
-    """:data:`qgis_styles.WEB` is what the district web map draws with."""
+    """:data:`qgis_styles.WEB` (the district map's own :data:`~district_map.STYLES`) is what the
+    district web map draws with."""
     districts = demo_layers["districts"]
     one = districts[districts["district_code"] == "S01"]
     services = demo_layers["services"][demo_layers["services"]["district_code"] == "S01"]

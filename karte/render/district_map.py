@@ -59,6 +59,20 @@ LAYER_NAMES = {
     "register": "要支援者（空白の種類で色分け）",
 }
 
+#: The look of each layer of the district map (Leaflet path options); the QGIS styles stored in the
+#: GeoPackage take theirs from here too (:mod:`karte.render.qgis_styles`).
+STYLES = {
+    "district": {"color": "#263238", "weight": 3, "fill": False},
+    "catchments": {"color": "#2e7d32", "weight": 1, "fillColor": "#66bb6a", "fillOpacity": 0.18},
+    "coverage": {"stroke": False, "fillColor": "#ef5350", "fillOpacity": 0.4},
+    "salons": {"color": "#1b5e20", "fillColor": "#43a047", "radius": 7, "weight": 2},
+    "services": {"color": "#00695c", "fillColor": "#80cbc4", "radius": 5, "weight": 1},
+    "welfare": {"color": "#6a1b9a", "fillColor": "#ffffff", "radius": 8, "weight": 4},
+    "shelters": {"color": "#0d47a1", "fillColor": "#1e88e5", "radius": 6, "weight": 1},
+    "cooperators": {"color": "#01579b", "fillColor": "#4fc3f7", "radius": 5, "weight": 2},
+    "register": {"color": "#212121", "radius": 6, "weight": 1},
+}
+
 #: Metres of simplification and decimals of the coordinates sent to the browser.
 TOLERANCE_M = 5.0
 DECIMALS = 5
@@ -131,27 +145,26 @@ def district_map(
 
     name = str(district["district_name"].iloc[0]) if len(district) else ""
     _polygons(m, to_geojson, outline(district), LAYER_NAMES["district"],
-              style={"color": "#263238", "weight": 3, "fill": False},
+              style=STYLES["district"],
               tip=lambda r: f"<b>{_e(name)}</b>")
     _polygons(m, to_geojson, catchments, LAYER_NAMES["catchments"],
-              style={"color": "#2e7d32", "weight": 1, "fillColor": "#66bb6a", "fillOpacity": 0.18},
+              style=STYLES["catchments"],
               tip=lambda r: f"{_e(r.get('name'))} の徒歩圏（半径{_num(r.get('radius_m'))}m）")
     _polygons(m, to_geojson, coverage, LAYER_NAMES["coverage"],
-              style={"stroke": False, "fillColor": "#ef5350", "fillOpacity": 0.4},
+              style=STYLES["coverage"],
               tip=lambda r: f"サロンの徒歩圏外の高齢者: {_e(_count(r.get('uncovered_elderly')))}（推計）")
 
     salons = services[services["kind"] == "salon"] if len(services) else services
     others = services[services["kind"] != "salon"] if len(services) else services
     point_layer(m, to_geojson, salons, LAYER_NAMES["salons"],
-            styles={"s": {"color": "#1b5e20", "fillColor": "#43a047", "radius": 7, "weight": 2}},
+            styles={"s": STYLES["salons"]},
             tip=lambda r: f"<b>{_e(r.get('name'))}</b><br>{_e(r.get('venue'))} {_e(_schedule(r))}",
             popup=_service_popup)
     point_layer(m, to_geojson, others, LAYER_NAMES["services"], show=False,
-            styles={"s": {"color": "#00695c", "fillColor": "#80cbc4", "radius": 5, "weight": 1}},
+            styles={"s": STYLES["services"]},
             tip=lambda r: f"{_e(_kind(r))}: {_e(r.get('name'))}", popup=_service_popup)
     point_layer(m, to_geojson, shelters, LAYER_NAMES["shelters"],
-            styles={"w": {"color": "#6a1b9a", "fillColor": "#ffffff", "radius": 8, "weight": 4},
-                    "s": {"color": "#0d47a1", "fillColor": "#1e88e5", "radius": 6, "weight": 1}},
+            styles={"w": STYLES["welfare"], "s": STYLES["shelters"]},
             style_of=lambda r: "w" if _flag(r.get("welfare")) else "s",
             tip=lambda r: _e(r.get("name")) + ("（福祉避難所）" if _flag(r.get("welfare")) else ""),
             popup=lambda r: (f"<b>{_e(r.get('name'))}</b>"
@@ -159,12 +172,11 @@ def district_map(
                              + f"<br>{_e(r.get('address'))}"))
     if cooperators is not None:
         point_layer(m, to_geojson, cooperators, LAYER_NAMES["cooperators"],
-                styles={"s": {"color": "#01579b", "fillColor": "#4fc3f7", "radius": 5, "weight": 2}},
+                styles={"s": STYLES["cooperators"]},
                 tip=lambda r: f"共助協力者: {_e(_role(r))}", popup=_cooperator_popup)
     if register is not None:
         point_layer(m, to_geojson, register, LAYER_NAMES["register"],
-                styles={k: {"color": "#212121", "fillColor": c, "radius": 6, "weight": 1}
-                        for k, c, _ in GAP_STYLE},
+                styles={k: {**STYLES["register"], "fillColor": c} for k, c, _ in GAP_STYLE},
                 style_of=primary_gap,
                 tip=lambda r: f"要支援者: {_e(GAP_LABEL[primary_gap(r)])}", popup=_person_popup)
     control = folium.LayerControl(collapsed=False)
@@ -178,7 +190,7 @@ def district_map(
     if register is not None:
         shown = {primary_gap(r) for r in records(register)}
         items += [(c, f"要支援者: {label}") for k, c, label in GAP_STYLE if k in shown]
-    m.get_root().html.add_child(folium.Element(legend_html("凡例", items)))
+    m.get_root().html.add_child(folium.Element(legend_html("", items)))
     return m
 
 
@@ -198,14 +210,12 @@ def personal_overlay(*, register: list[dict] | None, cooperators: list[dict] | N
     """
     layers, legend = [], []
     if cooperators is not None:
-        styles = {"s": {"color": "#01579b", "fillColor": "#4fc3f7", "radius": 5, "weight": 2,
-                        "fillOpacity": 0.9}}
+        styles = {"s": {**STYLES["cooperators"], "fillOpacity": 0.9}}
         layers.append(_overlay_layer(cooperators, LAYER_NAMES["cooperators"], styles, key=lambda r: "s",
                                      tips={"s": "共助協力者"}, popup=_cooperator_lines))
         legend.append(("#4fc3f7", "共助協力者"))
     if register is not None:
-        styles = {k: {"color": "#212121", "fillColor": c, "radius": 6, "weight": 1, "fillOpacity": 0.9}
-                  for k, c, _ in GAP_STYLE}
+        styles = {k: {**STYLES["register"], "fillColor": c, "fillOpacity": 0.9} for k, c, _ in GAP_STYLE}
         keyed = [{**r, "_gap": primary_gap(r)} for r in register]  # the first gap, once per person
         layer = _overlay_layer(keyed, LAYER_NAMES["register"], styles, key=lambda r: r["_gap"],
                                tips={k: f"要支援者: {label}" for k, _, label in GAP_STYLE},

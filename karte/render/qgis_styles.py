@@ -23,7 +23,7 @@ import pandas as pd
 from karte.domain import gaps
 from karte.domain.layers import LAYERS, PERSONAL_LAYERS, Layer
 from karte.domain.schema import STANDIN_PREFIX, Consent, PlanStatus
-from karte.render import overview, sheet_map, supporters_map
+from karte.render import district_map, overview, sheet_map, supporters_map
 
 #: The ``styleName`` of every style karte writes (QGIS lists it under the layer's styles).
 STYLE_NAME = "karte"
@@ -36,19 +36,8 @@ MM_PER_PX = 25.4 / 96
 #: Font of the labels (QGIS falls back to a Japanese system font when it is missing).
 FONT = "Noto Sans CJK JP"
 
-#: The district web map's layer styles (:func:`karte.render.district_map.district_map` draws with
-#: these values; ``tests/test_qgis_styles.py`` checks that it still does).
-WEB = {
-    "district": {"color": "#263238", "weight": 3},
-    "catchments": {"color": "#2e7d32", "weight": 1, "fillColor": "#66bb6a", "fillOpacity": 0.18},
-    "coverage": {"fillColor": "#ef5350", "fillOpacity": 0.4},
-    "salons": {"color": "#1b5e20", "fillColor": "#43a047", "radius": 7, "weight": 2},
-    "services": {"color": "#00695c", "fillColor": "#80cbc4", "radius": 5, "weight": 1},
-    "welfare": {"color": "#6a1b9a", "fillColor": "#ffffff", "radius": 8, "weight": 4},
-    "shelters": {"color": "#0d47a1", "fillColor": "#1e88e5", "radius": 6, "weight": 1},
-    "cooperators": {"color": "#01579b", "fillColor": "#4fc3f7", "radius": 5, "weight": 2},
-    "register": {"color": "#212121", "radius": 6, "weight": 1},
-}
+#: The district web map's layer styles (what :func:`karte.render.district_map.district_map` draws with).
+WEB = district_map.STYLES
 #: The city map's district outline and fill opacity (:func:`karte.render.overview.choropleth_map`).
 CITY_OUTLINE = {"color": "#333333", "weight": 1, "fillOpacity": 0.65}
 
