@@ -12,23 +12,16 @@ the map and its layer control: the test counts their circle markers.
 
 from __future__ import annotations
 
-import shutil
-import socket
-import threading
-import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import api_fixtures as fx
+import browser_fixtures as bx
 import pytest
 from api_fixtures import OWN
 
 from karte.render.district_map import LAYER_NAMES
 
-CHROMIUM = Path("/usr/bin/chromium")
-SHOTS = Path("/tmp/shots")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run"]
 TILE_HOST = "cyberjapandata.gsi.go.jp"
 
 pytestmark = pytest.mark.slow
@@ -38,71 +31,32 @@ pytestmark = pytest.mark.slow
 def server(demo, tmp_path_factory):
     """(base URL, :class:`api_fixtures.Api`) of a uvicorn serving the demo with the GSI basemap
     configured; its users are those of :mod:`api_fixtures`."""
-    import uvicorn
-
     web = fx.make_api(fx.demo_store(demo), tmp_path_factory.mktemp("browser"), basemap="gsi_pale")
-    port = _free_port()
-    config = uvicorn.Config(web.app, host="127.0.0.1", port=port, log_level="warning")
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", web
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with bx.serving(web.app) as base:
+        yield base, web
 
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    if not CHROMIUM.exists():
-        pytest.fail("Debian chromium is not installed (/usr/bin/chromium); scripts/setup.sh installs it")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+    with bx.chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture
 def page(browser, server):
     """A fresh context (no cookies) that can reach only the local server."""
     base, _ = server
-    context = browser.new_context(viewport={"width": 1280, "height": 860}, locale="ja-JP")
-    blocked: list[str] = []
-
-    def only_local(route):
-        url = route.request.url
-        if url.startswith(base):
-            route.continue_()
-        else:
-            blocked.append(url)
-            route.abort()
-
-    context.route("**/*", only_local)
+    context = bx.local_context(browser, base)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.blocked, page.errors = blocked, errors
+    page.blocked, page.errors = context.blocked, errors
     yield page
     context.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _shot(page, tmp_path: Path, name: str) -> Path:
-    path = tmp_path / f"{name}.png"
-    page.screenshot(path=str(path), full_page=False)
-    SHOTS.mkdir(exist_ok=True)
-    shutil.copy(path, SHOTS / path.name)
-    return path
+    return bx.shot(page, tmp_path, name)
 
 
 def _paths(page) -> int:
@@ -116,11 +70,7 @@ def _wait_drawn(page, at_least: int) -> None:
 
 
 def _login(page, base: str, role: str, target: str) -> None:
-    page.goto(f"{base}/login?next={target}")
-    page.fill("#username", role)
-    page.fill("#password", fx.PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"**{target}")
+    bx.login(page, base, role, target)
 
 
 def _overlays(page) -> list[str]:
@@ -141,7 +91,7 @@ def test_city_page_draws_districts_and_opens_one(page, server, demo, tmp_path):
     salons_and_districts = _paths(page)
     assert salons_and_districts > n
     assert "全体図" in page.title() and page.locator("select#measure").count() == 1
-    assert page.locator(".karte-legend").inner_text().startswith("サロン徒歩圏カバー率")
+    assert page.locator(".karte-legend-title").inner_text().startswith("サロン徒歩圏カバー率")
     assert page.errors == []
     _shot(page, tmp_path, "city")
     _only_tiles_blocked(page)
@@ -153,6 +103,9 @@ def test_city_page_draws_districts_and_opens_one(page, server, demo, tmp_path):
 
     # another measure, then a click on a district opens its page
     page.select_option("select#measure", "gap_rate")
+    page.wait_for_timeout(200)
+    assert "measure=" not in page.url  # choosing is not yet going (no change of context on input)
+    page.get_by_role("button", name="表示").click()
     page.wait_for_url("**/?measure=gap_rate")
     _wait_drawn(page, n)
     assert "避難支援に空白" in page.locator(".karte-legend").inner_text()

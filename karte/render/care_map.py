@@ -57,7 +57,7 @@ def care_map(*, district: gpd.GeoDataFrame, salons: gpd.GeoDataFrame, shelters: 
     control.add_to(m)
     m.karte_control = control.get_name()
     items = [("#ffffff", "サロン（緑の輪）"), ("#1e88e5", "指定避難所")]
-    m.get_root().html.add_child(folium.Element(legend_html("凡例", items)))
+    m.get_root().html.add_child(folium.Element(legend_html("", items)))
     return m
 
 

@@ -93,6 +93,7 @@ def offline_map(bounds_wgs84, *, asset_base: str, basemap: str | Basemap = "gsi_
     m.default_js = [("leaflet", f"{asset_base}/leaflet.js")]
     m.default_css = [("leaflet_css", f"{asset_base}/leaflet.css")]
     m.add_child(_MetricScale())
+    m.add_child(_KeyboardOneStop())
     if spec.url:
         folium.TileLayer(spec.url, attr=spec.attribution, name=spec.name, max_zoom=18,
                          overlay=False, control=True).add_to(m)
@@ -113,6 +114,39 @@ class _MetricScale(MacroElement):
     def __init__(self):
         super().__init__()
         self._name = "MetricScale"
+
+
+class _KeyboardOneStop(MacroElement):
+    """The map is one stop of the Tab order (its container: arrow keys pan, + and - zoom), then
+    its controls; the shapes and labels drawn on it are not (every district and place on a map
+    is also in a table or list beside it). The controls are named in Japanese."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        (function (map) {
+          var box = map.getContainer();
+          box.setAttribute("role", "region");
+          box.setAttribute("aria-label", "地図（矢印キーで移動、＋・－キーで拡大・縮小）");
+          function name(el, text) { if (el) { el.title = text; el.setAttribute("aria-label", text); } }
+          function quiet() {
+            box.querySelectorAll(".leaflet-pane .leaflet-interactive, .leaflet-marker-icon, "
+                                 + ".leaflet-pane path, .leaflet-pane a").forEach(function (el) {
+              if (el.getAttribute("tabindex") !== "-1") { el.setAttribute("tabindex", "-1"); }
+            });
+            name(box.querySelector(".leaflet-control-zoom-in"), "拡大");
+            name(box.querySelector(".leaflet-control-zoom-out"), "縮小");
+            name(box.querySelector(".leaflet-control-layers-toggle"), "表示するレイヤの切り替え");
+          }
+          quiet();
+          map.on("layeradd", quiet);
+          new MutationObserver(quiet).observe(box, {childList: true, subtree: true});
+        })({{ this._parent.get_name() }});
+        {% endmacro %}
+    """)
+
+    def __init__(self):
+        super().__init__()
+        self._name = "KeyboardOneStop"
 
 
 @dataclass(frozen=True)
@@ -187,17 +221,22 @@ def for_web(gdf: gpd.GeoDataFrame, *, tolerance_m: float = 15.0, decimals: int =
 
 
 def legend_html(title: str, items: list[tuple[str, str]], *, css_class: str = "karte-legend") -> str:
-    """A plain HTML legend (no extra JS): items are (colour, label). It folds away (a
-    ``<details>`` element) so it never hides the map on a small screen."""
+    """A plain HTML legend (no extra JS): items are (colour, label), text at 14 px on an opaque
+    white plate (contrast does not depend on the map under it). It folds away (a ``<details>``
+    element whose ``<summary>`` is only the word 凡例; a ``title`` is the legend's first line) so it
+    never hides the map on a small screen."""
     rows = "".join(
-        f'<div><span style="display:inline-block;width:14px;height:14px;background:{c};'
-        f'border:1px solid #555;margin-right:6px;vertical-align:middle"></span>{label}</div>'
+        f'<div><span aria-hidden="true" style="display:inline-block;width:14px;height:14px;'
+        f'background:{c};border:1px solid #555;margin-right:6px;vertical-align:middle"></span>{label}</div>'
         for c, label in items
     )
     return (
         f'<details open class="{css_class}" style="position:absolute;bottom:28px;right:10px;'
-        'z-index:1000;background:rgba(255,255,255,0.92);padding:6px 10px;border:1px solid #888;'
-        f'font:13px sans-serif;line-height:1.5"><summary>{title}</summary>{rows}</details>'
+        'z-index:1000;background:#fff;color:#1d2327;padding:6px 10px;border:1px solid #888;'
+        'font:14px sans-serif;line-height:1.5;max-width:min(22rem,calc(100% - 20px))">'
+        '<summary>凡例</summary>'
+        + (f'<div class="karte-legend-title"><strong>{title}</strong></div>' if title else "")
+        + f"{rows}</details>"
     )
 
 
