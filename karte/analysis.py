@@ -13,7 +13,9 @@ worker processes; the city's figure is the sum over the groups.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
+import os
 import re
 from dataclasses import dataclass, replace
 
@@ -151,7 +153,18 @@ def current_params(today: dt.date | None = None, *, settings: Settings | None = 
     (:func:`season`). The build snapshot is computed with them and computed again when they
     change (:func:`karte.snapshot.current`), so every page and sheet switches on the first
     request of the season's first day."""
-    return AnalysisParams(winter=season(today, settings=settings).winter)
+    if settings is not None:
+        return AnalysisParams(winter=season(today, settings=settings).winter)
+    day = today or dt.datetime.now(JST).date()
+    env = tuple(os.environ.get(f"KARTE_{n}") for n in ("WINTER", "WINTER_START", "WINTER_END"))
+    return _params_on(day, env)
+
+
+@functools.lru_cache(maxsize=32)
+def _params_on(day: dt.date, env: tuple) -> AnalysisParams:
+    """:func:`current_params` for ``day`` and the ``KARTE_WINTER*`` values ``env`` (the key only):
+    every request asks, and a ``Settings`` read from the environment costs milliseconds."""
+    return AnalysisParams(winter=season(day).winter)
 
 
 def season_note(params: AnalysisParams, current: Season | None = None) -> dict:
