@@ -105,7 +105,7 @@ def main() -> None:
                         help="the karte app factory to serve (module:function)")
     parser.add_argument("--variant", default="",
                         help="also serve this app factory on both stores, in the same rounds "
-                             "(e.g. bench.ogc_variant:create_app)")
+                             "(a module that wraps api.app.create_app with one change)")
     parser.add_argument("--baseline-ref", default=BASELINE_REF,
                         help="git commit of the previous implementation ('' to leave it out)")
     parser.add_argument("--keep-db", action="store_true", help="keep the benchmark database")
