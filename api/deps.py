@@ -24,6 +24,7 @@ from fastapi import Depends, Request
 from api.auth import user_from_session, user_from_token
 from api.errors import ApiError
 from karte.domain.access import PUBLIC, Access, Level
+from karte.services import disaster
 from karte.settings import Settings
 from karte.store.base import Store
 from karte.users import User, UserFile
@@ -32,9 +33,22 @@ from karte.users import User, UserFile
 class WebSettings(Settings):
     """The web app's settings on top of :class:`karte.settings.Settings` (``KARTE_*`` variables)."""
 
-    #: Key that signs session cookies and bearer tokens (KARTE_SECRET_KEY). Empty: a random key
-    #: per server start (everyone is logged out on restart). Set it when several workers serve.
+    #: Key that signs session cookies (and keys the login throttle's hashes) (KARTE_SECRET_KEY).
+    #: Empty: a random key per start, for the demo only: ``karte serve`` outside the demo refuses
+    #: to start without one. Every worker of a deployment needs the same key.
     secret_key: str = ""
+    #: Host names the app answers to and builds absolute links (OGC API) with (KARTE_ALLOWED_HOSTS,
+    #: comma-separated; ``*.example.jp`` for a domain's hosts). A request naming another Host gets
+    #: a 400. Empty: this machine only (localhost, 127.0.0.1, ::1, and ``testserver`` for tests).
+    allowed_hosts: str = ""
+    #: Write tracebacks to the server log (KARTE_DEBUG). Off: an unexpected error logs its class,
+    #: route and request id only, never a message (which could quote data).
+    debug: bool = False
+    #: Password checks (Argon2id, 64 MiB each) that may run at once; more are answered 429.
+    login_concurrency: int = 2
+    #: Keep the login throttle in the store (``login_attempts``), shared by every worker process
+    #: (KARTE_SHARED_THROTTLE; ``karte serve --workers N`` sets it for N > 1).
+    shared_throttle: bool = False
     #: Users file (KARTE_USERS_FILE); default WORKSPACE/users.json.
     users_file: Path | None = None
     #: Send the session cookie over HTTPS only (KARTE_HTTPS_ONLY); set it behind TLS.
@@ -104,7 +118,12 @@ def current_access(request: Request) -> Access:
     route = route_name(request)
     if user is None:
         return Access(user=PUBLIC.user, level=Level.PUBLIC, route=route)
-    return user.access(route)
+    # the districts in disaster mode widen a member's view of their own district; every page
+    # says so in its banner (base.html)
+    store = request.app.state.store
+    access = disaster.effective_access(store, user.access(route))
+    request.state.karte_disaster = disaster.banner(store, access)
+    return access
 
 
 def require_level(*levels: Level | str):
@@ -125,6 +144,39 @@ def require_level(*levels: Level | str):
 
 def max_small(request: Request) -> int:
     return request.app.state.settings.suppress_max
+
+
+# --- hosts and absolute links ---------------------------------------------------------------------
+
+#: The hosts of ``KARTE_ALLOWED_HOSTS`` when it is empty: this machine (and Starlette's test client).
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "[::1]", "testserver")
+
+
+def allowed_hosts(settings: WebSettings) -> list[str]:
+    """The host names the app answers to (``KARTE_ALLOWED_HOSTS``, else :data:`LOCAL_HOSTS`)."""
+    hosts = [h.strip().lower() for h in settings.allowed_hosts.split(",") if h.strip()]
+    return hosts or list(LOCAL_HOSTS)
+
+
+def host_allowed(host: str, hosts: list[str]) -> bool:
+    """Is ``host`` (without its port) one of ``hosts`` (``*.example.jp`` matches its subdomains)?"""
+    host = host.lower()
+    return any(h == "*" or h == host or (h.startswith("*.") and host.endswith(h[1:])) for h in hosts)
+
+
+def public_base_url(request: Request) -> str:
+    """The absolute base URL for links in answers (``https://karte.example.jp``, no trailing slash).
+
+    The request's own scheme and ``Host`` when that host is allowed (the app refuses others before
+    any route runs); otherwise the first allowed host that is a plain name. Never an unlisted
+    ``Host`` header: a forged one must not reach a link a client follows. Route authors (OGC API)
+    build ``href`` values on this, not on ``request.base_url``."""
+    hosts = allowed_hosts(request.app.state.settings)
+    url = request.base_url
+    if url.hostname and host_allowed(url.hostname, hosts):
+        return str(url).rstrip("/")
+    fixed = next((h for h in hosts if "*" not in h), "localhost")
+    return f"{url.scheme}://{fixed}"
 
 
 # --- CSRF (synchroniser token kept in the signed session) ----------------------------------------

@@ -7,15 +7,22 @@ small Japanese page)::
 
 ``message`` is safe to show to the user: it never holds personal data, a stack trace or a
 database message. ``detail`` (optional) lists the invalid request parameters
-(``{"loc": [...], "msg": "..."}``) for a 422/400. Unexpected exceptions become a 500 with a
-generic message; only their class name and the route are logged, never the message (which could
-quote data).
+(``{"loc": [...], "msg": "..."}``) for a 422/400. HTML pages get ``error.html``: the same message
+on a styled Japanese page with a way back (the top page; the login form for a 401).
+
+Unexpected exceptions become a 500 with a generic message and the request's id
+(``X-Request-ID``, also on the page) in :class:`CatchAll`, a middleware inside Starlette's own
+error handler: that handler re-raises what it handles, and uvicorn would then write the whole
+traceback (with database messages that may quote data) to the server log. Here the log gets the
+exception's class, the route and the request id only, unless ``KARTE_DEBUG`` is on.
 """
 
 from __future__ import annotations
 
 import html
 import logging
+import secrets
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -33,7 +40,14 @@ CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_fo
 
 TITLE_JA = {400: "リクエストが正しくありません", 401: "ログインが必要です", 403: "権限がありません",
             404: "見つかりません", 405: "この方法では使えません", 409: "競合しました",
-            422: "パラメータが正しくありません", 500: "サーバーエラー", 503: "利用できません"}
+            413: "大きすぎます", 422: "パラメータが正しくありません", 429: "しばらくお待ちください",
+            500: "サーバーエラー", 503: "利用できません"}
+#: What the user can do next, per status (the error page's second paragraph).
+HINT_JA = {401: "ログインすると見られます。", 403: "この情報を見る権限がある利用者でログインしてください。",
+           404: "アドレスを確かめるか、トップページから探してください。",
+           429: "少し時間をおいてからもう一度お試しください。",
+           500: "もう一度お試しください。続くときは、下の番号を添えて管理者に連絡してください。",
+           503: "しばらくしてからもう一度お試しください。"}
 
 
 class ApiError(Exception):
@@ -72,14 +86,79 @@ def _wants_html(request: Request) -> bool:
 def respond(request: Request, status: int, message: str, *, code: str | None = None,
             detail: list | None = None, headers: dict | None = None):
     if _wants_html(request):
-        title = TITLE_JA.get(status, "エラー")
-        page = (f'<!doctype html><html lang="ja"><head><meta charset="utf-8"><title>{status} {title}'
-                f'</title><meta name="viewport" content="width=device-width, initial-scale=1"></head>'
-                f'<body><h1>{status} {title}</h1><p>{html.escape(message)}</p>'
-                f'<p><a href="/">トップへ戻る</a></p></body></html>')
-        return HTMLResponse(page, status_code=status, headers=headers)
+        return HTMLResponse(error_page(request, status, message), status_code=status, headers=headers)
     return JSONResponse(error_body(status, message, code=code, detail=detail), status_code=status,
                         headers=headers)
+
+
+def request_id(request: Request) -> str:
+    """This request's id (set by :class:`CatchAll`; shown on error pages and in the log)."""
+    return str(request.scope.get("karte_request_id") or "")
+
+
+def error_page(request: Request, status: int, message: str) -> str:
+    """The styled Japanese error page (``error.html`` in the site's frame), or a plain page when
+    even that cannot be drawn (the template itself failing must not hide the error)."""
+    title = TITLE_JA.get(status, "エラー")
+    path = request.url.path
+    hint = HINT_JA.get(status, "")
+    if hint and hint.rstrip("。") in message:  # the message says it already
+        hint = ""
+    context = {"status": status, "title": f"{status} {title}", "heading": title, "message": message,
+               "hint": hint, "request_id": request_id(request), "user": None,
+               "path": path, "menu": [], "map": None,
+               "login": f"/login?next={quote(path, safe='/')}" if status == 401 else None}
+    templates = getattr(request.app.state, "templates", None)
+    if templates is not None:
+        try:
+            return templates.get_template("error.html").render({"request": request, **context})
+        except Exception as exc:  # the plain page below still answers
+            log.warning("error page not drawn: %s", type(exc).__name__)
+    return (f'<!doctype html><html lang="ja"><head><meta charset="utf-8"><title>{status} {title}'
+            f'</title><meta name="viewport" content="width=device-width, initial-scale=1"></head>'
+            f'<body><h1>{status} {title}</h1><p>{html.escape(message)}</p>'
+            f'<p><a href="/">トップへ戻る</a></p></body></html>')
+
+
+UNEXPECTED = "サーバーで予期しないエラーが起きました。管理者に連絡してください"
+
+
+class CatchAll:
+    """Give every request an id (``X-Request-ID``) and answer an unexpected exception with the
+    one 500 format, logging its class, route and request id only (with ``debug``, the traceback
+    too). Installed by :func:`install`; pure ASGI, so streaming answers pass untouched."""
+
+    def __init__(self, app, *, debug: bool = False):
+        self.app = app
+        self.debug = debug
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        rid = secrets.token_hex(6)
+        scope["karte_request_id"] = rid
+        started = False
+
+        async def sending(message):
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        except Exception as exc:
+            route = getattr(scope.get("route"), "name", None) or "?"
+            if self.debug:
+                log.exception("unexpected %s on %s (request %s)", type(exc).__name__, route, rid)
+            else:  # the class name only: a message or a traceback could quote data
+                log.error("unexpected %s on %s (request %s)", type(exc).__name__, route, rid)
+            if started:  # the answer is under way: nothing more to say
+                return
+            response = respond(Request(scope), 500, UNEXPECTED)
+            await response(scope, receive, sending)
 
 
 def install(app: FastAPI) -> None:
@@ -96,7 +175,7 @@ def install(app: FastAPI) -> None:
         if status >= 500:
             log.warning("store unavailable on %s: %s", _route(request), type(exc).__name__)
             return respond(request, status, "データの保管場所に接続できません。しばらくしてから"
-                                            "もう一度お試しください")
+                                            "もう一度お試しください。")
         return respond(request, status, str(exc).splitlines()[0][:300])
 
     @app.exception_handler(RequestValidationError)
@@ -118,11 +197,8 @@ def install(app: FastAPI) -> None:
             message = "この方法（HTTP メソッド）では使えません"
         return respond(request, exc.status_code, message, headers=getattr(exc, "headers", None))
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception):
-        # the class name only: a message could quote data
-        log.error("unexpected %s on %s", type(exc).__name__, _route(request))
-        return respond(request, 500, "サーバーで予期しないエラーが起きました。管理者に連絡してください")
+    # unexpected exceptions: CatchAll (added by api.app.create_app), not an exception handler:
+    # Starlette re-raises what its handler for Exception answers, and the server logs it whole
 
 
 def _route(request: Request) -> str:

@@ -27,11 +27,11 @@ import pandas as pd
 import pyogrio
 import pytest
 from shapely.geometry import Point
-from test_store import all_layers, decisions, districts, meta, register
+from test_store import all_layers, assert_same, decisions, districts, meta, register
 
 from karte.domain.access import Access, Level
 from karte.domain.errors import AccessDenied, StoreError
-from karte.domain.layers import PERSONAL_LAYERS, Layer, join_list, split_list
+from karte.domain.layers import PERSONAL_LAYERS, RECORD_LAYERS, Layer, join_list, split_list
 from karte.store import GeoPackageStore, open_store
 from karte.store.base import AUDIT_COLUMNS, SYSTEM_COLUMNS
 
@@ -438,7 +438,8 @@ def test_reads_equal_pyogrio_on_the_demo_store(demo):
     assert sorted(store.layers()) == sorted(expected)
     for name in store.layers():
         full = expected[name]
-        plain = full.drop(columns=[c for c in SYSTEM_COLUMNS if c in full and name in PERSONAL_LAYERS])
+        tracked = name in PERSONAL_LAYERS or name in RECORD_LAYERS  # read() leaves their system columns out
+        plain = full.drop(columns=[c for c in SYSTEM_COLUMNS if c in full and tracked])
         for got, want in ((store.read(name), plain), (store.read_full(name), full)):
             assert type(got) is type(want), name
             pd.testing.assert_frame_equal(got, want, check_exact=True, obj=name)
@@ -485,3 +486,57 @@ def test_list_fields_round_trip(tmp_path):
 
 def test_open_store_picks_geopackage_for_paths(tmp_path):
     assert isinstance(open_store(tmp_path / "x.gpkg"), GeoPackageStore)
+
+
+def test_a_district_members_rows_are_numbered_by_the_store(tmp_path):
+    """A key a district member chooses could meet a row of another district they cannot see, and
+    a refusal would tell them it exists: the store numbers their rows instead (as PostGIS does)."""
+    store = GeoPackageStore(tmp_path / "k.gpkg")
+    store.write({"meta": pd.DataFrame({"key": ["a"], "value": ["b"]})})
+    other = Access("mb", Level.DISTRICT_MEMBER, "B", route="t")
+    mine = Access("ma", Level.DISTRICT_MEMBER, "A", route="t")
+    taken = store.append_rows("web_sessions", [{"user_name": "mb", "district_code": "B"}], access=other)
+    key = taken[0]["session_id"]
+    again = store.append_rows("web_sessions", [{"session_id": key, "user_name": "ma", "district_code": "A"}],
+                              access=mine)
+    assert again[0]["session_id"] != key and again[0]["session_id"].startswith("WS")
+    staff = Access("st", Level.CITY_STAFF, route="t")  # who sees every row still chooses keys
+    assert store.append_rows("web_sessions", [{"session_id": "WS900000", "user_name": "st"}],
+                             access=staff)[0]["session_id"] == "WS900000"
+
+
+
+def test_import_store_loads_the_append_only_ledgers_once_and_leaves_the_sessions_alone(tmp_path):
+    """As on PostGIS (test_postgis_store): a ledger is loaded into a store without entries of it
+    and kept as it is in one that has some; sessions are never exported nor restored."""
+    from karte.store.cli import export_store, import_store
+    from karte.users import Sessions, UserFile
+
+    staff = Access("staff", Level.CITY_STAFF)
+    store = GeoPackageStore(tmp_path / "karte.gpkg")
+    store.write(all_layers())
+    users = UserFile(tmp_path / "users.json")
+    users.add("st", "correct horse battery", level="city_staff")
+    token = Sessions(store, users).start(users.get("st"), kind="token", hours=1)
+    store.append_rows("copies", [{"district_code": "A", "kind": "csv", "made_by": "staff"}], access=staff)
+    store.append_rows("point_ledger", [{"supporter_id": "SP000001", "entry_kind": "earned", "points": 5}],
+                      access=staff)
+    before = {name: store.read_full(name) for name in store.layers()}
+    out = export_store(store, tmp_path / "backup.gpkg")
+    assert {"copies", "point_ledger"} <= set(GeoPackageStore(out).layers())
+    assert "web_sessions" not in GeoPackageStore(out).layers()
+    fresh = import_store(out, tmp_path / "new.gpkg")  # a first restore: everything but the sessions
+    assert set(fresh.layers()) == set(before) - {"web_sessions"}
+    for name in ("copies", "point_ledger", "register"):
+        assert_same(fresh.read_full(name), before[name])
+    store.write({"register": register().iloc[:1]})
+    store.append_rows("copies", [{"district_code": "B", "kind": "csv", "made_by": "staff"}], access=staff)
+    ledgers = {name: store.read_full(name) for name in ("copies", "point_ledger")}
+    import_store(out, store)
+    for name, frame in before.items():
+        if name not in ledgers and name != "web_sessions":
+            assert_same(store.read_full(name), frame)
+    for name, frame in ledgers.items():  # not replaced by the file's (one copy): two copies
+        assert_same(store.read_full(name), frame)
+    assert len(ledgers["copies"]) == 2
+    assert Sessions(store, users).resolve(token, kind="token").name == "st"

@@ -6,12 +6,15 @@ policies, not the Python code, decide which rows leave the database.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 
+import api_fixtures as fx
 import geopandas as gpd
 import pandas as pd
 import psycopg
 import pytest
+from fastapi.testclient import TestClient
 from pg_fixtures import as_level
 from psycopg import errors as pgerrors
 from shapely.geometry import Point
@@ -19,9 +22,10 @@ from test_store import ACCESS_IDS, ACCESS_MATRIX, CRS, all_layers, decisions, de
 
 from karte.domain.access import PUBLIC, Access, Level
 from karte.domain.errors import AccessDenied, ConflictError, NotFoundError, StoreError
-from karte.domain.layers import MUNICIPALITY, PERSONAL_LAYERS, SNAPSHOT_LAYERS, Layer
+from karte.domain.layers import MUNICIPALITY, PERSONAL_LAYERS, RECORD_LAYERS, SNAPSHOT_LAYERS, Layer
 from karte.store.cli import export_store
 from karte.store.postgis import PIPELINE_ROLE, ROLE_OF, PostGISStore
+from karte.users import UserFile
 
 #: PostGIS fixtures and the CI guard (fails the session if a PostGIS test skipped with CI=true).
 pytest_plugins = ["pg_fixtures"]
@@ -37,6 +41,8 @@ AGGREGATES_ONLY = (Level.PREFECTURE, Level.PUBLIC)
 APPEND = "INSERT INTO karte.audit_log (actor, route, layer, rows) VALUES (%s, 't', 'register', 0)"
 #: Row-level security by municipality: every policy on a personal table has this, but the pipeline's.
 OWN_MUNICIPALITY = "municipality_code = NULLIF(current_setting('karte.municipality'::text, true), ''::text)"
+#: Every policy of the schema ends with this (migration 0010: who acts is fixed per transaction).
+CONTEXT_CHECK = "( SELECT karte.context_ok(CURRENT_USER) AS context_ok)"
 
 
 def user(level: Level, district: str | None = None, *, municipality: str | None = "02201",
@@ -99,18 +105,25 @@ def test_every_personal_table_has_forced_rls_and_a_policy_per_level(pg_admin):
         for level in AGGREGATES_ONLY:
             if ROLE_OF[level] in policies.get(table, set()):
                 problems.append(f"{table}: a policy lets {level.value} in")
+    for table, name, _, using, check in rules:  # every policy checks who acts (0010)
+        for clause in (using, check):
+            if clause is not None and not clause.endswith(f"AND {CONTEXT_CHECK})"):
+                problems.append(f"{table}.{name}: {clause!r} does not check the sealed context")
     for table, name, roles, using, check in rules:  # every policy keeps to the user's municipality
         if table not in PERSONAL_LAYERS:
             continue
         if roles == {PIPELINE_ROLE}:  # the store's trusted user: every municipality
-            assert (using, check) == ("true", "true"), (table, name)
+            assert (using, check) == (f"(true AND {CONTEXT_CHECK})",) * 2, (table, name)
             continue
         for clause in (using, check):
             if clause is not None and OWN_MUNICIPALITY not in clause:
                 problems.append(f"{table}.{name}: {clause!r} does not require the user's municipality")
     assert not problems, "\n".join(problems)
+    # the store's trusted user has one policy of its own on every personal and every record table
+    # (the tables of years since 0011, the sessions and the login attempts since 0010), no other
     assert {(t, n) for t, n, roles, _, _ in rules if roles == {PIPELINE_ROLE}} == {
-        (str(t), "pipeline_all") for t in PERSONAL_LAYERS}
+        (str(t), "pipeline_all") for t in {*PERSONAL_LAYERS, *RECORD_LAYERS}}
+    assert {str(t) for t in RECORD_LAYERS} >= {"history", "plan_marks", "web_sessions", "login_attempts"}
 
 
 @pytest.mark.parametrize("level", AGGREGATES_ONLY)
@@ -124,7 +137,9 @@ def test_the_public_and_the_prefecture_have_no_privilege_on_personal_tables(pg_a
         for privilege in ("SELECT", "INSERT", "UPDATE"):  # nor on any of their columns
             assert not pg_admin.execute("SELECT has_any_column_privilege(%s, %s, %s)",
                                         (role, f"karte.{table}", privilege)).fetchone()[0]
-    for function in ("karte.register_counts()", "karte.open_record_layer(text, text, text[])"):
+    # (karte.open_record_layer is theirs since 0010: it enters a record table in the catalogue, for
+    # the login form's and their own sessions' first rows, and grants nothing)
+    for function in ("karte.register_counts()",):
         assert not pg_admin.execute("SELECT has_function_privilege(%s, %s, 'EXECUTE')",
                                     (role, function)).fetchone()[0], function
 
@@ -250,10 +265,23 @@ def test_coordinators_write_decisions_as_themselves(with_decisions, app):
 
 
 def test_personal_layers_cannot_land_in_the_unprotected_generic_table(filled, app):
-    for layer in sorted(PERSONAL_LAYERS):
+    """No layer with a table of its own lands in extra_layers (no row-level security there): the
+    copies of 0009 and the sessions of 0010 did, until 0011's trigger, which covers every table of
+    the schema, not a list each revision must remember to extend."""
+    tables = sorted({*map(str, PERSONAL_LAYERS), *map(str, RECORD_LAYERS), "register", "audit_log"})
+    assert {"copies", "copy_events", "web_sessions"} <= set(tables)
+    for layer in tables:
         with app.transaction(), pytest.raises(pgerrors.CheckViolation):
             as_level(app, Access("staff", Level.CITY_STAFF))
-            app.execute("INSERT INTO karte.extra_layers (layer, attrs) VALUES (%s, '{}')", (str(layer),))
+            app.execute("INSERT INTO karte.extra_layers (layer, attrs) VALUES (%s, '{}')", (layer,))
+    with app.transaction(), pytest.raises(pgerrors.CheckViolation):  # nor renamed into one
+        as_level(app, Access("staff", Level.CITY_STAFF))
+        app.execute("INSERT INTO karte.extra_layers (layer, attrs) VALUES ('pts', '{}')")
+        app.execute("UPDATE karte.extra_layers SET layer = 'copies' WHERE layer = 'pts'")
+    with app.transaction():  # a layer without a table of its own still does
+        as_level(app, Access("staff", Level.CITY_STAFF))
+        app.execute("INSERT INTO karte.extra_layers (layer, attrs) VALUES ('pts', '{}')")
+        raise psycopg.Rollback()
 
 
 def test_a_district_member_cannot_widen_the_filter_in_sql(filled, app):
@@ -410,17 +438,20 @@ def test_no_app_role_can_change_or_delete_the_log(filled, app, level):
     with app.transaction():  # but may append, as itself
         as_level(app, access)
         app.execute(APPEND, ("x",))
-    with app.transaction(), pytest.raises(pgerrors.InsufficientPrivilege):  # not as someone else
-        as_level(app, access)
-        app.execute(APPEND, ("y",))
-    with app.transaction(), pytest.raises(pgerrors.InsufficientPrivilege):  # nor back-dated
-        as_level(app, access)
-        app.execute("INSERT INTO karte.audit_log (at, actor, route, layer, rows) "
-                    "VALUES (now() - interval '1 day', 'x', 't', 'register', 0)")
-    with app.transaction(), pytest.raises(pgerrors.InsufficientPrivilege):  # nor at another level
-        as_level(app, access)
-        app.execute("INSERT INTO karte.audit_log (actor, route, layer, rows, level) "
-                    "VALUES ('x', 't', 'register', 0, 'city_staff_x')")
+    # the actor, the time and the level come from the database (migration 0010), whatever the
+    # statement says: another actor, a back-dated time, another level are replaced, not stored
+    for statement, params in ((APPEND, ("y",)),
+                              ("INSERT INTO karte.audit_log (at, actor, route, layer, rows) "
+                               "VALUES (now() - interval '1 day', 'x', 't', 'register', 0)", ()),
+                              ("INSERT INTO karte.audit_log (actor, route, layer, rows, level, db_user) "
+                               "VALUES ('x', 't', 'register', 0, 'city_staff_x', 'postgres')", ())):
+        with app.transaction():
+            as_level(app, access)
+            now = app.execute("SELECT now()").fetchone()[0]
+            app.execute(statement, params)
+        log = filled.audit_log()
+        assert tuple(log.iloc[-1][["actor", "level"]]) == ("x", level.value), statement
+        assert log.iloc[-1]["at"] == now.astimezone(dt.UTC).isoformat(timespec="seconds"), statement
     with app.transaction(), pytest.raises(pgerrors.CheckViolation):  # nor an unknown action
         as_level(app, access)
         app.execute("INSERT INTO karte.audit_log (actor, route, layer, rows, action) "
@@ -767,3 +798,173 @@ def test_the_prefecture_reads_no_personal_row_through_the_store(cities):
     log = cities.audit_log()
     mine = log[log["actor"] == prefecture.user]
     assert set(mine["level"]) == {"prefecture"} and set(mine["rows"]) == {0}
+
+
+# -- issue 16: who acts is fixed per transaction; keys reveal nothing; sessions and the throttle -------
+
+def _seal(conn, access: Access, *, role: str | None = None) -> None:
+    """What the store does first in every transaction since migration 0010: the role and the
+    settings, sealed in the same statement."""
+    conn.execute("SELECT set_config('role', %s, true), set_config('karte.user', %s, true), "
+                 "set_config('karte.district', %s, true), set_config('karte.municipality', %s, true), "
+                 "karte.seal_context()",
+                 (role or ROLE_OF[access.level], access.user, access.district or "",
+                  access.municipality or ""))
+
+
+@pytest.mark.parametrize("change", [
+    "SELECT set_config('karte.district', 'B', true)",
+    "SELECT set_config('karte.municipality', '02202', true)",
+    "SELECT set_config('karte.user', 'someone-else', true)",
+    "SET LOCAL ROLE karte_city_staff",
+    "SELECT set_config('karte.seal', '', true)",
+    "SELECT set_config('karte.seal', '', true), set_config('karte.sealed_role', '', true), "
+    "set_config('karte.district', 'B', true)",
+])
+def test_a_sealed_transaction_cannot_switch_who_acts(filled, app, change):
+    """Issue 16: whoever held the application credential could switch karte.district inside a
+    transaction and read another district's rows."""
+    member = user(Level.DISTRICT_MEMBER, "A")
+    with app.transaction():
+        _seal(app, member)
+        assert app.execute("SELECT count(*) FROM karte.register").fetchone() == (2,)  # A's consented rows
+        app.execute(change)
+        with pytest.raises(pgerrors.InsufficientPrivilege, match="changed"):
+            app.execute("SELECT count(*) FROM karte.register")
+
+
+def test_a_transaction_is_sealed_once(filled, app):
+    with app.transaction(), pytest.raises(pgerrors.InsufficientPrivilege, match="already set"):
+        _seal(app, user(Level.DISTRICT_MEMBER, "A"))
+        app.execute("SELECT set_config('karte.seal', '', true)")  # cleared, then sealed again as B
+        app.execute("SELECT set_config('karte.district', 'B', true), karte.seal_context()")
+
+
+def test_the_store_seals_every_transaction(filled):
+    member = user(Level.DISTRICT_MEMBER, "A")
+    with filled._tx(member) as cur:
+        cur.execute("SELECT current_setting('karte.seal', true) <> '', "
+                    "current_setting('karte.sealed_role', true)")
+        assert cur.fetchone() == (True, "karte_district_member")
+        cur.execute("SELECT set_config('karte.district', 'B', true)")
+        with pytest.raises(pgerrors.InsufficientPrivilege):
+            cur.execute("SELECT person_id FROM karte.register")
+    # the next transaction is sealed afresh
+    assert sorted(filled.read("register", access=member)["person_id"]) == ["P1", "P3"]
+
+
+def test_a_refused_key_change_says_nothing_about_hidden_ids(filled, app):
+    """Issue 16: a failed unique write confirmed that a hidden person id exists. A coordinator
+    renaming a row they see to an unconsented person's id (P2) or to an id nobody has (P99) gets
+    the same refusal, before any unique check."""
+    errors = []
+    for target in ("P2", "P99"):
+        with app.transaction(), pytest.raises(pgerrors.InsufficientPrivilege) as info:
+            _seal(app, user(Level.COORDINATOR))
+            app.execute("UPDATE karte.register SET person_id = %s WHERE person_id = 'P1'", (target,))
+        errors.append(str(info.value).splitlines()[0])
+    assert errors[0] == errors[1] and "key" in errors[0]
+    with app.transaction():  # city staff still may
+        _seal(app, user(Level.CITY_STAFF))
+        app.execute("UPDATE karte.register SET person_id = 'P99' WHERE person_id = 'P1'")
+        app.execute("UPDATE karte.register SET person_id = 'P1' WHERE person_id = 'P99'")
+
+
+def test_a_district_members_rows_are_numbered_by_the_database(pg_store, app, tmp_path):
+    """A member's chosen key could meet a row of another district they cannot see; the database
+    numbers their rows instead, so nothing is refused and nothing is revealed."""
+    from karte.users import Sessions, UserFile
+
+    users = UserFile(tmp_path / "users.json")
+    users.add("mb", "correct horse battery", level="district_member", district="B")
+    users.add("ma", "correct horse battery", level="district_member", district="A")
+    Sessions(pg_store, users).start(users.get("mb"), kind="cookie", hours=1)
+    taken = pg_store.read("web_sessions")["session_id"].iloc[0]
+    member_a = users.get("ma").access("test")
+    row = {"session_id": taken, "user_name": "ma", "district_code": "A", "kind": "cookie"}
+    stored = pg_store.append_rows("web_sessions", [row], access=member_a)
+    assert stored[0]["session_id"] != taken and stored[0]["session_id"].startswith("WS")
+    with app.transaction():  # raw SQL too: the key given is replaced, no unique violation
+        _seal(app, member_a)
+        app.execute("INSERT INTO karte.web_sessions (session_id, user_name, district_code, "
+                    "municipality_code) VALUES (%s, 'ma', 'A', '02201')", (taken,))
+    ids = list(pg_store.read("web_sessions")["session_id"])
+    assert ids.count(taken) == 1 and len(ids) == 3
+
+
+def test_sessions_in_postgis_every_level_own_rows_only(pg_store, app, tmp_path):
+    from karte.users import Sessions, UserFile
+
+    users = UserFile(tmp_path / "users.json")
+    for name, level, district in (("st", "city_staff", None), ("co", "coordinator", None),
+                                  ("ma", "district_member", "A"), ("pr", "prefecture", None),
+                                  ("pu", "public", None)):
+        users.add(name, "correct horse battery", level=level, district=district)
+    sessions = Sessions(pg_store, users)
+    tokens = {}
+    for name in ("st", "co", "ma", "pr", "pu"):
+        tokens[name] = sessions.start(users.get(name), kind="token", hours=1)
+        assert sessions.resolve(tokens[name], kind="token").name == name
+    for name in ("co", "ma", "pu"):  # raw SQL: each reads its own session row, no other
+        with app.transaction():
+            _seal(app, users.get(name).access("test"))
+            seen = [r[0] for r in app.execute("SELECT user_name FROM karte.web_sessions")]
+        assert seen == [name]
+    staff = users.get("st").access("test")
+    assert {r["user_name"] for r in sessions.listing(staff)} == {"st", "co", "ma", "pr", "pu"}
+    assert sessions.end(tokens["pu"], kind="token") and sessions.resolve(tokens["pu"], kind="token") is None
+    assert sessions.end_user("pr", by=staff) == 1 and sessions.resolve(tokens["pr"], kind="token") is None
+    users.set_password("ma", "another password 1")
+    assert sessions.resolve(tokens["ma"], kind="token") is None
+    log = pg_store.audit_log()
+    assert set(log.loc[log["layer"] == "web_sessions", "action"]) == {"read", "update"}  # staff's only
+
+
+def test_the_store_throttle_on_postgis_lets_no_more_than_ten_through(pg_store, pg_app_url):
+    import concurrent.futures as cf
+    import threading
+
+    from api.auth import LoginThrottle, StoreLedger, Throttled
+
+    start = threading.Barrier(24)
+
+    def attempt(_):
+        with PostGISStore(pg_app_url) as store:  # a server process each
+            throttle = LoginThrottle("k", ledger=StoreLedger(store))
+            start.wait()
+            try:
+                ticket = throttle.begin("10.0.0.1", "staff")
+            except Throttled:
+                return False
+            throttle.finish(ticket, ok=False)
+            return True
+
+    with cf.ThreadPoolExecutor(24) as pool:
+        allowed = sum(pool.map(attempt, range(24)))
+    assert 1 <= allowed <= 10
+    assert len(pg_store.read("login_attempts")) == 3 * allowed
+
+
+@pytest.mark.parametrize("shared", [False, True], ids=["memory-throttle", "store-throttle"])
+def test_every_level_logs_in_and_out_through_the_web_on_postgis(pg_store, tmp_path, shared):
+    """The login form and the token grant on PostGIS for every level, the public and an account
+    of the prefecture level included (their sessions have no municipality; the login form writes
+    the throttle's rows as the public), then logout: a copy of the cookie stops working."""
+    web = fx.make_api(pg_store, tmp_path, shared_throttle=shared)
+    web.users = {**fx.USERS, "pref": ("prefecture", None)}
+    UserFile(tmp_path / "users.json").add("pref", fx.PASSWORD, level="prefecture")
+    for role, (level, _) in web.users.items():
+        browser = web.browser(role)
+        me = browser.get("/api/me").json()
+        assert (me["user"], me["level"], me["logged_in"]) == (role, level, True)
+        copied = TestClient(web.app, raise_server_exceptions=False)
+        copied.cookies.update(browser.cookies)
+        token = fx.csrf_of(browser.get("/login").text)
+        assert browser.post("/logout", data={"csrf": token}, follow_redirects=False).status_code == 303
+        assert copied.get("/api/me").json()["logged_in"] is False
+        bearer = web.headers(role)
+        assert browser.get("/api/me", headers=bearer).json()["user"] == role
+        assert browser.post("/api/logout", headers=bearer).status_code == 204
+    rows = pg_store.read("web_sessions")
+    assert set(rows["user_name"]) == set(web.users) and rows["ended_at"].notna().all()
+    assert set(rows.loc[rows["user_level"].isin(["public", "prefecture"]), MUNICIPALITY].fillna("-")) == {"-"}

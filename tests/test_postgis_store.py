@@ -34,8 +34,8 @@ from test_store import (
 )
 
 from karte.domain.access import Access, Level
-from karte.domain.errors import AccessDenied, ConflictError, NotFoundError, StoreError
-from karte.domain.layers import MUNICIPALITY, PERSONAL_LAYERS, Layer
+from karte.domain.errors import AccessDenied, ConflictError, KarteError, NotFoundError, StoreError
+from karte.domain.layers import LAYERS, MUNICIPALITY, PERSONAL_LAYERS, RECORD_LAYERS, Layer
 from karte.store import GeoPackageStore, open_store
 from karte.store.cli import db_current, db_head, db_upgrade, export_store, import_store
 from karte.store.postgis import PostGISStore
@@ -355,10 +355,12 @@ def test_keys_are_unique_within_a_municipality_only(pg_store, pg_admin):
     unique = {r[0]: r[1] for r in pg_admin.execute(
         "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'karte' "
         "AND indexdef LIKE 'CREATE UNIQUE%' AND indexname LIKE 'ux_%'")}
+    # one per keyed layer: register, cooperators and every record layer (the registry's key)
+    keyed = {("register", "person_id"), ("cooperators", "cooperator_id"),
+             *((str(name), LAYERS[name].key) for name in RECORD_LAYERS)}
+    assert (str(Layer.DECISIONS), "decision_id") in keyed and len(keyed) > 10
     assert {name: definition.split(" USING btree ")[1] for name, definition in unique.items()} == {
-        f"ux_{table}_municipality_code_{key}": f"(municipality_code, {key})"
-        for table, key in (("register", "person_id"), ("cooperators", "cooperator_id"),
-                           (Layer.DECISIONS, "decision_id"))}
+        f"ux_{table}_municipality_code_{key}": f"(municipality_code, {key})" for table, key in keyed}
 
 
 def test_upgrade_needs_a_postgres_url():
@@ -794,3 +796,62 @@ def test_import_store_through_the_command_restores_a_postgis_export(filled, pg_a
     for name, frame in before.items():
         assert_same(filled.read_full(name), frame)
         assert _wkb(filled.read_full(name)) == _wkb(frame), name
+
+
+
+def test_import_store_loads_the_append_only_ledgers_once_and_leaves_the_sessions_alone(filled, tmp_path):
+    """A restore into PostGIS replaced every layer of the file, the append-only ledgers included,
+    and failed (permission denied on their DELETE). Now a ledger is loaded into a store that has
+    no entry of it yet (no DELETE needed), and kept as it is in one that has; the sessions are
+    never written (issue 16)."""
+    from karte.users import Sessions, UserFile
+
+    source = GeoPackageStore(tmp_path / "backup.gpkg")
+    source.write(all_layers())
+    source.append_rows("copies", [{"district_code": "A", "kind": "csv", "made_by": "staff"}], access=STAFF)
+    source.append_rows("copy_events", [{"copy_id": "K000001", "district_code": "A", "event": "made"}],
+                       access=STAFF)
+    source.append_rows("point_ledger", [{"supporter_id": "SP000001", "entry_kind": "earned", "points": 5}],
+                       access=STAFF)
+    users = UserFile(tmp_path / "users.json")
+    users.add("st", "correct horse battery", level="city_staff")
+    token = Sessions(filled, users).start(users.get("st"), kind="token", hours=1)
+    import_store(source.path, filled)  # a first restore: the ledgers come in as they are
+    for name in ("copies", "copy_events", "point_ledger", "register"):
+        assert_same(filled.read(name), source.read(name))
+    filled.append_rows("copies", [{"district_code": "B", "kind": "csv", "made_by": "staff"}], access=STAFF)
+    filled.append_rows("point_ledger", [{"supporter_id": "SP000001", "entry_kind": "redeemed", "points": -2}],
+                       access=STAFF)
+    ledgers = {name: filled.read_full(name) for name in ("copies", "copy_events", "point_ledger")}
+    filled.write({"register": register().iloc[:1]})
+    import_store(source.path, filled)  # again: the register is restored, the ledgers are kept
+    assert_same(filled.read("register"), source.read("register"))
+    for name, frame in ledgers.items():
+        assert_same(filled.read_full(name), frame)
+    assert len(ledgers["copies"]) == 2 and len(ledgers["point_ledger"]) == 2
+    assert Sessions(filled, users).resolve(token, kind="token").name == "st"  # still logged in
+
+
+def test_a_database_marked_0010_by_the_empty_placeholder_gets_0010_from_0011(fresh_database, tmp_path):
+    """0010 was released empty before it was written: a database upgraded then is marked 0010
+    without the sessions, and a public account's login failed there (permission denied on
+    web_sessions). 0011 runs 0010's idempotent upgrade again."""
+    from alembic import command
+
+    from karte.store.cli import alembic_config
+    from karte.users import Sessions, UserFile
+
+    admin, app = fresh_database
+    command.upgrade(alembic_config(admin), "0009")
+    command.stamp(alembic_config(admin), "0010")  # what the placeholder left
+    users = UserFile(tmp_path / "users.json")
+    users.add("pu", "correct horse battery", level="public")
+    with PostGISStore(app) as store, pytest.raises(KarteError):
+        Sessions(store, users).start(users.get("pu"), kind="cookie", hours=1)
+    db_upgrade(admin)
+    assert db_current(admin) == db_head()
+    with PostGISStore(app) as store:
+        sessions = Sessions(store, users)
+        token = sessions.start(users.get("pu"), kind="cookie", hours=1)
+        assert sessions.resolve(token, kind="cookie").name == "pu"
+        assert sessions.end(token, kind="cookie")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import api_fixtures as fx
 import pytest
 
@@ -24,7 +26,10 @@ def test_pages_are_gzipped_for_clients_that_accept_it(app_for):
     assert plain.status_code == packed.status_code == 200
     assert "content-encoding" not in plain.headers
     assert packed.headers["content-encoding"] == "gzip"
-    assert packed.text == plain.text  # httpx undoes the compression: the same page
+    def page(r):  # the same page but for each answer's own script nonce (the CSP)
+        return re.sub(r'nonce="[^"]*"', 'nonce=""', r.text)
+
+    assert page(packed) == page(plain)  # httpx undoes the compression: the same page
     assert int(packed.headers["content-length"]) < len(plain.content) / 3
 
 

@@ -6,7 +6,7 @@ from typing import Annotated
 from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel
 
 from api import auth
@@ -87,8 +87,11 @@ def token(
 ) -> Token:
     """OAuth2-style password grant: ``username`` and ``password`` form fields; answer
     ``{"access_token": ..., "token_type": "bearer", "expires_in": seconds}``. Send it as
-    ``Authorization: Bearer <token>``. Ten wrong passwords for one name from one client within
-    15 minutes: 429 until the window has passed."""
+    ``Authorization: Bearer <token>``; ``POST /api/logout`` with it ends it. Ten wrong passwords
+    for one name from one client within 15 minutes: 429 until the window has passed; after ten
+    wrong passwords for one name from anywhere, each further try waits longer (up to a minute).
+    The token ends with a password change, the user's removal or a change of their level,
+    district or municipality."""
     user = _verify(request, users, username, password)
     if user is None:
         raise ApiError(401, "利用者名かパスワードが違います", headers={"WWW-Authenticate": "Bearer"})
@@ -97,18 +100,28 @@ def token(
 
 
 def _verify(request: Request, users: UserFile, username: str, password: str):
-    """The user if the password is right; a 429 while the name is throttled for this client."""
-    throttle: auth.LoginThrottle = request.app.state.login_throttle
-    wait = throttle.retry_after(request, username)
-    if wait:
-        raise ApiError(429, f"ログインの失敗が続いたため、{wait // 60 + 1} 分ほど待ってからお試しください",
-                       headers={"Retry-After": str(wait)})
-    user = users.verify(username, password)
-    if user is None:
-        throttle.failed(request, username)
-    else:
-        throttle.succeeded(request, username)
-    return user
+    """The user if the password is right; a 429 while this client or name must wait (the
+    throttle) or while every password check is busy (the gate)."""
+    try:
+        return auth.verify_password(request, username, password)
+    except auth.Throttled as exc:
+        wait = exc.wait
+        when = f"{wait} 秒" if wait < 120 else f"{wait // 60 + 1} 分ほど"
+        raise ApiError(429, f"ログインの失敗が続いたため、{when}待ってからお試しください",
+                       headers={"Retry-After": str(wait)}) from None
+    except auth.Busy:
+        raise ApiError(429, "ログインが混み合っています。少し待ってからお試しください",
+                       headers={"Retry-After": "1"}) from None
+
+
+@router.post("/api/logout", status_code=204, name="token_logout", summary="Bearer トークンを終了する",
+             responses={401: {"description": "トークンがありません"}})
+def token_logout(request: Request) -> Response:
+    """End the bearer token sent in ``Authorization: Bearer <token>`` (its copies stop working)."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip() or not auth.revoke_token(request, token.strip()):
+        raise ApiError(401, "終了できるトークンがありません", headers={"WWW-Authenticate": "Bearer"})
+    return Response(status_code=204)
 
 
 @router.get("/api/me", response_model=Me, name="me", summary="いまの利用者と権限")

@@ -5,8 +5,6 @@ Thin: every route asks :mod:`karte.services` what the user may see and only form
 
 from __future__ import annotations
 
-import csv
-import io
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -18,6 +16,7 @@ from api.deps import AccessDep, MaxSmallDep, StoreDep
 from api.errors import ApiError
 from karte.domain.access import Access
 from karte.domain.schema import Edition
+from karte.render.csvfile import csv_bytes
 from karte.render.webmap import to_web_geojson
 from karte.services import copies, kartes, sheets
 from karte.services.layers import FEATURE_KEYS, PERSONAL, WEB_LAYERS, layer_view
@@ -131,19 +130,17 @@ def karte_csv(code: Code, table: Table, store: StoreDep, access: AccessDep,
               max_small: MaxSmallDep) -> Response:
     """A table of the karte as CSV: ``base``, ``register_summary``, ``cooperator_summary``,
     ``services``, ``shelters`` for everyone (public: small counts "秘匿"); ``register`` and
-    ``cooperators`` (personal, logged) for users who may see the district's personal rows."""
+    ``cooperators`` (personal, logged) for users who may see the district's personal rows. A cell
+    that a spreadsheet would run as a formula (``=…``, ``+…``, ``-…``, ``@…``) starts with ``'``."""
     header, rows = _table(store, code, table, access, max_small)
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow(header)
-    writer.writerows(rows)
+    body = csv_bytes(header, rows)  # formula-looking text neutralised (karte.render.csvfile)
     name = f"{code}-{table.value}.csv"
     if table.value in PERSONAL:  # a numbered copy in the hand-out ledger
         copy_id = copies.record_export(store, access, kind="csv", district=code, layer=table.value,
                                        rows=len(rows))
         if copy_id:
             name = f"{code}-{table.value}-{copy_id}.csv"
-    return Response(("\ufeff" + buf.getvalue()).encode("utf-8"), media_type="text/csv; charset=utf-8",
+    return Response(body, media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 

@@ -1,9 +1,18 @@
 """Rows of a table as the importer sees them: the header matched, each cell reached by field,
-every problem recorded with the row number and the column header as written in the file."""
+every problem recorded with the row number and the column header as written in the file.
+
+At most :data:`MAX_LISTED` problems (and as many warnings) are kept; the rest are counted, and
+the last line of the list says how many more there were (a file of garbage gives a thousand
+lines to read, not a million). A cell that a spreadsheet would take for a formula (it starts with
+``=``, ``+``, ``-``, ``@``, a tab or a carriage return, and is not a plain number) is imported as
+written, with a warning at its row and column: every CSV and workbook karte writes neutralises it
+(:mod:`karte.render.csvfile`), but whoever opens the original file should know.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -14,14 +23,77 @@ from karte.importing.values import ValueProblem
 
 T = TypeVar("T")
 
+#: Problems (and warnings) listed per file; the rest are counted.
+MAX_LISTED = 1_000
+#: What a spreadsheet runs as a formula (OWASP's list: = + - @ tab CR), unless it is a number.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"^[+-]?(\d+([.,]\d+)*|\.\d+)([eE][+-]?\d+)?$")
+
+
+def looks_like_formula(text: str) -> bool:
+    """Would a spreadsheet read ``text`` as a formula (``=1+2``, ``@SUM(1)``, ``+cmd|…``)? A plain
+    number (``-3``, ``+81``) is not one."""
+    return bool(text) and text.startswith(FORMULA_START) and not _NUMBER.match(text.strip())
+
+
+@dataclass(frozen=True)
+class MoreProblems(Problem):
+    """The last line of a capped list: how many more problems were found and not listed."""
+
+    counter: list = field(default_factory=lambda: [0], compare=False, repr=False)
+
+    def format(self, *, verbose: bool = False) -> str:
+        n = self.counter[0]
+        text = (f"{self.file}: ほか {n:,} 件は表示していません（最初の {MAX_LISTED:,} 件だけを表示。"
+                "合わせて直してから、もう一度取り込んでください）")
+        return text + (f" ({n:,} more not listed)" if verbose else "")
+
+
+class Capped(list):
+    """A list of problems that keeps the first :data:`MAX_LISTED` and counts the rest, with one
+    :class:`MoreProblems` line at its end once there are more."""
+
+    def __init__(self, source: str, items: Iterable[Problem] = ()):
+        super().__init__()
+        self.source = source
+        self.more: MoreProblems | None = None
+        self.extend(items)
+
+    @property
+    def total(self) -> int:
+        """Every problem found, listed or not."""
+        return len(self) - (self.more is not None) + (self.more.counter[0] if self.more else 0)
+
+    def append(self, item: Problem) -> None:
+        if self.more is None and len(self) < MAX_LISTED:
+            super().append(item)
+            return
+        if self.more is None:
+            self.more = MoreProblems(f"{self.source}（以下省略）", None, None, "", "")
+            super().append(self.more)
+        self.more.counter[0] += 1
+
+    def extend(self, items: Iterable[Problem]) -> None:
+        for item in items:
+            self.append(item)
+
+    def __iadd__(self, items):
+        self.extend(items)
+        return self
+
 
 @dataclass
 class Findings:
-    """Every problem (error) and warning found in one file."""
+    """Every problem (error) and warning found in one file (the first :data:`MAX_LISTED` of each
+    listed, the rest counted)."""
 
     source: str
     problems: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
+
+    def __post_init__(self):
+        self.problems = Capped(self.source, self.problems)
+        self.warnings = Capped(self.source, self.warnings)
 
     def error(self, row: int | None, column: str | None, ja: str, en: str) -> None:
         self.problems.append(Problem(self.source, row, column, ja, en))
@@ -42,6 +114,7 @@ class Row:
         self.kind = kind
         self.findings = findings
         self.ok = True
+        self._flagged: set[str] = set()
 
     def has(self, field: str) -> bool:
         return field in self.match.fields
@@ -57,7 +130,13 @@ class Row:
         j = self.match.fields.get(field)
         if j is None or j >= len(self.cells):
             return ""
-        return str(self.cells[j]).strip(" \t\r\n\u3000")
+        raw = str(self.cells[j])
+        if field not in self._flagged and looks_like_formula(raw.lstrip(" \u3000")):
+            self._flagged.add(field)
+            self.warn(field, "表計算ソフトで数式になる文字（= + - @ など）で始まっています"
+                             "（書き出す CSV・Excel では先頭に ' を付けます）",
+                      "starts like a spreadsheet formula: kept as text, neutralised on export")
+        return raw.strip(" \t\r\n\u3000")
 
     def error(self, field: str | None, ja: str, en: str) -> None:
         self.ok = False

@@ -12,12 +12,12 @@ import pandas as pd
 
 from karte import history
 from karte.assemble import personal_section
-from karte.domain.access import DEFAULT_SUPPRESS_MAX, LEVEL_JA, SUPPRESSED, Access, Level
+from karte.domain.access import DEFAULT_SUPPRESS_MAX, LEVEL_JA, SUPPRESSED, Access
 from karte.domain.errors import NotFoundError
 from karte.domain.gaps import AT_RISK, GAP_KINDS
 from karte.domain.layers import Layer
 from karte.services import history as trends
-from karte.services import layers
+from karte.services import layers, suppression
 from karte.services.personal import read_rows
 from karte.services.suppression import suppress_karte
 from karte.snapshot import Snapshot, current, ratio
@@ -43,9 +43,11 @@ def karte_view(store: Store, code: str, access: Access, *, include_personal: boo
     * with ``include_trend``, ``trend``: the district's figures per fiscal year beside the city's
       (:func:`karte.services.history.trend`) and ``projection`` (the elderly, estimated).
 
-    Public viewers: counts from 1 to ``max_small`` are :data:`SUPPRESSED` and the rates beside
-    them ``None``; no ``personal`` key. Viewers who may see the district's rows
-    (:meth:`Access.may_see_district_rows`), when ``include_personal``: ``personal`` =
+    Viewers of suppressed figures (:func:`karte.services.suppression.applies`: the public, the
+    prefecture level, a district member looking at another district): counts from 1 to
+    ``max_small`` are :data:`SUPPRESSED` and the rates beside them ``None``; no ``personal`` key.
+    Viewers who may see the district's rows (:meth:`Access.may_see_district_rows`), when
+    ``include_personal``: ``personal`` =
     ``{"register": [...], "cooperators": [...]}`` from the rows the store gives them (the read is
     logged by the store).
 
@@ -57,7 +59,7 @@ def karte_view(store: Store, code: str, access: Access, *, include_personal: boo
     karte["gaps"] = gap_rows(snap, code)
     karte["coverage"] = coverage_summary(snap, code)
     karte["sources"] = sources_now(snap, karte)
-    if access.level == Level.PUBLIC:
+    if suppression.applies(access, code):  # the public, the prefecture, a member of another district
         suppress_karte(karte, max_small, snapshot=snap)
     elif include_personal and access.may_see_district_rows(code):
         reg = read_rows(store, Layer.REGISTER, access, district=code)

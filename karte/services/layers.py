@@ -29,6 +29,7 @@ from karte.domain.access import DEFAULT_SUPPRESS_MAX, Access, Level
 from karte.domain.errors import NotFoundError
 from karte.domain.layers import LAYERS as STORE_LAYERS
 from karte.domain.layers import Layer
+from karte.services import suppression
 from karte.services.personal import read_rows, with_flags, with_load
 from karte.services.suppression import suppress_frame
 from karte.snapshot import Snapshot, current
@@ -85,7 +86,10 @@ def layer_view(store, layer: str, access: Access, *, district: str | None = None
         Only the rows of this district (``district_code``; points are located in the district
         polygons; catchments belong to their salon's district).
     max_small
-        Public viewers see counts from 1 to this value as ``SUPPRESSED``.
+        Viewers of suppressed figures (:func:`karte.services.suppression.applies`: the public,
+        the prefecture level, a district member outside their district) see counts from 1 to
+        this value as ``SUPPRESSED``, and the counts that would give them away
+        (complementary suppression: :mod:`karte.services.suppression`).
 
     Returns
     -------
@@ -113,9 +117,18 @@ def layer_view(store, layer: str, access: Access, *, district: str | None = None
     if district is not None:
         frame = frame[frame["district_code"] == district]
     frame = frame.reset_index(drop=True)
-    if access.level == Level.PUBLIC:
-        frame = suppress_frame(frame, layer, max_small, snapshot=snap)
-    return frame
+    if not suppression.applies(access, district):
+        return frame
+    shown = suppress_frame(frame, layer, max_small, snapshot=snap)
+    if access.level == Level.DISTRICT_MEMBER and "district_code" in frame.columns and shown is not frame:
+        # the member's own district exactly (they see its persons), every other one suppressed
+        own = pd.Series((frame["district_code"] == access.district).to_numpy(), index=shown.index)
+        if own.any():
+            shown = shown.copy()
+            for column in shown.columns:
+                if column != shown.geometry.name and shown[column].dtype != frame[column].dtype:
+                    shown[column] = shown[column].where(~own, frame[column].astype(object))
+    return shown
 
 
 def _personal_layer(store, snap: Snapshot, layer: str, access: Access,

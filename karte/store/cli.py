@@ -13,14 +13,22 @@ import os
 import sys
 from pathlib import Path
 
+from karte.domain import copies, supporters
 from karte.domain.access import Access, Level
 from karte.domain.errors import StoreError
 from karte.domain.layers import PERSONAL_LAYERS
-from karte.store import open_store
+from karte.domain.security import NOT_EXPORTED
+from karte.store import gpkg_files, open_store
 from karte.store.base import Store
 from karte.store.gpkg import GeoPackageStore
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+#: Layers an import of a store never writes: the security state (never exported either).
+NOT_RESTORED = NOT_EXPORTED
+#: The append-only ledgers (the hand-out ledger of copies, the supporters' points ledger): no
+#: whole-layer write may replace their entries (PostGIS refuses the ``DELETE`` it would start
+#: with), so an import loads them only into a store that has no entry of theirs yet.
+APPEND_ONLY = copies.NOT_REPLACED | supporters.NOT_REPLACED
 
 
 def alembic_config(url: str):
@@ -98,39 +106,47 @@ def export_store(src: Store | str | Path, dest_gpkg: str | Path, *, access: Acce
     Personal layers keep their ``version``/``updated_at``/``updated_by`` columns so an import
     restores them; they are read as ``access`` (default: city staff as the OS user), so the store
     writes the export of personal rows to its access log with that user (route ``export`` unless
-    ``access`` names one). The file is sealed (one self-contained file, no journal beside it) and
-    readable by its owner only. Returns the GeoPackage path.
+    ``access`` names one). The file is sealed (one self-contained file, no journal beside it),
+    created with karte's creation mode (0600, or 0640 with ``KARTE_FILE_GROUP``) or, replacing an
+    older export, with that file's mode and group (:mod:`karte.store.gpkg_files`). The copy is
+    written in a locked scratch folder beside the destination: a writer killed midway leaves
+    nothing that the next open of the destination does not remove. The security layers (sessions,
+    login attempts: :data:`karte.domain.security.NOT_EXPORTED`) are left out. Returns the path.
     """
     store = _open(src)
     access = access or dataclasses.replace(_staff(), route="export")
-    names = store.layers()
+    names = [n for n in store.layers() if n not in NOT_EXPORTED]
     if not names:
         raise StoreError(f"{store.location} は空です: 書き出すレイヤがありません")
     frames = {name: store.read_full(name, access=access) if name in PERSONAL_LAYERS else store.read(name)
               for name in names}
     # a fresh file, so the export holds exactly the store's layers, then swapped in atomically
     final = Path(dest_gpkg)
-    fresh = GeoPackageStore(final.with_name(f".{final.name}.{os.getpid()}.export.gpkg"))
-    fresh.path.unlink(missing_ok=True)
-    try:
+    with GeoPackageStore(final).staging() as staged:
+        fresh = GeoPackageStore(staged)
         fresh.write(frames)
         fresh.seal()
+        gpkg_files.apply(fresh.path, like=final)  # an older export's mode and group are kept
         os.replace(fresh.path, final)
-    finally:
-        fresh.path.unlink(missing_ok=True)
     return final
 
 
 def import_store(src_gpkg: str | Path, dest: Store | str | Path) -> Store:
     """Write every layer of the GeoPackage ``src_gpkg`` into ``dest`` in one atomic write (the
-    layers of ``dest`` not in the file are left alone). Returns the destination store."""
+    layers of ``dest`` not in the file are left alone), on either store, but: the security layers
+    (:data:`NOT_RESTORED`) are never written (the destination keeps its own sessions), and an
+    append-only ledger (:data:`APPEND_ONLY`) is loaded only when the destination has no entry of
+    it yet (a first restore, the demo into a new database); otherwise the destination keeps its
+    own entries as they are. Returns the destination store."""
     source = GeoPackageStore(src_gpkg)
     if not source.exists():
         raise StoreError(f"ファイルがありません: {source.location}")
     target = _open(dest)
+    present = set(target.layers())
+    kept = {name for name in APPEND_ONLY if name in present and len(target.read(name))}
     # personal layers with their system columns (version, updated_at, updated_by): restored as they were
     frames = {name: source.read_full(name) if name in PERSONAL_LAYERS else source.read(name)
-              for name in source.layers()}
+              for name in source.layers() if name not in NOT_RESTORED and name not in kept}
     if not frames:
         raise StoreError(f"{source.location} にレイヤがありません")
     target.write(frames)

@@ -54,7 +54,7 @@ from pyogrio.errors import DataLayerError, DataSourceError
 from karte.domain.access import Access, Level
 from karte.domain.errors import AccessDenied, NotFoundError, StoreError
 from karte.domain.layers import LAYERS, MUNICIPALITY, SNAPSHOT_LAYERS, LayerSpec
-from karte.store import gpkg_install, gpkg_rows, gpkg_schema
+from karte.store import gpkg_files, gpkg_install, gpkg_rows, gpkg_schema
 from karte.store.base import AUDIT_ACTIONS, AUDIT_COLUMNS, ROWS, SYSTEM_COLUMNS, Store
 from karte.store.gpkg_blob import register_functions
 from karte.store.gpkg_install import quote
@@ -85,8 +85,10 @@ class GeoPackageStore(Store):
     Parameters
     ----------
     path
-        The GeoPackage. Created by the first write with mode 0600 (it holds personal data); an
-        existing file keeps its mode.
+        The GeoPackage. Created by the first write with karte's creation mode (0600, or 0640 and
+        the group of ``KARTE_FILE_GROUP``: :mod:`karte.store.gpkg_files`); an existing file keeps
+        its mode and group. Opening the store removes what writes that died left beside it
+        (scratch folders, temporary copies of an export and their journals).
     """
 
     capabilities = frozenset({ROWS})
@@ -114,6 +116,7 @@ class GeoPackageStore(Store):
         return bool(self.layers())
 
     def layers(self) -> list[str]:
+        self._sweep_once()
         if not self.path.exists():
             return []
         with self._tx() as con:
@@ -200,7 +203,8 @@ class GeoPackageStore(Store):
         with self._tx(write=True) as con:
             found = gpkg_rows.visible(con, tracked(con, entry.name, self.location), entry, key, access)
             district = gpkg_rows.district_of(entry, found[1]) if found else access.district
-            gpkg_schema.log(con, access, "read", entry.name, district, 1 if found else 0)
+            if gpkg_rows.logged(entry):
+                gpkg_schema.log(con, access, "read", entry.name, district, 1 if found else 0)
         if found is None:
             raise NotFoundError(gpkg_rows.not_found(entry, key))
         return found[1]
@@ -221,7 +225,8 @@ class GeoPackageStore(Store):
             con.execute(f"UPDATE {quote(table.name)} SET {', '.join(f'{quote(c)} = ?' for c in values)}"
                         " WHERE rowid = ?", (*values.values(), rowid))
             gpkg_rows.touched(con, table, entry, [values[table.geometry]] if table.geometry in values else [])
-            gpkg_schema.log(con, access, "update", entry.name, gpkg_rows.district_of(entry, row), 1)
+            if gpkg_rows.logged(entry):
+                gpkg_schema.log(con, access, "update", entry.name, gpkg_rows.district_of(entry, row), 1)
         return new
 
     def delete_row(self, layer: str, key: str, *, version: int, access: Access) -> None:
@@ -231,7 +236,8 @@ class GeoPackageStore(Store):
             rowid, row = gpkg_rows.writable(con, table, entry, key, access, version)
             con.execute(f"DELETE FROM {quote(table.name)} WHERE rowid = ?", (rowid,))
             gpkg_rows.touched(con, table, entry, [])
-            gpkg_schema.log(con, access, "delete", entry.name, gpkg_rows.district_of(entry, row), 1)
+            if gpkg_rows.logged(entry):
+                gpkg_schema.log(con, access, "delete", entry.name, gpkg_rows.district_of(entry, row), 1)
 
     # -- the access log ----------------------------------------------------------------------
 
@@ -337,9 +343,7 @@ class GeoPackageStore(Store):
                 self._pool, self._pid = [], os.getpid()
             con = self._pool.pop() if self._pool else None
         if con is None:
-            if not self._opened:
-                self._sweep()
-                self._opened = True
+            self._sweep_once()
             con = self._open(create=create)
         try:
             yield con
@@ -382,7 +386,8 @@ class GeoPackageStore(Store):
             con = self._open(create=True)
             try:
                 with self._errors():
-                    con.execute("ATTACH DATABASE ? AS scratch", (f"{scratch.as_uri()}?mode=ro&immutable=1",))
+                    uri = f"{scratch.resolve().as_uri()}?mode=ro&immutable=1"  # absolute: a relative --store
+                    con.execute("ATTACH DATABASE ? AS scratch", (uri,))
                     with _transaction(con, write=True):
                         gpkg_install.prepare(con)
                         yield con
@@ -393,7 +398,7 @@ class GeoPackageStore(Store):
     def _scratch(self) -> Iterator[Path]:
         """A scratch GeoPackage path in a new folder beside the store, locked (``flock``) while
         this process lives and removed afterwards; folders of dead writers are swept first."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        gpkg_files.make_folder(self.path.parent)
         self._sweep()
         while True:
             folder = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", suffix=SCRATCH_SUFFIX,
@@ -412,8 +417,32 @@ class GeoPackageStore(Store):
             shutil.rmtree(folder, ignore_errors=True)
             os.close(fd)
 
+    def _sweep_once(self) -> None:
+        """:meth:`_sweep` the first time this object looks at its file (the store "is opened")."""
+        if not self._opened:
+            self._opened = True
+            self._sweep()
+
+    @contextlib.contextmanager
+    def staging(self) -> Iterator[Path]:
+        """A path beside the store, in a locked scratch folder, for a file that will replace the
+        store in one rename (``karte export``): if the writer dies, the next open of the store
+        removes the folder and everything in it (the copy and its journal)."""
+        with self._scratch() as scratch:
+            yield scratch.with_name("staged.gpkg")
+
     def _sweep(self) -> None:
-        """Remove the scratch folders of writes that died (their lock died with them)."""
+        """Remove what writes that died left beside the store: scratch folders (their lock died
+        with them), temporary copies of :func:`karte.store.gpkg_files.write_atomic`, and the
+        ``.<name>.<pid>.export.gpkg`` copies (and journals) older versions of ``karte export``
+        wrote, whose process is gone."""
+        gpkg_files.sweep(self.path)
+        old_exports = glob.escape(f".{self.path.name}.") + "*.export.gpkg*"
+        for copy in self.path.parent.glob(old_exports):
+            pid = copy.name[len(self.path.name) + 2:].split(".", 1)[0]
+            if pid.isdigit() and not gpkg_files.alive(int(pid)):
+                with contextlib.suppress(FileNotFoundError):
+                    copy.unlink()
         for folder in self.path.parent.glob(glob.escape(f".{self.path.name}.") + "*" + SCRATCH_SUFFIX):
             try:
                 fd = os.open(folder, os.O_RDONLY)
@@ -485,10 +514,9 @@ def _upgrade(con: sqlite3.Connection) -> None:
 
 
 def _create(path: Path) -> None:
-    """An empty file only its owner may read (it will hold personal data); never replaces one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with contextlib.suppress(FileExistsError):
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    """An empty file with karte's creation mode (it will hold personal data: 0600, or 0640 with
+    ``KARTE_FILE_GROUP``); never replaces one."""
+    gpkg_files.create(path)
 
 
 def _same_file(folder: Path, fd: int) -> bool:

@@ -18,9 +18,10 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from karte.domain.access import Access
+from karte.domain.access import Access, Level
 from karte.domain.errors import AccessDenied, ConflictError, NotFoundError, StoreError
 from karte.domain.layers import MUNICIPALITY, SNAPSHOT_LAYERS, LayerSpec
+from karte.domain.security import UNLOGGED
 from karte.store import gpkg_schema
 from karte.store.base import SYSTEM_COLUMNS
 from karte.store.gpkg_blob import bounds, to_blob, to_geometries
@@ -41,6 +42,9 @@ def append(con: sqlite3.Connection, table: Table, entry: LayerSpec, rows: list[d
            access: Access) -> list[dict]:
     """Insert ``rows`` (already allowed for ``access``); the rows as stored."""
     records = _records(table, entry, rows)
+    if _sees_part(access, entry):  # the store numbers their rows: a key they chose could collide
+        for record in records:       # with a row they cannot see, and the refusal would tell them
+            record.pop(entry.key, None)
     _assign_keys(con, table, entry, records)
     first = gpkg_schema.take(con, gpkg_schema.VERSION, len(records))
     at = gpkg_schema.now()
@@ -51,20 +55,29 @@ def append(con: sqlite3.Connection, table: Table, entry: LayerSpec, rows: list[d
                     f" VALUES ({', '.join('?' * len(columns))})",
                     [[r.get(GEOMETRY if c == table.geometry else c) for c in columns] for r in records])
     touched(con, table, entry, [r.get(GEOMETRY) for r in records])
-    for district, count in Counter(district_of(entry, r) for r in records).items():
-        gpkg_schema.log(con, access, "append", entry.name, district, count)
+    if logged(entry):
+        for district, count in Counter(district_of(entry, r) for r in records).items():
+            gpkg_schema.log(con, access, "append", entry.name, district, count)
     return [_as_row(table, r) for r in records]
 
 
 def visible(con: sqlite3.Connection, table: Table, entry: LayerSpec, key: str,
             access: Access) -> tuple[int, dict] | None:
-    """(rowid, row with its system columns) of ``key`` when ``access`` may see it, else None."""
-    if not access.sees_personal or not table.has(entry.key):
+    """(rowid, row with its system columns) of ``key`` when ``access`` may see it, else None.
+    The public and the prefecture level see no row of a personal layer; on the other record
+    layers what they may do is :meth:`Access.may_write`'s to say."""
+    if (entry.personal and not access.sees_personal) or not table.has(entry.key):
         return None
     where = [(entry.key, key)]
-    if table.has(MUNICIPALITY):  # keys are unique within a municipality: the user's
+    if table.has(MUNICIPALITY) and entry.personal:  # keys are unique within a municipality
         where.append((MUNICIPALITY, access.municipality))
     rowids, rows = select(con, table, where, system=True)
+    if table.has(MUNICIPALITY) and not entry.personal and len(rows):
+        # the user's municipality, or rows of none (of users who belong to none: the prefecture
+        # level, public accounts); a user of none reaches rows of any
+        codes = rows[MUNICIPALITY].to_numpy(dtype=object)
+        keep = [c is None or c != c or not access.municipality or c == access.municipality for c in codes]
+        rows = rows[keep]
     seen = access.filter_rows(entry.name, rows)
     if seen.empty:
         return None
@@ -120,6 +133,20 @@ def touched(con: sqlite3.Connection, table: Table, entry: LayerSpec, blobs: list
             con.execute(_EXTEND, (*box, table.name))
     if entry.name in SNAPSHOT_LAYERS:
         gpkg_schema.bump_stamp(con)
+
+
+def logged(entry: LayerSpec) -> bool:
+    """Do row calls on this layer write access-log rows? All but the security layers
+    (:data:`karte.domain.security.UNLOGGED`: the sessions and login attempts are themselves the
+    record of logins; what city staff do with them is logged by :class:`karte.users.Sessions`)."""
+    return str(entry.name) not in UNLOGGED
+
+
+def _sees_part(access: Access, entry: LayerSpec) -> bool:
+    """Does ``access`` see only part of the layer's rows of its municipality (a district member
+    on a layer with a district rule)? Then the store numbers the rows they append: a key they
+    give is replaced (the PostGIS store does the same in the database, migration 0010)."""
+    return access.level == Level.DISTRICT_MEMBER and bool(entry.district_column) and bool(entry.id_prefix)
 
 
 def district_of(entry: LayerSpec, row: Mapping) -> str | None:

@@ -14,8 +14,9 @@ user (the build pipeline and the command line: role ``karte_pipeline``, city sta
 municipality), unlogged; a server binds each request's user with :meth:`PostGISStore.as_user` or
 passes it to every call.
 
-* :meth:`PostGISStore.write` replaces layers in one transaction (atomic), bulk-loaded with ``COPY``;
-  only city staff replace a personal layer.
+* :meth:`PostGISStore.write` replaces layers in one transaction (atomic), bulk-loaded with ``COPY``
+  (layers under row-level security, the personal and the record layers, through a temporary table
+  and one ``INSERT … SELECT`` that the policies check); only city staff replace a personal layer.
 * Row calls (:meth:`~PostGISStore.append_rows`, :meth:`~PostGISStore.read_row`,
   :meth:`~PostGISStore.update_row`, :meth:`~PostGISStore.delete_row`) work on every layer with
   row versions, from the layer registry alone: ids of appended rows come from a sequence per
@@ -55,6 +56,7 @@ from sqlalchemy.exc import DBAPIError
 from karte.domain.access import LEVEL_JA, Access, Level
 from karte.domain.errors import AccessDenied, ConflictError, KarteError, NotFoundError, StoreError
 from karte.domain.layers import LAYERS, MUNICIPALITY, PERSONAL_LAYERS, LayerSpec
+from karte.domain.security import UNLOGGED
 from karte.store.base import AUDIT_ACTIONS, AUDIT_COLUMNS, DATABASE_RLS, ROWS, SPATIAL_SQL, Store
 from karte.store.postgis_models import (
     LAYER_MODELS,
@@ -208,11 +210,18 @@ class PostGISStore(Store):
             cur.execute("SELECT pg_advisory_xact_lock_shared(%s, hashtext(%s))", (_LAYER_LOCK, layer))
             entry = _entry(cur, layer, self.location, opening=entry_spec)
             values = _row_values(entry_spec, entry, rows)
-            _assign_ids(cur, entry_spec, values[entry_spec.key])
-            stored = _insert(cur, entry, values, actor=access.user)
-            by_key = {row[entry_spec.key]: row for row in stored}
-            stored = [by_key[key] for key in values[entry_spec.key]]
-            for district, n in _per_district(entry_spec, stored).items():
+            if (access.level == Level.DISTRICT_MEMBER and entry_spec.id_prefix and entry_spec.district_column
+                    and self._shared.sealed):
+                # the database numbers a district member's rows (migration 0010): a key they chose
+                # could meet a row they cannot see, and the refusal would tell them it exists
+                values[entry_spec.key] = [None] * len(rows)
+                stored = _insert(cur, entry, values, actor=access.user)  # in the order given
+            else:
+                _assign_ids(cur, entry_spec, values[entry_spec.key])
+                stored = _insert(cur, entry, values, actor=access.user)
+                by_key = {row[entry_spec.key]: row for row in stored}
+                stored = [by_key[key] for key in values[entry_spec.key]]
+            for district, n in _per_district(entry_spec, stored).items() if _logged(layer) else ():
                 _log(cur, access, layer, district, n, "append")
         return stored
 
@@ -226,7 +235,8 @@ class PostGISStore(Store):
             else:  # the public has no privilege on personal tables: nothing to find
                 found = []
             district = next(iter(_per_district(entry_spec, found)), access.district)
-            _log(cur, access, layer, district, len(found), "read")
+            if _logged(layer):
+                _log(cur, access, layer, district, len(found), "read")
         if not found:
             raise NotFoundError(f"{_label(layer)}に指定の行はありません（または閲覧の権限がありません）")
         return found[0]
@@ -237,31 +247,33 @@ class PostGISStore(Store):
         with self._tx(access, layer=layer) as cur:
             entry = _entry(cur, layer, self.location)
             assignments, params = _assignments(entry_spec, entry, changes)
-            cur.execute(sql.SQL("UPDATE {t} SET {a} WHERE {k} = %s AND {m} = %s AND version = %s "
+            cur.execute(sql.SQL("UPDATE {t} SET {a} WHERE {k} = %s AND {m} AND version = %s "
                                 "RETURNING version, {d}")
                         .format(t=sql.Identifier(SCHEMA, layer), a=assignments,
-                                k=sql.Identifier(entry_spec.key), m=sql.Identifier(MUNICIPALITY),
+                                k=sql.Identifier(entry_spec.key), m=_same_municipality(entry_spec),
                                 d=_district_field(entry_spec, entry)),
-                        [*params, key, access.municipality, int(version)])
+                        [*params, key, access.municipality, access.municipality, int(version)])
             hit = cur.fetchone()
             if hit is None:
                 raise _missing_or_conflict(cur, entry_spec, key, version, access.municipality)
-            _log(cur, access, layer, hit[1], 1, "update")
+            if _logged(layer):
+                _log(cur, access, layer, hit[1], 1, "update")
         return int(hit[0])
 
     def delete_row(self, layer: str, key: str, *, version: int, access: Access) -> None:
         layer, entry_spec = str(layer), _row_layer(str(layer))
         with self._tx(access, layer=layer) as cur:
             entry = _entry(cur, layer, self.location)
-            cur.execute(sql.SQL("DELETE FROM {t} WHERE {k} = %s AND {m} = %s AND version = %s "
+            cur.execute(sql.SQL("DELETE FROM {t} WHERE {k} = %s AND {m} AND version = %s "
                                 "RETURNING {d}").format(
                 t=sql.Identifier(SCHEMA, layer), k=sql.Identifier(entry_spec.key),
-                m=sql.Identifier(MUNICIPALITY), d=_district_field(entry_spec, entry)),
-                [key, access.municipality, int(version)])
+                m=_same_municipality(entry_spec), d=_district_field(entry_spec, entry)),
+                [key, access.municipality, access.municipality, int(version)])
             hit = cur.fetchone()
             if hit is None:
                 raise _missing_or_conflict(cur, entry_spec, key, version, access.municipality)
-            _log(cur, access, layer, hit[0], 1, "delete")
+            if _logged(layer):
+                _log(cur, access, layer, hit[0], 1, "delete")
 
     # -- the access log --------------------------------------------------------------------------
 
@@ -350,9 +362,12 @@ class PostGISStore(Store):
                     if snapshot:
                         cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
                     self._shared.check_login(cur, self.location)
+                    # who acts, set and sealed in one statement (left to right): from here to the
+                    # end of the transaction no setting and no role can change (migration 0010)
                     cur.execute("SELECT set_config('role', %s, true), set_config('karte.user', %s, true), "
                                 "set_config('karte.district', %s, true), "
-                                "set_config('karte.municipality', %s, true)",
+                                "set_config('karte.municipality', %s, true)"
+                                + (", karte.seal_context()" if self._shared.sealing(cur) else ""),
                                 (PIPELINE_ROLE if trusted else ROLE_OF[access.level], access.user,
                                  access.district or "", access.municipality or ""))
                     yield cur
@@ -388,6 +403,17 @@ class _Shared:
     def __init__(self, engine):
         self.engine = engine
         self.checked = False
+        self.sealed = False
+
+    def sealing(self, cur) -> bool:
+        """Does the schema seal who acts (``karte.seal_context()``, migration 0010)? Asked until
+        the answer is yes (a store may be opened before ``karte db upgrade``), then known."""
+        if not self.sealed:
+            cur.execute("SELECT EXISTS (SELECT 1 FROM pg_proc p JOIN pg_namespace n "
+                        "ON n.oid = p.pronamespace WHERE n.nspname = %s AND p.proname = 'seal_context')",
+                        (SCHEMA,))
+            self.sealed = bool(cur.fetchone()[0])
+        return self.sealed
 
     def check_login(self, cur, location: str) -> None:
         """Refuse a login that bypasses row-level security (superuser, BYPASSRLS, table owner)."""
@@ -452,6 +478,12 @@ def _label(layer: str | None) -> str:
     """``layer`` as users read it, for messages."""
     entry = LAYERS.get(layer) if layer else None
     return f"{entry.title_ja}（{layer}）" if entry else f"レイヤ {layer}" if layer else ""
+
+
+def _logged(layer: str) -> bool:
+    """Do row calls on ``layer`` write access-log rows? All but the security layers (as the
+    GeoPackage store: :func:`karte.store.gpkg_rows.logged`)."""
+    return str(layer) not in UNLOGGED
 
 
 def _log(cur, access: Access, layer: str, district: str | None, rows: int, action: str = "read") -> None:
@@ -580,8 +612,8 @@ class _Prepared:
     copy_columns: list[str]
     rows: list[tuple]
     max_version: int | None = None
-    personal: bool = False   # row-level security: loaded through INSERT … SELECT, not COPY
-    versioned: bool = False  # keeps version / updated_at / updated_by
+    personal: bool = False   # a personal layer (its whole-layer write is logged)
+    versioned: bool = False  # keeps version / updated_at / updated_by (a record or personal layer)
 
 
 def _prepare(layer: str, frame: pd.DataFrame, problems: list[str]) -> _Prepared:
@@ -657,8 +689,12 @@ def _prepare(layer: str, frame: pd.DataFrame, problems: list[str]) -> _Prepared:
 
 def _replace(cur, p: _Prepared, *, actor: str) -> None:
     if p.model is not None:
-        cur.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(SCHEMA, p.layer)))
         table = sql.Identifier(SCHEMA, p.layer)
+        # a table the acting user sees no row of needs no DELETE: an append-only ledger, which
+        # no role may delete from, can still be loaded into an empty store (a first restore)
+        cur.execute(sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(table))
+        if cur.fetchone()[0]:
+            cur.execute(sql.SQL("DELETE FROM {}").format(table))
     else:
         cur.execute(f"DELETE FROM {SCHEMA}.extra_layers WHERE layer = %s", (p.layer,))
         table = sql.Identifier(SCHEMA, "extra_layers")
@@ -669,9 +705,10 @@ def _replace(cur, p: _Prepared, *, actor: str) -> None:
             columns.append("updated_by")
             rows = [(*r, actor) for r in rows]
         names = sql.SQL(", ").join(map(sql.Identifier, columns))
-        if p.personal:
-            # COPY refuses tables under row-level security: load a temporary table, then one
-            # INSERT … SELECT that the policies check (in the frame's order).
+        if p.personal or p.versioned:
+            # COPY refuses tables under row-level security (every personal and record table since
+            # migration 0011): load a temporary table, then one INSERT … SELECT that the policies
+            # check (in the frame's order).
             cur.execute(sql.SQL("CREATE TEMP TABLE karte_load AS SELECT 0::bigint AS ord, {} FROM {} "
                                 "WITH NO DATA").format(names, table))
             with cur.copy(sql.SQL("COPY karte_load (ord, {}) FROM STDIN").format(names)) as copy:
@@ -951,6 +988,16 @@ def _per_district(entry_spec: LayerSpec, rows: list[dict]) -> dict[str | None, i
     return counts
 
 
+def _same_municipality(entry_spec: LayerSpec) -> sql.Composable:
+    """The row-addressing condition on ``municipality_code`` (two ``%s``, both the user's code):
+    equal on personal layers (keys repeat across municipalities); on the others also rows of no
+    municipality (users of none: the prefecture level, public accounts), and any row for a user
+    of none. Row-level security still decides what the user reaches."""
+    if entry_spec.personal:
+        return sql.SQL("{m} = %s AND %s::text IS NOT NULL").format(m=sql.Identifier(MUNICIPALITY))
+    return sql.SQL("({m} = %s OR {m} IS NULL OR %s::text IS NULL)").format(m=sql.Identifier(MUNICIPALITY))
+
+
 def _district_field(entry_spec: LayerSpec, entry: dict) -> sql.Composable:
     """The row's district for the access log, in a RETURNING list."""
     column = entry_spec.district_column
@@ -966,9 +1013,9 @@ def _missing_or_conflict(cur, entry_spec: LayerSpec, key: str, version: int,
     nothing more), or it is at another version (:class:`ConflictError`). The caller raises it
     inside the transaction, so nothing is kept."""
     layer = str(entry_spec.name)
-    cur.execute(sql.SQL("SELECT version FROM {} WHERE {} = %s AND {} = %s").format(
-        sql.Identifier(SCHEMA, layer), sql.Identifier(entry_spec.key), sql.Identifier(MUNICIPALITY)),
-        [key, municipality])
+    cur.execute(sql.SQL("SELECT version FROM {} WHERE {} = %s AND {}").format(
+        sql.Identifier(SCHEMA, layer), sql.Identifier(entry_spec.key), _same_municipality(entry_spec)),
+        [key, municipality, municipality])
     now = cur.fetchone()
     if now is None or now[0] == int(version):
         return NotFoundError(f"{_label(layer)}に指定の行はありません（または変更の権限がありません）")

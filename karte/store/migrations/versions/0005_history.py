@@ -34,9 +34,9 @@ It is written below but not applied, because PostgreSQL refuses ``COPY FROM`` on
 row-level security ("COPY FROM not supported with row-level security") and
 ``karte.store.postgis._replace`` loads every table that is not personal with ``COPY``: with it
 on, every build (which writes ``history``), every restore of a store holding these layers and the
-demo's import into PostGIS would fail. Once ``_replace`` loads every record layer through its
-``INSERT … SELECT`` path (as it does the personal layers), set it to True before this revision is
-released.
+demo's import into PostGIS would fail. This revision was released so; ``_replace`` now loads every
+record layer through its ``INSERT … SELECT`` path and migration 0011 turns these policies on (with
+0010's sealed-context check).
 
 Idempotent: every step checks or replaces what it creates. The downgrade drops the tables (their
 rows, sequences, triggers and policies with them).
