@@ -34,16 +34,21 @@ import itertools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 
 from karte import history
+from karte.domain.access import SHAREABLE
 from karte.domain.care import CareLayer, CaseStatus
+from karte.domain.drills import DRILLS, MARKS, MarkStatus
 from karte.domain.history import HistoryLayer, IndicatorSource, Scope, ValueKind
-from karte.domain.layers import LAYERS, MUNICIPALITY
+from karte.domain.layers import LAYERS, MUNICIPALITY, Layer, split_list
 from karte.domain.supporters import Activity, EntryKind, SupporterStatus
 from karte.domain.supporters import Layer as SupporterLayer
 from karte.store.base import Store
+
+_JST = ZoneInfo("Asia/Tokyo")
 
 # --- the registry --------------------------------------------------------------------------------------
 
@@ -614,5 +619,96 @@ for _source in (
            description="その年度に実施した雪かき"),
     Source("volunteer_points", "ボランティアポイントの付与", "ポイント", _supporters("points"),
            description="その年度に付与したポイント（取り消しを差し引いた数）"),
+):
+    register(_source)
+
+
+def drill_counts(drills: pd.DataFrame, marks: pd.DataFrame, register: pd.DataFrame, fiscal_year: int,
+                 district: str | None = None) -> dict[str, int]:
+    """The year's drills (安否確認・避難誘導訓練) from the drill layers' rows, of ``district`` (a
+    drill counts for each of its districts) or, with None, of every district (each drill once).
+
+    A drill's year is the fiscal year of its start in JST. Its people are the register entries of
+    its districts that may be shared (consented or by ordinance) plus anybody marked in it (in
+    disaster mode the roll also holds unconsented entries); a person's status is their latest mark
+    (one mark per device id). Keys: ``drills_held``, ``drill_supporters`` (people who marked,
+    counted per drill), ``persons_confirmed`` (latest mark 無事・避難済み・支援が必要, per drill),
+    ``persons_not_reached`` (the drill's people not confirmed: 不在, 未確認 or never marked),
+    ``drill_participants`` (supporters plus persons confirmed, summed over the drills)."""
+    out = {"drills_held": 0, "drill_supporters": 0, "persons_confirmed": 0, "persons_not_reached": 0,
+           "drill_participants": 0}
+    if not len(drills) or "started_at" not in drills.columns:
+        return out
+    confirmed_values = {s.value for s in MarkStatus if s.confirmed}
+    shareable = register[register["consent"].isin(SHAREABLE)] if len(register) else register
+    for row in drills.to_dict("records"):
+        start = _jst_day(row.get("started_at"))
+        if start is None or _fiscal_year_of(start) != fiscal_year:
+            continue
+        codes = split_list(row.get("districts")) or [str(row.get("district_code") or "")]
+        if district is not None:
+            if str(district) not in codes:
+                continue
+            codes = [str(district)]
+        mine = marks[(marks["drill_id"].astype(str) == str(row["drill_id"]))
+                     & marks["district_code"].astype(str).isin(codes)] if len(marks) else marks
+        if len(mine) and "client_id" in mine.columns:  # a mark sent twice counts once
+            ids = mine["client_id"].fillna("").astype(str)
+            mine = mine[(ids == "") | ~ids.duplicated()]
+        people = set()
+        if len(shareable):
+            here = shareable["district_code"].astype(str).isin(codes)
+            people = set(shareable.loc[here, "person_id"].astype(str))
+        confirmed: set[str] = set()
+        if len(mine):
+            order = [c for c in ("marked_at", "received_at", "mark_id") if c in mine.columns]
+            last = mine.sort_values(order).drop_duplicates(["district_code", "person_id"], keep="last")
+            people |= set(last["person_id"].astype(str))
+            confirmed = set(last.loc[last["status"].isin(confirmed_values), "person_id"].astype(str))
+        supporters = int(mine["marked_by"].nunique()) if len(mine) else 0
+        out["drills_held"] += 1
+        out["drill_supporters"] += supporters
+        out["persons_confirmed"] += len(confirmed)
+        out["persons_not_reached"] += len(people - confirmed)
+        out["drill_participants"] += supporters + len(confirmed)
+    return out
+
+
+def _jst_day(value) -> dt.date | None:
+    """An ISO time (UTC when it names no zone) as its day in Japan."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or not str(value).strip():
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(str(value).strip())
+    except ValueError:
+        return None
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(_JST).date()
+
+
+def _fiscal_year_of(day: dt.date) -> int:
+    return day.year if day.month >= 4 else day.year - 1
+
+
+def _drills(key: str) -> Callable[[Context, int, str | None], float | None]:
+    def compute(context: Context, fiscal_year: int, district: str | None) -> float | None:
+        frames = [context.read(layer) for layer in (DRILLS, MARKS, str(Layer.REGISTER))]
+        drills, marks, roll = (f if f is not None else pd.DataFrame() for f in frames)
+        return float(drill_counts(drills, marks, roll, fiscal_year, district)[key])
+
+    compute.__name__ = f"drills_{key}"
+    return compute
+
+
+for _source in (
+    Source("drills_held", "安否確認・避難誘導訓練の実施回数", "回", _drills("drills_held"),
+           description="その年度に始めた訓練（複数の地区の合同訓練は、市全体では1回、地区ではそれぞれ1回）"),
+    Source("drill_participants", "訓練の参加者数（延べ）", "人", _drills("drill_participants"), people=True,
+           description="訓練ごとの、記録をつけた支援者と安否を確認できた方の合計"),
+    Source("drill_confirmed", "訓練で安否を確認できた方（延べ）", "人", _drills("persons_confirmed"),
+           people=True, description="訓練ごとに、最後の記録が無事・避難済み・支援が必要だった方の合計"),
+    Source("drill_not_reached", "訓練で確認できなかった方（延べ）", "人", _drills("persons_not_reached"),
+           people=True,
+           description="訓練の名簿（同意のある方と記録された方）のうち、不在・未確認・記録なしの方の合計"),
 ):
     register(_source)

@@ -12,10 +12,21 @@ the store's trusted user and keeps them in memory (never on disk). They never le
 a service that shows persons reads them from the store as the viewer (the store filters and
 logs) and joins what the snapshot derived for them (:meth:`Snapshot.person_flags`), so what a
 user sees is decided by the store's access rules, not by this cache.
+
+**The plan status is derived from the plans** (``evacuation_plans``, :mod:`karte.domain.drills`):
+a person with an individual evacuation plan in karte has that plan's status (作成済 / 作成中), a
+person without one the ``plan_status`` the city imported with its register. The snapshot applies
+it once, before the analyses (so the 個別避難計画が未作成・作成中 gap follows the plans), to the
+kartes' counts by plan status, and to every register row a service shows
+(:meth:`Snapshot.plan_status_of`, joined by :mod:`karte.services.personal`). The plans and the
+disaster modes (``disaster_modes``) are snapshot layers: writing one changes the stamp. A new
+snapshot keeps the previous one's salon coverage when the small areas, services and districts
+are unchanged (a plan saved does not cost a coverage analysis).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import threading
 from collections.abc import Callable, Iterable
@@ -39,10 +50,11 @@ from karte.analysis import (
     district_groups,
     evacuation_gaps,
 )
+from karte.domain.drills import MODES, PLANS, first_plans
 from karte.domain.errors import StoreError
 from karte.domain.gaps import ANALYSED
-from karte.domain.layers import Layer
-from karte.domain.schema import is_standin
+from karte.domain.layers import MUNICIPALITY, Layer
+from karte.domain.schema import PLAN_STATUS_JA, PlanStatus, is_standin
 from karte.store.base import Store
 
 #: Census count columns of the small areas served on the web.
@@ -85,6 +97,10 @@ class Snapshot:
     #: the register and roster as the trusted pipeline read them: for the analyses only
     _register: gpd.GeoDataFrame = field(repr=False)
     _cooperators: gpd.GeoDataFrame = field(repr=False)
+    #: the plan status of every person with a plan in karte, by (municipality, person_id)
+    _plan_status: dict[tuple, str] = field(default_factory=dict, repr=False)
+    #: the disaster-mode rows (``disaster_modes``), as the trusted pipeline read them
+    disaster_modes: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
     _coverage: tuple[dict[str, Coverage], dict] | None = field(default=None, repr=False)
     _layers: dict[str, gpd.GeoDataFrame] = field(default_factory=dict, repr=False)
     _memo: dict[tuple, object] = field(default_factory=dict, repr=False)
@@ -105,6 +121,12 @@ class Snapshot:
         sites = store.read(Layer.EMERGENCY_SITES)
         register = store.read(Layer.REGISTER)
         cooperators = store.read(Layer.COOPERATORS)
+        present = set(store.layers())
+        plan_status = plan_statuses(store.read(PLANS)) if PLANS in present else {}
+        imported = register["plan_status"].copy() if "plan_status" in register.columns else None
+        register = with_plan_status(register, plan_status)
+        if imported is not None and plan_status:
+            _recount_plans(kartes, register, imported)
         person_gaps, district_gaps, load = evacuation_gaps(register, cooperators, shelters, sites,
                                                            districts, params=params)
         return cls(
@@ -112,7 +134,8 @@ class Snapshot:
             districts=districts, small_areas=store.read(Layer.SMALL_AREAS), services=services,
             shelters=shelters, emergency_sites=sites, salons=counting_salons(services, params),
             district_gaps=district_gaps, supporter_load=load, _person_flags=_person_flags(person_gaps),
-            _register=register, _cooperators=cooperators)
+            _register=register, _cooperators=cooperators, _plan_status=plan_status,
+            disaster_modes=store.read(MODES) if MODES in present else pd.DataFrame())
 
     @property
     def codes(self) -> list[str]:
@@ -166,6 +189,29 @@ class Snapshot:
                 self._memo["_flag_records"] = {
                     pid: {c: columns[c][i] for c in columns} for i, pid in enumerate(table.index)}
             return self._memo["_flag_records"].get(str(person_id), {})
+
+    def plan_status_of(self, person_id, municipality=None, imported=None) -> str | None:
+        """The person's plan status: their plan's, when they have a plan in karte, else
+        ``imported`` (the register row's own ``plan_status``, the city's value)."""
+        found = self._plan_status.get((municipality, str(person_id)))
+        if found is None and municipality is not None:
+            found = self._plan_status.get((None, str(person_id)))
+        return found if found is not None else imported
+
+    def has_plan(self, person_id, municipality=None) -> bool:
+        """Does the person have an individual evacuation plan in karte?"""
+        return ((municipality, str(person_id)) in self._plan_status
+                or (None, str(person_id)) in self._plan_status)
+
+    def disaster_districts(self, municipality: str | None, now: dt.datetime | None = None) -> frozenset[str]:
+        """The districts of ``municipality`` in disaster mode at ``now`` (default: now): started,
+        not stopped by hand, before their end time (:func:`active_modes`)."""
+        modes = active_modes(self.disaster_modes, now)
+        if not len(modes) or municipality is None:
+            return frozenset()
+        if MUNICIPALITY in modes.columns:
+            modes = modes[modes[MUNICIPALITY].astype(object) == municipality]
+        return frozenset(str(c) for c in modes["district_code"].dropna())
 
     def assigned(self, cooperator_id) -> int:
         """How many support-needers the register assigns to this cooperator (0 if none)."""
@@ -339,20 +385,127 @@ def current(store: Store) -> Snapshot:
         snap = _CACHE.get(store.location)
         if snap is not None and snap.stamp == stamp and snap.params == params:
             return snap
+        previous = _CACHE.get(store.location)
         for _ in range(3):  # a write between the stamp and the reads: read again
             snap = Snapshot.load(store, stamp=stamp, params=params)
             after = store.stamp()
             if after == stamp:
                 break
             stamp = after
+        if previous is not None:
+            _carry_over(previous, snap)
         _CACHE[store.location] = snap
         return snap
+
+
+def _carry_over(old: Snapshot, new: Snapshot) -> None:
+    """Give ``new`` the salon coverage ``old`` computed when what it depends on (small areas,
+    services, districts, the parameters) is unchanged: writing a plan or switching a disaster mode
+    changes the stamp, and must not cost the city's coverage analysis again."""
+    if old._coverage is None or old.params != new.params:
+        return
+    for name in ("small_areas", "services", "districts"):
+        a, b = getattr(old, name), getattr(new, name)
+        if a.shape != b.shape or list(a.columns) != list(b.columns) or not a.equals(b):
+            return
+    with new._lock:
+        if new._coverage is None:
+            new._coverage = old._coverage
 
 
 def clear() -> None:
     """Forget every snapshot (tests and benchmarks that time a cold start)."""
     with _GUARD:
         _CACHE.clear()
+
+
+# --- plans and disaster modes -----------------------------------------------------------------------
+
+def plan_statuses(plans: pd.DataFrame) -> dict[tuple, str]:
+    """(municipality, person_id) -> the plan's status, for plans with a known status (one plan
+    per person: :func:`karte.domain.drills.first_plans`)."""
+    if not len(plans) or "person_id" not in plans.columns or "status" not in plans.columns:
+        return {}
+    columns = [c for c in ("plan_id", MUNICIPALITY, "person_id", "status") if c in plans.columns]
+    rows = pd.DataFrame(plans[columns]).astype(object).where(plans[columns].notna(), None).to_dict("records")
+    known = set(PlanStatus._value2member_map_)
+    return {(p.get(MUNICIPALITY), str(p["person_id"])): str(p["status"]) for p in first_plans(rows)
+            if p.get("status") in known and p.get("person_id") is not None}
+
+
+def with_plan_status(register: pd.DataFrame, plan_status: dict[tuple, str]) -> pd.DataFrame:
+    """``register`` with ``plan_status`` taken from the plans where a person has one (a copy;
+    the frame itself when nobody has a plan)."""
+    if not plan_status or not len(register) or "person_id" not in register.columns:
+        return register
+    municipalities = (register[MUNICIPALITY].astype(object).tolist() if MUNICIPALITY in register.columns
+                      else [None] * len(register))
+    imported = register["plan_status"].astype(object).tolist() if "plan_status" in register.columns \
+        else [None] * len(register)
+    derived = []
+    for m, p, own in zip(municipalities, register["person_id"].astype(str), imported, strict=True):
+        hit = plan_status.get((m, p))
+        if hit is None:
+            hit = plan_status.get((None, p))
+        derived.append(own if hit is None else hit)
+    out = register.copy()
+    out["plan_status"] = pd.Series(derived, index=register.index, dtype=object)
+    return out
+
+
+def _recount_plans(kartes: dict[str, dict], register: pd.DataFrame, imported: pd.Series) -> None:
+    """Move the kartes' counts by plan status (``register.by_plan``) from each person's imported
+    status to their plan's (only people whose status the plans change are moved, so the karte's
+    totals stay as the build counted them)."""
+    changed = register["plan_status"].astype(object) != imported.astype(object)
+    if not changed.any():
+        return
+    for code, old, new in zip(register.loc[changed, "district_code"], imported[changed],
+                              register.loc[changed, "plan_status"], strict=True):
+        karte = kartes.get(code)
+        block = (karte or {}).get("register", {}).get("by_plan")
+        if not block:
+            continue
+        rows = {row["key"]: row for row in block}
+        if old in rows and rows[old]["count"] > 0:
+            rows[old]["count"] -= 1
+        if new not in rows and new in PlanStatus._value2member_map_:
+            rows[new] = {"key": new, "label": PLAN_STATUS_JA[PlanStatus(new)], "count": 0}
+            block.append(rows[new])
+        if new in rows:
+            rows[new]["count"] += 1
+
+
+def active_modes(modes: pd.DataFrame, now: dt.datetime | None = None) -> pd.DataFrame:
+    """The rows of ``disaster_modes`` in force at ``now`` (UTC, default now): started at or before
+    it, not stopped by hand, and before their end time when they have one. The same rule as
+    ``karte.disaster_districts()`` in PostGIS."""
+    if not len(modes) or "started_at" not in modes.columns:
+        return modes.iloc[0:0] if len(modes.columns) else modes
+    now = now or dt.datetime.now(dt.UTC)
+    keep = []
+    for started, ends, stopped in zip(modes["started_at"], modes.get("ends_at", [None] * len(modes)),
+                                      modes.get("stopped_at", [None] * len(modes)), strict=True):
+        start, end = _instant(started), _instant(ends)
+        keep.append(start is not None and start <= now and not _text(stopped)
+                    and (not _text(ends) or (end is not None and end > now)))
+    return modes[np.asarray(keep, dtype=bool)]
+
+
+def _instant(value) -> dt.datetime | None:
+    """An ISO time (``2027-03-01T09:00:00+00:00``) as an aware datetime (UTC when it names no zone)."""
+    text = _text(value)
+    if not text:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def _text(value) -> str:
+    return "" if value is None or _missing(value) else str(value).strip()
 
 
 # --- small helpers shared by the services ----------------------------------------------------------

@@ -12,6 +12,16 @@ Access levels (each is also a PostgreSQL role ``karte_<level>`` in the PostGIS s
 Every user but the prefecture level and the public belongs to one municipality (JIS code,
 ``02201`` for Aomori city) and sees personal rows of that municipality only; district codes are
 unique within a municipality.
+
+**Disaster mode** (災害対策基本法 第49条の11第3項: in a disaster the register may be given to the
+supporters without consent, to protect life). ``Access.disaster`` holds the districts of the
+user's municipality in an active disaster mode (:mod:`karte.services.disaster` sets it from the
+``disaster_modes`` layer for every request). While a district member's own district is among
+them, the consent rule is lifted for them in that district: they see its unconsented register
+entries and evacuation plans too (PostGIS: the same in the register's and the plans' row-level
+security, through ``karte.disaster_districts()``). Nothing else changes: no other district, no
+other level, no write. Every read by a user with a non-empty ``disaster`` is logged with the mode:
+the access log's ``route`` ends in :data:`DISASTER_ROUTE` (``web:district_page+disaster``).
 """
 
 from __future__ import annotations
@@ -22,11 +32,20 @@ from enum import StrEnum
 import numpy as np
 import pandas as pd
 
-from karte.domain.layers import MUNICIPALITY, Layer, spec
+from karte.domain.layers import LAYERS, MUNICIPALITY, Layer, spec
 from karte.domain.schema import DEFAULT_MUNICIPALITY, Consent
 
 #: Consent answers under which a register row may be shared outside city staff.
 SHAREABLE = frozenset(c.value for c in Consent if c.shareable)
+#: Layers whose rows below city staff need a shareable ``consent``: the register, and every
+#: personal record layer with a ``consent`` column of its own (the evacuation plans, shared on the
+#: same consent rules: 第49条の15).
+CONSENT_LAYERS = frozenset({str(Layer.REGISTER)} | {
+    name for name, entry in LAYERS.items()
+    if entry.personal and entry.records and "consent" in entry.column_names})
+#: Appended to ``Access.route`` (and so to every access-log row) while the user's municipality
+#: has a district in disaster mode.
+DISASTER_ROUTE = "+disaster"
 
 #: Counts from 1 up to this value are shown as suppressed to public users (default 2).
 DEFAULT_SUPPRESS_MAX = 2
@@ -64,14 +83,30 @@ class Access:
     district: str | None = None
     route: str = "store"
     municipality: str | None = DEFAULT_MUNICIPALITY
+    #: Districts of the user's municipality in an active disaster mode (see the module docstring).
+    disaster: frozenset[str] = frozenset()
 
     def __post_init__(self):
         if self.level in AGGREGATES_ONLY:  # every municipality's aggregates, none's rows
             object.__setattr__(self, "municipality", None)
+            object.__setattr__(self, "disaster", frozenset())
         if self.level == Level.DISTRICT_MEMBER and not self.district:
             raise ValueError("a district member needs a district")
         if self.level not in AGGREGATES_ONLY and not self.municipality:
             raise ValueError(f"a {self.level.value} user belongs to a municipality")
+        object.__setattr__(self, "disaster", frozenset(self.disaster))
+        if self.disaster and DISASTER_ROUTE not in self.route:  # every read logged with the mode
+            object.__setattr__(self, "route", f"{self.route}{DISASTER_ROUTE}")
+
+    def in_disaster(self, district: str | None) -> bool:
+        """Is ``district`` (of the user's municipality) in an active disaster mode?"""
+        return district is not None and district in self.disaster
+
+    @property
+    def consent_lifted(self) -> bool:
+        """Does disaster mode lift the consent rule for this user (a district member whose own
+        district is in disaster mode)?"""
+        return self.level == Level.DISTRICT_MEMBER and self.in_disaster(self.district)
 
     @property
     def sees_personal(self) -> bool:
@@ -90,17 +125,7 @@ class Access:
 
     def filter_register(self, register: pd.DataFrame) -> pd.DataFrame:
         """The register rows this user may see (empty for the public and the prefecture level)."""
-        if not self.sees_personal:
-            return register.iloc[0:0]
-        keep = np.ones(len(register), dtype=bool)
-        if MUNICIPALITY in register.columns:
-            keep &= _column(register, MUNICIPALITY) == self.municipality
-        if self.level == Level.DISTRICT_MEMBER:
-            keep &= _column(register, "district_code") == self.district
-        if self.level != Level.CITY_STAFF:
-            consent = _column(register, "consent")
-            keep &= np.fromiter((c in SHAREABLE for c in consent), dtype=bool, count=len(consent))
-        return register if keep.all() else register[keep]
+        return self.filter_rows(Layer.REGISTER, register)
 
     def filter_rows(self, layer: str, rows: pd.DataFrame) -> pd.DataFrame:
         """The rows of ``layer`` this user may see; layers without personal data pass unchanged.
@@ -108,11 +133,10 @@ class Access:
         The same rules as the PostGIS row-level security policies, for every personal layer of
         :data:`karte.domain.layers.LAYERS`: none for the public and the prefecture level; own
         municipality for everyone else; own district (the layer's ``district_column``) for
-        district members; and on the register, shareable consent only for everyone below city
-        staff (:meth:`filter_register`).
+        district members; and on the layers of :data:`CONSENT_LAYERS` (the register, the
+        evacuation plans), shareable consent only for everyone below city staff, except a
+        district member whose district is in disaster mode (:attr:`consent_lifted`).
         """
-        if str(layer) == Layer.REGISTER:
-            return self.filter_register(rows)
         entry = spec(layer)
         if entry is None or not entry.personal:
             return rows
@@ -123,6 +147,9 @@ class Access:
             keep &= _column(rows, MUNICIPALITY) == self.municipality
         if self.level == Level.DISTRICT_MEMBER and entry.district_column:
             keep &= _column(rows, entry.district_column) == self.district
+        if self._consent_applies(layer):
+            consent = _column(rows, "consent") if "consent" in rows.columns else np.full(len(rows), None)
+            keep &= np.fromiter((c in SHAREABLE for c in consent), dtype=bool, count=len(consent))
         return rows if keep.all() else rows[keep]
 
     def may_see_row(self, layer: str, row) -> bool:
@@ -137,8 +164,11 @@ class Access:
         if self.level == Level.DISTRICT_MEMBER and entry.district_column \
                 and row.get(entry.district_column) != self.district:
             return False
-        return not (str(layer) == Layer.REGISTER and self.level != Level.CITY_STAFF
-                    and row.get("consent") not in SHAREABLE)
+        return not (self._consent_applies(layer) and row.get("consent") not in SHAREABLE)
+
+    def _consent_applies(self, layer: str) -> bool:
+        """Must rows of ``layer`` be shareable for this user (see :meth:`filter_rows`)?"""
+        return str(layer) in CONSENT_LAYERS and self.level != Level.CITY_STAFF and not self.consent_lifted
 
     def may_write(self, layer: str, district: str | None, municipality: str | None = None, *,
                   update: bool = False) -> bool:
