@@ -19,6 +19,7 @@ module                    commands
 :mod:`.drills`            ``plans``, ``drill``, ``disaster`` (evacuation plans, drills)
 :mod:`.copies`            ``copies`` (the hand-out ledger)
 :mod:`.census`            ``census`` (a new census in one command)
+:mod:`.analyse`           ``analyse`` (the analyses per municipality on Dask)
 ========================  ======================================================================
 """
 
@@ -27,6 +28,7 @@ from __future__ import annotations
 import typer
 
 from karte.cli import (
+    analyse,
     build,
     care,
     census,
@@ -54,6 +56,7 @@ app.command("import")(data.import_)
 app.command()(data.export)
 app.command()(sheets.sheets)
 app.command()(serve.serve)
+app.command()(analyse.analyse)
 app.add_typer(show.districts_app, name="districts")
 app.add_typer(data.db_app, name="db")
 app.add_typer(users.users_app, name="users")
