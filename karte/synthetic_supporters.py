@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from karte.domain.access import SHAREABLE
 from karte.domain.layers import MUNICIPALITY, Layer, join_list
 from karte.domain.schema import Role
 from karte.domain.supporters import (
@@ -259,7 +260,10 @@ def _requests(small_areas, register, rng, data_date: dt.date) -> gpd.GeoDataFram
     kinds = [(a, r) for a, r, _ in REQUEST_KINDS]
     shares = np.array([s for _, _, s in REQUEST_KINDS])
     shares = shares / shares.sum()
-    located = register[register.geometry.notna() & ~register.geometry.is_empty]
+    # requests linked to the register come from people who consented to its sharing: a request
+    # is read by coordinators and district members, who must not learn who else is on the register
+    located = register[register.geometry.notna() & ~register.geometry.is_empty
+                       & register["consent"].isin(SHAREABLE)]
     for code, areas in small_areas.groupby("district_code", sort=True):
         areas = areas[areas.geometry.notna()]
         if areas.empty:

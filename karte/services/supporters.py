@@ -218,7 +218,12 @@ def requests(store: Store, access: Access, *, district: str | None = None) -> li
     active = {d["request_id"]: d for d in _records(store, L.DISPATCHES, access, district=district)
               if d.get("status") == DispatchStatus.ACTIVE}
     last = _last_done(_records(store, L.ACTIVITIES, access, district=district))
+    linked = {str(r["person_id"]) for r in rows if r.get("person_id")}
+    visible = ({str(r["person_id"]) for r in read_records(store, Layer.REGISTER, access, district=district)}
+               if linked else set())
     for row in rows:
+        if row.get("person_id") and str(row["person_id"]) not in visible:
+            row["person_id"] = None  # who else is on the register is not the viewer's to learn
         row.update(_request_labels(row))
         dispatch = active.get(row["request_id"])
         row["dispatch_id"] = dispatch["dispatch_id"] if dispatch else None
