@@ -21,6 +21,7 @@ from branca.element import MacroElement
 from folium.utilities import JsCode
 from jinja2 import Template
 
+from karte.render.district_map import STYLES
 from karte.render.webmap import Basemap, copy_assets, for_web, legend_html, offline_map, point_layer
 
 #: Five greyscale-safe sequential colours (ColorBrewer YlOrRd 5): more is worse.
@@ -139,8 +140,7 @@ def choropleth_map(
                     tip=lambda r: html.escape(str(r["name"])))
     if shelters is not None:
         point_layer(m, _points_geojson, shelters, "指定避難所（紫の輪: 福祉避難所）", show=False,
-                    styles={"w": {"color": "#6a1b9a", "fillColor": "#ffffff", "radius": 7, "weight": 3},
-                            "s": {"color": "#1565c0", "fillColor": "#1565c0", "radius": 5, "weight": 1}},
+                    styles={"w": STYLES["welfare"], "s": STYLES["shelters"]},  # as on the district map
                     style_of=lambda r: "w" if bool(r["welfare"]) else "s",
                     tip=lambda r: html.escape(str(r["name"])) + ("（福祉避難所）" if bool(r["welfare"])
                                                                 else ""))
@@ -149,7 +149,8 @@ def choropleth_map(
     items = [(palette[i], f"{breaks[i]:.1%} 〜 {breaks[i + 1]:.1%}") for i in range(len(palette))]
     if (cls < 0).any():
         items.append((NO_DATA, "秘匿・データなし"))
-    legend = html.escape(title) + "".join(f"<br><small>{html.escape(n)}</small>" for n in notes)
+    legend = html.escape(title) + "".join(  # notes at the legend's own 14 px, not smaller
+        f'<br><span style="font-weight:normal">{html.escape(n)}</span>' for n in notes)
     m.get_root().html.add_child(folium.Element(legend_html(legend, items)))
     return m
 

@@ -111,7 +111,8 @@ class PageWriter:
             canvas.restoreState()
 
         self.canvas = _NumberedCanvas(target, pagesize=PAPER[paper], footer=scaled_footer,
-                                      initialFontName=font, initialFontSize=9, pageCompression=1)
+                                      initialFontName=font, initialFontSize=9, pageCompression=1,
+                                      lang="ja-JP")  # the document language, for screen readers
         self.canvas.setTitle(title)
         self.canvas.setAuthor(author)
         self.canvas.setCreator("karte (地区カルテ)")

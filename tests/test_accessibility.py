@@ -1,0 +1,196 @@
+"""Accessibility in a real browser (issue 22): axe-core's WCAG 2.1 A/AA rules on every page, the
+keyboard, and the map's labels and legend.
+
+axe-core is vendored (``tests/assets/axe-core``, MPL-2.0) and injected into each page, so the
+test runs offline. Every page of the site menu and of the district page's links is checked for
+every level of user (anonymous, the public account, a district member, a coordinator, city
+staff) at desktop, tablet and 320 px width. The context bypasses the Content-Security-Policy
+only so that axe itself can be injected; the pages are as served.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import api_fixtures as fx
+import browser_fixtures as bx
+import pytest
+from api_fixtures import OWN
+
+from api import nav
+from karte.domain.access import Access, Level
+
+pytestmark = pytest.mark.slow
+
+AXE = Path(__file__).parent / "assets" / "axe-core" / "axe.min.js"
+WCAG = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+#: The users of :mod:`api_fixtures` by level (None: not logged in).
+ROLES = {None: Level.PUBLIC, "public": Level.PUBLIC, "member": Level.DISTRICT_MEMBER,
+         "coordinator": Level.COORDINATOR, "staff": Level.CITY_STAFF}
+WIDTHS = {"desktop": bx.DESKTOP, "tablet": bx.TABLET, "narrow": bx.NARROW}
+
+
+@pytest.fixture(scope="module")
+def site(demo, tmp_path_factory):
+    """(base URL, app) of a uvicorn serving a private copy of the demo (logins write sessions)."""
+    folder = tmp_path_factory.mktemp("a11y")
+    web = fx.make_api(fx.copy_demo(demo, folder / "store"), folder / "web", basemap="none")
+    with bx.serving(web.app) as base:
+        yield base, web.app
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with bx.chromium() as b:
+        yield b
+
+
+def pages_for(app, role: str | None) -> list[str]:
+    """Every page a user of ``role`` reaches from the menu and the district page."""
+    level = ROLES[role]
+    district = OWN if level == Level.DISTRICT_MEMBER else None
+    access = Access(role or "anonymous", level, district)
+    paths = ["/", f"/districts/{OWN}"]
+    paths += [p for p, _ in nav.menu(app, access)]
+    paths += [p for p, _ in nav.district_links(app, access, OWN)]
+    if role is None:
+        paths.append("/login")
+    return list(dict.fromkeys(paths))
+
+
+def axe(page) -> list[dict]:
+    """axe-core's violations of the WCAG 2.0/2.1 A and AA rules on the page as it stands."""
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.evaluate(AXE.read_text(encoding="utf-8"))
+    result = page.evaluate(
+        "async (tags) => { const r = await axe.run(document, {runOnly: {type: 'tag', values: tags}});"
+        " return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,"
+        " nodes: v.nodes.slice(0, 3).map(n => n.target.join(' ') + ' :: ' + n.failureSummary)})); }",
+        WCAG)
+    return result
+
+
+def _open(browser, base, role, viewport):
+    context = bx.local_context(browser, base, viewport=viewport, bypass_csp=True)
+    page = context.new_page()
+    if role is not None:
+        bx.login(page, base, role)
+    return context, page
+
+
+@pytest.mark.parametrize("role", list(ROLES), ids=lambda r: r or "anonymous")
+def test_every_page_has_no_wcag_21_aa_violation_at_every_width(site, browser, role, tmp_path):
+    base, app = site
+    found = []
+    for width, viewport in WIDTHS.items():
+        context, page = _open(browser, base, role, viewport)
+        try:
+            for path in pages_for(app, role):
+                page.goto(f"{base}{path}", wait_until="load")
+                page.wait_for_timeout(150)  # the map's scripts draw after load
+                for v in axe(page):
+                    found.append(f"{role or 'anonymous'} {width} {path}: {v['id']} ({v['impact']}) "
+                                 f"{v['help']}\n      " + "\n      ".join(v["nodes"]))
+                if width == "narrow":  # reflow: no sideways scrolling at 320 px
+                    wide = page.evaluate("document.documentElement.scrollWidth")
+                    if wide > 320 + 1:
+                        found.append(f"{role or 'anonymous'} 320px {path}: the page is {wide}px wide")
+        finally:
+            context.close()
+    assert not found, "\n".join(found)
+
+
+# --- the keyboard ----------------------------------------------------------------------------------
+
+def _tabs_to(page, predicate_js: str, limit: int, *, skip: str | None = None) -> int | None:
+    """How many Tab presses from the top of the page until the focused element satisfies
+    ``predicate_js`` (None: not within ``limit``). With ``skip``, the skip link of that text is
+    followed on the way (Enter) when Tab reaches it, as a keyboard user would."""
+    page.evaluate("document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0)")
+    for n in range(1, limit + 1):
+        page.keyboard.press("Tab")
+        if page.evaluate(f"(el => !!el && ({predicate_js}))(document.activeElement)"):
+            return n
+        if skip and page.evaluate("(el => el && el.matches('a.skip') && el.textContent.trim())"
+                                  "(document.activeElement)") == skip:
+            page.keyboard.press("Enter")
+            skip = None
+    return None
+
+
+def test_the_keyboard_reaches_the_sheet_and_the_layer_control_quickly(site, browser):
+    base, _ = site
+    context, page = _open(browser, base, None, bx.DESKTOP)
+    try:
+        page.goto(f"{base}/districts/{OWN}", wait_until="load")
+        n = _tabs_to(page, "el.matches('a[href*=\"sheet.pdf\"]')", 15, skip="表・一覧へ移動")
+        assert n is not None, "the first sheet PDF link is more than 15 Tab presses away"
+        page.goto(f"{base}/", wait_until="load")
+        n = _tabs_to(page, "!!el.closest('.leaflet-control-layers')", 10, skip="地図へ移動")
+        assert n is not None, "the layer control is more than 10 Tab presses away"
+        # the map itself is one stop: the next Tab from its container is one of its controls
+        page.focus(".folium-map")
+        page.keyboard.press("Tab")
+        assert page.evaluate("!!document.activeElement.closest('.leaflet-control-container')")
+    finally:
+        context.close()
+
+
+def test_a_chooser_does_not_navigate_on_arrow_down(site, browser):
+    base, _ = site
+    context, page = _open(browser, base, None, bx.DESKTOP)
+    try:
+        page.goto(f"{base}/", wait_until="load")
+        page.focus("select#measure")
+        page.keyboard.press("ArrowDown")
+        page.wait_for_timeout(300)
+        assert page.url == f"{base}/", "changing the chooser's option opened another page"
+        page.keyboard.press("Tab")  # to its 表示 button, which applies it
+        page.keyboard.press("Enter")
+        page.wait_for_url(re.compile(r".*measure=.*"))
+    finally:
+        context.close()
+
+
+# --- the map's labels and legend ----------------------------------------------------------------------
+
+CONTRAST_JS = """
+(selector) => {
+  const lum = (rgb) => { const c = rgb.map(v => { v /= 255; return v <= 0.03928 ? v / 12.92
+                                                   : Math.pow((v + 0.055) / 1.055, 2.4); });
+                         return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2]; };
+  const parse = (s) => (s.match(/[\\d.]+/g) || []).map(Number);
+  const background = (el) => { for (; el; el = el.parentElement) {
+      const c = parse(getComputedStyle(el).backgroundColor);
+      if (c.length >= 3 && (c.length < 4 || c[3] > 0.9)) return c.slice(0, 3); }
+    return null; };
+  return [...document.querySelectorAll(selector)].filter(el => el.offsetParent !== null
+           && el.textContent.trim()).map(el => {
+    const s = getComputedStyle(el), fg = parse(s.color).slice(0, 3), bg = background(el);
+    const ratio = bg ? (Math.max(lum(fg), lum(bg)) + 0.05) / (Math.min(lum(fg), lum(bg)) + 0.05) : null;
+    return {text: el.textContent.trim().slice(0, 20), size: parseFloat(s.fontSize), ratio: ratio,
+            halo: s.textShadow !== 'none' || s.webkitTextStroke !== '' && s.webkitTextStrokeWidth !== '0px'};
+  });
+}
+"""
+
+
+@pytest.mark.parametrize("path", ["/", f"/districts/{OWN}"])
+def test_map_labels_and_legend_are_14px_and_readable(site, browser, path):
+    """Legend text on its plate and district labels with a plate or halo: ≥ 14 px and 4.5:1."""
+    base, _ = site
+    context, page = _open(browser, base, None, bx.DESKTOP)
+    try:
+        page.goto(f"{base}{path}", wait_until="load")
+        page.wait_for_timeout(300)
+        legend = page.evaluate(CONTRAST_JS, ".karte-legend, .karte-legend *")
+        labels = page.evaluate(CONTRAST_JS, ".karte-label")
+        assert legend, "no legend text found"
+        problems = [f"legend {t}" for t in legend if t["size"] < 14 or (t["ratio"] or 0) < 4.5]
+        problems += [f"label {t}" for t in labels
+                     if t["size"] < 14 or not (t["halo"] or (t["ratio"] or 0) >= 4.5)]
+        assert not problems, json.dumps(problems, ensure_ascii=False, indent=1)
+    finally:
+        context.close()
