@@ -15,7 +15,8 @@ from pathlib import Path
 import api_fixtures as fx
 import pytest
 from api_fixtures import OWN
-from test_web_browser import ARGS, CHROMIUM, SHOTS, _free_port
+from browser_fixtures import ARGS, CHROMIUM, SHOTS
+from browser_fixtures import free_port as _free_port
 
 pytestmark = pytest.mark.slow
 
