@@ -31,7 +31,8 @@ pytestmark = pytest.mark.slow
 def server(demo, tmp_path_factory):
     """(base URL, :class:`api_fixtures.Api`) of a uvicorn serving the demo with the GSI basemap
     configured; its users are those of :mod:`api_fixtures`."""
-    web = fx.make_api(fx.demo_store(demo), tmp_path_factory.mktemp("browser"), basemap="gsi_pale")
+    folder = tmp_path_factory.mktemp("browser")  # a copy: logging in writes a session into the store
+    web = fx.make_api(fx.copy_demo(demo, folder / "store"), folder, basemap="gsi_pale")
     with bx.serving(web.app) as base:
         yield base, web
 
