@@ -99,7 +99,17 @@ def test_the_services_of_years_on_postgis_for_every_role(demo, pg_admin_url, pg_
                 staff = years.trend(store, OWN, api.access("staff"), municipality="02201")
                 assert not _small_counts(answers["trend"], staff)
         same = years.plan_view(store, api.access("staff"), municipality="02201")
-        assert same["goals"] == years.plan_view(gpkg, api.access("staff"), municipality="02201")["goals"]
+        other = years.plan_view(gpkg, api.access("staff"), municipality="02201")
+        # the same plan; row versions are each store's own counters (PostGIS: one sequence)
+        assert _without_versions(same["goals"]) == _without_versions(other["goals"])
     finally:
         store.close()
         snapshot.clear()
+
+
+def _without_versions(value):
+    if isinstance(value, dict):
+        return {k: _without_versions(v) for k, v in value.items() if k != "version"}
+    if isinstance(value, list):
+        return [_without_versions(v) for v in value]
+    return value
