@@ -24,9 +24,10 @@ that writes on purpose makes its own app over :func:`copy_demo`. In a test modul
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
-import shutil
+import sqlite3
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -123,12 +124,20 @@ def demo_store(demo):
 
 
 def copy_demo(demo, folder: Path):
-    """A private copy of the demo GeoPackage in ``folder``, for tests that write."""
+    """A private copy of the demo GeoPackage in ``folder``, for tests that write. It starts with
+    no web sessions or login attempts (tests that log in on the shared demo leave theirs there)."""
+    from conftest import copy_store
+
+    from karte.domain.security import NOT_EXPORTED
     from karte.store import GeoPackageStore
 
     folder.mkdir(parents=True, exist_ok=True)
-    shutil.copy(demo[1] / "karte.gpkg", folder / "karte.gpkg")
-    return GeoPackageStore(folder / "karte.gpkg")
+    path = copy_store(demo[1] / "karte.gpkg", folder / "karte.gpkg")
+    with contextlib.closing(sqlite3.connect(path)) as con, con:
+        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        for name in sorted(NOT_EXPORTED & tables):
+            con.execute(f'DELETE FROM "{name}"')
+    return GeoPackageStore(path)
 
 
 @pytest.fixture(scope="session")
