@@ -7,74 +7,40 @@ legend; a coordinator edits a cell through the page; the layout holds on a table
 
 from __future__ import annotations
 
-import shutil
-import threading
-import time
 from pathlib import Path
 
 import api_fixtures as fx
+import browser_fixtures as bx
 import pytest
 from api_fixtures import OWN
-from browser_fixtures import ARGS, CHROMIUM, SHOTS
-from browser_fixtures import free_port as _free_port
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def server(demo, tmp_path_factory):
-    import uvicorn
-
     folder = tmp_path_factory.mktemp("history-browser")
     web = fx.make_api(fx.copy_demo(demo, folder), folder, basemap="none")
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(web.app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", web
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with bx.serving(web.app) as base:
+        yield base, web
 
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    if not CHROMIUM.exists():
-        pytest.fail("Debian chromium is not installed (/usr/bin/chromium); scripts/setup.sh installs it")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+    with bx.chromium() as b:
         yield b
-        b.close()
 
 
 def _page(browser, base: str, *, width: int = 1280, height: int = 900):
-    context = browser.new_context(viewport={"width": width, "height": height}, locale="ja-JP")
-    blocked: list[str] = []
-
-    def only_local(route):
-        if route.request.url.startswith(base):
-            route.continue_()
-        else:
-            blocked.append(route.request.url)
-            route.abort()
-
-    context.route("**/*", only_local)
+    context = bx.local_context(browser, base, viewport={"width": width, "height": height})
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    return context, page, blocked, errors
+    return context, page, context.blocked, errors
 
 
 def _shot(page, tmp_path: Path, name: str) -> None:
-    path = tmp_path / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    SHOTS.mkdir(exist_ok=True)
-    shutil.copy(path, SHOTS / path.name)
+    bx.shot(page, tmp_path, name, full=True)
 
 
 def test_the_plan_page_draws_accessible_charts_and_the_marked_table(browser, server, tmp_path):
