@@ -56,14 +56,14 @@ def serving(app) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def chromium() -> Iterator[object]:
-    """Headless Debian Chromium (a Playwright ``Browser``)."""
+def chromium(*extra_args: str) -> Iterator[object]:
+    """Headless Debian Chromium (a Playwright ``Browser``), with ``extra_args`` after :data:`ARGS`."""
     from playwright.sync_api import sync_playwright
 
     if not CHROMIUM.exists():
         pytest.fail("Debian chromium is not installed (/usr/bin/chromium); scripts/setup.sh installs it")
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=[*ARGS, *extra_args])
         try:
             yield browser
         finally:

@@ -9,13 +9,10 @@ issue 19's). Screenshots go to the test's tmp folder and to /tmp/shots."""
 
 from __future__ import annotations
 
-import shutil
-import socket
-import threading
-import time
 from pathlib import Path
 
 import api_fixtures as fx
+import browser_fixtures as bx
 import pytest
 from api_fixtures import OWN
 from test_copies import empty_ledger
@@ -25,11 +22,8 @@ from karte.domain.copies import State
 from karte.services import copies
 from karte.services.sheets import district_sheet_pdf
 
-CHROMIUM = Path("/usr/bin/chromium")
-SHOTS = Path("/tmp/shots")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run", "--use-fake-device-for-media-stream",
-        "--use-fake-ui-for-media-stream"]
+#: A fake camera, so the scan page's permission prompt and stream work headless.
+CAMERA = ("--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream")
 PHONE = {"width": 390, "height": 844}
 
 pytestmark = pytest.mark.slow
@@ -51,8 +45,6 @@ class FakeDrills:
 def server(demo, tmp_path_factory):
     """(base URL, Api, {kind: copy id}) of a uvicorn over a private copy of the demo with two copies
     of S05 (a confidential and a drill sheet) printed by the coordinator."""
-    import uvicorn
-
     folder = tmp_path_factory.mktemp("copies-browser")
     web = fx.make_api(empty_ledger(fx.copy_demo(demo, folder)), folder, basemap="none")
     web.app.state.drill_records = FakeDrills()
@@ -61,74 +53,36 @@ def server(demo, tmp_path_factory):
     for edition in ("confidential", "drill"):
         district_sheet_pdf(web.store, OWN, edition=edition, access=csw)
         made[edition] = copies.ledger(web.store, csw)[0].copy_id
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(web.app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", web, made
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with bx.serving(web.app) as base:
+        yield base, web, made
 
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    if not CHROMIUM.exists():
-        pytest.fail("Debian chromium is not installed (/usr/bin/chromium); scripts/setup.sh installs it")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+    with bx.chromium(*CAMERA) as b:
         yield b
-        b.close()
 
 
 @pytest.fixture
 def phone(browser, server):
     """A phone-sized page (touch, 390 x 844) that can reach only the local server."""
     base = server[0]
-    context = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True,
-                                  locale="ja-JP")
-    blocked: list[str] = []
-
-    def only_local(route):
-        if route.request.url.startswith(base):
-            route.continue_()
-        else:
-            blocked.append(route.request.url)
-            route.abort()
-
-    context.route("**/*", only_local)
+    context = bx.local_context(browser, base, viewport=PHONE, device_scale_factor=2, is_mobile=True,
+                               has_touch=True)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.blocked, page.errors = blocked, errors
+    page.blocked, page.errors = context.blocked, errors
     yield page
     context.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _shot(page, tmp_path: Path, name: str) -> None:
-    path = tmp_path / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    SHOTS.mkdir(exist_ok=True)
-    shutil.copy(path, SHOTS / path.name)
+    bx.shot(page, tmp_path, name, full=True)
 
 
 def _login(page, base: str, role: str, target: str) -> None:
-    page.goto(f"{base}/login?next={target}")
-    page.fill("#username", role)
-    page.fill("#password", fx.PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"**{target}")
+    bx.login(page, base, role, target)
 
 
 def _fits(page) -> None:
