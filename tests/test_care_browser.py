@@ -11,14 +11,11 @@ then recorded with its point tapped on the map. Screenshots go to /tmp/shots.
 from __future__ import annotations
 
 import datetime as dt
-import shutil
-import socket
-import threading
-import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import api_fixtures as fx
+import browser_fixtures as bx
 import pytest
 from test_care_support import gpkg_copy
 
@@ -27,10 +24,6 @@ from karte.domain.access import Access, Level
 from karte.domain.care import CareLayer
 from karte.services import care
 
-CHROMIUM = Path("/usr/bin/chromium")
-SHOTS = Path("/tmp/shots")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run"]
 TABLET = {"width": 820, "height": 1180}
 OWN = fx.OWN
 
@@ -40,8 +33,6 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def server(demo, tmp_path_factory):
     """(base URL, api) of a uvicorn over a copy of the demo with three households in S05."""
-    import uvicorn
-
     folder = tmp_path_factory.mktemp("care-browser")
     store = gpkg_copy(demo, folder)
     member = Access("member", Level.DISTRICT_MEMBER, OWN)
@@ -60,74 +51,36 @@ def server(demo, tmp_path_factory):
                                             "kinds": ["other"]},
                         today=today)
     web = fx.make_api(store, folder, basemap="gsi_pale")
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(web.app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", web
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with bx.serving(web.app) as base:
+        yield base, web
     snapshot.clear()
 
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    if not CHROMIUM.exists():
-        pytest.fail("Debian chromium is not installed (/usr/bin/chromium); scripts/setup.sh installs it")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+    with bx.chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture
 def tablet(browser, server):
     base, _ = server
-    context = browser.new_context(viewport=TABLET, locale="ja-JP", has_touch=True, is_mobile=True,
-                                  device_scale_factor=1)
-    blocked: list[str] = []
-
-    def only_local(route):
-        if route.request.url.startswith(base):
-            route.continue_()
-        else:
-            blocked.append(route.request.url)
-            route.abort()
-
-    context.route("**/*", only_local)
+    context = bx.local_context(browser, base, viewport=TABLET, has_touch=True, is_mobile=True,
+                               device_scale_factor=1)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.blocked, page.errors = blocked, errors
+    page.blocked, page.errors = context.blocked, errors
     yield page
     context.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _shot(page, tmp_path: Path, name: str, *, full: bool = False) -> None:
-    path = tmp_path / f"{name}.png"
-    page.screenshot(path=str(path), full_page=full)
-    SHOTS.mkdir(exist_ok=True)
-    shutil.copy(path, SHOTS / path.name)
+    bx.shot(page, tmp_path, name, full=full)
 
 
 def _login(page, base: str, role: str, target: str) -> None:
-    page.goto(f"{base}/login?next={target}")
-    page.fill("#username", role)
-    page.fill("#password", fx.PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"**{target}")
+    bx.login(page, base, role, target)
 
 
 def _markers(page) -> int:
