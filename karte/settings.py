@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from functools import lru_cache
 from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -16,7 +18,7 @@ REPO_DATA = Path(__file__).resolve().parent.parent / "data"
 class Settings(BaseSettings):
     """Runtime settings. Every field can be set as ``KARTE_<NAME>`` in the environment."""
 
-    model_config = SettingsConfigDict(env_prefix="KARTE_")
+    model_config = SettingsConfigDict(env_prefix="KARTE_", frozen=True)
 
     #: Folder for the store and generated outputs when no ``--store``/``--out`` is given.
     workspace: Path = Path("workspace")
@@ -49,4 +51,14 @@ class Settings(BaseSettings):
 
 
 def get_settings() -> Settings:
+    """The settings the environment gives now. Building them costs ~5 ms (pydantic reads and
+    validates every field), and pages ask on every request (the season), so one object is kept
+    per distinct set of ``KARTE_*`` variables: a changed variable gives fresh settings at once.
+    Settings are frozen, so a shared object cannot be changed under another caller."""
+    karte = sorted((k, v) for k, v in os.environ.items() if k.upper().startswith("KARTE_"))
+    return _settings_for(tuple(karte))
+
+
+@lru_cache(maxsize=16)
+def _settings_for(environment: tuple[tuple[str, str], ...]) -> Settings:  # the key of the cache
     return Settings()

@@ -96,7 +96,9 @@ def history_frame(store: Store, municipality: str) -> pd.DataFrame:
     """The municipality's history rows (every year, every district and the municipality's own)."""
     frame = read_layer(store, HistoryLayer.HISTORY)
     frame = frame[frame[MUNICIPALITY].astype(str) == str(municipality)].copy()
-    frame["district_code"] = frame["district_code"].map(lambda v: history.CITY if _blank(v) else str(v))
+    codes = frame["district_code"]
+    blank = codes.isna() | (codes.astype(str) == "")
+    frame["district_code"] = codes.astype(str).where(~blank, history.CITY)
     return frame
 
 
@@ -153,7 +155,8 @@ def trend(
     now = build_year(snap)
     known = sorted({int(y) for y in frame["fiscal_year"]})
     shown = known[-years:]
-    rows = {(str(r["district_code"]), int(r["fiscal_year"])): r for r in frame.to_dict("records")}
+    wanted = frame[frame["district_code"].isin({code or history.CITY, history.CITY})]
+    rows = {(str(r["district_code"]), int(r["fiscal_year"])): r for r in wanted.to_dict("records")}
     out_years = []
     for year in shown:
         mine = rows.get((code or history.CITY, year))
