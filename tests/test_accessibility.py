@@ -186,11 +186,169 @@ def test_map_labels_and_legend_are_14px_and_readable(site, browser, path):
         page.goto(f"{base}{path}", wait_until="load")
         page.wait_for_timeout(300)
         legend = page.evaluate(CONTRAST_JS, ".karte-legend, .karte-legend *")
-        labels = page.evaluate(CONTRAST_JS, ".karte-label")
+        # the text's own element: the label's 1 px anchor inherits the page's 16 px
+        labels = page.evaluate(CONTRAST_JS, ".karte-label > div")
         assert legend, "no legend text found"
         problems = [f"legend {t}" for t in legend if t["size"] < 14 or (t["ratio"] or 0) < 4.5]
         problems += [f"label {t}" for t in labels
                      if t["size"] < 14 or not (t["halo"] or (t["ratio"] or 0) >= 4.5)]
         assert not problems, json.dumps(problems, ensure_ascii=False, indent=1)
+    finally:
+        context.close()
+
+
+# --- the map's labels, tooltips and markers ---------------------------------------------------------
+
+LABEL_BOXES_JS = """
+() => [...document.querySelectorAll('.leaflet-marker-pane .karte-label')]
+  .filter(el => el.offsetParent !== null && getComputedStyle(el).visibility !== 'hidden')
+  .map(el => { const range = document.createRange(); range.selectNodeContents(el);
+               const r = range.getBoundingClientRect();  // the text, not its 1 px anchor
+               return {text: el.textContent.trim(),
+                       left: r.left, right: r.right, top: r.top, bottom: r.bottom}; })
+"""
+
+#: District names the city map shows at its starting zoom on a tablet (upright): before the labels
+#: were placed, 16 of 42 showed and 4 pairs of them overlapped; placed without overlap, 13 remain
+#: at 11 px and 10 at 14 px.
+MIN_TABLET_LABELS = 10
+
+
+def _overlaps(boxes: list[dict]) -> list[tuple[str, str]]:
+    return [(a["text"], b["text"]) for i, a in enumerate(boxes) for b in boxes[i + 1:]
+            if a["left"] < b["right"] and b["left"] < a["right"]
+            and a["top"] < b["bottom"] and b["top"] < a["bottom"]]
+
+
+def test_city_map_labels_never_overlap_on_a_tablet(site, browser):
+    """Issue 22 and 15: the district names collided on a tablet. Now no two visible name boxes
+    intersect, at the starting zoom and one step in, where more names find room."""
+    base, _ = site
+    context, page = _open(browser, base, None, bx.TABLET)
+    try:
+        page.goto(f"{base}/", wait_until="load")
+        page.wait_for_timeout(400)
+        boxes = page.evaluate(LABEL_BOXES_JS)
+        assert not _overlaps(boxes), _overlaps(boxes)
+        assert len(boxes) >= MIN_TABLET_LABELS, [b["text"] for b in boxes]
+        hidden = page.evaluate("document.querySelectorAll('.leaflet-marker-pane .karte-label')"
+                               "[0].parentNode.querySelectorAll('.karte-label[style*=\"hidden\"]').length")
+        page.evaluate("window.karteMaps[0].zoomIn(1, {animate: false})")
+        page.wait_for_timeout(400)
+        closer = page.evaluate(LABEL_BOXES_JS)
+        assert not _overlaps(closer), _overlaps(closer)
+        if hidden:  # a name hidden for lack of room comes back when the zoom gives it room
+            shown_before = {b["text"] for b in boxes}
+            assert {b["text"] for b in closer} - shown_before
+    finally:
+        context.close()
+
+
+#: A point of the city map where a district (not the legend, not a label) is under the pointer.
+POINT_ON_A_DISTRICT_JS = """
+() => { const box = document.querySelector('.folium-map');
+  for (const p of box.querySelectorAll('.leaflet-overlay-pane path.leaflet-interactive')) {
+    const b = p.getBoundingClientRect();
+    for (let i = 1; i < 6; i++) { for (let j = 1; j < 6; j++) {
+      const x = b.left + b.width * i / 6, y = b.top + b.height * j / 6;
+      if (document.elementFromPoint(x, y) === p) { return {x: x, y: y}; } } } }
+  return null; }
+"""
+
+
+def test_escape_dismisses_a_map_tooltip_without_moving_the_pointer(site, browser):
+    """WCAG 1.4.13: the tooltip a district shows on hover goes away with Escape, the pointer
+    still over the district; it stays while the pointer stays (persistent)."""
+    base, _ = site
+    context, page = _open(browser, base, None, bx.DESKTOP)
+    try:
+        page.goto(f"{base}/", wait_until="load")
+        page.wait_for_timeout(300)
+        box = page.evaluate(POINT_ON_A_DISTRICT_JS)
+        assert box, "no point of the map shows a district"
+        page.mouse.move(box["x"] - 3, box["y"] - 3)
+        page.mouse.move(box["x"], box["y"])
+        tip = page.locator(".leaflet-tooltip")
+        tip.first.wait_for(state="visible", timeout=3000)
+        page.wait_for_timeout(500)
+        assert tip.count() == 1, "the tooltip did not stay while the pointer stayed"
+        page.keyboard.press("Escape")
+        page.wait_for_timeout(200)
+        assert page.locator(".leaflet-tooltip").count() == 0, "Escape left the tooltip open"
+    finally:
+        context.close()
+
+
+#: The corners of a path without arcs (``d`` of M/L/Z only), scaled into its unit bounding box; null
+#: for a circle (arcs) or a polygon of many corners (district outlines).
+OUTLINE_JS = """d => { if (/[aAcCqQ]/.test(d)) { return null; }
+  const pts = (d.match(/-?[\\d.]+,-?[\\d.]+/g) || []).map(q => q.split(',').map(Number));
+  if (pts.length < 3 || pts.length > 16) { return null; }
+  const xs = pts.map(q => q[0]), ys = pts.map(q => q[1]);
+  const x0 = Math.min(...xs), y0 = Math.min(...ys);
+  const size = Math.max(Math.max(...xs) - x0, Math.max(...ys) - y0) || 1;
+  return pts.map(q => [(q[0] - x0) / size, (q[1] - y0) / size]); }"""
+
+
+def _same_outline(a: list, b: list, tolerance: float = 0.08) -> bool:
+    return len(a) == len(b) and all(abs(p[0] - q[0]) <= tolerance and abs(p[1] - q[1]) <= tolerance
+                                    for p, q in zip(a, b, strict=True))
+
+
+def test_district_map_markers_have_the_legends_shapes(site, browser):
+    """WCAG 1.4.1: each kind of point on the district map (salons, shelters, welfare shelters,
+    cooperators, support-needers by gap kind) is drawn with its own shape, and the legend shows the
+    same shape beside its name. Checked by the number of corners of each drawn path."""
+    base, _ = site
+    context, page = _open(browser, base, "staff", bx.DESKTOP)
+    try:
+        page.goto(f"{base}/districts/{OWN}", wait_until="load")
+        page.wait_for_timeout(400)
+        legend = page.evaluate(f"""() => [...document.querySelectorAll('.karte-legend div')]
+            .filter(row => row.querySelector('svg')).map(row => {{
+              const shape = row.querySelector('svg path, svg circle');
+              const d = shape.tagName === 'circle' ? 'a' : shape.getAttribute('d');
+              return {{label: row.textContent.trim(), outline: ({OUTLINE_JS})(d)}}; }})""")
+        drawn = page.evaluate(f"""() => [...document.querySelectorAll('.leaflet-overlay-pane path')]
+            .map(p => ({OUTLINE_JS})(p.getAttribute('d') || '')).filter(o => o)""")
+        labels = [row["label"] for row in legend]
+        for needed in ("サロン（家の形）", "指定避難所（四角）", "福祉避難所（十字）", "共助協力者（星）"):
+            assert needed in labels, labels
+        assert sum(label.startswith("要支援者:") for label in labels) >= 3, labels
+        shaped = [row for row in legend if row["outline"]]
+        alike = [(a["label"], b["label"]) for i, a in enumerate(shaped) for b in shaped[i + 1:]
+                 if _same_outline(a["outline"], b["outline"])]
+        assert not alike, f"legend markers with the same shape: {alike}"
+        assert sum(row["outline"] is None for row in legend) <= 1, "more than one round marker"
+        missing = [row["label"] for row in shaped if not any(_same_outline(row["outline"], d) for d in drawn)]
+        assert not missing, f"legend shapes not drawn on the map: {missing}"
+    finally:
+        context.close()
+
+
+def test_legend_and_layer_control_start_folded_on_a_phone(site, browser):
+    """Issue 15 item 8: the legend and the layer box covered the district. On a 320 px screen both
+    start folded; the layer button opens the layers and a tap on the map folds them again."""
+    base, _ = site
+    context, page = _open(browser, base, None, bx.NARROW)
+    try:
+        page.goto(f"{base}/districts/{OWN}", wait_until="load")
+        page.wait_for_timeout(300)
+        assert page.evaluate("document.querySelector('details.karte-legend').open") is False
+        layers = page.locator(".leaflet-control-layers")
+        assert "leaflet-control-layers-expanded" not in layers.get_attribute("class")
+        page.locator(".leaflet-control-layers-toggle").click()
+        assert "leaflet-control-layers-expanded" in layers.get_attribute("class")
+        page.locator(".folium-map").click(position={"x": 20, "y": 200})
+        assert "leaflet-control-layers-expanded" not in layers.get_attribute("class")
+    finally:
+        context.close()
+    context, page = _open(browser, base, None, bx.DESKTOP)
+    try:  # a desktop keeps both open
+        page.goto(f"{base}/districts/{OWN}", wait_until="load")
+        page.wait_for_timeout(300)
+        assert page.evaluate("document.querySelector('details.karte-legend').open") is True
+        control = page.locator(".leaflet-control-layers").get_attribute("class")
+        assert "leaflet-control-layers-expanded" in control
     finally:
         context.close()

@@ -168,7 +168,7 @@ def test_shelters_tell_welfare_shelters_apart(styled):
     renderer = _renderer(row["styleQML"])
     assert renderer.get("type") == "categorizedSymbol" and '"welfare"' in renderer.get("attr")
     labels = [c.get("label") for c in renderer.iter("category")]
-    assert labels == ["福祉避難所（紫の輪）", "指定避難所"]
+    assert labels == ["福祉避難所（十字）", "指定避難所"]
     assert qgis_styles.qml_colours(row["styleQML"]) >= {qgis_styles.WEB["welfare"]["color"],
                                                         qgis_styles.WEB["shelters"]["fillColor"]}
 

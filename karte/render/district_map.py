@@ -46,6 +46,18 @@ from karte.render.webmap import (
 GAP_STYLE = tuple((k.key, k.colour, k.short_label) for k in (*gaps.by_priority(), gaps.NO_GAP))
 GAP_COLOUR = {k: c for k, c, _ in GAP_STYLE}
 GAP_LABEL = {k: label for k, _, label in GAP_STYLE}
+#: The marker shape of each gap kind (WCAG 1.4.1: told apart without colour; one of
+#: :data:`karte.render.webmap.SHAPES`, none shared with another point layer of this map).
+GAP_SHAPE = {
+    "no_consent": "x",
+    "no_supporter": "triangle",
+    "supporter_far": "triangle_down",
+    "supporter_overloaded": "diamond",
+    "no_shelter": "hexagon",
+    "no_plan": "bar",
+    "no_location": "hourglass",
+    "none": "circle",
+}
 
 #: Layer names in the layer control (also what the browser test clicks).
 LAYER_NAMES = {
@@ -54,24 +66,43 @@ LAYER_NAMES = {
     "coverage": "徒歩圏外の高齢者がいる区域",
     "salons": "サロン",
     "services": "その他の共助サービス",
-    "shelters": "指定避難所（紫の輪: 福祉避難所）",
+    "shelters": "指定避難所（十字: 福祉避難所）",
     "cooperators": "共助協力者",
-    "register": "要支援者（空白の種類で色分け）",
+    "register": "要支援者（空白の種類で形と色分け）",
+    "small_areas": "町丁・字",
 }
 
-#: The look of each layer of the district map (Leaflet path options); the QGIS styles stored in the
-#: GeoPackage take theirs from here too (:mod:`karte.render.qgis_styles`).
+#: The look of each layer of the district map (Leaflet path options, and for points the marker
+#: ``shape`` of :data:`karte.render.webmap.SHAPES`): the one place for them; the QGIS styles stored in
+#: the GeoPackage take theirs from here too (:mod:`karte.render.qgis_styles`). The point fills are
+#: told apart with protanopia, deuteranopia, tritanopia and in greyscale (``tests/test_map_palette.py``
+#: measures it), and every point layer has its own shape besides.
 STYLES = {
     "district": {"color": "#263238", "weight": 3, "fill": False},
     "catchments": {"color": "#2e7d32", "weight": 1, "fillColor": "#66bb6a", "fillOpacity": 0.18},
     "coverage": {"stroke": False, "fillColor": "#ef5350", "fillOpacity": 0.4},
-    "salons": {"color": "#1b5e20", "fillColor": "#43a047", "radius": 7, "weight": 2},
-    "services": {"color": "#00695c", "fillColor": "#80cbc4", "radius": 5, "weight": 1},
-    "welfare": {"color": "#6a1b9a", "fillColor": "#ffffff", "radius": 8, "weight": 4},
-    "shelters": {"color": "#0d47a1", "fillColor": "#1e88e5", "radius": 6, "weight": 1},
-    "cooperators": {"color": "#01579b", "fillColor": "#4fc3f7", "radius": 5, "weight": 2},
+    "salons": {"color": "#1b5e20", "fillColor": "#81c784", "radius": 8, "weight": 2, "shape": "house"},
+    "services": {"color": "#00332c", "fillColor": "#00695c", "radius": 6, "weight": 1, "shape": "pentagon"},
+    "welfare": {"color": "#ffffff", "fillColor": "#4a148c", "radius": 9, "weight": 1.5, "shape": "cross"},
+    "shelters": {"color": "#0d47a1", "fillColor": "#1e88e5", "radius": 7, "weight": 1.5, "shape": "square"},
+    "cooperators": {"color": "#5d4037", "fillColor": "#fff176", "radius": 7, "weight": 1.5, "shape": "star"},
     "register": {"color": "#212121", "radius": 6, "weight": 1},
 }
+#: The small areas' outlines (drawn only when the page passes them; the GeoPackage's small-area
+#: layer has its own style in :mod:`karte.render.qgis_styles`).
+SMALL_AREA_STYLE = {"color": "#546e7a", "weight": 1, "dashArray": "4 3", "fill": False}
+
+
+def register_styles(**extra) -> dict[str, dict]:
+    """The marker style of a support-needer by their first gap kind (fill from
+    :mod:`karte.domain.gaps`, shape from :data:`GAP_SHAPE`)."""
+    return {k: {**STYLES["register"], "fillColor": c, "shape": GAP_SHAPE[k], **extra}
+            for k, c, _ in GAP_STYLE}
+
+
+def _legend(key: str, label: str) -> tuple[dict, str]:
+    return {**STYLES[key], "fillOpacity": 1}, label
+
 
 #: Metres of simplification and decimals of the coordinates sent to the browser.
 TOLERANCE_M = 5.0
@@ -113,6 +144,7 @@ def district_map(
     shelters: gpd.GeoDataFrame,
     cooperators: gpd.GeoDataFrame | None = None,
     register: gpd.GeoDataFrame | None = None,
+    small_areas: gpd.GeoDataFrame | None = None,
     asset_base: str,
     basemap: str | Basemap = "gsi_pale",
     to_geojson: Callable[..., dict] | None = None,
@@ -134,6 +166,9 @@ def district_map(
     cooperators, register
         Personal layers, only for viewers who may see them (None: the layer is left out). The
         register carries the gap flags of :mod:`gis.gaps` (``no_supporter``…).
+    small_areas
+        The district's small areas (町丁・字: ``name``), drawn as thin outlines with their names
+        (labels that give way to each other: ``static/karte-a11y.js``); None leaves them out.
     to_geojson
         ``frame -> GeoJSON dict`` in EPSG:4326 (default :func:`karte.render.webmap.to_web_geojson` with
         :data:`TOLERANCE_M` and :data:`DECIMALS`).
@@ -147,6 +182,8 @@ def district_map(
     _polygons(m, to_geojson, outline(district), LAYER_NAMES["district"],
               style=STYLES["district"],
               tip=lambda r: f"<b>{_e(name)}</b>")
+    if small_areas is not None and len(small_areas):
+        _small_areas(m, to_geojson, small_areas)
     _polygons(m, to_geojson, catchments, LAYER_NAMES["catchments"],
               style=STYLES["catchments"],
               tip=lambda r: f"{_e(r.get('name'))} の徒歩圏（半径{_num(r.get('radius_m'))}m）")
@@ -176,20 +213,23 @@ def district_map(
                 tip=lambda r: f"共助協力者: {_e(_role(r))}", popup=_cooperator_popup)
     if register is not None:
         point_layer(m, to_geojson, register, LAYER_NAMES["register"],
-                styles={k: {**STYLES["register"], "fillColor": c} for k, c, _ in GAP_STYLE},
+                styles=register_styles(),
                 style_of=primary_gap,
                 tip=lambda r: f"要支援者: {_e(GAP_LABEL[primary_gap(r)])}", popup=_person_popup)
     control = folium.LayerControl(collapsed=False)
     control.add_to(m)
     m.karte_control = control.get_name()  # the personal overlay adds its layers to it
 
-    items = [("#66bb6a", "サロンの徒歩圏"), ("#ef5350", "徒歩圏外の高齢者がいる区域"),
-             ("#43a047", "サロン"), ("#1e88e5", "指定避難所"), ("#ffffff", "福祉避難所（紫の輪）")]
+    items = [(STYLES["catchments"]["fillColor"], "サロンの徒歩圏"),
+             (STYLES["coverage"]["fillColor"], "徒歩圏外の高齢者がいる区域"),
+             _legend("salons", "サロン（家の形）"), _legend("shelters", "指定避難所（四角）"),
+             _legend("welfare", "福祉避難所（十字）")]
     if cooperators is not None:
-        items.append(("#4fc3f7", "共助協力者"))
+        items.append(_legend("cooperators", "共助協力者（星）"))
     if register is not None:
         shown = {primary_gap(r) for r in records(register)}
-        items += [(c, f"要支援者: {label}") for k, c, label in GAP_STYLE if k in shown]
+        styles = register_styles(fillOpacity=1)
+        items += [(styles[k], f"要支援者: {label}") for k, _, label in GAP_STYLE if k in shown]
     m.get_root().html.add_child(folium.Element(legend_html("", items)))
     return m
 
@@ -202,27 +242,28 @@ def personal_overlay(*, register: list[dict] | None, cooperators: list[dict] | N
 
     ``register`` and ``cooperators`` are the rows the viewer may see, as dicts with ``x`` and ``y``
     (EPSG:6678 metres, None without a location), the register rows with their gap flags; None
-    leaves the layer out. Each layer: ``name`` (in the layer control), ``styles`` (circle-marker
-    styles by key), ``tips`` (the tooltip of a point by its style key), ``geojson`` (points,
+    leaves the layer out. Each layer: ``name`` (in the layer control), ``styles`` (marker styles
+    by key, with their ``shape``), ``tips`` (the tooltip of a point by its style key), ``geojson`` (points,
     EPSG:4326, whose properties are only ``k``, the style key, and ``popup``, a list of plain-text
-    lines the browser inserts as text, never as HTML); ``legend``: (colour, label) pairs for the
-    map's legend.
+    lines the browser inserts as text, never as HTML); ``legend``: (marker style, label) pairs
+    for the map's legend (drawn with the marker's shape).
     """
     layers, legend = [], []
     if cooperators is not None:
         styles = {"s": {**STYLES["cooperators"], "fillOpacity": 0.9}}
         layers.append(_overlay_layer(cooperators, LAYER_NAMES["cooperators"], styles, key=lambda r: "s",
                                      tips={"s": "共助協力者"}, popup=_cooperator_lines))
-        legend.append(("#4fc3f7", "共助協力者"))
+        legend.append(_legend("cooperators", "共助協力者（星）"))
     if register is not None:
-        styles = {k: {**STYLES["register"], "fillColor": c, "fillOpacity": 0.9} for k, c, _ in GAP_STYLE}
+        styles = register_styles(fillOpacity=0.9)
         keyed = [{**r, "_gap": primary_gap(r)} for r in register]  # the first gap, once per person
         layer = _overlay_layer(keyed, LAYER_NAMES["register"], styles, key=lambda r: r["_gap"],
                                tips={k: f"要支援者: {label}" for k, _, label in GAP_STYLE},
                                popup=_person_lines)
         layers.append(layer)
         shown = {f["properties"]["k"] for f in layer["geojson"]["features"]}
-        legend += [(c, f"要支援者: {label}") for k, c, label in GAP_STYLE if k in shown]
+        legend += [({**styles[k], "fillOpacity": 1}, f"要支援者: {label}")
+                   for k, _, label in GAP_STYLE if k in shown]
     return {"layers": layers, "legend": legend}
 
 
@@ -281,6 +322,27 @@ def _polygons(m, to_geojson, frame, name, *, style: dict, tip) -> None:
         style_function=lambda f, s=style: s,
         tooltip=folium.GeoJsonTooltip(["tip"], labels=False) if len(frame) else None,
     )
+    group.add_to(m)
+
+
+#: The look of a small area's name: 14 px on a white halo (readable on any fill, WCAG 1.4.3).
+LABEL_CSS = ("font:14px sans-serif;color:#263238;white-space:nowrap;transform:translate(-50%,-50%);"
+             "text-shadow:0 0 3px #fff,0 0 3px #fff,0 0 2px #fff")
+
+
+def _small_areas(m, to_geojson, small_areas: gpd.GeoDataFrame) -> None:
+    """The small areas' outlines and their names in one layer of the layer control (the names are
+    not in the Tab order, and are not buttons: the table beside the map lists the same places)."""
+    group = folium.FeatureGroup(name=LAYER_NAMES["small_areas"], show=True)
+    folium.GeoJson(tip_geojson(to_geojson, small_areas, tip=lambda r: _e(r.get("name"))),
+                   style_function=lambda f: SMALL_AREA_STYLE, interactive=False).add_to(group)
+    points = small_areas.geometry.representative_point().to_crs(4326)
+    for name, p in zip(small_areas["name"], points, strict=True):
+        if _missing(name) or p is None or p.is_empty:
+            continue
+        folium.Marker([p.y, p.x], interactive=False, keyboard=False,
+                      icon=folium.DivIcon(class_name="karte-label karte-small-area", icon_size=(1, 1),
+                                          html=f'<div style="{LABEL_CSS}">{_e(name)}</div>')).add_to(group)
     group.add_to(m)
 
 

@@ -208,14 +208,14 @@ def _districts(info: LayerInfo, ageing: dict, synthetic_age: bool) -> LayerStyle
 
 def _shelters(info: LayerInfo) -> LayerStyle:
     expression = "CASE WHEN \"welfare\" THEN '福祉避難所' ELSE '指定避難所' END"
-    cats = [("福祉避難所", "福祉避難所（紫の輪）", _web("welfare"), "1"),
+    cats = [("福祉避難所", "福祉避難所（十字）", _web("welfare"), "1"),
             ("指定避難所", "指定避難所", _web("shelters"), "0")]
     renderer = _categorized(expression, [(v, label, s) for v, label, s, _ in cats], "marker")
     rules = [_rule(label, _filter_eq("welfare", flag), s) for _, label, s, flag in cats]
-    return LayerStyle(info.name, info.geometry_column, "指定避難所（紫の輪: 福祉避難所）",
+    return LayerStyle(info.name, info.geometry_column, "指定避難所（十字: 福祉避難所）",
                       "categorizedSymbol",
                       _qml(renderer, None, info), _sld(info.name, rules),
-                      "指定避難所（国土地理院）、福祉避難所を紫の輪で区別")
+                      "指定避難所（国土地理院）、福祉避難所を十字で区別")
 
 
 def _services(info: LayerInfo) -> LayerStyle:

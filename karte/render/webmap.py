@@ -12,6 +12,7 @@ replacing its default asset lists with the shipped Leaflet keeps it free of any 
 
 from __future__ import annotations
 
+import html
 import json
 import math
 import re
@@ -94,6 +95,7 @@ def offline_map(bounds_wgs84, *, asset_base: str, basemap: str | Basemap = "gsi_
     m.default_css = [("leaflet_css", f"{asset_base}/leaflet.css")]
     m.add_child(_MetricScale())
     m.add_child(_KeyboardOneStop())
+    m.add_child(_ShapeMarkers())
     if spec.url:
         folium.TileLayer(spec.url, attr=spec.attribution, name=spec.name, max_zoom=18,
                          overlay=False, control=True).add_to(m)
@@ -147,6 +149,122 @@ class _KeyboardOneStop(MacroElement):
     def __init__(self):
         super().__init__()
         self._name = "KeyboardOneStop"
+
+
+#: Marker shapes (WCAG 1.4.1: a category is told by its shape as well as its colour): each an outline
+#: in units of the marker's radius (x to the right, y down), drawn by ``L.KarteShape`` in the browser
+#: and by :func:`shape_svg` in the legends. ``circle`` is Leaflet's own circle marker.
+SHAPES: dict[str, tuple[tuple[float, float], ...] | None] = {
+    "circle": None,
+    "square": ((-0.85, -0.85), (0.85, -0.85), (0.85, 0.85), (-0.85, 0.85)),
+    "diamond": ((0, -1.2), (1.2, 0), (0, 1.2), (-1.2, 0)),
+    "triangle": ((0, -1.25), (1.15, 0.8), (-1.15, 0.8)),
+    "triangle_down": ((0, 1.25), (1.15, -0.8), (-1.15, -0.8)),
+    "house": ((0, -1.2), (1.05, -0.2), (1.05, 1.0), (-1.05, 1.0), (-1.05, -0.2)),
+    "pentagon": tuple((round(1.1 * math.sin(math.radians(a)), 3), round(-1.1 * math.cos(math.radians(a)), 3))
+                      for a in range(0, 360, 72)),
+    "hexagon": tuple((round(1.1 * math.cos(math.radians(a)), 3), round(1.1 * math.sin(math.radians(a)), 3))
+                     for a in range(0, 360, 60)),
+    "cross": ((-0.4, -1.15), (0.4, -1.15), (0.4, -0.4), (1.15, -0.4), (1.15, 0.4), (0.4, 0.4), (0.4, 1.15),
+              (-0.4, 1.15), (-0.4, 0.4), (-1.15, 0.4), (-1.15, -0.4), (-0.4, -0.4)),
+    "x": ((0, -0.55), (0.6, -1.15), (1.15, -0.6), (0.55, 0), (1.15, 0.6), (0.6, 1.15), (0, 0.55),
+          (-0.6, 1.15), (-1.15, 0.6), (-0.55, 0), (-1.15, -0.6), (-0.6, -1.15)),
+    "star": tuple((round((1.3 if i % 2 == 0 else 0.55) * math.sin(math.radians(36 * i)), 3),
+                   round(-(1.3 if i % 2 == 0 else 0.55) * math.cos(math.radians(36 * i)), 3))
+                  for i in range(10)),
+    "bar": ((-1.3, -0.5), (1.3, -0.5), (1.3, 0.5), (-1.3, 0.5)),
+    "hourglass": ((-0.95, -1.1), (0.95, -1.1), (0, 0), (0.95, 1.1), (-0.95, 1.1), (0, 0)),
+}
+
+
+def shape_svg(style: dict, *, size: int = 18) -> str:
+    """An inline SVG of a marker (its ``shape``, ``fillColor``, ``color``, ``weight``) for a legend."""
+    half = size / 2
+    r = half * 0.62
+    fill = html.escape(str(style.get("fillColor") or style.get("color") or "#ffffff"))
+    stroke = html.escape(str(style.get("color") or "#555555"))
+    width = min(float(style.get("weight", 1.5) or 1.5), 3.0)
+    points = SHAPES.get(style.get("shape") or "circle")
+    if points is None:
+        body = f'<circle cx="{half:g}" cy="{half:g}" r="{r:.2f}"'
+    else:
+        d = "M" + "L".join(f"{half + x * r:.2f},{half + y * r:.2f}" for x, y in points) + "Z"
+        body = f'<path d="{d}"'
+    return (f'<svg aria-hidden="true" focusable="false" width="{size}" height="{size}" '
+            f'viewBox="0 0 {size} {size}" style="vertical-align:middle;margin-right:6px">'
+            f'{body} fill="{fill}" stroke="{stroke}" stroke-width="{width:g}"/></svg>')
+
+
+class _ShapeMarkers(MacroElement):
+    """``L.KarteShape``: a circle marker drawn as one of :data:`SHAPES` (option ``shape``), in SVG
+    or on a canvas, with everything else of Leaflet's circle marker (style, tooltip, popup). The
+    map registers itself in ``window.karteMaps`` (``static/karte-a11y.js`` finds it there)."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        (function () {
+          (window.karteMaps = window.karteMaps || []).push({{ this._parent.get_name() }});
+          if (L.KarteShape) { return; }
+          var SHAPES = {{ this.shapes }};
+          function outline(layer) {
+            var pts = SHAPES[layer.options.shape], p = layer._point, r = layer._radius;
+            return pts ? pts.map(function (q) { return [p.x + q[0] * r, p.y + q[1] * r]; }) : null;
+          }
+          L.KarteShape = L.CircleMarker.extend({
+            _updatePath: function () {
+              var pts = outline(this), renderer = this._renderer;
+              if (!pts) { return L.CircleMarker.prototype._updatePath.call(this); }
+              if (renderer._ctx) {
+                if (!renderer._drawing || this._empty()) { return; }
+                var ctx = renderer._ctx;
+                ctx.beginPath();
+                pts.forEach(function (q, i) { ctx[i ? "lineTo" : "moveTo"](q[0], q[1]); });
+                ctx.closePath();
+                renderer._fillStroke(ctx, this);
+              } else {
+                renderer._setPath(this, "M" + pts.map(function (q) {
+                  return q[0].toFixed(1) + "," + q[1].toFixed(1); }).join("L") + "Z");
+              }
+            }
+          });
+          L.karteShape = function (latlng, options) { return new L.KarteShape(latlng, options); };
+          L.KarteShape.svg = function (style, size) {
+            // parsed from markup (the HTML parser gives SVG its namespace; no URL in the page)
+            var half = size / 2, r = half * 0.62, pts = SHAPES[style.shape];
+            var wrap = document.createElement("span");
+            wrap.innerHTML = pts ? "<svg><path></path></svg>" : "<svg><circle></circle></svg>";
+            var svg = wrap.firstChild, el = svg.firstChild;
+            svg.setAttribute("width", size); svg.setAttribute("height", size);
+            svg.setAttribute("aria-hidden", "true"); svg.setAttribute("focusable", "false");
+            svg.style.cssText = "vertical-align:middle;margin-right:6px";
+            if (pts) {
+              el.setAttribute("d", "M" + pts.map(function (q) {
+                return (half + q[0] * r).toFixed(2) + "," + (half + q[1] * r).toFixed(2); }).join("L") + "Z");
+            } else {
+              el.setAttribute("cx", half); el.setAttribute("cy", half); el.setAttribute("r", r);
+            }
+            el.setAttribute("fill", style.fillColor || style.color || "#fff");
+            el.setAttribute("stroke", style.color || "#555");
+            el.setAttribute("stroke-width", Math.min(style.weight || 1.5, 3));
+            return svg;
+          };
+        })();
+        {% endmacro %}
+    """)
+
+    def __init__(self):
+        super().__init__()
+        self._name = "ShapeMarkers"
+        self.shapes = json.dumps({k: v for k, v in SHAPES.items() if v is not None})
+
+
+class _ShapeMarker(folium.CircleMarker):
+    """What :func:`point_layer` asks folium's GeoJSON layer to draw each point with: an
+    ``L.KarteShape`` (a circle marker unless its style names another of :data:`SHAPES`)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._name = "KarteShape"
 
 
 @dataclass(frozen=True)
@@ -220,14 +338,16 @@ def for_web(gdf: gpd.GeoDataFrame, *, tolerance_m: float = 15.0, decimals: int =
     return out.set_geometry(shapely.set_precision(out.geometry.values, 10.0**-decimals))
 
 
-def legend_html(title: str, items: list[tuple[str, str]], *, css_class: str = "karte-legend") -> str:
-    """A plain HTML legend (no extra JS): items are (colour, label), text at 14 px on an opaque
-    white plate (contrast does not depend on the map under it). It folds away (a ``<details>``
-    element whose ``<summary>`` is only the word 凡例; a ``title`` is the legend's first line) so it
-    never hides the map on a small screen."""
+def legend_html(title: str, items: list[tuple[str | dict, str]], *, css_class: str = "karte-legend") -> str:
+    """A plain HTML legend (no extra JS): items are (colour, label) for a square swatch, or
+    (marker style, label) for the marker itself (its shape, fill and outline: :func:`shape_svg`),
+    text at 14 px on an opaque white plate (contrast does not depend on the map under it). It folds
+    away (a ``<details>`` element whose ``<summary>`` is only the word 凡例; a ``title`` is the
+    legend's first line) so it never hides the map on a small screen."""
     rows = "".join(
-        f'<div><span aria-hidden="true" style="display:inline-block;width:14px;height:14px;'
-        f'background:{c};border:1px solid #555;margin-right:6px;vertical-align:middle"></span>{label}</div>'
+        (f'<div>{shape_svg(c)}{label}</div>' if isinstance(c, dict) else
+         f'<div><span aria-hidden="true" style="display:inline-block;width:14px;height:14px;'
+         f'background:{c};border:1px solid #555;margin-right:6px;vertical-align:middle"></span>{label}</div>')
         for c, label in items
     )
     return (
@@ -278,7 +398,8 @@ def records(frame: gpd.GeoDataFrame) -> list[dict]:
 
 def point_layer(m: folium.Map, to_geojson, frame: gpd.GeoDataFrame, name: str, *,
                 styles: dict[str, dict], tip, style_of=None, popup=None, show: bool = True) -> None:
-    """Points of ``frame`` as circle markers in one GeoJSON layer of the layer control.
+    """Points of ``frame`` as markers in one GeoJSON layer of the layer control: circles, or the
+    :data:`SHAPES` a style names (``"shape": "square"``).
 
     ``style_of(row)`` picks the row's key in ``styles`` (only that short key travels in each
     feature); one GeoJSON layer is a fraction of the size of one folium marker per point.
@@ -293,7 +414,7 @@ def point_layer(m: folium.Map, to_geojson, frame: gpd.GeoDataFrame, name: str, *
         data,
         name=name,
         show=show,
-        marker=folium.CircleMarker(radius=6, fill=True, fill_opacity=0.9),
+        marker=_ShapeMarker(radius=6, fill=True, fill_opacity=0.9),
         style_function=lambda f: styles[f["properties"]["k"]],
         tooltip=folium.GeoJsonTooltip(["tip"], labels=False) if len(frame) else None,
         popup=folium.GeoJsonPopup(["popup"], labels=False) if popup and len(frame) else None,

@@ -1,5 +1,5 @@
-// The viewer's personal layers on a district map: support-needers coloured by their first gap,
-// cooperators. The map itself (drawn once per build, no personal data) is folium's; this adds the
+// The viewer's personal layers on a district map: support-needers shaped and coloured by their
+// first gap, cooperators. The map itself (drawn once per build, no personal data) is folium's; this adds the
 // layers the server sent for this viewer, in the page's <script type="application/json">.
 // Tooltip and popup text is inserted as text (textContent), never as HTML.
 (function () {
@@ -16,14 +16,26 @@
     return box;
   }
 
-  function legendRow(colour, label) {
+  // a legend row: the marker itself (shape, fill, outline) for a style, a square for a colour
+  function legendRow(style, label) {
     var row = document.createElement("div");
-    var swatch = document.createElement("span");
-    swatch.style.cssText = "display:inline-block;width:14px;height:14px;border:1px solid #555;" +
-      "margin-right:6px;vertical-align:middle;background:" + colour;
+    var swatch;
+    if (typeof style === "object" && L.KarteShape) {
+      swatch = L.KarteShape.svg(style, 18);
+    } else {
+      swatch = document.createElement("span");
+      swatch.setAttribute("aria-hidden", "true");
+      swatch.style.cssText = "display:inline-block;width:14px;height:14px;border:1px solid #555;" +
+        "margin-right:6px;vertical-align:middle;background:" +
+        (typeof style === "object" ? style.fillColor : style);
+    }
     row.appendChild(swatch);
     row.appendChild(document.createTextNode(label));
     return row;
+  }
+
+  function marker(latlng, style) {
+    return L.KarteShape ? new L.KarteShape(latlng, style) : L.circleMarker(latlng, style);
   }
 
   window.karteAddPersonal = function (map, control, element) {
@@ -31,7 +43,7 @@
     data.layers.forEach(function (spec) {
       var group = L.geoJSON(spec.geojson, {
         pointToLayer: function (feature, latlng) {
-          return L.circleMarker(latlng, spec.styles[feature.properties.k] || {});
+          return marker(latlng, spec.styles[feature.properties.k] || {});
         },
         onEachFeature: function (feature, layer) {
           layer.bindTooltip(textBlock([spec.tips[feature.properties.k] || ""]));
