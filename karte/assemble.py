@@ -16,6 +16,7 @@ import pandas as pd
 
 from gis.overlay import locate_points
 from karte.basestats import measure_rows
+from karte.domain.gaps import ANALYSED
 from karte.domain.layers import MUNICIPALITY, split_list
 from karte.domain.schema import (
     CONSENT_JA,
@@ -116,8 +117,10 @@ def register_summary(reg: pd.DataFrame) -> dict:
     """Counts only: by consent state, plan status, supporter assigned, needs."""
     consent = reg["consent"].value_counts()
     plans = reg["plan_status"].value_counts()
-    shareable = reg["consent"].map(lambda c: Consent(c).shareable)
-    has_supporter = reg["supporter_ids"].map(lambda s: bool(split_list(s)))
+    # astype(bool): mapped over an empty text column (a district with no support-needer) pandas
+    # keeps the text dtype, whose sum is "" rather than 0
+    shareable = reg["consent"].map(lambda c: Consent(c).shareable).astype(bool)
+    has_supporter = reg["supporter_ids"].map(lambda s: bool(split_list(s))).astype(bool)
     return {
         "total": len(reg),
         "shareable": int(shareable.sum()),
@@ -200,6 +203,56 @@ def personal_section(register: pd.DataFrame, cooperators: pd.DataFrame, *,
         for c in cooperators.sort_values(["role", "cooperator_id"]).itertuples()
     ]
     return {"register": people, "cooperators": roster}
+
+
+def gap_column(kind: str) -> str:
+    """The districts layer's count column of gap kind ``kind`` (``gap_no_supporter``)."""
+    return f"gap_{kind}"
+
+
+def gap_rate_column(kind: str) -> str:
+    """The districts layer's rate column of gap kind ``kind`` (``gap_no_supporter_rate``)."""
+    return f"gap_{kind}_rate"
+
+
+#: Every per-kind column of the districts layer, count then rate, in the registry's order.
+GAP_COLUMNS: tuple[str, ...] = tuple(c for k in ANALYSED for c in (gap_column(k), gap_rate_column(k)))
+
+
+def district_gap_columns(district_gaps: pd.DataFrame, codes) -> pd.DataFrame:
+    """Each gap kind's count and rate per district (避難支援の空白の種類別の人数と割合).
+
+    Parameters
+    ----------
+    district_gaps
+        :func:`gis.gaps.gaps_by_district` (the build snapshot's ``district_gaps``): indexed by
+        ``district_code``, ``persons`` and one count column per kind.
+    codes
+        The district codes to give a row to (a district absent from ``district_gaps`` holds no
+        support-needer: counts 0, rates ``None``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``district_code``: for every kind of :data:`karte.domain.gaps.ANALYSED`
+        :func:`gap_column` (people with that gap) and :func:`gap_rate_column` (that count divided
+        by the district's support-needers, consented or not; ``None`` when there is nobody).
+    """
+    index = pd.Index([str(c) for c in codes], name="district_code")
+    persons = _counts(district_gaps, "persons", index)
+    out = {}
+    for kind in ANALYSED:
+        count = _counts(district_gaps, kind, index)
+        out[gap_column(kind)] = count
+        out[gap_rate_column(kind)] = [None if p == 0 else n / p for n, p in zip(count, persons, strict=True)]
+    return pd.DataFrame(out, index=index)
+
+
+def _counts(table: pd.DataFrame, column: str, index: pd.Index) -> list[int]:
+    if column not in table.columns:
+        return [0] * len(index)
+    values = pd.to_numeric(table[column], errors="coerce").reindex(index)
+    return [0 if pd.isna(v) else int(v) for v in values]
 
 
 def _int(v):

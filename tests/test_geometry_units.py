@@ -116,3 +116,19 @@ def test_cooperator_summary_of_a_district_without_cooperators():
     summary = cooperator_summary(empty)
     assert summary["total"] == 0 and summary["evacuation_capacity"] == 0
     assert all(r["count"] == 0 for r in summary["by_role"])
+
+
+def test_register_summary_of_a_district_without_support_needers():
+    """A district with no register entry (polygons given by the city may leave one empty) gets zero
+    counts: the register's text columns, empty, must not sum to ""."""
+    import pandas as pd
+
+    from karte.assemble import register_summary
+
+    columns = ["consent", "plan_status", "supporter_ids", "care_level", "disability_kind", "medical_devices",
+               "mobility", "elderly_only_household", "intractable_disease", "infant"]
+    empty = pd.DataFrame({c: pd.Series([], dtype="str") for c in columns})
+    summary = register_summary(empty)
+    assert summary["total"] == 0
+    assert summary["shareable"] == 0 and summary["with_supporter"] == 0
+    assert all(r["count"] == 0 for r in summary["by_consent"])

@@ -109,7 +109,7 @@ def test_city_page_draws_districts_and_opens_one(page, server, demo, tmp_path):
     page.get_by_role("button", name="表示").click()
     page.wait_for_url("**/?measure=gap_rate")
     _wait_drawn(page, n)
-    assert "避難支援に空白" in page.locator(".karte-legend").inner_text()
+    assert "避難支援の空白：支援者が決まっていない" in page.locator(".karte-legend").inner_text()
     first = page.locator(".leaflet-overlay-pane svg path.leaflet-interactive").first
     box = first.bounding_box()
     assert box is not None

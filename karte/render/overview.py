@@ -1,7 +1,7 @@
 """The city overview web map: districts coloured by a measure, with names, salons and shelters.
 
 :func:`choropleth_map` draws any per-district measure (the web's city page lets the user choose
-salon coverage, the evacuation-gap rate or the ageing rate); :func:`overview_map` is the ageing
+salon coverage, one evacuation-gap kind's rate or the ageing rate); :func:`overview_map` is the ageing
 rate map that ``karte demo`` writes to ``overview.html``.
 """
 
@@ -21,7 +21,8 @@ from branca.element import MacroElement
 from folium.utilities import JsCode
 from jinja2 import Template
 
-from karte.render.district_map import STYLES
+from karte.domain.gaps import GAP_KINDS
+from karte.render.district_map import LABEL_CSS, LAYER_NAMES, STYLES
 from karte.render.webmap import Basemap, copy_assets, for_web, legend_html, offline_map, point_layer
 
 #: Five greyscale-safe sequential colours (ColorBrewer YlOrRd 5): more is worse.
@@ -42,14 +43,35 @@ class Measure:
     key: str
     label: str           #: Japanese name, as in the chooser and the legend title
     palette: tuple[str, ...]
-    note: str = ""       #: one line under the legend title
+    note: str = ""       #: one line under the legend title (what is counted, over what)
+    gap: str | None = None  #: the gap kind mapped (:data:`karte.domain.gaps.GAP_KINDS`), if any
+
+
+#: The gap kind the city map shows by default, and the measure key that shows it (``gap_rate``:
+#: the key of the old any-gap map, so that old links keep working).
+DEFAULT_GAP = "no_supporter"
+#: The denominator of every gap measure (the legend's note says it).
+GAP_NOTE = "分母は地区の要支援者全員（名簿提供の同意の有無を問わない）"
+
+
+def gap_measure_key(kind: str) -> str:
+    """The city page's measure key of gap kind ``kind``: ``gap_rate`` for :data:`DEFAULT_GAP`,
+    ``gap_<kind>`` for the others."""
+    return "gap_rate" if kind == DEFAULT_GAP else f"gap_{kind}"
+
+
+def _gap_measures() -> dict[str, Measure]:
+    kinds = sorted(GAP_KINDS, key=lambda k: (k.key != DEFAULT_GAP, GAP_KINDS.index(k)))
+    return {gap_measure_key(k.key): Measure(
+                gap_measure_key(k.key), f"避難支援の空白：{k.short_label}", tuple(PALETTE),
+                f"「{k.short_label}」に当たる要支援者の割合。{GAP_NOTE}", gap=k.key)
+            for k in kinds}
 
 
 MEASURES = {
     "coverage": Measure("coverage", "サロン徒歩圏カバー率（65歳以上）", tuple(PALETTE_GOOD),
                         "月1回以上のサロンから徒歩圏内に住む高齢者の割合（推計）"),
-    "gap_rate": Measure("gap_rate", "避難支援に空白がある要支援者の割合", tuple(PALETTE),
-                        "同意・支援者・距離・計画・避難先のいずれかが欠けている人の割合"),
+    **_gap_measures(),
     "ageing": Measure("ageing", "高齢化率（65歳以上）", tuple(PALETTE),
                       "年齢が分かる人口に占める65歳以上の割合"),
 }
@@ -63,6 +85,32 @@ def classify(values: pd.Series, k: int = 5) -> tuple[np.ndarray, list[float]]:
     ok = v.notna().to_numpy()
     cls[ok] = np.clip(np.searchsorted(breaks[1:-1], v[ok].to_numpy(), side="right"), 0, k - 1)
     return cls, breaks
+
+
+def spread_classes(values: pd.Series, k: int = 5) -> tuple[np.ndarray, list[float]]:
+    """Quantile classes that separate districts: as :func:`classify`, but equal quantiles (ties)
+    merge, so there are at most ``k`` classes and never an empty range or a tie pushed into the
+    top class. Returns the class of each value (-1 for null) and the ``n + 1`` breaks of the
+    ``n`` classes."""
+    v = pd.to_numeric(values, errors="coerce").astype(float)
+    cls = np.full(len(v), -1)
+    ok = v.notna().to_numpy()
+    if not ok.any():
+        return cls, []
+    breaks = sorted({float(b) for b in np.nanquantile(v, np.linspace(0, 1, k + 1))})
+    if len(breaks) == 1:
+        cls[ok] = 0
+        return cls, [breaks[0], breaks[0]]
+    n = len(breaks) - 1
+    cls[ok] = np.clip(np.searchsorted(breaks[1:-1], v[ok].to_numpy(), side="right"), 0, n - 1)
+    return cls, breaks
+
+
+def class_colours(n: int, palette: Sequence[str]) -> list[str]:
+    """``n`` colours spread over ``palette`` (light to dark), the first and last kept."""
+    if n <= 1:
+        return [palette[0]] * max(n, 0)
+    return [palette[round(i * (len(palette) - 1) / (n - 1))] for i in range(n)]
 
 
 def choropleth_map(
@@ -80,7 +128,9 @@ def choropleth_map(
     basemap: str | Basemap = "gsi_pale",
     prefer_canvas: bool = True,
 ) -> folium.Map:
-    """Districts coloured by quantile classes of ``value``, with names, salons and shelters.
+    """Districts coloured by quantile classes of ``value`` (:func:`spread_classes`: ties merge, so
+    every class in the legend holds districts; the legend gives each range its number of
+    districts), with names, salons and shelters.
 
     Parameters
     ----------
@@ -97,8 +147,9 @@ def choropleth_map(
     d = districts.copy()
     numeric = pd.to_numeric(d[value].where(d[value].map(lambda v: not isinstance(v, str))),
                             errors="coerce")
-    cls, breaks = classify(numeric, k=len(palette))
-    d["fill"] = [palette[c] if c >= 0 else NO_DATA for c in cls]
+    cls, breaks = spread_classes(numeric, k=len(palette))
+    colours = class_colours(len(breaks) - 1, palette)
+    d["fill"] = [colours[c] if c >= 0 else NO_DATA for c in cls]
     d["tip"] = [_tip_html(row, tooltip) for _, row in d.iterrows()]
     keep = ["district_code", "district_name", "fill", "tip", "geometry"]
     if link:
@@ -126,9 +177,7 @@ def choropleth_map(
             [p.y, p.x],
             icon=folium.DivIcon(class_name="karte-label" + (" karte-label-small" if is_small else ""),
                                 icon_size=(1, 1),
-                                html=f'<div style="font:11px sans-serif;white-space:nowrap;'
-                                     f'transform:translateX(-50%);'
-                                     f'text-shadow:0 0 3px #fff,0 0 3px #fff">'
+                                html=f'<div style="{LABEL_CSS}">'
                                      f'{html.escape(row.district_name.replace("（仮）", ""))}</div>'),
         ).add_to(labels)
     labels.add_to(m)
@@ -139,16 +188,17 @@ def choropleth_map(
                     styles={"s": {"color": "#263238", "fillColor": "#ffffff", "radius": 4, "weight": 1.5}},
                     tip=lambda r: html.escape(str(r["name"])))
     if shelters is not None:
-        point_layer(m, _points_geojson, shelters, "指定避難所（紫の輪: 福祉避難所）", show=False,
+        point_layer(m, _points_geojson, shelters, LAYER_NAMES["shelters"], show=False,
                     styles={"w": STYLES["welfare"], "s": STYLES["shelters"]},  # as on the district map
                     style_of=lambda r: "w" if bool(r["welfare"]) else "s",
                     tip=lambda r: html.escape(str(r["name"])) + ("（福祉避難所）" if bool(r["welfare"])
                                                                 else ""))
     folium.LayerControl(collapsed=False).add_to(m)
 
-    items = [(palette[i], f"{breaks[i]:.1%} 〜 {breaks[i + 1]:.1%}") for i in range(len(palette))]
+    items = [(colours[i], f"{breaks[i]:.1%} 〜 {breaks[i + 1]:.1%}（{int((cls == i).sum())}地区）")
+             for i in range(len(colours))]
     if (cls < 0).any():
-        items.append((NO_DATA, "秘匿・データなし"))
+        items.append((NO_DATA, f"秘匿・データなし（{int((cls < 0).sum())}地区）"))
     legend = html.escape(title) + "".join(  # notes at the legend's own 14 px, not smaller
         f'<br><span style="font-weight:normal">{html.escape(n)}</span>' for n in notes)
     m.get_root().html.add_child(folium.Element(legend_html(legend, items)))

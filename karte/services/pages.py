@@ -16,7 +16,9 @@ import pandas as pd
 
 from karte import history
 from karte.analysis import season, season_note
+from karte.assemble import GAP_COLUMNS, district_gap_columns, gap_column, gap_rate_column
 from karte.domain.access import SUPPRESSED, Access, Level
+from karte.domain.gaps import AT_RISK
 from karte.domain.layers import Layer
 from karte.domain.schema import ROLE_JA, SYNTHETIC_JA, Role
 from karte.render.charts import trend_chart
@@ -24,17 +26,20 @@ from karte.render.district_map import GAP_LABEL, district_map, personal_overlay,
 from karte.render.overview import MEASURES, choropleth_map, standin_note
 from karte.render.webmap import ASSETS, Basemap, MapParts, map_parts
 from karte.services import history as trends
-from karte.services import kartes
+from karte.services import kartes, suppression
 from karte.services.layers import layer_view
 from karte.services.personal import cooperator_records, person_records, read_records
 from karte.snapshot import current
 from karte.store.base import Store
 
-#: measure -> (column of the districts layer, count column that hides it, "1 - value"?)
+#: measure -> (column of the districts layer, count column that hides it, "1 - value"?). The gap
+#: measures map one gap kind each (:data:`karte.render.overview.MEASURES`); ``gap_rate`` is the
+#: default kind (no supporter). The any-gap rate (``gap_rate`` column) stays in the table only.
 MEASURE_COLUMNS = {
-    "coverage": ("uncovered_share", "uncovered_elderly", True),
-    "gap_rate": ("gap_rate", "at_risk", False),
-    "ageing": ("elderly_rate", "elderly", False),
+    key: (("uncovered_share", "uncovered_elderly", True) if key == "coverage"
+          else ("elderly_rate", "elderly", False) if key == "ageing"
+          else (gap_rate_column(spec.gap), gap_column(spec.gap), False))
+    for key, spec in MEASURES.items()
 }
 
 # --- city -----------------------------------------------------------------------------------------
@@ -43,10 +48,10 @@ def city_page(store: Store, access: Access, *, measure: str, max_small: int, bas
     """The city map coloured by ``measure`` (a key of :data:`MEASURE_COLUMNS`) and its table rows:
     aggregates only, the same for every viewer of one audience, drawn once per build."""
     spec = MEASURES[measure]
-    public = access.level == Level.PUBLIC
+    audience = suppression.audience(access)
 
     def build():
-        frame = _with_measure(layer_view(store, "districts", access, max_small=max_small), measure)
+        frame = _with_measure(district_figures(store, access, max_small=max_small), measure)
         services = layer_view(store, "services", access, max_small=max_small)
         shelters = layer_view(store, "shelters", access, max_small=max_small)
         m = choropleth_map(
@@ -60,7 +65,7 @@ def city_page(store: Store, access: Access, *, measure: str, max_small: int, bas
         return map_parts(m), rows
 
     snap = current(store)
-    parts, rows = snap.memo(("page:city", public, measure, max_small, basemap), build)
+    parts, rows = snap.memo(("page:city", audience, measure, max_small, basemap), build)
     municipality = next((k["district"]["municipality"]["code"] for k in snap.kartes.values()), None)
     city_trend = trends.trend(store, None, access, municipality=municipality or access.municipality or "",
                               max_small=max_small)
@@ -71,27 +76,74 @@ def city_page(store: Store, access: Access, *, measure: str, max_small: int, bas
             "synthetic": "・".join(SYNTHETIC_JA.get(s, s) for s in first.get("synthetic") or []),
             "standin": any(k["district"].get("standin") for k in snap.kartes.values()),
             "measures": [(k, v.label) for k, v in MEASURES.items()],
+            "any_gap": {"label": AT_RISK.label, "note": ANY_GAP_NOTE},
             "sources": {**history.sources_block(snap.meta, params=snap.params), "census_total": census_total},
             "trend": city_trend,
             "fiscal_year_label": trends.fiscal_label(year) if (year := trends.build_year(snap)) else ""}
 
 
+#: Why the any-gap figure of the city table is high (one line under the table).
+ANY_GAP_NOTE = ("「いずれかの空白がある」は、個別避難計画が作成中の人と名簿提供の同意がない人も"
+                "空白に数えるため、どの地区でも高くなります。地図は空白の種類を一つ選んで色分けしています。")
+
+
+def district_figures(store: Store, access: Access, *, max_small: int) -> gpd.GeoDataFrame:
+    """The districts layer as ``access`` may see it (:func:`karte.services.layers.layer_view`),
+    with each gap kind's count and rate (:data:`karte.assemble.GAP_COLUMNS`) suppressed by the same
+    rule as ``at_risk`` and ``gap_rate``: a count by the build's plan (primary and complementary
+    cells), a rate with its count or its denominator (``support_needers``).
+
+    The columns are taken from the snapshot's layer when it has them, else computed here from the
+    snapshot's ``district_gaps`` (:func:`karte.assemble.district_gap_columns`)."""
+    frame = layer_view(store, "districts", access, max_small=max_small)
+    missing = [c for c in GAP_COLUMNS if c not in frame.columns]
+    if not missing:
+        return frame
+    snap = current(store)
+    exact = snap.layer("districts")[["district_code", "support_needers"]].reset_index(drop=True)
+    exact = exact.join(district_gap_columns(snap.district_gaps, exact["district_code"]), on="district_code")
+    shown = exact
+    if suppression.applies(access):
+        shown = suppression.suppress_frame(exact, "districts", max_small, snapshot=snap)
+        if access.level == Level.DISTRICT_MEMBER:  # their own district exactly, as layer_view does
+            own = (exact["district_code"] == access.district).to_numpy()
+            for column in missing:
+                shown[column] = shown[column].astype(object).where(~own, exact[column].astype(object))
+    by_code = shown.set_index("district_code")
+    out = frame.copy()
+    for column in missing:
+        out[column] = by_code[column].reindex(out["district_code"]).to_numpy()
+    return out
+
+
 def _with_measure(frame: gpd.GeoDataFrame, measure: str) -> gpd.GeoDataFrame:
     column, count, inverse = MEASURE_COLUMNS[measure]
     out = frame.copy()
+    values, texts = _rates(out, column, count, inverse=inverse)
+    out["value"] = pd.Series(values, index=out.index, dtype=float)
+    out["value_text"] = texts
+    out["population_text"] = [_people(p) for p in out["population"]]
+    out["any_gap_text"] = _rates(out, "gap_rate", "at_risk")[1]
+    return out
+
+
+def _rates(frame: pd.DataFrame, column: str, count: str, *, inverse: bool = False
+           ) -> tuple[list[float | None], list[str]]:
+    """The values of rate ``column`` and their text: ``SUPPRESSED`` when the rate is hidden with
+    its count or its denominator (:data:`karte.services.suppression.RATE_OVER`), "—" when there
+    is no figure."""
+    over = suppression.RATE_OVER.get(column)
+    denominators = frame[over] if over in frame.columns else [None] * len(frame)
     values, texts = [], []
-    for rate, n in zip(out[column], out[count], strict=True):
+    for rate, n, d in zip(frame[column], frame[count], denominators, strict=True):
         if _missing(rate) or isinstance(rate, str):
             values.append(None)
-            texts.append(SUPPRESSED if n == SUPPRESSED or rate == SUPPRESSED else "—")
+            texts.append(SUPPRESSED if SUPPRESSED in (n, rate, d) else "—")
             continue
         v = 1.0 - float(rate) if inverse else float(rate)
         values.append(v)
         texts.append(f"{v:.1%}")
-    out["value"] = pd.Series(values, index=out.index, dtype=float)
-    out["value_text"] = texts
-    out["population_text"] = [_people(p) for p in out["population"]]
-    return out
+    return values, texts
 
 
 # --- district -------------------------------------------------------------------------------------
@@ -114,6 +166,9 @@ def district_page(store: Store, code: str, access: Access, *, max_small: int, ba
             coverage=layer_view(store, "coverage", access, district=code, max_small=max_small),
             services=layer_view(store, "services", access, district=code, max_small=max_small),
             shelters=layer_view(store, "shelters", access, district=code, max_small=max_small),
+            # 町丁・字 outlines and names: something to orient by without basemap tiles
+            small_areas=layer_view(store, "small_areas", access, district=code,
+                                   max_small=max_small)[["name", "geometry"]],
             asset_base=ASSETS, basemap=basemap))
 
     parts = current(store).memo(("page:district", code, public, max_small, basemap), build)

@@ -44,8 +44,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from karte.assemble import gap_column, gap_rate_column
 from karte.domain.access import SUPPRESSED, Access, Level
 from karte.domain.errors import KarteError
+from karte.domain.gaps import ANALYSED
 
 #: Numeric columns of the public layers that are *not* counts of people (never suppressed).
 NOT_COUNTS = frozenset({"small_areas", "area_km2", "salons", "cells", "radius_m"})
@@ -57,6 +59,7 @@ RATE_OF = {
     "uncovered_share": "uncovered_elderly",
     "uncovered_elderly_share": "uncovered_elderly",
     "uncovered_75_plus_share": "uncovered_75_plus",
+    **{gap_rate_column(k): gap_column(k) for k in ANALYSED},
 }
 #: Rate column -> the count it is divided by (hidden with it too).
 RATE_OVER = {
@@ -64,6 +67,7 @@ RATE_OVER = {
     "gap_rate": "support_needers",
     "uncovered_share": "elderly",
     "uncovered_elderly_share": "elderly",
+    **{gap_rate_column(k): "support_needers" for k in ANALYSED},
 }
 
 #: karte paths whose numbers are counts of people: (section, key) of dicts or lists of dicts.
@@ -491,7 +495,8 @@ def suppress_karte(karte: dict, max_small: int, *, snapshot=None) -> dict:
 LAYER_CELLS = {
     "districts": {"population": ("base", "population"), "elderly": ("base", "elderly"),
                   "support_needers": ("base", "support_needers"), "at_risk": ("gap", "at_risk"),
-                  "uncovered_elderly": ("cov", "uncovered_elderly")},
+                  "uncovered_elderly": ("cov", "uncovered_elderly"),
+                  **{gap_column(k): ("gap", k) for k in ANALYSED}},
     "coverage": {c: ("cov", c) for c in COVERAGE_COUNTS},
     "small_areas": {**{c: ("area", c) for c in AREA_COUNTS}, "elderly": ("area", "elderly")},
 }
