@@ -45,7 +45,20 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from api import errors
 from api.auth import LoginGate, LoginThrottle, MemoryLedger, StoreLedger
 from api.deps import WebSettings, allowed_hosts, web_settings
-from api.routes import apidocs, auth, care, copies, districts, drills, history, ogc, pages, supporters, tiles
+from api.routes import (
+    apidocs,
+    auth,
+    care,
+    copies,
+    districts,
+    drills,
+    history,
+    ogc,
+    outreach,
+    pages,
+    supporters,
+    tiles,
+)
 from karte.render.webmap import Basemap
 from karte.services import drills as drill_records
 from karte.settings import Settings
@@ -134,7 +147,8 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None,
     app.add_middleware(errors.CatchAll, debug=settings.debug)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(settings))
 
-    for routes in (auth, districts, ogc, tiles, apidocs, pages, history, care, supporters, drills, copies):
+    for routes in (auth, districts, ogc, tiles, apidocs, pages, outreach, history, care, supporters, drills,
+                   copies):
         app.include_router(routes.router)
     if STATIC.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC), name="static")

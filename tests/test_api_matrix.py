@@ -160,7 +160,10 @@ def _urls(app, client) -> list[tuple[str, str]]:
         feature_ids[cid] = fc["features"][0]["id"] if fc.get("features") else "none"
     fill = {"code": ROUTE_CODES, "layer": [v.value for v in WebLayer], "table": [v.value for v in Table],
             "collection_id": list(COLLECTIONS), "copy_id": ["K000001"],
-            "supporter_id": ["SP000001"]}
+            "supporter_id": ["SP000001"],
+            # a small area (町丁・字) of each district: the outreach place pages
+            "key_code": [str(app.state.store.read("small_areas", district=c)["key_code"].iloc[0])
+                         for c in ROUTE_CODES]}
     out = []
     for path, name, methods, route in _routes(app):
         if isinstance(route, Mount):

@@ -1,4 +1,5 @@
-"""The Japanese HTML pages: city overview, district page, outreach page (server-rendered).
+"""The Japanese HTML pages: city overview and district page (server-rendered; the outreach pages
+are in :mod:`api.routes.outreach`).
 
 Thin: what a page shows comes from :mod:`karte.services.pages` (what this viewer may see, maps
 drawn by :mod:`karte.render`); a route picks the template and handles the form. Leaflet is served
@@ -10,19 +11,17 @@ from __future__ import annotations
 
 from enum import StrEnum
 from typing import Annotated
-from urllib.parse import quote
 
 import pandas as pd
-from fastapi import APIRouter, Form, Path, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import HTMLResponse
 
 from api import nav
-from api.deps import AccessDep, SettingsDep, StoreDep, check_csrf, csrf_token
-from api.errors import ApiError
+from api.deps import AccessDep, SettingsDep, StoreDep, csrf_token
 from karte.domain.access import LEVEL_JA, PUBLIC, SUPPRESSED, Access, Level
 from karte.domain.schema import Edition
 from karte.render.webmap import Basemap
-from karte.services import outreach, pages
+from karte.services import pages
 
 router = APIRouter(include_in_schema=False)
 
@@ -64,47 +63,7 @@ CSV_LABELS = {"base": "基礎情報", "register_summary": "要支援者の集計
               "register": "要支援者名簿（個人情報）", "cooperators": "共助協力者名簿（個人情報）"}
 
 
-@router.get("/outreach", response_class=HTMLResponse, name="outreach_page")
-def outreach_page(request: Request, store: StoreDep, access: AccessDep, settings: SettingsDep,
-                  district: Annotated[str | None, Query(pattern=CODE_PATTERN, max_length=32)] = None,
-                  done: Annotated[str | None, Query(pattern=r"^(confirmed|rejected)$")] = None):
-    """Outreach planning (coordinators and city staff): ranking on a map and as a list, supporter
-    suggestions to confirm or reject."""
-    denied = _outreach_gate(request, access)
-    if denied is not None:
-        return denied
-    page = outreach.outreach_page(store, access, district=district, basemap=Basemap.from_settings(settings))
-    return _render(request, "outreach.html", access,
-                   {"title": "アウトリーチ計画 — 地区カルテ", **page, "done": done})
-
-
-@router.post("/outreach/decisions", name="outreach_decide")
-def outreach_decide(request: Request, store: StoreDep, access: AccessDep,
-                    person_id: Annotated[str, Form(pattern=r"^[A-Za-z0-9_-]{1,64}$")],
-                    cooperator_id: Annotated[str, Form(pattern=r"^[A-Za-z0-9_-]{1,64}$")],
-                    decision: Annotated[str, Form(pattern=r"^(confirmed|rejected)$")],
-                    csrf: Annotated[str, Form(max_length=256)],
-                    district: Annotated[str, Form(max_length=32)] = ""):
-    """Record a coordinator's decision on one suggestion (CSRF-checked); back to the page."""
-    check_csrf(request, csrf)
-    denied = _outreach_gate(request, access)
-    if denied is not None:
-        return denied
-    outreach.record_decision(store, access, person_id=person_id, cooperator_id=cooperator_id,
-                             decision=decision)
-    target = f"/outreach?done={decision}"
-    if district and _valid_code(district):
-        target += f"&district={quote(district)}"
-    return RedirectResponse(target, status_code=303)
-
-
-def _outreach_gate(request: Request, access: Access):
-    """Anonymous: to the login page; logged in without the level: 403."""
-    if access.level in outreach.OUTREACH_LEVELS:
-        return None
-    if access.user == PUBLIC.user and access.level == Level.PUBLIC:
-        return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
-    raise ApiError(403, "アウトリーチの画面はコーディネーターと市職員だけが使えます")
+# The outreach pages and forms are in :mod:`api.routes.outreach`.
 
 
 # --- shared ---------------------------------------------------------------------------------------
@@ -115,7 +74,7 @@ def _render(request: Request, template: str, access: Access, context: dict) -> H
         "user": access.user if logged_in else None,
         "level": access.level.value, "level_ja": LEVEL_JA[access.level],
         "district_scope": access.district, "logged_in": logged_in,
-        "csrf": csrf_token(request) if logged_in or template == "outreach.html" else None,
+        "csrf": csrf_token(request) if logged_in or template.startswith("outreach") else None,
         "path": request.url.path, "suppressed": SUPPRESSED,
         "max_small": request.app.state.settings.suppress_max,
         "menu": nav.menu(request.app, access),

@@ -184,9 +184,9 @@ LAYERS: dict[str, LayerSpec] = {s.name: s for s in (
 
 # The record layers of each part of the product live in their own module (one per topic), added
 # here so the one registry holds them all. Each module defines ``LAYERS`` (a tuple of LayerSpec).
-from karte.domain import care, copies, drills, history, security, supporters  # noqa: E402 (needs LayerSpec)
+from karte.domain import care, copies, drills, history, outreach, security, supporters  # noqa: E402 (needs LayerSpec)
 
-for _topic in (history, care, supporters, drills, copies, security):
+for _topic in (history, care, supporters, drills, copies, security, outreach):
     for _entry in _topic.LAYERS:
         if _entry.name in LAYERS:
             raise ValueError(f"layer {_entry.name} is defined twice")

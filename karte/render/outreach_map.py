@@ -1,7 +1,9 @@
-"""The outreach web map: small areas coloured by outreach priority, the first ranks numbered, and
-supporter suggestions drawn as lines from the person to the suggested cooperator.
+"""The outreach web maps: small areas coloured by outreach priority, the first ranks numbered, and
+supporter suggestions drawn as lines from the person to the suggested cooperator
+(:func:`outreach_map`); one place with the people there and its open households of concern
+(:func:`place_map`).
 
-Pure drawing over what :mod:`karte.outreach` gives a coordinator (EPSG:6678 frames).
+Pure drawing over what :mod:`karte.services.outreach` gives a coordinator (EPSG:6678 frames).
 """
 
 from __future__ import annotations
@@ -90,11 +92,45 @@ def outreach_map(ranking: gpd.GeoDataFrame, suggestions: pd.DataFrame | None = N
 
 
 def _tip(r) -> str:
+    elderly = f"高齢者 {int(r.elderly):,}人<br>" if getattr(r, "elderly", None) is not None else ""
     return (f"<b>{int(r.rank)}位 {html.escape(str(r.name))}</b>"
             f"（{html.escape(str(getattr(r, 'district_name', '') or ''))}）<br>"
-            f"点数 {float(r.score):.1f}<br>一人暮らし高齢者 {int(r.elderly_alone)}人<br>"
+            f"点数 {float(r.score):.1f}<br>{elderly}一人暮らし高齢者 {int(r.elderly_alone)}人<br>"
             f"サロン徒歩圏外の高齢者 {int(r.uncovered_elderly)}人（推計）<br>"
             f"支援者のいない要支援者 {int(r.unsupported)}人"
             + (f"<br>気になる世帯（対応中） {int(r.open_concerns)}"
                + (f"・最終訪問 {html.escape(str(r.last_visit))}" if getattr(r, "last_visit", None) else "")
                if getattr(r, "open_concerns", 0) else ""))
+
+
+#: The place map's layers: the area, support-needers (coloured by their first gap) and households.
+PLACE_LAYERS = {"area": "この町丁・字", "people": "要支援者（色: 主な空白）",
+                "concerns": "気になる世帯（対応中）"}
+
+
+def place_map(area: gpd.GeoDataFrame, people: gpd.GeoDataFrame, concerns: gpd.GeoDataFrame, *,
+              asset_base: str, basemap: str | Basemap = "gsi_pale", to_geojson=None) -> folium.Map:
+    """One small area (``area``: its polygon) with the support-needers there (``people``: points
+    with ``tip`` and ``colour``) and its open households of concern (``concerns``: points with
+    ``tip``); all EPSG:6678, already limited to what the viewer may see."""
+    to_geojson = to_geojson or web_geojson(tolerance_m=2.0, decimals=6)
+    m = offline_map(area.to_crs(4326).total_bounds if len(area) else (140.6, 40.7, 140.9, 40.9),
+                    asset_base=asset_base, basemap=basemap, prefer_canvas=False)
+    folium.GeoJson(to_geojson(area[[area.geometry.name]]), name=PLACE_LAYERS["area"],
+                   style_function=lambda f: {"color": "#a50f15", "weight": 2.5, "fillOpacity": 0.05}
+                   ).add_to(m)
+    for frame, name, style in ((people, PLACE_LAYERS["people"], None),
+                               (concerns, PLACE_LAYERS["concerns"], "#6a1b9a")):
+        located = frame[frame.geometry.notna() & ~frame.geometry.is_empty] if len(frame) else frame
+        if not len(located):
+            continue
+        slim = gpd.GeoDataFrame({"tip": [html.escape(str(t)) for t in located["tip"]],
+                                 "c": located["colour"] if style is None else style},
+                                geometry=located.geometry.values, crs=located.crs)
+        data = to_geojson(slim)
+        folium.GeoJson(data, name=name,
+                       marker=folium.CircleMarker(radius=7, fill=True, fill_opacity=0.9, weight=2),
+                       style_function=lambda f: {"color": "#fff", "fillColor": f["properties"]["c"]},
+                       tooltip=folium.GeoJsonTooltip(["tip"], labels=False)).add_to(m)
+    folium.LayerControl(collapsed=True).add_to(m)
+    return m

@@ -19,8 +19,16 @@ than suggested again. Nothing is assigned without a confirmation.
 Below city staff no output carries the id of a register entry the viewer may not see (issue 16,
 item 9): a decision city staff recorded on a person who did not consent is left out of the
 decisions a coordinator is shown. Per ranked place the page also shows its open households of
-concern and the last visit to them (:func:`karte.services.care.open_concerns_by_area`, read as
-the viewer).
+concern and the last visit (:func:`karte.services.care.open_concerns_by_area` and the outreach
+visits, read as the viewer).
+
+The ranking is by rate (share of the place's elderly, the default) or by count
+(:func:`gis.outreach.outreach_priority`; both scores and ranks always shown). A ranked place
+opens on its own page (:func:`place_page`): the people there the viewer may see (support-needers
+with their gaps, open households of concern), a small map, and its outreach visits, with the form
+that records one (:func:`record_visit`: the record layer ``outreach_visits`` of
+:mod:`karte.domain.outreach`, appended through the store as the viewer). When no suggestion is
+open, :func:`empty_reason` says why and what would help. See ``docs/outreach.md``.
 """
 
 from __future__ import annotations
@@ -32,16 +40,18 @@ import pandas as pd
 
 from gis.coverage import salon_coverage
 from gis.mesh import jis_mesh, population_surface
-from gis.outreach import outreach_priority, outreach_units
+from gis.outreach import ORDERS, outreach_priority, outreach_units
 from gis.params import AnalysisParams
 from gis.suggest import suggest_supporters
 from karte.analysis import evacuation_gaps
 from karte.domain.access import Access, Level
-from karte.domain.care import japanese_date
+from karte.domain.care import CareLayer, CaseStatus, japanese_date
 from karte.domain.errors import AccessDenied, InputError, NotFoundError
-from karte.domain.layers import LAYERS, Layer
+from karte.domain.gaps import BY_KEY, primary_gap
+from karte.domain.layers import LAYERS, Layer, split_list
+from karte.domain.outreach import VISIT_RESULT_JA, VISITS
 from karte.domain.schema import ROLE_JA, VOCABULARY, Role
-from karte.render.outreach_map import outreach_map
+from karte.render.outreach_map import outreach_map, place_map
 from karte.render.webmap import ASSETS, Basemap, map_parts
 from karte.services import care, supporters
 from karte.services.layers import layer_view
@@ -54,6 +64,11 @@ OUTREACH_LEVELS = (Level.COORDINATOR, Level.CITY_STAFF)
 #: The columns of a decision (the record layer's declared schema).
 DECISION_COLUMNS = LAYERS[Layer.DECISIONS].column_names
 DECISION_JA = {"confirmed": "確認済み", "rejected": "見送り"}
+#: The orderings of the ranking (:data:`gis.outreach.ORDERS`), as the page's chooser names them.
+ORDER_JA = {"rate": "割合（高齢者に占める割合）", "count": "人数"}
+assert set(ORDER_JA) == set(ORDERS)
+#: The columns of an outreach visit (the record layer's declared schema).
+VISIT_COLUMNS = LAYERS[VISITS].column_names
 
 
 def check_access(access: Access) -> None:
@@ -64,34 +79,41 @@ def check_access(access: Access) -> None:
 
 # --- ranking --------------------------------------------------------------------------------------
 
-def outreach_ranking(store: Store, access: Access, *, params: AnalysisParams | None = None
-                     ) -> gpd.GeoDataFrame:
+def outreach_ranking(store: Store, access: Access, *, by: str = "rate",
+                     params: AnalysisParams | None = None) -> gpd.GeoDataFrame:
     """Small areas ranked for coordinator visits (:func:`gis.outreach.outreach_priority`), EPSG:6678.
 
-    Columns: ``rank``, ``score``, ``key_code``, ``name`` (町丁・字), ``district_code``,
-    ``district_name``, ``elderly_alone``, ``uncovered_elderly`` (estimates, rounded to people),
-    ``unsupported`` (support-needers without a supporter, counted whatever their consent) and
-    ``points_<part>``; sorted by rank. Counts, no personal rows: no access-log entry.
+    Columns: ``rank``, ``score`` (of ``by``: ``"rate"`` or ``"count"``), ``rank_rate``,
+    ``score_rate``, ``rank_count``, ``score_count``, ``key_code``, ``name`` (町丁・字),
+    ``district_code``, ``district_name``, ``elderly`` (65+), ``elderly_alone``,
+    ``uncovered_elderly`` (estimates, rounded to people), ``unsupported`` (support-needers without a
+    supporter, counted whatever their consent), ``rate_<part>`` and ``points_<part>``; sorted by
+    rank, places with nothing to visit for (no rank) last. Counts, no personal rows: no access-log
+    entry.
     """
     check_access(access)
+    if by not in ORDERS:
+        raise InputError(f"並べ替えは {' / '.join(ORDER_JA.values())} のどちらかです")
     params = params or AnalysisParams()
     snap = current(store)
-    ranked = snap.memo(("outreach:ranking", params), lambda: _rank(snap, params))
+    ranked = snap.memo(("outreach:ranking", params, by), lambda: _rank(snap, params, by=by))
     areas = layer_view(store, "small_areas", access)[["key_code", "name", "geometry"]]
     districts = layer_view(store, "districts", access)[["district_code", "district_name"]]
     out = areas.merge(ranked, on="key_code", how="inner").merge(districts, on="district_code",
                                                                how="left")
-    out = out.sort_values(["rank", "key_code"], kind="stable").reset_index(drop=True)
+    out = out.sort_values(["rank", "key_code"], kind="stable", na_position="last").reset_index(drop=True)
     return gpd.GeoDataFrame(out, geometry="geometry", crs=areas.crs)
 
 
-def _rank(snap: Snapshot, params: AnalysisParams) -> pd.DataFrame:
+def _rank(snap: Snapshot, params: AnalysisParams, *, by: str = "rate") -> pd.DataFrame:
+    """The ranking of the small areas (the same steps as :func:`karte.analyse._ranking`)."""
     small = snap.small_areas
-    surface = population_surface(small, jis_mesh(small, level=params.mesh_level))
+    surface = snap.memo(("outreach:surface", params.mesh_level),
+                        lambda: population_surface(small, jis_mesh(small, level=params.mesh_level)))
     covered = salon_coverage(surface, snap.services, vocab=VOCABULARY, params=params)
     gaps, _, _ = _gaps(snap, params)
     units = outreach_units(covered, gaps, by="key_code")
-    ranked = outreach_priority(units)
+    ranked = outreach_priority(units, by=by)
     for col in ("elderly_alone", "uncovered_elderly"):
         ranked[col] = ranked[col].round().astype(int)
     return ranked
@@ -228,6 +250,195 @@ def record_decision(store: Store, access: Access, *, person_id: str, cooperator_
     return {c: stored[c] for c in DECISION_COLUMNS}
 
 
+# --- why no suggestion ----------------------------------------------------------------------------
+
+def empty_reason(store: Store, access: Access, *, district: str | None,
+                 params: AnalysisParams | None = None) -> dict:
+    """Why the list of open suggestions (of ``district``, or the city) is empty, and what would
+    help: ``{"why": [...], "help": [...]}`` (Japanese sentences; counts and place names only, no
+    person). Call it when :func:`suggestions` gave none.
+
+    The reasons are the matching engine's (:func:`gis.suggest.unsuggested`, as
+    :func:`karte.services.supporters.evacuation_unmatched` counts them): everyone in reach at
+    capacity (raise capacity: how many willing cooperators of the district are full), nobody
+    willing within reach (recruit near the places where those people live), no location, nobody
+    offers evacuation help; decisions already recorded (those people are not suggested again);
+    and, for a district, the neighbouring districts whose willing cooperators still have room.
+    """
+    check_access(access)
+    params = params or AnalysisParams()
+    snap = current(store)
+    shareable_only = access.level != Level.CITY_STAFF
+    found = supporters.unmatched_frame(snap, shareable_only=shareable_only)
+    if district is not None:
+        found = found[found["district_code"] == district]
+    counts = {r: int(n) for r, n in found["reason"].value_counts().items()}
+    inputs = snap.analysis_inputs()
+    register, coops = inputs["register"], inputs["cooperators"]
+    gaps, _, _ = _gaps(snap, params)
+    lacking = gaps[gaps["no_supporter"].to_numpy(dtype=bool)]
+    if district is not None:
+        lacking = lacking[lacking["district_code"] == district]
+    where = "この地区" if district is not None else "市内"
+    why: list[str] = []
+    help_: list[str] = []
+    waiting = sum(counts.values())
+    if len(lacking) == 0:
+        why.append(f"{where}には支援者が決まっていない要支援者がいません。")
+        return {"why": why, "help": help_}
+    decided = _decided_count(store, access, district)
+    if waiting == 0:
+        shared = "" if access.level == Level.CITY_STAFF else "（名簿の提供に同意した方・条例による方のうち）"
+        why.append(f"支援者が決まっていない要支援者 {len(lacking):,} 人{shared}は、候補がすべて決定済みか、"
+                   "候補を出せる方がいません。")
+        if decided:
+            why.append(f"決定を記録した {decided:,} 人には候補を出し直しません"
+                       "（名簿の取り込みで反映されます）。")
+        if access.level != Level.CITY_STAFF:
+            help_.append("名簿の提供に同意していない方への提案は市職員の画面にだけ出ます。"
+                         "同意の確認を進めてください。")
+        return {"why": why, "help": help_}
+    labels = supporters.REASON_JA
+    why.append(f"支援者が決まっていない要支援者 {waiting:,} 人に候補がいません: "
+               + "、".join(f"{labels.get(r, r)} {n:,} 人" for r, n in counts.items()) + "。")
+    load = snap.supporter_load
+    in_scope = coops if district is None else coops[coops["district_code"] == district]
+    ids = in_scope["cooperator_id"].astype(str)
+    table = load.reindex(ids) if len(load) else pd.DataFrame(index=ids)
+    willing = (table["willing"].fillna(False).astype(bool) if "willing" in table
+               else pd.Series(False, index=ids))
+    spare = pd.to_numeric(table.get("spare", pd.Series(index=ids, dtype=float)), errors="coerce")
+    full = int((willing & (spare.fillna(1) <= 0)).sum())
+    if counts.get("at_capacity"):
+        why.append(f"近くの避難支援者は受け持ちがいっぱいです（{where}の避難支援者 "
+                   f"{int(willing.sum()):,} 人のうち {full:,} 人が上限に達しています）。")
+        help_.append(f"受け持ちの上限を見直す: 上限に達している避難支援者 {full:,} 人に、もう一人受け持てるか"
+                     "相談する（共助協力者名簿の「受け持ち」）。")
+    places = _places_of(register, found, snap, reasons=("too_far", "at_capacity"))
+    if places:
+        help_.append("避難支援者を募る: " + "、".join(f"{name}（{n} 人）" for name, n in places)
+                     + " の付近（候補のいない要支援者が多い町丁・字）。")
+    if district is not None:
+        near = _neighbour_room(snap, coops, load, district)
+        if near:
+            help_.append("隣の地区の避難支援者に頼む: " + "、".join(
+                f"{name}（{code}）で受け持ちに余裕のある方 {n:,} 人" for code, name, n in near) + "。")
+        elif counts.get("at_capacity") or counts.get("too_far"):
+            help_.append("隣の地区にも受け持ちに余裕のある避難支援者はいません。")
+    if counts.get("no_location"):
+        help_.append(f"所在地が不明な {counts['no_location']:,} 人: 住所を確かめて名簿を更新する。")
+    if counts.get("no_kind"):
+        help_.append("避難支援のできる協力者が登録されていません: 協力者の「できること」に"
+                     "避難支援を加えるか、新たに募る。")
+    if decided:
+        why.append(f"決定を記録した {decided:,} 人には候補を出し直しません。")
+    return {"why": why, "help": help_}
+
+
+def _decided_count(store: Store, access: Access, district: str | None) -> int:
+    made = decisions(store, access)
+    if district is not None and len(made):
+        made = made[made["district_code"] == district]
+    return int(made["person_id"].nunique()) if len(made) else 0
+
+
+def _places_of(register: pd.DataFrame, found: pd.DataFrame, snap: Snapshot, *, reasons: tuple[str, ...],
+               top: int = 3) -> list[tuple[str, int]]:
+    """The small areas (name, people) where most of the people without a candidate for
+    ``reasons`` live (counts of the engine's rows; names of places, not of people)."""
+    if found.empty:
+        return []
+    ids = found.loc[found["reason"].isin(reasons), "person_id"].astype(str)
+    if ids.empty or "key_code" not in register.columns:
+        return []
+    keys = register.set_index(register["person_id"].astype(str))["key_code"].reindex(ids).dropna()
+    names = dict(zip(snap.small_areas["key_code"], snap.small_areas["name"], strict=False)) \
+        if "name" in snap.small_areas.columns else {}
+    counted = keys.value_counts().head(top)
+    return [(str(names.get(k, k)), int(n)) for k, n in counted.items()]
+
+
+def _neighbour_room(snap: Snapshot, coops: pd.DataFrame, load: pd.DataFrame, district: str
+                    ) -> list[tuple[str, str, int]]:
+    """Districts touching ``district`` with willing cooperators who have room: (code, name, how many)."""
+    districts = snap.districts
+    mine = districts[districts["district_code"] == district]
+    if mine.empty or not len(load):
+        return []
+    shape = mine.geometry.union_all().buffer(1.0)
+    others = districts[(districts["district_code"] != district) & districts.intersects(shape)]
+    out = []
+    for row in others.sort_values("district_code").itertuples():
+        ids = coops.loc[coops["district_code"] == row.district_code, "cooperator_id"].astype(str)
+        table = load.reindex(ids)
+        room = (table["willing"].fillna(False).astype(bool)
+                & (pd.to_numeric(table["spare"], errors="coerce").fillna(0) > 0))
+        if int(room.sum()):
+            out.append((str(row.district_code), str(getattr(row, "district_name", row.district_code)),
+                        int(room.sum())))
+    return out
+
+
+# --- visits ---------------------------------------------------------------------------------------
+
+def visits(store: Store, access: Access, *, key_code: str | None = None,
+           district: str | None = None) -> list[dict]:
+    """The outreach visits the viewer may see (of one place, or every one), newest first; read as
+    the viewer (filtered and logged by the store)."""
+    check_access(access)
+    if VISITS not in store.layers():
+        return []
+    rows = read_records(store, VISITS, access, district=district)
+    if key_code is not None:
+        rows = [r for r in rows if str(r.get("key_code")) == str(key_code)]
+    for r in rows:
+        r["result_ja"] = VISIT_RESULT_JA.get(r.get("result"), r.get("result") or "")
+        r["visited_ja"] = japanese_date(r.get("visited_on"))
+    return sorted(rows, key=lambda r: (str(r.get("visited_on") or ""), str(r.get("visit_id") or "")),
+                  reverse=True)
+
+
+def last_visits(store: Store, access: Access) -> dict[str, str]:
+    """Per small area, the date of the last outreach visit the viewer may see."""
+    out: dict[str, str] = {}
+    for r in visits(store, access):
+        key, day = r.get("key_code"), r.get("visited_on")
+        if key and day:
+            out[str(key)] = max(out.get(str(key), ""), str(day))
+    return out
+
+
+def record_visit(store: Store, access: Access, key_code: str, form, *, today: dt.date | None = None
+                 ) -> dict:
+    """Record an outreach visit to the small area ``key_code`` (date, result, next step); the row
+    as stored (appended as the viewer, id from the store). Problems: :class:`care.FormError`
+    naming each field as the page labels it; nothing written."""
+    check_access(access)
+    today = today or care.today_jst()
+    place = _place(store, key_code)
+    f = care.Form(form)
+    row = {"district_code": place["district_code"], "key_code": place["key_code"],
+           "visited_on": f.date("visited_on", "訪問日", required=True, not_after=today),
+           "result": f.choice("result", "結果", VISIT_RESULT_JA, required=True),
+           "next_step": f.text("next_step", "次の対応", limit=200),
+           "recorded_by": access.user,
+           "recorded_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+    f.check()
+    stored = store.append_rows(VISITS, [row], access=access)[0]
+    return {c: stored.get(c) for c in VISIT_COLUMNS}
+
+
+def _place(store: Store, key_code: str) -> dict:
+    """The small area ``key_code`` (``key_code``, ``name``, ``district_code``, ``geometry``)."""
+    small = current(store).small_areas
+    hit = small[small["key_code"].astype(str) == str(key_code)]
+    if hit.empty:
+        raise NotFoundError(f"町丁・字 {key_code} はありません")
+    row = hit.iloc[0]
+    return {"key_code": str(row["key_code"]), "name": str(row.get("name", key_code)),
+            "district_code": str(row["district_code"]), "geometry": row.geometry}
+
+
 # --- the page -------------------------------------------------------------------------------------
 
 #: How many ranked small areas the outreach list shows; how many the citywide map draws (a
@@ -237,36 +448,124 @@ MAP_AREAS = 150
 SUGGESTION_ROWS = 40
 
 
-def outreach_page(store: Store, access: Access, *, district: str | None, basemap: Basemap) -> dict:
-    """Outreach planning (coordinators and city staff): the ranking on a map and as a list,
-    supporter suggestions to confirm or reject, the decisions made."""
+def outreach_page(store: Store, access: Access, *, district: str | None, basemap: Basemap,
+                  by: str = "rate") -> dict:
+    """Outreach planning (coordinators and city staff): the ranking on a map and as a list (by rate
+    or by count), supporter suggestions to confirm or reject (or why there are none), the
+    decisions made.
+
+    The list holds the places with something to visit for (a rank); its heading's two figures are
+    the rows shown and the places ranked in the scope (``shown_rows`` ≤ ``ranked_total``); in the
+    city view the highest rank never exceeds ``ranked_total``. A district's list numbers its places
+    1… (``district_rank``) beside their rank in the city."""
     check_access(access)
     codes = current(store).codes
     if district is not None and district not in codes:
         raise NotFoundError(f"地区 {district} はありません")
-    ranking = outreach_ranking(store, access)
-    places = care.open_concerns_by_area(store, access)
-    ranking["open_concerns"] = [places.get(k, {}).get("open_concerns", 0) for k in ranking["key_code"]]
-    visits = [places.get(k, {}).get("last_visit") or "" for k in ranking["key_code"]]
-    ranking["last_visit"] = [japanese_date(v, short=True) for v in visits]  # R8.11.28（2026-11-28）
-    shown = ranking if district is None else ranking[ranking["district_code"] == district]
+    ranking = outreach_ranking(store, access, by=by)
+    _with_visits(store, access, ranking)
+    in_scope = ranking if district is None else ranking[ranking["district_code"] == district]
+    ranked = in_scope[in_scope["rank"].notna()].copy()
+    ranked["district_rank"] = (ranked["score"].rank(method="min", ascending=False).astype(int)
+                               if len(ranked) else pd.Series(dtype=int))
     found = suggestions(store, access, district=district)
     listed = found if district is not None else found.head(SUGGESTION_ROWS)
-    drawn = shown if district is not None else shown[shown["rank"] <= MAP_AREAS]
+    drawn = in_scope if district is not None else ranked[ranked["rank"] <= MAP_AREAS]
     m = outreach_map(drawn, listed, asset_base=ASSETS, basemap=basemap)
     names = dict(zip(ranking["district_code"], ranking["district_name"], strict=False))
     made = decisions(store, access)
     if district is not None:
         made = made[made["district_code"] == district]
+    unmatched = supporters.evacuation_unmatched(store, access, district=district)
+    rows = ranked.drop(columns=ranked.geometry.name).head(RANKED_ROWS)
     return {
         "map": map_parts(m),
-        "ranking": shown.drop(columns=shown.geometry.name).head(RANKED_ROWS).to_dict("records"),
-        "ranked_total": int((shown["score"] > 0).sum()),
+        "ranking": _records(rows), "shown_rows": len(rows),
+        "ranked_total": len(ranked), "places_total": len(in_scope),
+        "by": by, "orders": list(ORDER_JA.items()), "order_ja": ORDER_JA[by],
         "suggestions": listed.drop(columns=["person_geometry", "cooperator_geometry"]).to_dict("records"),
-        "suggestions_total": len(found), "map_areas": len(drawn),
+        "suggestions_total": len(found), "map_areas": len(drawn[drawn["rank"].notna()]),
+        "empty_reason": None if len(found) else empty_reason(store, access, district=district),
         "decisions": made.head(50).to_dict("records"), "decision_ja": DECISION_JA,
-        "concerns_total": int(shown["open_concerns"].sum()),
+        "concerns_total": int(in_scope["open_concerns"].sum()),
         # why the others get no suggestion, and the persons the viewer may see with their reason
-        "unmatched": supporters.evacuation_unmatched(store, access, district=district),
+        "unmatched": unmatched,
         "district": district, "districts": [(c, names.get(c, c)) for c in codes],
+    }
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    """Rows as dicts, missing values (``<NA>``, NaN) as None (a template tests them)."""
+    return [{k: (None if _missing(v) else v) for k, v in row.items()} for row in frame.to_dict("records")]
+
+
+def _missing(value) -> bool:
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _with_visits(store: Store, access: Access, ranking: pd.DataFrame) -> None:
+    """Adds ``open_concerns`` and ``last_visit`` (short 和暦 with the ISO date: the latest of a
+    visit to an open household there and an outreach visit to the place) in place."""
+    places = care.open_concerns_by_area(store, access)
+    outreach_last = last_visits(store, access)
+    ranking["open_concerns"] = [places.get(k, {}).get("open_concerns", 0) for k in ranking["key_code"]]
+    last = [max(places.get(k, {}).get("last_visit") or "", outreach_last.get(str(k), ""))
+            for k in ranking["key_code"]]
+    ranking["last_visit"] = [japanese_date(v, short=True) for v in last]  # R8.11.28（2026-11-28）
+
+
+def place_page(store: Store, access: Access, key_code: str, *, basemap: Basemap) -> dict:
+    """One ranked place for coordinators and city staff: its figures in both rankings, the people
+    there the viewer may see (support-needers with their gaps; open households of concern; each
+    read as the viewer, logged), a small map, and its outreach visits."""
+    check_access(access)
+    place = _place(store, key_code)
+    code = place["district_code"]
+    snap = current(store)
+    figures = {}
+    for by in ORDERS:
+        ranking = outreach_ranking(store, access, by=by)
+        hit = ranking[ranking["key_code"].astype(str) == place["key_code"]]
+        if not hit.empty:
+            figures = {**_records(hit.drop(columns=hit.geometry.name).iloc[:1])[0], **figures}
+            figures[f"total_{by}"] = int(ranking["rank"].notna().sum())
+    people = read_rows(store, Layer.REGISTER, access, district=code)
+    if len(people) and "key_code" in people.columns:
+        people = people[people["key_code"].astype(str) == place["key_code"]]
+    people = people.reset_index(drop=True)
+    flags = snap.person_flags(people["person_id"]) if len(people) else None
+    persons = []
+    for i, row in enumerate(people.to_dict("records")):
+        flag = flags.iloc[i].to_dict() if flags is not None else {}
+        kinds = [BY_KEY[k] for k in split_list(flag.get("gap_kinds")) if k in BY_KEY]
+        persons.append({"person_id": row["person_id"], "name": row.get("name"),
+                        "address": str(row.get("address") or "").removeprefix("青森県青森市"),
+                        "gaps": "、".join(k.short_label for k in kinds) or "空白なし",
+                        "colour": primary_gap(flag).colour if flag else "#2e7d32"})
+    rows = care.read_care(store, access, district=code, layers=(CareLayer.CONCERNS,))
+    concerns = [c for c in rows.concerns if str(c.get("key_code")) == place["key_code"]
+                and (c.get("status") or CaseStatus.OPEN) == CaseStatus.OPEN]
+    area = gpd.GeoDataFrame({"name": [place["name"]]}, geometry=[place["geometry"]],
+                            crs=snap.small_areas.crs)
+    person_points = gpd.GeoDataFrame(
+        {"tip": [f"{p['name']}（{p['gaps']}）" for p in persons], "colour": [p["colour"] for p in persons]},
+        geometry=people.geometry.to_numpy() if len(people) else [], crs=area.crs)
+    concern_points = gpd.GeoDataFrame(
+        {"tip": [str(c.get("household") or "") for c in concerns]},
+        geometry=[c.get("geometry") for c in concerns], crs=area.crs)
+    m = place_map(area, person_points, concern_points, asset_base=ASSETS, basemap=basemap)
+    return {
+        "place": {k: v for k, v in place.items() if k != "geometry"},
+        "district_name": snap.kartes.get(code, {}).get("district", {}).get("name", code)
+        if isinstance(snap.kartes.get(code), dict) else code,
+        "figures": figures, "persons": persons,
+        "concerns": [{"concern_id": c["concern_id"], "household": c.get("household"),
+                      "urgency": c.get("urgency"), "noticed_on": japanese_date(c.get("noticed_on"))}
+                     for c in concerns],
+        "visits": visits(store, access, key_code=place["key_code"], district=code),
+        "results": list(VISIT_RESULT_JA.items()), "map": map_parts(m),
+        "today": care.today_jst().isoformat(),
     }

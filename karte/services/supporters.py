@@ -1083,6 +1083,16 @@ def fiscal_year_counts(store: Store, fiscal_year: int, *, municipality: str) -> 
 
 # --- the evacuation suggestions: why nobody -----------------------------------------------------
 
+def unmatched_frame(snap, *, shareable_only: bool) -> pd.DataFrame:
+    """:func:`gis.suggest.unsuggested` on the whole register and roster, once per build and
+    audience (seconds of matching). Ids and reasons only; the snapshot holds the whole register
+    for the analyses anyway, and what a viewer is shown of persons is filtered by their own read."""
+    inputs = snap.analysis_inputs()
+    return snap.memo(("unsuggested", shareable_only), lambda: unsuggested(
+        inputs["register"], inputs["cooperators"], vocab=VOCABULARY, params=snap.params,
+        only_shareable=shareable_only))
+
+
 def evacuation_unmatched(store: Store, access: Access, *, district: str | None = None) -> dict:
     """Why support-needers without a supporter get no suggestion (the same engine as the
     matching): counts per reason (for any viewer of the outreach page) and the persons the viewer
@@ -1093,10 +1103,8 @@ def evacuation_unmatched(store: Store, access: Access, *, district: str | None =
     """
     check_planner(access)
     snap = current(store)
-    inputs = snap.analysis_inputs()
     shareable_only = access.level != Level.CITY_STAFF
-    found = unsuggested(inputs["register"], inputs["cooperators"], vocab=VOCABULARY, params=snap.params,
-                        only_shareable=shareable_only)
+    found = unmatched_frame(snap, shareable_only=shareable_only)
     if district is not None:
         found = found[found["district_code"] == district]
     counts = {r: int((found["reason"] == r).sum()) for r in REASONS if (found["reason"] == r).any()}
