@@ -11,6 +11,8 @@ Rates (per small area, drawn with a generator seeded by ``seed``):
   at random inside the small area;
 * consent: 同意 60 %, 未回答 20 %, 不同意 10 %, 条例による推定同意 10 %;
 * evacuation plan: 作成済 35 %, 作成中 20 %, 未作成 45 %;
+* emergency contact (緊急連絡先, ``emergency_contact``): 85 % of persons, a relation and a fake
+  mobile number (``090-0000-1234``), drawn last from a stream of its own so nothing else moves;
 * supporters: 65 % of persons get the nearest evacuation-help cooperator of their district with
   capacity left; the rest are left unassigned (a gap the analysis should find);
 * cooperators per district: 6 council officers, one welfare commissioner per 220 households,
@@ -104,7 +106,25 @@ def generate(
     cooperators = _cooperators(small_areas, districts, rng)
     register = _register(small_areas, cooperators, shelters, rng, data_date)
     services = _services(small_areas, districts, shelters, emergency_sites, rng)
+    # last, from a stream of its own: every value seeded before stays as it was
+    register["emergency_contact"] = _emergency_contacts(len(register), np.random.default_rng([seed, 7]))
     return DemoData(register=register, cooperators=cooperators, services=services)
+
+
+#: Who the emergency contact (緊急連絡先) is, with the share of persons who have one.
+EMERGENCY_RELATIONS = ("長男", "長女", "次男", "次女", "妻", "夫", "弟", "妹", "甥", "姪", "近所の方")
+EMERGENCY_CONTACT_SHARE = 0.85
+
+
+def _emergency_contacts(n: int, rng: np.random.Generator) -> list[str | None]:
+    """緊急連絡先 of ``n`` persons: a relation and a clearly fake mobile number (``090-0000-xxxx``,
+    the 0000 exchange is never assigned), or None for about one in seven."""
+    out: list[str | None] = []
+    for _ in range(n):
+        relation = EMERGENCY_RELATIONS[rng.integers(len(EMERGENCY_RELATIONS))]
+        number = f"{('090', '080', '070')[rng.integers(3)]}-0000-{rng.integers(0, 10000):04d}"
+        out.append(f"{relation} {number}" if rng.random() < EMERGENCY_CONTACT_SHARE else None)
+    return out
 
 
 # --- places -----------------------------------------------------------------------------------

@@ -112,7 +112,8 @@ def test_json_karte_and_district_list(apps, kartes):
 
 
 #: CSV tables and their count columns.
-CSV_COUNTS = {"base": ("value", "city"), "register_summary": ("count",), "cooperator_summary": ("count",)}
+CSV_COUNTS = {"base": ("地区の値", "市全体の値"), "register_summary": ("人数",),
+              "cooperator_summary": ("人数",)}
 
 
 def test_csv_tables(apps, kartes):
@@ -163,13 +164,19 @@ def test_html_district_pages(apps, kartes):
 
 
 def test_html_city_page(apps):
-    """The city table's measure is hidden (秘匿) where its count of people is 3..5."""
-    from karte.services.pages import MEASURE_COLUMNS
+    """The city table's measure is hidden (秘匿) where its count of people is 3..5; so is the
+    any-gap column beside a gap measure where ``at_risk`` is."""
+    from karte.domain.access import Access, Level
+    from karte.services.pages import MEASURE_COLUMNS, district_figures
 
     staff = _features(apps[2].client("staff"), "/api/layers/districts.geojson")
-    checked = 0
+    # the gap kinds' counts, exact (the city page adds them to the districts layer)
+    exact = district_figures(apps[2].store, Access("setup", Level.CITY_STAFF), max_small=2)
+    by_code = exact.set_index("district_code")
+    staff = [{**by_code.loc[r["district_code"]].drop("geometry").to_dict(), **r} for r in staff]
+    checked = any_gap = 0
     for measure, (_, column, _) in MEASURE_COLUMNS.items():
-        small = [r for r in staff if isinstance(r[column], int) and LO <= r[column] <= HI]
+        small = [r for r in staff if _int(r[column]) is not None and LO <= _int(r[column]) <= HI]
         if not small:
             continue
         html = {n: web.client("anonymous").get("/", params={"measure": measure}).text
@@ -180,7 +187,19 @@ def test_html_city_page(apps):
             shown = re.findall(pattern, html[2])
             assert len(shown) == 1 and re.fullmatch(r"\d+\.\d%", shown[0]), (measure, r["district_code"])
             checked += 1
+        if measure.startswith("gap_"):
+            for r in staff:
+                if LO <= r["at_risk"] <= HI:
+                    cell = rf'{re.escape(r["district_name"])}</a></td>\s*<td class="n">[^<]*</td>' \
+                           rf'<td class="n any-gap">([^<]*)</td>'
+                    assert re.findall(cell, html[5]) == [SUPPRESSED], (measure, r["district_code"])
+                    any_gap += 1
     assert checked >= 1, f"the cut district {SMALL_DISTRICT} has a small count behind a measure"
+    assert any_gap >= 1, f"the cut district {SMALL_DISTRICT} has a small any-gap count"
+
+
+def _int(v) -> int | None:
+    return int(v) if isinstance(v, int | float) and not isinstance(v, bool) and v == v else None
 
 
 def _features(client, url: str) -> list[dict]:

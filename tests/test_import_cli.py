@@ -133,7 +133,8 @@ def test_import_store_restores_an_export_and_lists_the_layers_first(tmp_path, ca
     import_command("register", write_csv(tmp_path / "m1.csv", register_rows(3)), store.path, yes=True)
     backup = export_store(store, tmp_path / "backup.gpkg")
     before = {name: store.read(name) for name in store.layers()}
-    import_command("register", write_csv(tmp_path / "m2.csv", register_rows(1)), store.path, yes=True)
+    import_command("register", write_csv(tmp_path / "m2.csv", register_rows(1)), store.path, yes=True,
+                   allow_mass_delete=True)
     capsys.readouterr()
     assert import_command("store", backup, store.path, dry_run=True) == EXIT_OK
     out = capsys.readouterr().out
@@ -209,7 +210,7 @@ def test_the_change_table_is_shown_before_the_question_and_nothing_is_written_be
         return True
 
     assert import_command("register", write_csv(tmp_path / "m2.csv", month2), store.path,
-                          confirm=confirm) == EXIT_OK
+                          confirm=confirm, allow_mass_delete=True) == EXIT_OK  # 1 of 3 deleted
     assert seen["untouched"]
     assert "追加 1、削除 1、更新 1、変更なし 1" in seen["shown"]
     table = [line.split() for line in seen["shown"].splitlines() if line.strip().startswith("T0")]

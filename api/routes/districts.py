@@ -16,10 +16,10 @@ from api.deps import AccessDep, MaxSmallDep, StoreDep
 from api.errors import ApiError
 from karte.domain.access import Access
 from karte.domain.schema import Edition
+from karte.importing import export
 from karte.render.csvfile import csv_bytes
-from karte.render.webmap import to_web_geojson
 from karte.services import copies, kartes, sheets
-from karte.services.layers import FEATURE_KEYS, PERSONAL, WEB_LAYERS, layer_view
+from karte.services.layers import PERSONAL, WEB_LAYERS, layer_geojson, layer_view
 from karte.store.base import Store
 
 router = APIRouter()
@@ -99,27 +99,25 @@ def karte(code: Code, store: StoreDep, access: AccessDep, max_small: MaxSmallDep
             summary="地区のレイヤ (GeoJSON)", response_class=GeoJSONResponse,
             responses={**_GEOJSON_DOC, **_ERRORS})
 def district_layer(code: Code, layer: WebLayer, store: StoreDep, access: AccessDep,
-                   max_small: MaxSmallDep) -> GeoJSONResponse:
+                   max_small: MaxSmallDep) -> Response:
     """One layer of one district, simplified (5 m) and rounded (6 decimals) for web maps.
     ``register`` and ``cooperators`` only for users who may see the district's personal rows."""
     _check_personal(store, layer, access, code)
-    frame = layer_view(store, layer.value, access, district=code, max_small=max_small)
-    return GeoJSONResponse(to_web_geojson(frame, tolerance_m=WEB_TOLERANCE_M,
-                                          id_column=FEATURE_KEYS[layer.value]))
+    return Response(layer_geojson(store, layer.value, access, district=code, max_small=max_small,
+                                  tolerance_m=WEB_TOLERANCE_M), media_type=GEOJSON)
 
 
 @router.get("/api/layers/{layer}.geojson", tags=["layers"], name="city_layer",
             summary="市全体のレイヤ (GeoJSON)", response_class=GeoJSONResponse,
             responses={**_GEOJSON_DOC, **_ERRORS})
 def city_layer(layer: WebLayer, store: StoreDep, access: AccessDep,
-               max_small: MaxSmallDep) -> GeoJSONResponse:
+               max_small: MaxSmallDep) -> Response:
     """One layer of the whole city (``districts`` carries the overview's measures:
     ``uncovered_share``, ``gap_rate``, ``elderly_rate``). Personal layers: the rows the user may
     see (a district member: their own district)."""
     _check_personal(store, layer, access, None)
-    frame = layer_view(store, layer.value, access, max_small=max_small)
-    return GeoJSONResponse(to_web_geojson(frame, tolerance_m=WEB_TOLERANCE_M,
-                                          id_column=FEATURE_KEYS[layer.value]))
+    return Response(layer_geojson(store, layer.value, access, max_small=max_small,
+                                  tolerance_m=WEB_TOLERANCE_M), media_type=GEOJSON)
 
 
 @router.get("/api/districts/{code}/tables/{table}.csv", tags=["districts"], name="karte_csv",
@@ -130,7 +128,9 @@ def karte_csv(code: Code, table: Table, store: StoreDep, access: AccessDep,
               max_small: MaxSmallDep) -> Response:
     """A table of the karte as CSV: ``base``, ``register_summary``, ``cooperator_summary``,
     ``services``, ``shelters`` for everyone (public: small counts "秘匿"); ``register`` and
-    ``cooperators`` (personal, logged) for users who may see the district's personal rows. A cell
+    ``cooperators`` (personal, logged) for users who may see the district's personal rows. The
+    point layers carry the headers, labels, ids and coordinates ``karte import`` reads, so a
+    download imports back unchanged (``karte import register FILE --district CODE``). A cell
     that a spreadsheet would run as a formula (``=…``, ``+…``, ``-…``, ``@…``) starts with ``'``."""
     header, rows = _table(store, code, table, access, max_small)
     body = csv_bytes(header, rows)  # formula-looking text neutralised (karte.render.csvfile)
@@ -182,47 +182,21 @@ def _check_personal(store: Store, layer: WebLayer, access: Access, code: str | N
 
 # --- tables ---------------------------------------------------------------------------------------
 
+#: The point layers downloaded in the import's own headers (:mod:`karte.importing.export`).
+LAYER_TABLES = (Table.register, Table.cooperators, Table.services, Table.shelters)
+
+
 def _table(store: Store, code: str, table: Table, access: Access, max_small: int):
-    if table in (Table.register, Table.cooperators):
-        _check_personal(store, WebLayer(table.value), access, code)
-        personal = kartes.karte_view(store, code, access, max_small=max_small)["personal"]
-        if table == Table.register:
-            header = ["person_id", "name", "kana", "address", "birth_date", "care_level", "disability",
-                      "mobility", "medical_devices", "consent_ja", "plan_ja", "supporters", "shelter_id"]
-            rows = [[_cell(p[h] if h != "supporters" else "・".join(p[h])) for h in header]
-                    for p in personal["register"]]
-        else:
-            header = ["cooperator_id", "role_ja", "name", "phone", "help_ja", "capacity"]
-            rows = [[_cell(c[h] if h != "help_ja" else "・".join(c[h])) for h in header]
-                    for c in personal["cooperators"]]
-        return header, rows
-    karte = _public_karte(store, code, access, max_small)
-    if table == Table.base:
-        header = ["key", "label", "unit", "value", "rate", "share_of_city", "city", "city_rate"]
-        return header, [[_cell(m.get(h)) for h in header] for m in karte["base"]]
-    if table in (Table.register_summary, Table.cooperator_summary):
-        block = karte["register" if table == Table.register_summary else "cooperators"]
-        rows = []
-        for key, value in block.items():
-            if isinstance(value, list):
-                rows += [[key, item["key"], item["label"], _cell(item["count"])] for item in value]
-            else:
-                rows.append([key, "", "", _cell(value)])
-        return ["section", "key", "label", "count"], rows
-    items = karte["services" if table == Table.services else "shelters"]
-    header = list(items[0].keys()) if items else (
-        ["service_id", "kind", "name"] if table == Table.services else ["shelter_id", "name"])
-    return header, [[_cell(i.get(h)) for h in header] for i in items]
+    """(header, rows) of a CSV table: the point layers as ``karte import`` reads them (personal ones
+    checked first, read as the viewer and logged), the aggregates with Japanese headers."""
+    if table in LAYER_TABLES:
+        if table.value in PERSONAL:
+            _check_personal(store, WebLayer(table.value), access, code)
+        frame = layer_view(store, table.value, access, district=code, max_small=max_small)
+        return export.layer_table(table.value, frame)
+    return export.karte_table(table.value, _public_karte(store, code, access, max_small))
 
 
 def _public_karte(store: Store, code: str, access: Access, max_small: int) -> dict:
     """The karte's aggregate tables only: nothing personal is read (or logged) for them."""
     return kartes.karte_view(store, code, access, max_small=max_small, include_personal=False)
-
-
-def _cell(value):
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return value

@@ -50,31 +50,42 @@ HELP = {
     "verbose": "Add the English text to every message",
     "yes": "Apply the changes without asking",
     "encoding": "Force the CSV encoding (utf-8, utf-8-sig, cp932) when detection is in doubt",
+    "district": "Replace only the rows of this district (register, cooperators, services); other "
+                "districts stay as they are",
+    "mode": "replace (the file is the whole layer, or the whole --district) or upsert (add and "
+            "update by id, delete nothing)",
+    "allow_mass_delete": "Accept a file that deletes more than a fifth of the rows (of the district "
+                         "with --district), or a header-only file",
 }
 
 
 def import_command(kind: str, file: Path, store: Path | str | None = None, district_map: Path | None = None,
                    sheet: str | None = None, dry_run: bool = False, verbose: bool = False,
                    yes: bool = False, *, encoding: str | None = None,
-                   confirm: Callable[[str], bool] | None = None) -> int:
+                   confirm: Callable[[str], bool] | None = None, district: str | None = None,
+                   mode: str = "replace", allow_mass_delete: bool = False) -> int:
     """Import FILE of KIND into the karte store (名簿・協力者・サービス・避難所・小地域統計・地区).
 
     Every row is checked first; every problem is listed with its row and column and, if there is
     any, nothing is loaded. Otherwise the changes (added, removed, updated rows per district)
     are shown and, after confirmation (or with --yes), written in one atomic step: a crash or
     Ctrl-C leaves the previous data as it was. Loading the same file twice changes nothing.
+    ``district`` replaces only that district's rows, ``mode="upsert"`` deletes nothing, and a
+    file that deletes more than a fifth of the rows (or has none) needs ``allow_mass_delete``.
     KIND store restores a GeoPackage written by karte export (every layer, nothing lost).
     """
     out, err = sys.stdout, sys.stderr
     if str(kind).strip().lower() in STORE_KINDS:
-        if sheet or district_map or encoding:
-            print("エラー: --sheet・--district-map・--encoding は store の取り込みには使えません", file=err)
+        if sheet or district_map or encoding or district or mode != "replace" or allow_mass_delete:
+            print("エラー: --sheet・--district-map・--encoding・--district・--mode・--allow-mass-delete は "
+                  "store の取り込みには使えません", file=err)
             return EXIT_ERROR
         return _restore(Path(file), store, dry_run=dry_run, verbose=verbose, yes=yes, confirm=confirm)
     try:
         target = open_store(store)
         prepared = prepare_import(target, kind, Path(file), sheet=sheet, district_map=district_map,
-                                  encoding=encoding)
+                                  encoding=encoding, district=district, mode=mode,
+                                  allow_mass_delete=allow_mass_delete)
     except ImportValidationError as exc:
         print(exc.report.format(verbose=verbose), file=err)
         return EXIT_ERROR
@@ -211,15 +222,30 @@ def import_(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Apply the changes without asking")] = False,
     encoding: Annotated[str | None, typer.Option(
         help="Force the CSV encoding (utf-8, utf-8-sig, cp932) when detection is in doubt")] = None,
+    district: Annotated[str | None, typer.Option(
+        "--district", help="Replace only this district's rows (register, cooperators, services); "
+                           "a row of another district in the file is an error")] = None,
+    mode: Annotated[str, typer.Option(
+        "--mode", help="replace (default: the file is the whole layer or --district) or upsert "
+                       "(add and update by id, delete nothing)")] = "replace",
+    upsert: Annotated[bool, typer.Option("--upsert", help="Same as --mode upsert")] = False,
+    allow_mass_delete: Annotated[bool, typer.Option(
+        "--allow-mass-delete", help="Accept deleting more than a fifth of the rows (of the district), "
+                                    "or a header-only file")] = False,
 ) -> None:
     """Import a file into the store (名簿・協力者・サービス・避難所・小地域統計・地区・ストア).
 
     Every row is checked first and every problem listed with its row and column; if there is
     any, nothing is loaded. Otherwise the changes (added, removed, updated rows per district) are
     shown and, after confirmation (or --yes), written in one atomic step. Loading the same file
-    twice changes nothing. KIND ``store`` loads a GeoPackage written by ``karte export``.
+    twice changes nothing. ``--district D`` replaces only D's rows; ``--mode upsert`` adds and
+    updates, deleting nothing; a file deleting over a fifth of the rows, or with no row, is
+    refused without ``--allow-mass-delete``. KIND ``store`` loads a GeoPackage written by
+    ``karte export``.
     """
-    code = import_command(kind, file, store, district_map, sheet, dry_run, verbose, yes, encoding=encoding)
+    code = import_command(kind, file, store, district_map, sheet, dry_run, verbose, yes, encoding=encoding,
+                          district=district, mode="upsert" if upsert else mode,
+                          allow_mass_delete=allow_mass_delete)
     if code:
         raise typer.Exit(code)
 

@@ -31,9 +31,10 @@ from gis import crs
 from karte import municipalities
 from karte.census import reconcile
 from karte.districts import MAPPING_COLUMNS
-from karte.domain.access import Access, Level
+from karte.domain.access import SHAREABLE, Access, Level
 from karte.domain.errors import InputError, Problem, ValidationError
 from karte.domain.layers import MUNICIPALITY, PERSONAL_LAYERS, Layer
+from karte.domain.schema import Consent
 from karte.importing import areas, records
 from karte.importing.diff import ChangeReport, diff_layer
 from karte.importing.encoding import ENCODING_JA
@@ -57,7 +58,18 @@ _KIND_ALIASES = {
     "cooperator": "cooperators", "service": "services", "shelter": "shelters",
     **{ja: kind for kind, ja in KIND_JA.items()},
 }
+#: Columns the import derives (not read from the file): not added to a layer that lacks them, so
+#: a store built without them reads back with no change.
+DERIVED_COLUMNS = ("location_precision",)
+#: Consent states a coordinator's or district member's download never lists.
+UNSHAREABLE = frozenset(str(c) for c in Consent) - SHAREABLE
 PRECISION_JA = {"exact": "座標・番地", "town": "町の代表点", "none": "位置なし"}
+#: ``replace``: the file is the whole layer (or, with ``district``, the whole district);
+#: ``upsert``: rows are added and updated by id, nothing is deleted.
+MODES = ("replace", "upsert")
+#: An import that would delete more than this share of a layer's rows (of the district's, with
+#: ``district``) is refused unless ``allow_mass_delete``; so is a file with a header and no row.
+MASS_DELETE_SHARE = 1 / 5
 
 
 def kind_ja(kind: str) -> str:
@@ -170,7 +182,9 @@ class PreparedImport:
 
 def import_file(store: Store, kind: str, path: Path, *, dry_run: bool = False, sheet: str | None = None,
                 district_map: Path | None = None, encoding: str | None = None,
-                geocoder: Geocoder | None = None, today: dt.date | None = None) -> ImportReport:
+                geocoder: Geocoder | None = None, today: dt.date | None = None,
+                district: str | None = None, mode: str = "replace",
+                allow_mass_delete: bool = False) -> ImportReport:
     """Validate ``path`` as a file of ``kind`` and, unless ``dry_run``, load it into ``store``.
 
     Parameters
@@ -188,6 +202,18 @@ def import_file(store: Store, kind: str, path: Path, *, dry_run: bool = False, s
     geocoder, today
         For tests: the address geocoder (default: :func:`default_geocoder`) and "today" for the
         future-date checks.
+    district
+        Replace only the rows of this district (point kinds with a district: register,
+        cooperators, services); the other districts' rows stay exactly as they are, and a row of
+        the file that lies in another district is an error. In the register, when the file
+        lists only rows with shareable consent (a download by a coordinator or a district
+        member, who see no others), the district's unconsented rows are kept too (the report
+        says how many).
+    mode
+        ``replace`` (default) or ``upsert``: add and update rows by id, delete none.
+    allow_mass_delete
+        Accept a file that deletes more than a fifth of the layer's rows (of the district's,
+        with ``district``), or that holds no row at all; refused otherwise.
 
     Raises
     ------
@@ -197,7 +223,8 @@ def import_file(store: Store, kind: str, path: Path, *, dry_run: bool = False, s
         Any row has a problem; every problem is listed, with row and column; nothing is written.
     """
     prepared = prepare_import(store, kind, path, sheet=sheet, district_map=district_map,
-                              encoding=encoding, geocoder=geocoder, today=today)
+                              encoding=encoding, geocoder=geocoder, today=today, district=district,
+                              mode=mode, allow_mass_delete=allow_mass_delete)
     if dry_run:
         prepared.report.dry_run = True
         return prepared.report
@@ -219,13 +246,16 @@ def apply_import(store: Store, prepared: PreparedImport) -> ImportReport:
 
 def prepare_import(store: Store, kind: str, path: Path, *, sheet: str | None = None,
                    district_map: Path | None = None, encoding: str | None = None,
-                   geocoder: Geocoder | None = None, today: dt.date | None = None) -> PreparedImport:
+                   geocoder: Geocoder | None = None, today: dt.date | None = None,
+                   district: str | None = None, mode: str = "replace",
+                   allow_mass_delete: bool = False) -> PreparedImport:
     """Read and validate ``path`` and compute what would change; write nothing (see
     :func:`import_file` for the parameters)."""
     kind = canonical_kind(kind)
     path = Path(path)
     if not path.exists():
         raise InputError(f"ファイルがありません: {path.name}")
+    scope = _Scope.of(kind, district, mode, allow_mass_delete)
     state = _StoreState(store, kind)
     record = records.find(kind)
     if record is not None:
@@ -241,7 +271,7 @@ def prepare_import(store: Store, kind: str, path: Path, *, sheet: str | None = N
     if kind in POINT_KINDS:
         prepared = _prepare_points(kind, path, state, report, findings, sheet=sheet, encoding=encoding,
                                    district_map=district_map, geocoder=geocoder,
-                                   today=today or dt.date.today())
+                                   today=today or dt.date.today(), scope=scope)
     elif kind == "stats":
         prepared = _prepare_stats(path, state, report, findings, sheet=sheet, encoding=encoding)
     else:
@@ -312,7 +342,7 @@ def _ids(frame: pd.DataFrame | None, column: str) -> frozenset[str] | None:
 # --- point kinds ---------------------------------------------------------------------------
 
 def _prepare_points(kind, path, state: _StoreState, report: ImportReport, findings: Findings, *,
-                    sheet, encoding, district_map, geocoder, today) -> PreparedImport:
+                    sheet, encoding, district_map, geocoder, today, scope: _Scope) -> PreparedImport:
     spec = POINT_KINDS[kind]
     districts = state.get(Layer.DISTRICTS)
     small = state.get(Layer.SMALL_AREAS)
@@ -331,6 +361,11 @@ def _prepare_points(kind, path, state: _StoreState, report: ImportReport, findin
         elif districts is None:
             raise InputError(f"ストア {state.store.location} に地区がありません。"
                              "先に karte build か karte import districts を実行してください")
+    old = state.get(spec.layer)
+    if scope.district is not None:
+        codes = set(lookup_source["district_code"].astype(str)) if lookup_source is not None else set()
+        if scope.district not in codes:
+            raise InputError(f"--district の地区 {scope.district} はありません")
     cooperators = state.get(Layer.COOPERATORS) if kind == "register" else None
     shelters = state.get(Layer.SHELTERS) if kind == "register" else None
     ctx = Context(
@@ -340,6 +375,8 @@ def _prepare_points(kind, path, state: _StoreState, report: ImportReport, findin
         cooperator_ids=_ids(cooperators, "cooperator_id"),
         shelter_ids=_ids(shelters, "shelter_id"),
         lookup=district_lookup(lookup_source),
+        only_district=scope.district,
+        foreign_ids=scope.foreign_ids(old, spec.id_field),
     )
     table = read_table(path, sheet=sheet, encoding=encoding)
     report.encoding, report.sheet = table.encoding, table.sheet
@@ -352,11 +389,105 @@ def _prepare_points(kind, path, state: _StoreState, report: ImportReport, findin
     if small is not None and MUNICIPALITY in small.columns:
         frame = municipalities.stamp(frame, small, districts=districts)
     frame = _own_municipality(frame, state.access)
-    old = state.get(spec.layer)
+    if old is not None and len(old) and DERIVED_COLUMNS[0] not in old.columns:
+        frame = frame.drop(columns=[c for c in DERIVED_COLUMNS if c in frame.columns])
+    frame = scope.merge(old, frame, spec.id_field, report)
     report.changes = [diff_layer(old, frame, layer=str(spec.layer), id_field=spec.id_field,
                                  district_field="district_code" if spec.has_district else None)]
+    scope.guard(old, report, findings)
     prepared.layers = {str(spec.layer): frame}
     return prepared
+
+
+@dataclass(frozen=True)
+class _Scope:
+    """What a point import replaces: the whole layer, one district (``--district``), or nothing
+    but the rows it names (``upsert``); and the mass-delete guard."""
+
+    kind: str
+    district: str | None = None
+    mode: str = "replace"
+    allow_mass_delete: bool = False
+
+    @classmethod
+    def of(cls, kind: str, district: str | None, mode: str, allow_mass_delete: bool) -> _Scope:
+        mode = str(mode or "replace").strip().lower()
+        if mode not in MODES:
+            raise InputError(f"取り込みの方法 {mode} はありません (replace か upsert)")
+        district = str(district).strip() if district else None
+        if district or mode != "replace":
+            spec = POINT_KINDS.get(kind)
+            if spec is None or (district and not spec.has_district):
+                what = "--district" if district else "--mode upsert"
+                where = ("要支援者名簿・共助協力者・共助サービス" if district
+                         else "名簿・協力者・サービス・避難所")
+                raise InputError(f"{what} は{kind_ja(kind)}の取り込みには使えません ({where}で使えます)")
+        return cls(kind, district, mode, allow_mass_delete)
+
+    def foreign_ids(self, old: pd.DataFrame | None, id_field: str) -> dict[str, str]:
+        """Ids of the rows of other districts (the rows ``--district`` leaves alone)."""
+        if self.district is None or old is None or not len(old):
+            return {}
+        other = old[old["district_code"].astype(str) != self.district]
+        return dict(zip(other[id_field].astype(str), other["district_code"].astype(str), strict=True))
+
+    def merge(self, old: pd.DataFrame | None, frame: gpd.GeoDataFrame, id_field: str,
+              report: ImportReport) -> gpd.GeoDataFrame:
+        """The layer to write: the file's rows plus the old rows this import does not replace."""
+        if old is None or not len(old) or (self.district is None and self.mode == "replace"):
+            return frame
+        if self.mode == "upsert":
+            kept = old[~old[id_field].astype(str).isin(set(frame[id_field].astype(str)))]
+            report.notes.append("追加・更新のみ (--mode upsert): ファイルにない行は削除しません")
+        else:
+            mine = old["district_code"].astype(str) == self.district
+            kept = old[~mine]
+            report.notes.append(f"地区 {self.district} の行だけを置き換えます (ほかの地区の行はそのままです)")
+            unshared = self._unshared(old[mine], frame, id_field)
+            if len(unshared):
+                kept = pd.concat([kept, unshared])
+                report.notes.append(
+                    f"ファイルは同意のある方だけの名簿のため、地区 {self.district} の同意のない方 "
+                    f"{len(unshared):,} 人はそのままにします")
+        merged = pd.concat([kept, frame], ignore_index=True)
+        return gpd.GeoDataFrame(merged, geometry=frame.geometry.name, crs=frame.crs)
+
+    def _unshared(self, district_rows: pd.DataFrame, frame: pd.DataFrame, id_field: str) -> pd.DataFrame:
+        """Register rows of the district without shareable consent, when the file lists none:
+        a download by someone who may not see them cannot delete them."""
+        if self.kind != "register" or "consent" not in frame.columns:
+            return district_rows.iloc[0:0]
+        if frame["consent"].astype(str).isin(UNSHAREABLE).any():
+            return district_rows.iloc[0:0]
+        unshared = district_rows["consent"].astype(str).isin(UNSHAREABLE)
+        absent = ~district_rows[id_field].astype(str).isin(set(frame[id_field].astype(str)))
+        return district_rows[unshared & absent]
+
+    def guard(self, old: pd.DataFrame | None, report: ImportReport, findings: Findings) -> None:
+        """Refuse a header-only file, and one deleting more than :data:`MASS_DELETE_SHARE` of
+        the rows in scope, unless ``allow_mass_delete``."""
+        if self.allow_mass_delete:
+            return
+        what = kind_ja(self.kind)
+        if report.rows == 0:
+            target = f"{what}の地区 {self.district} の行" if self.district else what
+            then = ("取り込んでも何も変わりません" if self.mode == "upsert" else
+                    f"{target}を空にするつもりなら --allow-mass-delete を付けてください")
+            findings.error(None, None, f"データの行が 1 行もありません (見出しだけのファイルです)。{then}",
+                           "header-only file: refused without --allow-mass-delete")
+            return
+        removed = sum(c.removed for c in report.changes)
+        if old is None or not removed:
+            return
+        total = len(old) if self.district is None else int((old["district_code"].astype(str)
+                                                            == self.district).sum())
+        if removed > total * MASS_DELETE_SHARE:
+            where = f"地区 {self.district} の" if self.district else ""
+            findings.error(None, None,
+                           f"取り込むと{where}{what} {total:,} 件のうち {removed:,} 件が削除されます "
+                           "(5分の1を超える削除)。意図した削除なら --allow-mass-delete を付けてください。"
+                           "一部だけを直すなら --district か --mode upsert を使えます",
+                           f"would delete {removed} of {total} rows: refused without --allow-mass-delete")
 
 
 def _own_municipality(frame: pd.DataFrame, access: Access) -> pd.DataFrame:

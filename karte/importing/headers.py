@@ -49,7 +49,9 @@ FIELDS: dict[str, dict[str, tuple[str, ...]]] = {
         "supporter_ids": ("支援者", "支援者番号", "避難支援者", "supporter_ids", "supporters"),
         "plan_status": ("個別避難計画", "個別計画", "計画", "plan_status"),
         "shelter_id": ("避難所", "避難所ID", "避難先", "shelter_id", "shelter"),
+        "emergency_contact": ("緊急連絡先", "緊急時連絡先", "emergency_contact"),
         **DISTRICT_FIELD,
+        "key_code": ("小地域コード", "KEY_CODE", "key_code"),
     },
     "cooperators": {
         "cooperator_id": ("協力者番号", "番号", "id", "cooperator_id"),
@@ -196,6 +198,12 @@ def find_header_row(kind: str, rows: list[tuple[int, list[str]]], *, within: int
         if seen >= within:
             break
     return None
+
+
+def export_header(kind: str, field: str) -> str:
+    """The header karte writes for ``field`` of ``kind`` (its first accepted name, so the file
+    reads back with :func:`match_headers`)."""
+    return FIELDS[kind][field][0]
 
 
 def markdown_table(kind: str) -> str:

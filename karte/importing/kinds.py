@@ -54,6 +54,9 @@ from karte.importing.values import (
 MAX_AGE_YEARS = 125
 
 SHELTER_COLUMNS = ("shelter_id", "name", "address", "welfare", "accepts", "note")
+#: Register columns the import reads that the layer registry does not model yet (the PostGIS store
+#: keeps them in the row's ``extra``): 緊急連絡先, free text such as 「長女 090-1234-5678」.
+REGISTER_EXTRA_COLUMNS = ("emergency_contact",)
 
 
 @dataclass
@@ -70,6 +73,8 @@ class Context:
     cooperator_ids: frozenset[str] | None = None
     shelter_ids: frozenset[str] | None = None
     lookup: dict[str, str] = field(default_factory=dict)
+    only_district: str | None = None           # --district: every row must lie in this district
+    foreign_ids: dict[str, str] = field(default_factory=dict)  # id -> district, rows --district keeps
 
     def __post_init__(self):
         if not self.lookup:
@@ -146,6 +151,7 @@ def _read_register(row: Row, ctx: Context) -> dict:
         "supporter_ids": join_list(supporters or []),
         "plan_status": str(row.parse("plan_status", parse_plan_status, default=PlanStatus.NONE)),
         "shelter_id": shelter or None,
+        "emergency_contact": _text(row, "emergency_contact"),
     }
 
 
@@ -189,8 +195,8 @@ def _read_shelter(row: Row, ctx: Context) -> dict:
 
 
 POINT_KINDS = {
-    "register": PointKind("register", Layer.REGISTER, "person_id", REGISTER_COLUMNS, _read_register,
-                          needs_location=True),
+    "register": PointKind("register", Layer.REGISTER, "person_id",
+                          (*REGISTER_COLUMNS, *REGISTER_EXTRA_COLUMNS), _read_register, needs_location=True),
     "cooperators": PointKind("cooperators", Layer.COOPERATORS, "cooperator_id",
                              (*COOPERATOR_COLUMNS, "location_precision"), _read_cooperator),
     "services": PointKind("services", Layer.SERVICES, "service_id",
@@ -242,14 +248,48 @@ def read_points(kind: str, table: RawTable, ctx: Context, findings: Findings) ->
         elif spec.needs_location and not has_point:
             row.error("address", "位置が分かりません (住所か緯度・経度が必要です)", "no location")
         if kind == "register":
-            record["key_code"] = placement.key_code[i]
+            record["key_code"] = _small_area(row, placement.key_code[i], placement.geometry.iloc[i], ctx)
         if spec.has_district:
             record["district_code"] = _reconcile(row, given[i], placement.district_code[i], loc, has_point,
                                                  report=not failed[i])
+            _check_scope(row, record, spec.id_field, ctx)
     frame = pd.DataFrame.from_records(records, columns=list(spec.columns)) if records else \
         pd.DataFrame(columns=list(spec.columns))
     return gpd.GeoDataFrame(frame, geometry=placement.geometry.reset_index(drop=True)
                             if records else gpd.GeoSeries([], crs=crs.METRIC), crs=crs.METRIC)
+
+
+#: A given small area is kept when the point lies within this many metres of it.
+SMALL_AREA_TOLERANCE_M = 1.0
+
+
+def _small_area(row: Row, placed: str | None, point, ctx: Context) -> str | None:
+    """The row's small area: the one the file names (小地域コード, as karte's downloads write it)
+    when the point lies in it (census polygons overlap here and there, and either would do),
+    else the one the point was placed in."""
+    given = parse_code(row.text("key_code")) if row.has("key_code") else ""
+    if not given or given == placed or point is None or ctx.small_areas is None:
+        return placed
+    area = ctx.small_areas[ctx.small_areas["key_code"].astype(str) == given]
+    if len(area) and area.geometry.to_crs(crs.METRIC).distance(point).min() <= SMALL_AREA_TOLERANCE_M:
+        return given
+    return placed
+
+
+def _check_scope(row: Row, record: dict, id_field: str, ctx: Context) -> None:
+    """With ``--district D``: a row must lie in D, and its id must not be a row of another
+    district (which this import leaves as it is)."""
+    if ctx.only_district is None:
+        return
+    district = record.get("district_code")
+    if district and district != ctx.only_district:
+        row.error("district_code", f"地区 {ctx.only_district} だけの取り込み (--district) ですが、"
+                                   f"この行は地区 {district} にあります",
+                  "row lies in another district than --district")
+    other = ctx.foreign_ids.get(str(record.get(id_field) or ""))
+    if other:
+        row.error(id_field, f"この番号は地区 {other} の行にあります (--district {ctx.only_district} では"
+                            "ほかの地区の行は変えません)", "id belongs to a row of another district")
 
 
 def _check_duplicates(rows: list[Row], records: list[dict], id_field: str, findings: Findings) -> None:

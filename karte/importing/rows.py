@@ -36,6 +36,15 @@ def looks_like_formula(text: str) -> bool:
     return bool(text) and text.startswith(FORMULA_START) and not _NUMBER.match(text.strip())
 
 
+def _unneutralised(text: str) -> str:
+    """A cell as it was before karte's CSV writer neutralised it (``'=1+2`` -> ``=1+2``): the
+    apostrophe :func:`karte.render.csvfile.safe_cell` puts before formula-looking text is not
+    data, so a downloaded CSV imports back unchanged."""
+    if text.startswith("'") and looks_like_formula(text[1:]):
+        return text[1:]
+    return text
+
+
 @dataclass(frozen=True)
 class MoreProblems(Problem):
     """The last line of a capped list: how many more problems were found and not listed."""
@@ -130,7 +139,7 @@ class Row:
         j = self.match.fields.get(field)
         if j is None or j >= len(self.cells):
             return ""
-        raw = str(self.cells[j])
+        raw = _unneutralised(str(self.cells[j]))
         if field not in self._flagged and looks_like_formula(raw.lstrip(" \u3000")):
             self._flagged.add(field)
             self.warn(field, "表計算ソフトで数式になる文字（= + - @ など）で始まっています"

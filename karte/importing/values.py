@@ -13,8 +13,11 @@ import re
 import unicodedata
 
 from karte.domain.schema import (
+    CONSENT_JA,
     FREQUENCY_JA,
     HELP_JA,
+    MOBILITY_JA,
+    PLAN_STATUS_JA,
     ROLE_JA,
     SERVICE_JA,
     Consent,
@@ -150,7 +153,9 @@ _CONSENT = {
     Consent.ORDINANCE: {"条例", "条例による推定同意", "推定同意", "条例同意", "条例による同意",
                         "ordinance", "deemed"},
 }
-_CONSENT_LOOKUP = {word: state for state, words in _CONSENT.items() for word in words}
+# the domain's own labels (what karte's CSV downloads write) always read back
+_CONSENT_LOOKUP = {nfkc(CONSENT_JA[state]).casefold().replace(" ", ""): state for state in CONSENT_JA}
+_CONSENT_LOOKUP.update({word: state for state, words in _CONSENT.items() for word in words})
 _CONSENT_AMBIGUOUS = {"無", "なし", "無し", "-", "ー"}
 
 
@@ -176,7 +181,8 @@ _PLAN = {
     PlanStatus.IN_PROGRESS: {"作成中", "中", "in_progress", "inprogress", "△"},
     PlanStatus.NONE: {"未作成", "未", "無", "なし", "none", "×", ""},
 }
-_PLAN_LOOKUP = {w: s for s, words in _PLAN.items() for w in words}
+_PLAN_LOOKUP = {nfkc(label).casefold(): state for state, label in PLAN_STATUS_JA.items()}
+_PLAN_LOOKUP.update({w: s for s, words in _PLAN.items() for w in words})
 
 
 def parse_plan_status(text: str) -> PlanStatus:
@@ -193,7 +199,8 @@ _MOBILITY = {
     "wheelchair": {"車いす", "車椅子", "車イス", "wheelchair"},
     "bedridden": {"寝たきり", "全介助", "ストレッチャー", "bedridden"},
 }
-_MOBILITY_LOOKUP = {w: k for k, words in _MOBILITY.items() for w in words}
+_MOBILITY_LOOKUP = {nfkc(label).casefold(): str(k) for k, label in MOBILITY_JA.items()}
+_MOBILITY_LOOKUP.update({w: k for k, words in _MOBILITY.items() for w in words})
 
 
 def parse_mobility(text: str) -> str | None:

@@ -9,7 +9,9 @@ nothing runs). Numbers are numbers, and text that is a plain number (``-3``, ``+
 it is. Imports warn about such cells too (:mod:`karte.importing.rows`).
 
 Writers (keep this list current): the CSV tables of the API (``api/routes/districts.py``,
-:func:`csv_bytes`); anything else that writes CSV or xlsx for people to open must use
+:func:`csv_bytes`, rows from :mod:`karte.importing.export`: the import strips the apostrophe again,
+:func:`karte.importing.rows.Row.text`, so a download imports back unchanged); anything else that
+writes CSV or xlsx for people to open must use
 :func:`csv_bytes` or :func:`xlsx_bytes` (and, for a file on disk,
 :func:`karte.store.gpkg_files.write_atomic`, which gives it karte's file mode). Not yet:
 ``karte districts standin --out CSV`` (``karte/districts.py``, pandas ``to_csv`` of generated

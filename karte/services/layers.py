@@ -18,6 +18,7 @@ cooperators               nothing: role and help counts appear only as karte agg
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 
@@ -29,6 +30,7 @@ from karte.domain.access import DEFAULT_SUPPRESS_MAX, Access, Level
 from karte.domain.errors import NotFoundError
 from karte.domain.layers import LAYERS as STORE_LAYERS
 from karte.domain.layers import Layer
+from karte.render.webmap import to_web_geojson
 from karte.services import suppression
 from karte.services.personal import read_rows, with_flags, with_load
 from karte.services.suppression import suppress_frame
@@ -129,6 +131,28 @@ def layer_view(store, layer: str, access: Access, *, district: str | None = None
                 if column != shown.geometry.name and shown[column].dtype != frame[column].dtype:
                     shown[column] = shown[column].where(~own, frame[column].astype(object))
     return shown
+
+
+def layer_geojson(store, layer: str, access: Access, *, district: str | None = None,
+                  max_small: int = DEFAULT_SUPPRESS_MAX, tolerance_m: float = 5.0) -> bytes:
+    """:func:`layer_view` as GeoJSON bytes for web maps (simplified ``tolerance_m`` metres, 6
+    decimals, EPSG:4326; :func:`karte.render.webmap.to_web_geojson`), the feature ``id`` from
+    :data:`FEATURE_KEYS`.
+
+    A public layer's answer is the same for every viewer of one audience
+    (:func:`karte.services.suppression.audience`), so it is simplified, reprojected and encoded
+    once per build, district and audience (the snapshot's memo); a personal layer's is made from
+    the viewer's own read on every call (filtered and logged in the store)."""
+
+    def encode() -> bytes:
+        frame = layer_view(store, layer, access, district=district, max_small=max_small)
+        data = to_web_geojson(frame, tolerance_m=tolerance_m, id_column=FEATURE_KEYS[layer])
+        return json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+
+    if layer in PERSONAL or layer not in WEB_LAYERS:
+        return encode()
+    key = ("geojson", layer, district, suppression.audience(access, district), max_small, tolerance_m)
+    return current(store).memo(key, encode)
 
 
 def _personal_layer(store, snap: Snapshot, layer: str, access: Access,
