@@ -4,8 +4,9 @@ with fixed row heights that repeat their header on every page.
 Fixed row heights keep a sheet's page count a simple function of its row counts, which is what a
 printed form wants (and what the tests check). Every page is laid out in A4 points; A3 paper
 draws the same page enlarged by √2 (the same sheet, readable from farther away on a wall).
-Text that does not fit its cell is shrunk a little, then wrapped when the row has room for two
-lines, and only then cut with "…".
+Text that does not fit its cell is shrunk a little (never below :data:`MIN_PT`), then wrapped
+when the row has room for two lines, and only then cut with "…". A cell value with a line break
+("name\nkana") prints as those lines.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ TOP = HEIGHT - MARGIN
 BOTTOM = 40.0  # above the footer
 HEADING_H = 24.0  # a section heading with its rule
 CONTINUED_H = 16.0  # the "(続き)" line above a table carried over to a new page
+#: The smallest type on any sheet (points on A4): fitting text into a cell never shrinks it below.
+MIN_PT = 7.0
 
 INK = HexColor("#1a1a1a")
 MUTED = HexColor("#555555")
@@ -283,8 +286,15 @@ class PageWriter:
         bold = bold or isinstance(value, Strong)
         pad = 3.0
         width = col.width - 2 * pad
-        lines, fsize = fit_lines(self.canvas, text, self.font, size, width,
-                                 max_lines=2 if h >= 2.25 * size * 0.85 + 2 else 1)
+        if "\n" in text:  # explicit lines (e.g. a name over its kana), each fitted on its own
+            parts = text.split("\n")
+            fsize = max(size * 0.85, MIN_PT)
+            fitted = [fit(self.canvas, part, self.font, fsize, width, min_ratio=MIN_PT / fsize)
+                      for part in parts]
+            lines, fsize = [line for line, _ in fitted], min(f for _, f in fitted)
+        else:
+            lines, fsize = fit_lines(self.canvas, text, self.font, size, width,
+                                     max_lines=2 if h >= 2.25 * max(size * 0.85, MIN_PT) + 2 else 1)
         lead = fsize * 1.12
         top = y + h / 2 + (len(lines) - 1) * lead / 2 - fsize * 0.35
         for i, line in enumerate(lines):
@@ -308,9 +318,10 @@ def fit(canvas, text: str, font: str, size: float, width: float, *, min_ratio: f
     w = canvas.stringWidth(text, font, size)
     if w <= width:
         return text, size
-    if w * min_ratio <= width:
+    least = min(size, max(size * min_ratio, MIN_PT))
+    if w * least / size <= width:
         return text, size * width / w
-    size *= min_ratio
+    size = least
     while text and canvas.stringWidth(text + "…", font, size) > width:
         text = text[:-1]
     return text + "…", size
@@ -318,13 +329,18 @@ def fit(canvas, text: str, font: str, size: float, width: float, *, min_ratio: f
 
 def fit_lines(canvas, text, font, size, width, *, max_lines=1):
     """Lines and size for a cell: one line (shrunk a little), else two, else cut."""
-    if max_lines == 1 or canvas.stringWidth(text, font, size) * 0.85 <= width:
+    if max_lines == 1 or canvas.stringWidth(text, font, size) * max(0.85, MIN_PT / size) <= width:
         line, fsize = fit(canvas, text, font, size, width, min_ratio=0.85)
         return [line], fsize
-    small = size * 0.85
+    small = min(size, max(size * 0.85, MIN_PT))
     lines = wrap(canvas, text, font, small, width)
     if len(lines) <= max_lines:
         return lines, small
+    if small > MIN_PT:  # the smallest type before anything is cut
+        least = wrap(canvas, text, font, MIN_PT, width)
+        if len(least) <= max_lines:
+            return least, MIN_PT
+        small, lines = MIN_PT, least
     head = lines[: max_lines - 1]
     rest = "".join(lines[max_lines - 1:])
     last, _ = fit(canvas, rest, font, small, width, min_ratio=1.0)
@@ -335,9 +351,21 @@ def fit_lines(canvas, text, font, size, width, *, max_lines=1):
 _NO_LINE_START = frozenset("）」』】、。・，．：ー〜…")
 
 
+#: Characters of a number that is never broken across lines (lot numbers, phones, times).
+_NUMBER = frozenset("0123456789-－‐:：")
+
+
+def _number_start(line: str) -> int:
+    """Where the run of number characters at the end of ``line`` starts (len(line): none)."""
+    i = len(line)
+    while i and line[i - 1] in _NUMBER:
+        i -= 1
+    return i
+
+
 def wrap(canvas, text: str, font: str, size: float, width: float) -> list[str]:
     """Break text into lines of at most ``width`` points, character by character (Japanese has no
-    spaces), preferring breaks after "・", "、", " " and "（"."""
+    spaces), preferring breaks after "・", "、", " " and "（", never inside a number."""
     lines, line = [], ""
     for ch in text:
         if canvas.stringWidth(line + ch, font, size) <= width or not line:
@@ -348,7 +376,11 @@ def wrap(canvas, text: str, font: str, size: float, width: float) -> list[str]:
             line = line[-1] + ch
             continue
         cut = max(line.rfind(b) for b in ("・", "、", " ", "　", "）"))
-        if cut >= len(line) // 4:
+        run = _number_start(line) if ch in _NUMBER else len(line)
+        if 0 < run < len(line) and run - 1 >= cut:  # a number (lot, phone) moves down whole
+            lines.append(line[:run].rstrip())
+            line = line[run:] + ch
+        elif cut >= len(line) // 4:
             lines.append(line[: cut + 1].rstrip())
             line = line[cut + 1:].lstrip() + ch
         else:

@@ -25,6 +25,7 @@ CATCHMENT_EDGE = HexColor("#2f6da3")
 CELL = HexColor("#f0b47c")
 CELL_HATCH = HexColor("#b35806")
 SALON = HexColor("#1f4e79")
+PERSON = HexColor("#8b1a1a")
 DIM = Color(1, 1, 1, alpha=0.62)
 
 #: Polygons are generalised to the map's scale: gaps narrower than twice this (points on the
@@ -62,6 +63,8 @@ class MapData:
     cells: list = field(default_factory=list)
     salons: list[MapPoint] = field(default_factory=list)
     shelters: list[MapPoint] = field(default_factory=list)
+    #: personal editions: the listed support-needers, labelled with their number on the sheet
+    people: list[MapPoint] = field(default_factory=list)
     walk_m: float = 500.0
     radius_m: float = 385.0
     #: the whole district's extent when the map shows only its inhabited part (inset drawn)
@@ -133,6 +136,7 @@ def draw_map(canvas, data: MapData, *, x: float, y: float, w: float, h: float, f
         _shelter(c, tf, _clear_of(c, tf, p, placed), font)
     for p in data.salons:
         _salon(c, tf, p, font)
+    _people(c, tf, data.people, font)
     c.restoreState()
 
     c.setStrokeColor(INK)
@@ -304,10 +308,59 @@ def _halo_text(c, x, y, text, font, size, color, centred=True):
     c.drawString(x0, y, text)
 
 
+#: The smallest type on the map (points): as everywhere on a sheet.
+LABEL_PT = 7.0
+PERSON_R = 1.8
+
+
+def _person(c, px, py, no_supporter: bool):
+    """A support-needer: a dark dot; an open ring when nobody is assigned to them."""
+    c.setStrokeColor(PERSON)
+    c.setLineWidth(0.9)
+    c.setFillColor(white if no_supporter else PERSON)
+    c.circle(px, py, PERSON_R + (0.4 if no_supporter else 0), stroke=1, fill=1)
+
+
+def _people(c, tf, people: list[MapPoint], font):
+    """The listed support-needers with their number on the sheet (the risk order) beside them:
+    right of the dot, else left, above or below, wherever it overlaps no other number or dot
+    (the most urgent choose first)."""
+    for p in people:
+        px, py = tf.point(p.x, p.y)
+        _person(c, px, py, p.special)
+    placed: list[tuple[float, float, float, float]] = [
+        (px - PERSON_R, py - PERSON_R, px + PERSON_R, py + PERSON_R)
+        for px, py in (tf.point(p.x, p.y) for p in people)]
+    labels: list[tuple[float, float, float, float]] = []
+    for p in people:  # most urgent first: they get the free places
+        px, py = tf.point(p.x, p.y)
+        w = c.stringWidth(p.label, font, LABEL_PT)
+        h = LABEL_PT * 0.8
+        spots = [(px + PERSON_R + 0.8, py - h / 2 + 0.6), (px - PERSON_R - 0.8 - w, py - h / 2 + 0.6),
+                 (px - w / 2, py + PERSON_R + 0.8), (px - w / 2, py - PERSON_R - 0.8 - h)]
+        x0, y0 = spots[0]
+        for sx, sy in spots:
+            box = (sx, sy, sx + w, sy + h)
+            if not any(_overlap(box, o) for o in labels) and not any(
+                    _overlap(box, o) for o in placed if not _inside((px, py), o)):
+                x0, y0 = sx, sy
+                break
+        labels.append((x0, y0, x0 + w, y0 + h))
+        _halo_text(c, x0, y0, p.label, font, LABEL_PT, PERSON, centred=False)
+
+
+def _overlap(a, b) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def _inside(pt, box) -> bool:
+    return box[0] <= pt[0] <= box[2] and box[1] <= pt[1] <= box[3]
+
+
 def _area_labels(c, tf, data: MapData, font):
     """Town names (大字 dropped, as on maps) where they fit inside the area's width."""
     box = shapely.box(*data.extent)
-    size = 6.2
+    size = LABEL_PT
     for geom, name in data.small_areas:
         if not name or geom is None or geom.is_empty:
             continue
@@ -436,7 +489,7 @@ def _inset(c, data: MapData, left, top, font):
 def _legend_corner(tf, data: MapData, x, y, w, h) -> tuple[float, float]:
     """Lower-left or upper-left corner (the right side holds the arrow and the scale bar):
     whichever hides less of the district and fewer of its symbols."""
-    lw, lh = LEGEND_W, LEGEND_ROW * LEGEND_ROWS + 8
+    lw, lh = LEGEND_W, LEGEND_ROW * len(_legend_items(data)) + 8
     best = None
     for cx, cy in ((x + 8, y + 8), (x + 8, y + h - 8 - lh)):
         box = shapely.box((cx - tf.ox) / tf.scale, (cy - tf.oy) / tf.scale,
@@ -450,7 +503,7 @@ def _legend_corner(tf, data: MapData, x, y, w, h) -> tuple[float, float]:
     return best[1], best[2]
 
 
-def _legend(c, data: MapData, x, y, font):
+def _legend_items(data: MapData) -> list[tuple[str, str]]:
     items = [
         ("district", "地区の境界"),
         ("small", "町丁・字の境界"),
@@ -462,6 +515,13 @@ def _legend(c, data: MapData, x, y, font):
         ("welfare", "福祉避難所"),
         ("other", "地区外のサロン・避難所"),
     ]
+    if data.people:
+        items += [("person", "要支援者（数字は名簿の No.）"), ("person_alone", "要支援者（支援者なし）")]
+    return items
+
+
+def _legend(c, data: MapData, x, y, font):
+    items = _legend_items(data)
     row = LEGEND_ROW
     w, h = LEGEND_W, row * len(items) + 8
     c.saveState()
@@ -508,6 +568,8 @@ def _legend_symbol(c, kind, cx, cy, font):
         _salon(c, _Identity(), MapPoint(cx, cy, "1", special=kind == "salon"), font)
     elif kind in ("shelter", "welfare"):
         _shelter(c, _Identity(), MapPoint(cx, cy, "A", special=kind == "welfare"), font)
+    elif kind in ("person", "person_alone"):
+        _person(c, cx, cy, kind == "person_alone")
     elif kind == "other":
         _salon(c, _Identity(), MapPoint(cx - 4, cy, own_district=False, special=True), font)
         _shelter(c, _Identity(), MapPoint(cx + 4, cy, own_district=False), font)

@@ -50,7 +50,17 @@ class DistrictSheet:
     coverage_rows: list[tuple[str, object, float | None, float | None]]
     role_rows: list[tuple[str, object]]
     roster: list[dict] | None = None
+    #: consented people in risk order (:mod:`gis.risk`), ``number`` 1.. as on the map
     register: list[dict] | None = None
+    #: shelters the register sends people to that are not the district's own (lettered after
+    #: the district's; ``in_map``: whether the map shows them)
+    outside_shelters: list[dict] = field(default_factory=list)
+    #: personal editions: the district's support-needers not listed because they have not
+    #: consented (a count only)
+    unlisted: int = 0
+    #: cooperator_id -> (assigned people not listed for want of consent, listed in another
+    #: district's sheet): counts only, so 担当 7 with 5 listed is explained
+    unlisted_by_supporter: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     @property
     def code(self) -> str:

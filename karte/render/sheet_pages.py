@@ -60,13 +60,26 @@ REGISTER_ROWS_PER_PAGE = rows_per_page(row_h=REGISTER_ROW, header_h=HEADER_ROW,
                                        top=PERSONAL_TOP - HEADING_H)
 
 ROSTER_COLUMNS = (
-    Column("区分", 100), Column("氏名", 70), Column("電話", 78), Column("できる支援", 213),
+    Column("区分", 100), Column("氏名", 92), Column("電話", 78), Column("できる支援", 191),
     Column("定員", 32, "right"), Column("担当", 46, "right"),
 )
+#: The register (confidential edition): No. is the risk order (:mod:`gis.risk`), as on the map.
 REGISTER_COLUMNS = (
-    Column("No.", 22, "right"), Column("氏名", 62), Column("フリガナ", 76), Column("住所", 92),
-    Column("必要な支援", 103), Column("支援者", 70), Column("避難先", 80), Column("計画", 34, "center"),
+    Column("No.", 22, "right"), Column("氏名・フリガナ", 84), Column("住所", 92), Column("必要な支援", 82),
+    Column("支援者・電話", 82), Column("緊急連絡先", 74), Column("避難先", 72), Column("計画", 31, "center"),
 )
+#: The drill pages: roll-call box, number (risk order over register id), ..., a memo column of
+#: at least 30 mm (85 pt) to write in.
+BY_SUPPORTER_COLUMNS = (
+    Column("確認", 24, check=True), Column("番号", 44), Column("氏名・フリガナ", 88), Column("住所", 78),
+    Column("必要な支援", 80), Column("緊急連絡先", 68), Column("避難先", 66), Column("メモ", 91),
+)
+BY_SHELTER_COLUMNS = (
+    Column("到着", 24, check=True), Column("番号", 44), Column("氏名・フリガナ", 88),
+    Column("必要な支援", 94), Column("支援者・電話", 96), Column("緊急連絡先", 76), Column("メモ", 117),
+)
+#: The narrowest memo column of the drill pages, points (30 mm).
+MEMO_MIN_PT = 30 / 25.4 * 72
 
 
 #: Printed under an empty register (a district where nobody has consented yet).
@@ -182,7 +195,7 @@ def copy_mark(canvas, font: str, *, copy_id: str, register_version: str | None =
     if due_back is not None:
         note = f"返却期限 {date_ja(due_back)}　" + note
     canvas.setFillColor(MUTED)
-    canvas.setFont(font, 6.5)
+    canvas.setFont(font, 7)
     canvas.drawRightString(x, FOOTER_Y - 8.5, safe_text(note))
 
 
@@ -264,7 +277,7 @@ def _title_block(w: PageWriter, sheet: DistrictSheet, y: float) -> float:
 
 
 STATS_ROW = 14.5
-SOURCES_SIZE = 6.6  # the sources line under the base statistics (the map gives way to it)
+SOURCES_SIZE = 7.0  # the sources line under the base statistics (the map gives way to it)
 STATS_RIGHT = LEFT + 370
 ROLES_LEFT = STATS_RIGHT + 14
 
@@ -308,7 +321,7 @@ def _base_stats(w: PageWriter, sheet: DistrictSheet) -> None:
                      city_rate))
     w.table(cols, rows, size=9, row_h=STATS_ROW)
     w.paragraph("率: 年齢区分と高齢者は年齢のわかる人口に対して、一人暮らし高齢者は高齢者に対して、"
-                "障がい者・要支援者は人口に対して、同意は要支援者に対しての割合。", 6.8,
+                "障がい者・要支援者は人口に対して、同意は要支援者に対しての割合。", 7,
                 width=STATS_RIGHT - LEFT)
 
 
@@ -322,7 +335,7 @@ def _roles(w: PageWriter, sheet: DistrictSheet) -> None:
     w.table(cols, rows, size=9, row_h=STATS_ROW, x=ROLES_LEFT)
     note = ("氏名・連絡先は取扱注意版に載ります。" if not sheet.options.edition.personal
             else "氏名・連絡先は協力者名簿のページに。")
-    w.paragraph(note, 6.8, width=RIGHT - ROLES_LEFT, x=ROLES_LEFT)
+    w.paragraph(note, 7, width=RIGHT - ROLES_LEFT, x=ROLES_LEFT)
 
 
 # --- page 2 ----------------------------------------------------------------------------------------
@@ -354,13 +367,17 @@ def _summary_page(w: PageWriter, sheet: DistrictSheet) -> None:
     w.space(4)
 
     sites = k["emergency_sites"]["count"]
-    w.heading("避難所", note=f"地区内の指定避難所 {len(k['shelters'])} か所・指定緊急避難場所 {sites} か所",
-              keep=40)
+    outside = f"・名簿の避難先で地区外 {len(sheet.outside_shelters)} か所" if sheet.outside_shelters else ""
+    w.heading("避難所", note=f"地区内の指定避難所 {len(k['shelters'])} か所・指定緊急避難場所 {sites} か所"
+              + outside, keep=40)
     cols = (Column("記号", 30, "center"), Column("名称", 160), Column("住所", 170), Column("種別", 70),
             Column("受入対象", 109))
     rows = [(sheet.shelter_labels.get(s["shelter_id"], ""), s["name"], _short(s["address"]),
              "福祉避難所" if s["welfare"] else "指定避難所", s.get("accepts") or "")
             for s in k["shelters"]]
+    rows += [(s["label"], s["name"], s["address"], "福祉避難所" if s["welfare"] else "指定避難所",
+              "・".join(x for x in ("地区外" if s["in_map"] else "地区外（地図の外）", s["accepts"]) if x))
+             for s in sheet.outside_shelters]
     if rows:
         w.table(cols, rows, size=8.5, row_h=SUMMARY_ROW, continued="避難所（続き）")
     else:
@@ -385,21 +402,34 @@ def _sources_text(sheet: DistrictSheet) -> str:
 
 def _roster(w: PageWriter, sheet: DistrictSheet) -> None:
     roster = sheet.roster or []
-    w.heading("共助協力者名簿（連絡先）", note=f"{len(roster)} 人　定員: 避難支援で受け持てる人数・"
-              "担当: 割り当て済みの人数")
-    rows = [(r["role_ja"], r["name"], r["phone"], r["help_ja"],
+    w.heading("共助協力者名簿（連絡先）", note=f"{len(roster)} 人　定員: 受け持てる人数　"
+              "担当: 割り当て済み（同意のない方・他地区の方を含む）")
+    rows = [(r["role_ja"], r.get("label", r["name"]), r["phone"], r["help_ja"],
              "" if r["capacity"] is None else str(r["capacity"]), _load(r)) for r in roster]
     w.table(ROSTER_COLUMNS, rows, size=9, row_h=ROSTER_ROW, header_h=HEADER_ROW,
             continued="共助協力者名簿（続き）", empty="登録された共助協力者はいません。")
 
 
+#: How the personal pages are numbered (:mod:`gis.risk`).
+ORDER_NOTE = "番号は避難の優先順（医療機器・寝たきり・支援者なし・要介護度の順）で、地図の番号と同じです。"
+
+
+def _listed_note(sheet: DistrictSheet) -> str:
+    """「94 人（同意のない 31 人は載せていません）」: the listed, and how many are not (a count:
+    the district's support-needers without shareable consent)."""
+    people = sheet.register or []
+    unlisted = f"（同意のない {sheet.unlisted} 人は載せていません）" if sheet.unlisted else ""
+    return f"{len(people)} 人{unlisted}"
+
+
 def _register(w: PageWriter, sheet: DistrictSheet) -> None:
     people = sheet.register or []
-    w.heading("要支援者名簿（名簿提供に同意した方）",
-              note=f"{len(people)} 人　避難先の記号は地図・避難所一覧と同じ")
-    rows = [(str(i), p["name"], p["kana"], p["address"], p["needs"], _supporters(p),
-             _shelter_text(p["shelter"]), p["plan_ja"] if p["plan_ja"] == "作成済" else Strong(p["plan_ja"]))
-            for i, p in enumerate(people, start=1)]
+    w.heading("要支援者名簿（同意した方）",
+              note=f"{_listed_note(sheet)}　No.: 避難の優先順・地図と同じ")
+    rows = [(str(p["number"]), _name(p), p["address"], p["needs"], _supporters(p, phone=True),
+             _emergency(p), _shelter_text(p["shelter"]),
+             p["plan_ja"] if p["plan_ja"] == "作成済" else Strong(p["plan_ja"]))
+            for p in people]
     w.table(REGISTER_COLUMNS, rows, size=9, row_h=REGISTER_ROW, header_h=HEADER_ROW,
             continued="要支援者名簿（続き）", empty=NOBODY)
 
@@ -412,8 +442,11 @@ def _drill_line(w: PageWriter) -> None:
 
 
 def _by_supporter(w: PageWriter, sheet: DistrictSheet) -> None:
+    """Who goes to whom: first the people nobody is assigned to (most urgent first), then one
+    group per supporter, each in risk order."""
     people = sheet.register or []
-    w.heading("支援者別　だれが だれのところへ", note="安否・声かけを確認したら□に✓")
+    w.heading("支援者別　だれが だれのところへ", note=f"{_listed_note(sheet)}　安否・声かけを確認したら□に✓")
+    w.paragraph(f"※ {ORDER_NOTE}支援者が決まっていない方を先に載せています。", 7.5, color=INK)
     _drill_line(w)
     groups: dict[str, tuple[dict, list]] = {}
     nobody = []
@@ -422,22 +455,31 @@ def _by_supporter(w: PageWriter, sheet: DistrictSheet) -> None:
             nobody.append(p)
         for s in p["supporters"]:
             groups.setdefault(s["id"], (s, []))[1].append(p)
-    cols = (Column("確認", 30, check=True), Column("番号", ID_W), Column("氏名", 66), Column("フリガナ", 76),
-            Column("住所", 92), Column("必要な支援", 104), Column("避難先", 79), Column("メモ", 52))
     rows: list = []
+    if nobody:
+        rows.append(Group(f"■ 支援者が決まっていない方　{len(nobody)} 人（優先順。当日の担当を決めて記入）"))
+        rows += [_visit_row(p) for p in nobody]
     order = {label: i for i, label in enumerate(ROLE_JA.values())}
     for supporter, persons in sorted(groups.values(),
-                                     key=lambda g: (order.get(g[0]["role_ja"], 99), g[0]["name"])):
-        rows.append(Group(f"■ {supporter['name']}（{supporter['role_ja']}）　{supporter['phone']}"
-                          f"　担当 {len(persons)} 人"))
-        rows += [("", _id(p), p["name"], p["kana"], p["address"], p["needs"], _shelter_text(p["shelter"]), "")
-                 for p in persons]
-    if nobody:
-        rows.append(Group(f"■ 支援者が決まっていない方　{len(nobody)} 人（当日の担当を決めて記入）"))
-        rows += [("", _id(p), p["name"], p["kana"], p["address"], p["needs"], _shelter_text(p["shelter"]), "")
-                 for p in nobody]
-    w.table(cols, rows, size=9, row_h=DRILL_ROW, header_h=HEADER_ROW, continued="支援者別（続き）",
-            empty=NOBODY)
+                                     key=lambda g: (order.get(g[0]["role_ja"], 99), g[0]["label"])):
+        rows.append(Group(f"■ {supporter['label']}（{supporter['role_ja']}）　{supporter['phone']}"
+                          f"　担当 {len(persons)} 人" + _not_listed(sheet, supporter["id"])))
+        rows += [_visit_row(p) for p in persons]
+    w.table(BY_SUPPORTER_COLUMNS, rows, size=9, row_h=DRILL_ROW, header_h=HEADER_ROW,
+            continued="支援者別（続き）", empty=NOBODY)
+
+
+def _not_listed(sheet: DistrictSheet, supporter_id: str) -> str:
+    """「（ほかに同意のない方 2 人・他地区 1 人）」: assigned people this sheet does not list."""
+    unconsented, elsewhere = sheet.unlisted_by_supporter.get(str(supporter_id), (0, 0))
+    parts = ([f"同意のない方 {unconsented} 人"] if unconsented else []) + (
+        [f"他地区 {elsewhere} 人"] if elsewhere else [])
+    return f"（ほかに{'・'.join(parts)}は載せていません）" if parts else ""
+
+
+def _visit_row(p: dict):
+    return ("", _number(p), _name(p), p["address"], p["needs"], _emergency(p), _shelter_text(p["shelter"]),
+            "")
 
 
 def _by_shelter(w: PageWriter, sheet: DistrictSheet) -> None:
@@ -451,11 +493,9 @@ def _by_shelter(w: PageWriter, sheet: DistrictSheet) -> None:
             nowhere.append(p)
         else:
             groups.setdefault(p["shelter"]["id"], (p["shelter"], []))[1].append(p)
-    cols = (Column("到着", 30, check=True), Column("番号", ID_W), Column("氏名", 66), Column("フリガナ", 76),
-            Column("必要な支援", 108), Column("支援者", 76), Column("支援者の電話", 78), Column("メモ", 65))
     rows: list = []
-    for shelter, persons in sorted(groups.values(),
-                                   key=lambda g: (g[0]["label"] == "", g[0]["label"], g[0]["name"])):
+    for shelter, persons in sorted(groups.values(), key=lambda g: (
+            g[0]["label"] == "", _letter_key(g[0]["label"]), g[0]["name"])):
         kind = "福祉避難所" if shelter["welfare"] else "指定避難所"
         mark = f"{shelter['label']} " if shelter["label"] else ""
         rows.append(Group(f"■ {mark}{shelter['name']}（{kind}）　{shelter['address']}"
@@ -464,23 +504,47 @@ def _by_shelter(w: PageWriter, sheet: DistrictSheet) -> None:
     if nowhere:
         rows.append(Group(f"■ 避難先が決まっていない方　{len(nowhere)} 人"))
         rows += [_arrival_row(p) for p in nowhere]
-    w.table(cols, rows, size=9, row_h=DRILL_ROW, header_h=HEADER_ROW, continued="避難先別（続き）",
-            empty=NOBODY)
+    w.table(BY_SHELTER_COLUMNS, rows, size=9, row_h=DRILL_ROW, header_h=HEADER_ROW,
+            continued="避難先別（続き）", empty=NOBODY)
+
+
+def _letter_key(label: str) -> tuple[int, str]:
+    return len(label), label  # A … Z, then AA …
 
 
 def _arrival_row(p: dict):
-    sup = p["supporters"]
-    return ("", _id(p), p["name"], p["kana"], p["needs"], _supporters(p),
-            "・".join(s["phone"] for s in sup), "")
+    return ("", _number(p), _name(p), p["needs"], _supporters(p, phone=True), _emergency(p), "")
 
 
 #: The register id beside a drill sheet's tick box: what the marks entered from this paper
 #: (:func:`karte.services.copies.paper_marks`) and a photo of it are matched on.
-ID_W = 40.0
+ID_W = 44.0
 
 
 def _id(p: dict) -> str:
     return str(p["person_id"])
+
+
+def _number(p: dict) -> str:
+    """The register id (beside the name: what ticks are entered back by) over the risk-order
+    number (as on the map)."""
+    return f"{_id(p)}\nNo.{p['number']}" if p.get("number") else _id(p)
+
+
+def _name(p: dict) -> str:
+    """Name over kana; when another person on the sheet has the same name, the age beside the
+    name and the town beside the kana (``tell``: (age, town))."""
+    tell = p.get("tell")
+    if not tell:
+        return f"{p['name']}\n{p['kana']}" if p.get("kana") else p["name"]
+    age, town = tell
+    first = f"{p['name']}（{age}歳）" if age is not None else p["name"]
+    second = "・".join(x for x in (p.get("kana"), town) if x)
+    return f"{first}\n{second}" if second else first
+
+
+def _emergency(p: dict) -> str:
+    return p.get("emergency") or "—"
 
 
 # --- formatting ------------------------------------------------------------------------------------
@@ -492,8 +556,14 @@ def _load(r: dict) -> str:
     return str(r["load"])
 
 
-def _supporters(p: dict) -> str:
-    return "・".join(s["name"] for s in p["supporters"]) or Strong("未定")
+def _supporters(p: dict, *, phone: bool = False) -> str:
+    """The supporters' names (told apart when two share a name), with their phones on a second
+    line when ``phone``; 未定 in bold when nobody is assigned."""
+    if not p["supporters"]:
+        return Strong("未定")
+    names = "・".join(s.get("label") or s["name"] for s in p["supporters"])
+    phones = "・".join(s["phone"] for s in p["supporters"] if s["phone"])
+    return f"{names}\n{phones}" if phone and phones else names
 
 
 def _shelter_text(shelter: dict | None) -> str:

@@ -25,6 +25,7 @@ import datetime as dt
 import math
 import multiprocessing as mp
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -34,6 +35,7 @@ import geopandas as gpd
 import pandas as pd
 import shapely
 
+from gis.risk import risk_order
 from karte.analysis import Coverage, catchment_radius
 from karte.domain.access import DEFAULT_SUPPRESS_MAX, PUBLIC, Access
 from karte.domain.copies import CopyKind
@@ -390,7 +392,14 @@ def build_sheet(snap: Snapshot, code: str, *, options: SheetOptions, coverage: C
     )
     if options.edition.personal and personal is not None:
         sheet.roster = _roster(snap, personal.roster)
-        sheet.register = _register_rows(snap, personal, shelter_labels)
+        sheet.outside_shelters = _outside_shelters(snap, personal.register, shelter_labels, sheet.map.extent)
+        sheet.register = _register_rows(snap, personal, shelter_labels, data_date=karte.get("data_date"))
+        _tell_apart_supporters(sheet.roster, sheet.register)
+        sheet.map.shelters += [MapPoint(s["x"], s["y"], s["label"], special=s["welfare"])
+                               for s in sheet.outside_shelters if s["in_map"]]
+        sheet.map.people = [MapPoint(p["x"], p["y"], str(p["number"]), special=p["no_supporter"])
+                            for p in sheet.register if p["x"] is not None]
+        sheet.unlisted, sheet.unlisted_by_supporter = _unlisted(snap, code, sheet.register)
     return sheet
 
 
@@ -566,20 +575,24 @@ def _shareable(register: pd.DataFrame) -> pd.DataFrame:
     return register[register["consent"].map(lambda c: Consent(c).shareable).to_numpy(dtype=bool)]
 
 
-def _register_rows(snap: Snapshot, personal: PersonalRows, shelter_labels: dict[str, str]) -> list[dict]:
+def _register_rows(snap: Snapshot, personal: PersonalRows, shelter_labels: dict[str, str], *,
+                   data_date: str | None = None) -> list[dict]:
+    """The shareable rows in risk order (:func:`gis.risk.risk_order`), numbered 1.. (the same
+    numbers on the map); people who share a name get their age and short address beside it."""
     reg = _shareable(personal.register)
     if len(reg):
-        reg = reg.sort_values(["kana", "person_id"])
+        reg = risk_order(reg.reset_index(drop=True))
     flags = snap.person_flags(reg["person_id"]) if len(reg) else None
     shelters = {s.shelter_id: (s.name, bool(s.welfare), _short_address(_text(s.address)))
                 for s in snap.shelters.itertuples()}
+    today = _date(data_date) or dt.date.today()
     rows = []
     for i, r in enumerate(reg.itertuples() if len(reg) else []):
         supporters = []
         for sid in split_list(r.supporter_ids):
             if sid in personal.supporters:
                 name, phone, role = personal.supporters[sid]
-                supporters.append({"id": sid, "name": name, "phone": phone, "role_ja": role})
+                supporters.append({"id": sid, "name": name, "label": name, "phone": phone, "role_ja": role})
         shelter_id = _text(r.shelter_id)
         shelter = None
         if shelter_id and shelter_id in shelters:
@@ -587,15 +600,96 @@ def _register_rows(snap: Snapshot, personal: PersonalRows, shelter_labels: dict[
             shelter = {"id": shelter_id, "name": name, "welfare": welfare, "address": address,
                        "label": shelter_labels.get(shelter_id, "")}
         care = flags["needs_care"].iloc[i] if flags is not None else False
+        geom = getattr(r, "geometry", None)
+        located = geom is not None and not geom.is_empty
+        address = _short_address(_text(r.address))
         rows.append({
-            "person_id": r.person_id, "name": r.name, "kana": r.kana,
-            "address": _short_address(_text(r.address)), "needs": _needs(r),
+            "number": i + 1, "person_id": r.person_id, "name": r.name, "label": r.name,
+            "kana": _text(r.kana) or "", "tell": None,
+            "address": address, "needs": _needs(r), "age": _age(getattr(r, "birth_date", None), today),
             "consent_ja": "同意" if r.consent == Consent.CONSENTED else "条例",
-            "plan_ja": PLAN_STATUS_JA[PlanStatus(r.plan_status)],
-            "supporters": supporters, "shelter": shelter,
+            "plan_ja": PLAN_STATUS_JA[PlanStatus(r.plan_status)] if _text(r.plan_status) else "未作成",
+            "supporters": supporters, "shelter": shelter, "no_supporter": not supporters,
+            "emergency": _text(getattr(r, "emergency_contact", None)) or "",
             "needs_care": bool(care) if care == care else False,
+            "x": geom.x if located else None, "y": geom.y if located else None,
         })
+    _tell_apart_people(rows)
     return rows
+
+
+def _tell_apart_people(rows: list[dict]) -> None:
+    """People who share a name on one sheet get their age and short address (town, no number)."""
+    by_name: dict[str, list[dict]] = {}
+    for p in rows:
+        by_name.setdefault(p["name"], []).append(p)
+    for same in by_name.values():
+        if len(same) > 1:
+            for p in same:
+                town = _town(p["address"]) or (None if p["age"] is not None else str(p["person_id"]))
+                p["tell"] = (p["age"], town)
+                extra = [f"{p['age']}歳" if p["age"] is not None else "", town or ""]
+                p["label"] = f"{p['name']}（{'・'.join(e for e in extra if e)}）"
+
+
+def _tell_apart_supporters(roster: list[dict], register: list[dict]) -> None:
+    """Supporters who share a name on one sheet (roster or register) get their id beside it."""
+    ids: dict[str, set[str]] = {}
+    for r in roster:
+        ids.setdefault(r["name"], set()).add(str(r["cooperator_id"]))
+    for p in register:
+        for s in p["supporters"]:
+            ids.setdefault(s["name"], set()).add(str(s["id"]))
+    same = {name for name, found in ids.items() if len(found) > 1}
+    for r in roster:
+        r["label"] = f"{r['name']}（{r['cooperator_id']}）" if r["name"] in same else r["name"]
+    for p in register:
+        for s in p["supporters"]:
+            s["label"] = f"{s['name']}（{s['id']}）" if s["name"] in same else s["name"]
+
+
+def _outside_shelters(snap: Snapshot, register: pd.DataFrame, shelter_labels: dict[str, str],
+                      extent) -> list[dict]:
+    """Shelters the district's listed people go to that are not its own: lettered after its own
+    (``shelter_labels`` gains them), in the map when inside its extent."""
+    used = _shareable(register)
+    ids = sorted({str(v) for v in used["shelter_id"] if _text(v)} - set(shelter_labels)) if len(used) else []
+    table = snap.shelters.set_index("shelter_id") if len(snap.shelters) else None
+    out = []
+    for sid in ids:
+        if table is None or sid not in table.index:
+            continue
+        s = table.loc[sid]
+        shelter_labels[sid] = _letters(len(shelter_labels))
+        geom = s.geometry
+        located = geom is not None and not geom.is_empty
+        inside = located and extent[0] <= geom.x <= extent[2] and extent[1] <= geom.y <= extent[3]
+        out.append({"shelter_id": sid, "label": shelter_labels[sid], "name": s["name"],
+                    "address": _short_address(_text(s["address"])), "welfare": bool(s["welfare"]),
+                    "accepts": _text(s.get("accepts")) or "", "in_map": bool(inside),
+                    "x": geom.x if located else None, "y": geom.y if located else None})
+    return out
+
+
+def _unlisted(snap: Snapshot, code: str, listed: list[dict]) -> tuple[int, dict[str, tuple[int, int]]]:
+    """Counts only: the district's support-needers without shareable consent, and per supporter
+    the assigned people this sheet does not list (no consent; consented but in another district)."""
+    register = snap.analysis_inputs()["register"]
+    if not len(register):
+        return 0, {}
+    ok = register["consent"].map(lambda c: c in Consent._value2member_map_ and Consent(c).shareable)
+    ok = ok.to_numpy(dtype=bool)
+    own = (register["district_code"] == code).to_numpy()
+    unlisted = int((own & ~ok).sum())
+    by_supporter: dict[str, list[int]] = {}
+    for ids, shareable, here in zip(register["supporter_ids"], ok, own, strict=True):
+        for sid in split_list(ids):
+            counts = by_supporter.setdefault(sid, [0, 0])
+            if not shareable:
+                counts[0] += 1
+            elif not here:
+                counts[1] += 1
+    return unlisted, {sid: (a, b) for sid, (a, b) in by_supporter.items() if a or b}
 
 
 def _needs(r) -> str:
@@ -617,6 +711,27 @@ def _population(snap: Snapshot, code: str):
 
 def _first(snap: Snapshot, codes: list[str]) -> str:
     return snap.kartes[codes[0]]["fiscal_year_label"]
+
+
+def _date(value) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(str(value)[:10]) if _text(value) else None
+    except ValueError:
+        return None
+
+
+def _age(birth, today: dt.date) -> int | None:
+    born = _date(birth)
+    if born is None:
+        return None
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+def _town(address: str | None) -> str:
+    """The town of an address, short: its 大字 without 大字 and without 字 or lot number
+    (大字後潟字大原33-15 -> 後潟); '' without an address."""
+    town = re.sub(r"[0-9０-９].*$", "", address or "").split("大字")[-1]
+    return town.split("字")[0] or town
 
 
 def _role_ja(role) -> str:
