@@ -34,98 +34,21 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gis.districts import dissolve_districts
 from gis.params import AnalysisParams
-from karte import agebands, sources, synthetic
 from karte.analyse import Run, analyse_on_dask, dask_client, partition, result_layers
-from karte.domain.layers import MUNICIPALITY
-from karte.settings import REPO_DATA
 
-PREFECTURE_AREAS = REPO_DATA / "boundaries" / "aomori_pref_02_small_areas_2015_estat_lod.geojson"
-PREFECTURE_DISTRICTS = REPO_DATA / "districts" / "aomori_pref_standin_districts.csv"
-SHELTERS = REPO_DATA / "shelters" / "aomori_022012_designated_shelters_gsi.geojson"
-SITES = REPO_DATA / "shelters" / "aomori_022012_emergency_evacuation_sites_gsi.geojson"
-#: The municipality whose shelters and sites are real (the others get synthetic ones).
-REAL_SHELTERS = "02201"
+# the synthetic prefecture is the prefecture demo's (``karte demo --scope prefecture``)
+from karte.demo_prefecture import LAYERS, PREFECTURE_DISTRICTS, stack
+from karte.demo_prefecture import prefecture_layers as prefecture
+from karte.domain.layers import MUNICIPALITY
+
 #: Copies of the prefecture in a whole synthetic nation (46 × 4,385 ≈ 200,000 small areas).
 NATION_COPIES = 46
 #: Municipalities of Japan (2024), for the capacity estimate.
 NATION_MUNICIPALITIES = 1741
-LAYERS = ("small_areas", "districts", "register", "cooperators", "services", "shelters",
-          "emergency_sites")
 
 
-# --- the synthetic prefecture and nation -------------------------------------------------------
-
-def prefecture(*, seed: int = 2026, codes: list[str] | None = None) -> dict[str, gpd.GeoDataFrame]:
-    """The prefecture's (or ``codes``') layers as the build writes them: real small areas with
-    synthetic age bands and the stand-in districts, synthetic register, cooperators, services;
-    real shelters and sites of Aomori city, synthetic ones elsewhere. Ids carry the
-    municipality code (``P02204000001``), so they are unique across municipalities."""
-    small = sources.read_small_areas(PREFECTURE_AREAS)
-    if codes is not None:
-        small = small[small[MUNICIPALITY].isin(codes)].reset_index(drop=True)
-    bands = agebands.synthetic_age_bands(small, seed=seed)
-    for col in bands.columns:
-        small[col] = bands[col]
-    mapping = pd.read_csv(PREFECTURE_DISTRICTS, dtype=str, keep_default_na=False)
-    shelters = sources.read_shelters(SHELTERS)
-    sites = sources.read_emergency_sites(SITES)
-    shelters.insert(1, MUNICIPALITY, REAL_SHELTERS)
-    sites.insert(1, MUNICIPALITY, REAL_SHELTERS)
-    out: dict[str, list] = {name: [] for name in LAYERS}
-    rng = np.random.default_rng(seed)
-    for i, (code, areas) in enumerate(small.groupby(MUNICIPALITY, sort=True)):
-        own = mapping[mapping[MUNICIPALITY] == code]
-        areas = areas.merge(own[["key_code", "district_code"]], on="key_code", how="left")
-        areas = gpd.GeoDataFrame(areas, geometry="geometry", crs=small.crs)
-        districts = dissolve_districts(areas, own[["key_code", "district_code", "district_name"]])
-        districts.insert(1, MUNICIPALITY, code)
-        if code == REAL_SHELTERS:
-            m_shelters, m_sites = shelters, sites
-        else:
-            m_shelters, m_sites = _synthetic_shelters(areas, code, rng)
-        demo = synthetic.generate(areas, districts, m_shelters, m_sites, seed=seed + i)
-        register, cooperators, services = demo.register, demo.cooperators, demo.services
-        register["person_id"] = "P" + code + register["person_id"].str[1:]
-        register["supporter_ids"] = register["supporter_ids"].str.replace(r"(^|;)C", rf"\1C{code}",
-                                                                          regex=True)
-        cooperators["cooperator_id"] = "C" + code + cooperators["cooperator_id"].str[1:]
-        services["service_id"] = "V" + code + services["service_id"].str[1:]
-        for frame in (register, cooperators, services):
-            if MUNICIPALITY in frame.columns:
-                frame[MUNICIPALITY] = code
-            else:
-                frame.insert(1, MUNICIPALITY, code)
-        for name, frame in (("small_areas", areas), ("districts", districts), ("register", register),
-                            ("cooperators", cooperators), ("services", services),
-                            ("shelters", m_shelters), ("emergency_sites", m_sites)):
-            out[name].append(frame)
-    return {name: _stack(frames, small.crs) for name, frames in out.items()}
-
-
-def _synthetic_shelters(areas: gpd.GeoDataFrame, code: str, rng: np.random.Generator):
-    """Synthetic shelters (one per 4 small areas, a fifth of them welfare shelters) and emergency
-    sites (one per 2 small areas, every hazard flag drawn) at the small areas' inner points."""
-    points = areas.geometry.representative_point().to_numpy()
-    n = len(points)
-    pick = np.sort(rng.choice(n, size=max(1, n // 4), replace=False))
-    shelters = gpd.GeoDataFrame({
-        "shelter_id": [f"SH{code}{k:04d}" for k in range(1, len(pick) + 1)], MUNICIPALITY: code,
-        "name": [f"（合成）避難所{k}" for k in range(1, len(pick) + 1)], "address": "",
-        "welfare": rng.random(len(pick)) < 0.2, "accepts": "", "note": "synthetic"},
-        geometry=points[pick], crs=areas.crs)
-    pick = np.sort(rng.choice(n, size=max(1, n // 2), replace=False))
-    sites = gpd.GeoDataFrame({
-        "site_id": [f"ES{code}{k:04d}" for k in range(1, len(pick) + 1)], MUNICIPALITY: code,
-        "name": [f"（合成）避難場所{k}" for k in range(1, len(pick) + 1)], "address": ""},
-        geometry=points[pick], crs=areas.crs)
-    for hazard in ("flood", "landslide", "storm_surge", "earthquake", "tsunami", "fire", "inland_flood",
-                   "volcano"):
-        sites[f"hazard_{hazard}"] = rng.random(len(pick)) < 0.7
-    sites["note"] = "synthetic"
-    return shelters, sites
-
+# --- the synthetic nation (the prefecture: karte.demo_prefecture.prefecture_layers) -------------
 
 def some_municipalities(layers: dict[str, gpd.GeoDataFrame], areas: int, *,
                         seed: int) -> dict[str, gpd.GeoDataFrame]:
@@ -143,11 +66,6 @@ def prefecture_areas() -> pd.DataFrame:
     return pd.read_csv(PREFECTURE_DISTRICTS, dtype=str, usecols=["key_code"])
 
 
-def _stack(frames: list[gpd.GeoDataFrame], crs) -> gpd.GeoDataFrame:
-    out = pd.concat(frames, ignore_index=True)
-    return gpd.GeoDataFrame(out, geometry="geometry", crs=crs)
-
-
 def nation(base: dict[str, gpd.GeoDataFrame], copies: int) -> dict[str, gpd.GeoDataFrame]:
     """``copies`` copies of the prefecture ``base`` side by side (a grid, 10 km apart), copy k with
     prefecture digits ``01``, ``03``… (``02`` is the original) in every code and id."""
@@ -161,7 +79,7 @@ def nation(base: dict[str, gpd.GeoDataFrame], copies: int) -> dict[str, gpd.GeoD
         dx, dy = (k % columns) * width, (k // columns) * height
         for name, frame in base.items():
             out[name].append(_copy(frame, pref, dx, dy))
-    return {name: _stack(frames, base[name].crs) for name, frames in out.items()}
+    return {name: stack(frames, base[name].crs) for name, frames in out.items()}
 
 
 def _copy(frame: gpd.GeoDataFrame, pref: str, dx: float, dy: float) -> gpd.GeoDataFrame:

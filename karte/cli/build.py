@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from karte import demo_prefecture
 from karte.build import Inputs, build_demo, rebuild, write_outputs
 from karte.cli.common import ProgressBar, StoreOpt, err, fail, out, store_at
 from karte.domain.errors import KarteError
@@ -15,7 +16,7 @@ from karte.domain.history import fiscal_label
 from karte.services.history import record_analysis
 from karte.services.qgis import write_qgis
 from karte.settings import get_settings
-from karte.store import GeoPackageStore
+from karte.store import GeoPackageStore, open_store
 
 STEP_JA = {
     "read_boundaries": "小地域境界の読み込み",
@@ -46,14 +47,29 @@ def demo(
     fiscal_year: Annotated[int | None, typer.Option(
         "--fiscal-year", help="Fiscal year of the demo's kartes (default: that of its data date, 2026)")
     ] = None,
+    scope: Annotated[str, typer.Option(
+        help="city (Aomori city, the default) or prefecture (all 40 municipalities of Aomori "
+             "prefecture, docs/scale.md)")] = "city",
+    store: Annotated[str | None, typer.Option(
+        "--store", help="With --scope prefecture: GeoPackage path or postgresql+psycopg:// URL "
+                        "(default: OUT/karte.gpkg)")] = None,
 ) -> None:
     """Build the whole Aomori demo: karte.gpkg, overview.html and one karte JSON per district.
 
     Boundaries, shelters and emergency sites are real; age bands, elderly living alone,
     disabled persons, the register, cooperators and services are synthetic (marked so).
+    ``--scope prefecture`` builds every municipality of the prefecture into one store instead
+    (:mod:`karte.demo_prefecture`).
     """
     settings = get_settings()
     folder = out_dir or settings.workspace
+    if scope not in ("city", "prefecture"):
+        fail(f"--scope は city か prefecture です（{scope} が指定されました）")
+    if scope == "prefecture":
+        _demo_prefecture(store, folder, seed if seed is not None else settings.seed, fiscal_year)
+        return
+    if store is not None:
+        fail("--store は --scope prefecture のときだけ指定できます（市のデモは --out のフォルダに作ります）")
     try:
         store = GeoPackageStore(folder / "karte.gpkg")
         seed = seed if seed is not None else settings.seed
@@ -75,6 +91,23 @@ def demo(
     out.print(f"カルテJSON: {files['kartes']}/ ({len(result.kartes)} 件)")
     out.print(f"年度:       {fiscal_label(result.fiscal_year)}"
               "（それ以前の年度の記録と計画・指標はデモ用の合成データ）")
+
+
+def _demo_prefecture(target: str | None, folder: Path, seed: int, fiscal_year: int | None) -> None:
+    """``karte demo --scope prefecture``: every municipality of the prefecture into one store."""
+    try:
+        if target is None:
+            folder.mkdir(parents=True, exist_ok=True)
+        store = open_store(target) if target else GeoPackageStore(folder / "karte.gpkg")
+        with ProgressBar(STEP_JA, steps=3) as bar:
+            result = demo_prefecture.build_prefecture(store, seed=seed, fiscal_year=fiscal_year,
+                                                      report=bar.step)
+    except KarteError as exc:
+        fail(exc)
+    out.print(f"市町村数 {result.municipalities}、地区数 {result.districts}、小地域 {result.small_areas:,}、"
+              f"人口 {result.population:,} 人、要支援者 {result.register:,} 人（合成）")
+    out.print(f"ストア:     {store.location}")
+    out.print("避難所:     青森市は実データ、他の市町村は合成（名前が「（合成）」で始まります）")
 
 
 def build(

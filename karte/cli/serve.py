@@ -28,6 +28,13 @@ from karte.store import open_store
 KEY_HINT = ("export KARTE_SECRET_KEY=\"$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')\"")
 
 
+#: Seconds uvicorn's supervisor (``--workers`` > 1) waits for a worker's answer to its health
+#: check before it kills and restarts the worker. A worker answers once it has imported the app
+#: (geopandas, shapely, pyogrio …): on a busy 2-core host that took over 30 s, and uvicorn's
+#: default of 5 s then killed every worker before it started, over and over.
+WORKER_START_S = 120
+
+
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port")] = 8000,
@@ -72,7 +79,7 @@ def serve(
     out.print(f"http://{host}:{port}/ で公開します（ワーカー {workers}、Ctrl-C で終了）")
     uvicorn.run("api.app:create_app", factory=True, host=host, port=port, log_level="info", workers=workers,
                 proxy_headers=bool(proxies), forwarded_allow_ips=proxies or None,
-                server_header=False)
+                server_header=False, timeout_worker_healthcheck=WORKER_START_S)
 
 
 def is_demo(store: str | None) -> bool:
