@@ -42,8 +42,9 @@ from gis.coverage import salon_coverage
 from gis.mesh import jis_mesh, population_surface
 from gis.outreach import ORDERS, outreach_priority, outreach_units
 from gis.params import AnalysisParams
+from gis.siting import VENUE_PATTERN, candidate_venues, site_salons
 from gis.suggest import suggest_supporters
-from karte.analysis import evacuation_gaps
+from karte.analysis import current_params, evacuation_gaps, season, season_note
 from karte.domain.access import Access, Level
 from karte.domain.care import CareLayer, CaseStatus, japanese_date
 from karte.domain.errors import AccessDenied, InputError, NotFoundError
@@ -491,7 +492,52 @@ def outreach_page(store: Store, access: Access, *, district: str | None, basemap
         # why the others get no suggestion, and the persons the viewer may see with their reason
         "unmatched": unmatched,
         "district": district, "districts": [(c, names.get(c, c)) for c in codes],
+        "sites": salon_sites(store, access, district=district) if district is not None else None,
     }
+
+
+#: How many venues for a new salon a district's outreach page proposes.
+SALON_SITES = 3
+
+
+def salon_sites(store: Store, access: Access, *, district: str, k: int = SALON_SITES) -> dict:
+    """Where a new salon would reach the most of ``district``'s elderly now outside every salon's
+    walking distance, with the walking distance of the season in force (積雪期: shorter): the
+    maximal covering location problem over the designated shelters and the halls among the
+    emergency sites (:func:`gis.siting.candidate_venues`, :func:`gis.siting.site_salons`; exact
+    with CBC when small). Aggregates only (estimated people per venue), once per build.
+
+    Returns ``{"season", "walk_m", "method", "elderly", "covered", "sites": [{"rank", "name",
+    "gain", "cumulative"}], "before", "after"}`` (shares of the district's elderly)."""
+    check_access(access)
+    snap = current(store)
+    params = current_params()
+
+    def compute() -> dict:
+        covered = snap.memo(("outreach:covered", params), lambda: salon_coverage(
+            snap.memo(("outreach:surface", params.mesh_level), lambda: population_surface(
+                snap.small_areas, jis_mesh(snap.small_areas, level=params.mesh_level))),
+            snap.services, vocab=VOCABULARY, params=params))
+        demand = covered[covered["district_code"] == district]
+        venues = candidate_venues({"shelters": snap.shelters, "emergency_sites": snap.emergency_sites},
+                                  name_pattern={"shelters": None, "emergency_sites": VENUE_PATTERN})
+        sites = site_salons(demand, venues, k=k, params=params)
+        elderly = float(demand["elderly"].sum())
+        now = float(demand.loc[demand["covered"], "elderly"].sum())
+        gains = [float(g) for g in sites["gain"]]
+        return {
+            "season": season_note(params, season())["text"], "walk_m": params.salon_walk_m,
+            "method": ("厳密解（整数計画）" if str(sites["method"].iloc[0]) == "exact" else "貪欲法")
+            if len(sites) else "",
+            "elderly": round(elderly), "covered": round(now),
+            "sites": [{"rank": int(r), "name": str(n), "gain": round(g), "cumulative": round(c)}
+                      for r, n, g, c in zip(sites["rank"], sites["name"], gains, sites["cumulative_gain"],
+                                            strict=True)],
+            "before": now / elderly if elderly else None,
+            "after": (now + sum(gains)) / elderly if elderly else None,
+        }
+
+    return snap.memo(("outreach:sites", district, params, k), compute)
 
 
 def _records(frame: pd.DataFrame) -> list[dict]:
