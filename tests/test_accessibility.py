@@ -339,7 +339,10 @@ def test_legend_and_layer_control_start_folded_on_a_phone(site, browser):
         assert "leaflet-control-layers-expanded" not in layers.get_attribute("class")
         page.locator(".leaflet-control-layers-toggle").click()
         assert "leaflet-control-layers-expanded" in layers.get_attribute("class")
-        page.locator(".folium-map").click(position={"x": 20, "y": 200})
+        # a tap on the map itself, below the opened layer box (which covers most of a phone's map)
+        opened, box = layers.bounding_box(), page.locator(".folium-map").bounding_box()
+        below = min(opened["y"] + opened["height"] + 15, box["y"] + box["height"] - 40) - box["y"]
+        page.locator(".folium-map").click(position={"x": 20, "y": below})
         assert "leaflet-control-layers-expanded" not in layers.get_attribute("class")
     finally:
         context.close()
@@ -350,5 +353,17 @@ def test_legend_and_layer_control_start_folded_on_a_phone(site, browser):
         assert page.evaluate("document.querySelector('details.karte-legend').open") is True
         control = page.locator(".leaflet-control-layers").get_attribute("class")
         assert "leaflet-control-layers-expanded" in control
+    finally:
+        context.close()
+    # a coordinator's page adds the personal layers to the control after the page has loaded: on a
+    # phone it stays folded all the same
+    context, page = _open(browser, base, "coordinator", bx.NARROW)
+    try:
+        page.goto(f"{base}/districts/{OWN}", wait_until="load")
+        page.wait_for_timeout(500)
+        labels = page.locator(".leaflet-control-layers label").all_inner_texts()
+        assert any("要支援者" in t for t in labels), labels
+        control = page.locator(".leaflet-control-layers").get_attribute("class")
+        assert "leaflet-control-layers-expanded" not in control
     finally:
         context.close()

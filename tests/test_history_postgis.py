@@ -93,6 +93,23 @@ def test_the_pipeline_writes_history_whole_and_reads_it_back(store):
     assert history.figures_of(back.iloc[0])["with_supporter_rate"] == round(2 / 3, 4)
 
 
+def test_a_history_write_moves_the_build_stamp(store, tmp_path):
+    """The pages' trends are kept in the build snapshot, so writing the yearly history must change
+    the stamp every server process checks (migration 0013; the GeoPackage by the registry)."""
+    from karte.store import GeoPackageStore
+
+    rows = history.history_rows({"A": {"district": {"code": "A", "municipality": {"code": CITY}},
+                                       "base": [{"key": "population", "value": 100}], "register": {},
+                                       "cooperators": {}, "services": []}},
+                                fiscal_year=2026, meta={"census_year": "2020", "synthetic": "[]"})
+    frame = history.merge_history(None, rows)
+    for each in (store, GeoPackageStore(tmp_path / "karte.gpkg")):
+        each.write({"history": frame})
+        before = each.stamp()
+        each.write({"history": frame})
+        assert each.stamp() != before, type(each).__name__
+
+
 def test_coordinators_edit_marks_as_themselves_and_the_log_says_so(with_plan, pg_app_dsn):
     from karte.services import history as years
 

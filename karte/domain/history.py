@@ -45,6 +45,8 @@ LAYERS: tuple[LayerSpec, ...] = (
         "history_id",
         "地区カルテの年度別記録",
         records=True,
+        # the pages' trends read it from the build snapshot: a write changes the stamp (migration 0013)
+        snapshot=True,
         id_prefix="H",
         columns=(
             Column("history_id"),

@@ -93,7 +93,13 @@ def municipality_of(access: Access, default: str) -> str:
 
 
 def history_frame(store: Store, municipality: str) -> pd.DataFrame:
-    """The municipality's history rows (every year, every district and the municipality's own)."""
+    """The municipality's history rows (every year, every district and the municipality's own),
+    read once per build stamp (``history`` is a snapshot layer: any write to it changes the
+    stamp). Shared by every caller: read it, do not change it."""
+    return current(store).memo(("history", str(municipality)), lambda: _history_rows(store, municipality))
+
+
+def _history_rows(store: Store, municipality: str) -> pd.DataFrame:
     frame = read_layer(store, HistoryLayer.HISTORY)
     frame = frame[frame[MUNICIPALITY].astype(str) == str(municipality)].copy()
     codes = frame["district_code"]

@@ -67,8 +67,8 @@ def city_page(store: Store, access: Access, *, measure: str, max_small: int, bas
     snap = current(store)
     parts, rows = snap.memo(("page:city", audience, measure, max_small, basemap), build)
     municipality = next((k["district"]["municipality"]["code"] for k in snap.kartes.values()), None)
-    city_trend = trends.trend(store, None, access, municipality=municipality or access.municipality or "",
-                              max_small=max_small)
+    city_trend = snap.memo(("page:city-trend", access, municipality, max_small), lambda: trends.trend(
+        store, None, access, municipality=municipality or access.municipality or "", max_small=max_small))
     first = next(iter(snap.kartes.values()), {})
     census_total = (first.get("sources") or {}).get("census_total")   # the city block, per build
     return {"map": parts, "rows": rows, "spec": spec, "measure": measure,
@@ -153,8 +153,13 @@ def district_page(store: Store, code: str, access: Access, *, max_small: int, ba
     and audience), and for viewers who may see the district's rows the support-needers and
     cooperators they may see (read from the store as them, logged there), as tables and as a
     map overlay."""
-    karte = kartes.karte_view(store, code, access, include_personal=False, max_small=max_small)
-    public = access.level == Level.PUBLIC
+    snap = current(store)
+    # aggregates only, made once per build: the map for every viewer of one audience (suppressed
+    # or not), the karte's tables, the trend with its charts and the projection for each viewer
+    # (``Access`` is the key: the public is one viewer; the karte names its viewer)
+    audience = suppression.audience(access, code)
+    karte = snap.memo(("page:karte", code, access, max_small), lambda: kartes.karte_view(
+        store, code, access, include_personal=False, max_small=max_small))
 
     def build() -> MapParts:
         district = layer_view(store, "districts", access, district=code, max_small=max_small)
@@ -171,24 +176,28 @@ def district_page(store: Store, code: str, access: Access, *, max_small: int, ba
                                    max_small=max_small)[["name", "geometry"]],
             asset_base=ASSETS, basemap=basemap))
 
-    parts = current(store).memo(("page:district", code, public, max_small, basemap), build)
+    parts = snap.memo(("page:district", code, audience, max_small, basemap), build)
     personal = access.may_see_district_rows(code)
     people, roster, overlay = [], [], None
     if personal:
-        snap = current(store)
         register = person_records(snap, read_records(store, Layer.REGISTER, access, district=code))
         cooperators = cooperator_records(snap, read_records(store, Layer.COOPERATORS, access, district=code))
         people = _people_rows(register)
         roster = _roster_rows(cooperators)
         overlay = personal_overlay(register=register, cooperators=cooperators)
     municipality = (karte["district"].get("municipality") or {}).get("code") or access.municipality or ""
-    trend = trends.trend(store, code, access, municipality=municipality, max_small=max_small)
-    charts = [{"key": key, "label": trends.FIGURE_BY_KEY[key].label, "svg": trend_chart(trend, key, label)}
-              for key, label in ((k, trends.FIGURE_BY_KEY[k].label) for k in trends.CHART_KEYS)]
+
+    def trend_part() -> tuple[dict, list[dict]]:
+        trend = trends.trend(store, code, access, municipality=municipality, max_small=max_small)
+        return trend, [{"key": key, "label": label, "svg": trend_chart(trend, key, label)}
+                       for key, label in ((k, trends.FIGURE_BY_KEY[k].label) for k in trends.CHART_KEYS)]
+
+    trend, charts = snap.memo(("page:trend", code, access, municipality, max_small), trend_part)
+    projection = snap.memo(("page:projection", code, access, max_small),
+                           lambda: trends.projection(store, code, access, max_small=max_small))
     return {"karte": karte, "map": parts, "personal": personal, "people": people, "roster": roster,
-            "overlay": overlay, "trend": trend, "trend_charts": charts,
-            "projection": trends.projection(store, code, access, max_small=max_small),
-            "season": season_note(current(store).params, season())}
+            "overlay": overlay, "trend": trend, "trend_charts": charts, "projection": projection,
+            "season": season_note(snap.params, season())}
 
 
 def _people_rows(register: list[dict]) -> list[dict]:
