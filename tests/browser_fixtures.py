@@ -44,7 +44,7 @@ def serving(app) -> Iterator[str]:
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120  # a loaded 2-core machine: the app's imports and snapshot
     while not server.started:
         assert time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.05)
@@ -63,7 +63,8 @@ def chromium(*extra_args: str) -> Iterator[object]:
     if not CHROMIUM.exists():
         pytest.fail("Debian chromium is not installed (/usr/bin/chromium); scripts/setup.sh installs it")
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=[*ARGS, *extra_args])
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=[*ARGS, *extra_args],
+                                    timeout=120_000)
         try:
             yield browser
         finally:
