@@ -220,6 +220,22 @@ DEFAULT_MUNICIPALITY = AOMORI_CITY
 #: Names of the stand-in districts (not the councils' real areas) start with this.
 STANDIN_PREFIX = "（仮）"
 
+#: What every address of the shipped city begins with; lists print the rest.
+CITY_PREFIX = "青森県青森市"
+
+
+def short_address(address) -> str:
+    """An address without :data:`CITY_PREFIX`, for lists and maps; ``""`` when there is none
+    (None, NaN, pandas' NA or empty)."""
+    if address is None:
+        return ""
+    try:
+        if address != address:  # NaN
+            return ""
+    except TypeError:  # pandas.NA: its comparisons have no truth value
+        return ""
+    return str(address).removeprefix(CITY_PREFIX)
+
 
 def is_standin(district_name) -> bool:
     """Is this a stand-in district (built by karte, not the council's own)?"""

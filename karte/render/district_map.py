@@ -30,6 +30,7 @@ from karte.domain.schema import (
     PlanStatus,
     Role,
     ServiceKind,
+    short_address,
 )
 from karte.render.webmap import (
     Basemap,
@@ -302,7 +303,7 @@ def _cooperator_lines(r) -> list[str]:
 def _person_lines(r) -> list[str]:
     found = [label for kind, _, label in GAP_STYLE[:-1] if _flag(r.get(kind))]
     plan = r.get("plan_status")
-    lines = [_text(r.get("name")), _short(r.get("address"))]
+    lines = [_text(r.get("name")), short_address(r.get("address"))]
     if plan in PlanStatus._value2member_map_:
         lines.append(f"個別避難計画: {PLAN_STATUS_JA[PlanStatus(plan)]}")
     lines.append("空白: " + ("、".join(found) if found else "なし"))
@@ -377,7 +378,7 @@ def _cooperator_popup(r) -> str:
 def _person_popup(r) -> str:
     found = [label for kind, _, label in GAP_STYLE[:-1] if _flag(r.get(kind))]
     plan = r.get("plan_status")
-    lines = [f"<b>{_e(r.get('name'))}</b>", _e(_short(r.get("address")))]
+    lines = [f"<b>{_e(r.get('name'))}</b>", _e(short_address(r.get("address")))]
     if plan in PlanStatus._value2member_map_:
         lines.append(f"個別避難計画: {PLAN_STATUS_JA[PlanStatus(plan)]}")
     lines.append("空白: " + (_e("、".join(found)) if found else "なし"))
@@ -398,11 +399,6 @@ def _schedule(r) -> str:
     parts = [FREQUENCY_JA.get(r.get("frequency"), "") if not _missing(r.get("frequency")) else "",
              "" if _missing(r.get("schedule")) else str(r.get("schedule"))]
     return " ".join(p for p in parts if p and p not in ("None",))
-
-
-def _short(address) -> str:
-    text = "" if _missing(address) else str(address)
-    return text.removeprefix("青森県青森市")
 
 
 def _count(v) -> str:

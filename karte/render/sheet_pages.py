@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from reportlab.lib.colors import black, white
 
-from karte.domain.schema import ROLE_JA, SYNTHETIC_JA, Edition, is_standin
+from karte.domain.schema import ROLE_JA, SYNTHETIC_JA, Edition, is_standin, short_address
 from karte.render.pdf_fonts import safe_text
 from karte.render.pdf_layout import (
     BOTTOM,
@@ -372,7 +372,7 @@ def _summary_page(w: PageWriter, sheet: DistrictSheet) -> None:
               + outside, keep=40)
     cols = (Column("記号", 30, "center"), Column("名称", 160), Column("住所", 170), Column("種別", 70),
             Column("受入対象", 109))
-    rows = [(sheet.shelter_labels.get(s["shelter_id"], ""), s["name"], _short(s["address"]),
+    rows = [(sheet.shelter_labels.get(s["shelter_id"], ""), s["name"], short_address(s["address"]),
              "福祉避難所" if s["welfare"] else "指定避難所", s.get("accepts") or "")
             for s in k["shelters"]]
     rows += [(s["label"], s["name"], s["address"], "福祉避難所" if s["welfare"] else "指定避難所",
@@ -585,6 +585,3 @@ def _pct(value) -> str:
     return "—" if value is None else f"{value * 100:.1f}%"
 
 
-def _short(address: str | None) -> str:
-    address = address or ""
-    return address.removeprefix("青森県青森市")

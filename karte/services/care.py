@@ -69,7 +69,7 @@ from karte.domain.care import (
 )
 from karte.domain.errors import AccessDenied, ConflictError, InputError, NotFoundError
 from karte.domain.layers import Layer, join_list, split_list
-from karte.domain.schema import ROLE_JA, HelpKind
+from karte.domain.schema import ROLE_JA, HelpKind, short_address
 from karte.importing.care import ledger_headers, neutralised  # noqa: F401 (the downloads use it)
 from karte.importing.geocode import default_geocoder
 from karte.importing.points import locate_with_tolerance
@@ -272,10 +272,11 @@ def build_cases(rows: CareRows, *, today: dt.date, href: str | None = None) -> l
         overdue = bool(is_open and next_review and next_review < iso_today)
         kinds = split_list(c.get("kinds"))
         person = people.get(str(c.get("person_id"))) if c.get("person_id") else None
+        address = short_address(c.get("address")) or (short_address(person.get("address")) if person else "")
         out.append({
             "concern_id": cid, "district_code": c.get("district_code"), "household": c.get("household") or "",
-            "address": _short(c.get("address")) or (_short(person.get("address")) if person else ""),
-            "place_text": _short(c.get("address")) or (_short(person.get("address")) if person else "")
+            "address": address,
+            "place_text": address
             or ("（地図で指定した位置）" if c.get("x") is not None else "（位置の記録なし）"),
             "kinds": kinds, "kinds_ja": "・".join(label(CONCERN_JA, k) for k in kinds),
             "urgency": c.get("urgency"), "urgency_ja": label(URGENCY_SHORT, c.get("urgency"), "—"),
@@ -376,10 +377,6 @@ def meeting_rows(rows: CareRows) -> list[dict]:
             "recorded_by": m.get("recorded_by"),
         })
     return sorted(out, key=lambda m: (str(m["held_on"] or ""), str(m["meeting_id"])), reverse=True)
-
-
-def _short(address) -> str:
-    return "" if not address else str(address).removeprefix("青森県青森市")
 
 
 # --- forms ---------------------------------------------------------------------------------------------
@@ -1040,7 +1037,7 @@ def _people_options(people: dict[str, dict], names: dict[str, str]) -> list[dict
     for p in sorted(people.values(), key=lambda p: (str(p.get("kana") or ""), str(p["person_id"]))):
         supporters = split_list(p.get("supporter_ids"))
         out.append({"id": str(p["person_id"]), "name": p.get("name") or "",
-                    "address": _short(p.get("address")),
+                    "address": short_address(p.get("address")),
                     "supporters": [(s, names.get(s, s)) for s in supporters]})
     return out
 

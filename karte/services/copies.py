@@ -54,7 +54,7 @@ from karte.domain.copies import (
 )
 from karte.domain.errors import AccessDenied, ConflictError, InputError, NotFoundError
 from karte.domain.layers import LAYERS, MUNICIPALITY, Layer, join_list, split_list
-from karte.domain.schema import Consent
+from karte.domain.schema import Consent, short_address
 from karte.render.ledger_report import LedgerReport, ReportRow, render_report
 from karte.render.shelter_list import SealedList, SealedPerson, render_sealed_list
 from karte.services.personal import read_records
@@ -741,7 +741,7 @@ def _sealed_person(row: dict, supporters: dict[str, dict]) -> SealedPerson:
                                       row.get("disability_grade"), row.get("medical_devices")) if v)
     return SealedPerson(
         person_id=str(row["person_id"]), name=str(row.get("name") or ""), kana=str(row.get("kana") or ""),
-        address=str(row.get("address") or "").removeprefix("青森県青森市"),
+        address=short_address(row.get("address")),
         birth_date=str(row.get("birth_date") or ""), needs=needs, mobility=str(row.get("mobility") or ""),
         consent=str(row.get("consent") or ""), district=str(row.get("district_code") or ""),
         supporters="・".join(f"{c['name']} {c.get('phone') or ''}".strip() for c in helpers))
@@ -797,7 +797,7 @@ def copy_people(store: Store, access: Access, copy_id: str) -> tuple[CopyView, l
             if str(r["person_id"]) in listed]
     rows.sort(key=lambda r: (str(r.get("kana") or ""), str(r["person_id"])))
     people = [{"person_id": str(r["person_id"]), "name": r.get("name"), "kana": r.get("kana"),
-               "address": str(r.get("address") or "").removeprefix("青森県青森市")} for r in rows]
+               "address": short_address(r.get("address"))} for r in rows]
     return view, people
 
 

@@ -51,7 +51,7 @@ from karte.domain.errors import AccessDenied, InputError, NotFoundError
 from karte.domain.gaps import BY_KEY, primary_gap
 from karte.domain.layers import LAYERS, Layer, split_list
 from karte.domain.outreach import VISIT_RESULT_JA, VISITS
-from karte.domain.schema import ROLE_JA, VOCABULARY, Role
+from karte.domain.schema import ROLE_JA, VOCABULARY, Role, short_address
 from karte.render.outreach_map import outreach_map, place_map
 from karte.render.webmap import ASSETS, Basemap, map_parts
 from karte.services import care, supporters
@@ -588,7 +588,7 @@ def place_page(store: Store, access: Access, key_code: str, *, basemap: Basemap)
         flag = flags.iloc[i].to_dict() if flags is not None else {}
         kinds = [BY_KEY[k] for k in split_list(flag.get("gap_kinds")) if k in BY_KEY]
         persons.append({"person_id": row["person_id"], "name": row.get("name"),
-                        "address": str(row.get("address") or "").removeprefix("青森県青森市"),
+                        "address": short_address(row.get("address")),
                         "gaps": "、".join(k.short_label for k in kinds) or "空白なし",
                         "colour": primary_gap(flag).colour if flag else "#2e7d32"})
     rows = care.read_care(store, access, district=code, layers=(CareLayer.CONCERNS,))

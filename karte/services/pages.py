@@ -20,7 +20,7 @@ from karte.assemble import GAP_COLUMNS, district_gap_columns, gap_column, gap_ra
 from karte.domain.access import SUPPRESSED, Access, Level
 from karte.domain.gaps import AT_RISK
 from karte.domain.layers import Layer
-from karte.domain.schema import ROLE_JA, SYNTHETIC_JA, Role
+from karte.domain.schema import ROLE_JA, SYNTHETIC_JA, Role, short_address
 from karte.render.charts import trend_chart
 from karte.render.district_map import GAP_LABEL, district_map, personal_overlay, primary_gap
 from karte.render.overview import MEASURES, choropleth_map, standin_note
@@ -204,7 +204,7 @@ def _people_rows(register: list[dict]) -> list[dict]:
     out = []
     for r in sorted(register, key=lambda r: (str(r.get("kana") or ""), str(r["person_id"]))):
         key = primary_gap(r)
-        out.append({"name": r["name"], "address": _short(r.get("address")), "gap": GAP_LABEL[key],
+        out.append({"name": r["name"], "address": short_address(r.get("address")), "gap": GAP_LABEL[key],
                     "gap_key": key,
                     "gaps": [GAP_LABEL[k] for k in GAP_LABEL if k != "none" and _flag(r.get(k))]})
     return out
@@ -219,10 +219,6 @@ def _roster_rows(cooperators: list[dict]) -> list[dict]:
 
 
 # --- helpers --------------------------------------------------------------------------------------
-
-def _short(address) -> str:
-    return "" if _missing(address) else str(address).removeprefix("青森県青森市")
-
 
 def _people(v) -> str:
     if _missing(v):

@@ -52,6 +52,7 @@ from karte.domain.schema import (
     Mobility,
     PlanStatus,
     Role,
+    short_address,
 )
 from karte.render.pdf_fonts import register_font
 from karte.render.sheet_map import MapData, MapPoint
@@ -68,7 +69,6 @@ from karte.store.base import Store
 #: Progress callback: (stage, done, total); stages "analysis", "render", "merge".
 Progress = Callable[[str, int, int], None]
 
-_CITY_PREFIX = "青森県青森市"
 
 
 @dataclass
@@ -583,7 +583,7 @@ def _register_rows(snap: Snapshot, personal: PersonalRows, shelter_labels: dict[
     if len(reg):
         reg = risk_order(reg.reset_index(drop=True))
     flags = snap.person_flags(reg["person_id"]) if len(reg) else None
-    shelters = {s.shelter_id: (s.name, bool(s.welfare), _short_address(_text(s.address)))
+    shelters = {s.shelter_id: (s.name, bool(s.welfare), short_address(_text(s.address)))
                 for s in snap.shelters.itertuples()}
     today = _date(data_date) or dt.date.today()
     rows = []
@@ -602,7 +602,7 @@ def _register_rows(snap: Snapshot, personal: PersonalRows, shelter_labels: dict[
         care = flags["needs_care"].iloc[i] if flags is not None else False
         geom = getattr(r, "geometry", None)
         located = geom is not None and not geom.is_empty
-        address = _short_address(_text(r.address))
+        address = short_address(_text(r.address))
         rows.append({
             "number": i + 1, "person_id": r.person_id, "name": r.name, "label": r.name,
             "kana": _text(r.kana) or "", "tell": None,
@@ -665,7 +665,7 @@ def _outside_shelters(snap: Snapshot, register: pd.DataFrame, shelter_labels: di
         located = geom is not None and not geom.is_empty
         inside = located and extent[0] <= geom.x <= extent[2] and extent[1] <= geom.y <= extent[3]
         out.append({"shelter_id": sid, "label": shelter_labels[sid], "name": s["name"],
-                    "address": _short_address(_text(s["address"])), "welfare": bool(s["welfare"]),
+                    "address": short_address(_text(s["address"])), "welfare": bool(s["welfare"]),
                     "accepts": _text(s.get("accepts")) or "", "in_map": bool(inside),
                     "x": geom.x if located else None, "y": geom.y if located else None})
     return out
@@ -736,11 +736,6 @@ def _town(address: str | None) -> str:
 
 def _role_ja(role) -> str:
     return ROLE_JA[Role(role)] if role in Role._value2member_map_ else str(role or "")
-
-
-def _short_address(address: str | None) -> str:
-    address = address or ""
-    return address[len(_CITY_PREFIX):] if address.startswith(_CITY_PREFIX) else address
 
 
 def _num(v):
