@@ -108,16 +108,25 @@ def outreach_ranking(store: Store, access: Access, *, by: str = "rate",
 
 def _rank(snap: Snapshot, params: AnalysisParams, *, by: str = "rate") -> pd.DataFrame:
     """The ranking of the small areas (the same steps as :func:`karte.analyse._ranking`)."""
-    small = snap.small_areas
-    surface = snap.memo(("outreach:surface", params.mesh_level),
-                        lambda: population_surface(small, jis_mesh(small, level=params.mesh_level)))
-    covered = salon_coverage(surface, snap.services, vocab=VOCABULARY, params=params)
+    covered = _covered(snap, params)
     gaps, _, _ = _gaps(snap, params)
     units = outreach_units(covered, gaps, by="key_code")
     ranked = outreach_priority(units, by=by)
     for col in ("elderly_alone", "uncovered_elderly"):
         ranked[col] = ranked[col].round().astype(int)
     return ranked
+
+
+def _covered(snap: Snapshot, params: AnalysisParams) -> gpd.GeoDataFrame:
+    """Salon coverage of the city's population surface (1/8 mesh cut by the small areas) for
+    ``params``, once per build: the ranking (either order) and the salon sites share it."""
+    def compute():
+        small = snap.small_areas
+        surface = snap.memo(("outreach:surface", params.mesh_level),  # the same in either season
+                            lambda: population_surface(small, jis_mesh(small, level=params.mesh_level)))
+        return salon_coverage(surface, snap.services, vocab=VOCABULARY, params=params)
+
+    return snap.memo(("outreach:covered", params), compute)
 
 
 def _gaps(snap: Snapshot, params: AnalysisParams):
@@ -514,10 +523,7 @@ def salon_sites(store: Store, access: Access, *, district: str, k: int = SALON_S
     params = current_params()
 
     def compute() -> dict:
-        covered = snap.memo(("outreach:covered", params), lambda: salon_coverage(
-            snap.memo(("outreach:surface", params.mesh_level), lambda: population_surface(
-                snap.small_areas, jis_mesh(snap.small_areas, level=params.mesh_level))),
-            snap.services, vocab=VOCABULARY, params=params))
+        covered = _covered(snap, params)
         demand = covered[covered["district_code"] == district]
         venues = candidate_venues({"shelters": snap.shelters, "emergency_sites": snap.emergency_sites},
                                   name_pattern={"shelters": None, "emergency_sites": VENUE_PATTERN})
