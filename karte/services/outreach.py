@@ -313,12 +313,8 @@ def empty_reason(store: Store, access: Access, *, district: str | None,
                + "、".join(f"{labels.get(r, r)} {n:,} 人" for r, n in counts.items()) + "。")
     load = snap.supporter_load
     in_scope = coops if district is None else coops[coops["district_code"] == district]
-    ids = in_scope["cooperator_id"].astype(str)
-    table = load.reindex(ids) if len(load) else pd.DataFrame(index=ids)
-    willing = (table["willing"].fillna(False).astype(bool) if "willing" in table
-               else pd.Series(False, index=ids))
-    spare = pd.to_numeric(table.get("spare", pd.Series(index=ids, dtype=float)), errors="coerce")
-    full = int((willing & (spare.fillna(1) <= 0)).sum())
+    willing, spare = _load_of(load, in_scope["cooperator_id"])
+    full = int((willing & (spare <= 0)).sum())
     if counts.get("at_capacity"):
         why.append(f"近くの避難支援者は受け持ちがいっぱいです（{where}の避難支援者 "
                    f"{int(willing.sum()):,} 人のうち {full:,} 人が上限に達しています）。")
@@ -368,6 +364,18 @@ def _places_of(register: pd.DataFrame, found: pd.DataFrame, snap: Snapshot, *, r
     return [(str(names.get(k, k)), int(n)) for k, n in counted.items()]
 
 
+def _load_of(load: pd.DataFrame, cooperator_ids: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """(willing to help evacuate, spare places) of these cooperators from the snapshot's supporter
+    load; a cooperator the load does not know is not willing, and an unknown spare is NaN (neither
+    full nor with room)."""
+    ids = cooperator_ids.astype(str)
+    table = load.reindex(ids) if len(load) else pd.DataFrame(index=ids)
+    willing = (table["willing"].fillna(False).astype(bool) if "willing" in table
+               else pd.Series(False, index=ids))
+    spare = pd.to_numeric(table.get("spare", pd.Series(index=ids, dtype=float)), errors="coerce")
+    return willing, spare
+
+
 def _neighbour_room(snap: Snapshot, coops: pd.DataFrame, load: pd.DataFrame, district: str
                     ) -> list[tuple[str, str, int]]:
     """Districts touching ``district`` with willing cooperators who have room: (code, name, how many)."""
@@ -379,10 +387,9 @@ def _neighbour_room(snap: Snapshot, coops: pd.DataFrame, load: pd.DataFrame, dis
     others = districts[(districts["district_code"] != district) & districts.intersects(shape)]
     out = []
     for row in others.sort_values("district_code").itertuples():
-        ids = coops.loc[coops["district_code"] == row.district_code, "cooperator_id"].astype(str)
-        table = load.reindex(ids)
-        room = (table["willing"].fillna(False).astype(bool)
-                & (pd.to_numeric(table["spare"], errors="coerce").fillna(0) > 0))
+        theirs = coops.loc[coops["district_code"] == row.district_code, "cooperator_id"]
+        willing, spare = _load_of(load, theirs)
+        room = willing & (spare > 0)
         if int(room.sum()):
             out.append((str(row.district_code), str(getattr(row, "district_name", row.district_code)),
                         int(room.sum())))
