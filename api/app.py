@@ -62,9 +62,10 @@ from api.routes import (
 from karte.render.webmap import Basemap
 from karte.services import drills as drill_records
 from karte.settings import Settings
-from karte.snapshot import current
+from karte.snapshot import current, municipalities
 from karte.store import open_store
 from karte.store.base import Store
+from karte.store.scoped import scoped
 from karte.users import Sessions, UserFile, users_file
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -280,8 +281,9 @@ class SecurityHeaders:
 
 def _warm(store: Store) -> None:
     try:
-        if store.exists():
-            current(store).coverage()
+        if store.exists():  # a store of several municipalities: the one the pages open on
+            names = municipalities(store)
+            current(scoped(store, next(iter(names)) if len(names) > 1 else None)).coverage()
     except Exception as exc:  # a cold cache is no failure: the first request computes it
         log.warning("warm-up skipped: %s", type(exc).__name__)
 

@@ -26,7 +26,9 @@ from api.errors import ApiError
 from karte.domain.access import PUBLIC, Access, Level
 from karte.services import disaster
 from karte.settings import Settings
+from karte.snapshot import municipalities
 from karte.store.base import Store
+from karte.store.scoped import scoped
 from karte.users import User, UserFile
 
 
@@ -79,9 +81,46 @@ def get_settings(request: Request) -> WebSettings:
     return request.app.state.settings
 
 
+#: The query parameter and the cookie that choose the municipality in view on a store holding
+#: several (``?m=02201``; the chooser in the page header sets the cookie).
+MUNICIPALITY_PARAM = "m"
+MUNICIPALITY_COOKIE = "karte_m"
+#: The path parameter of the OGC API's per-municipality landing pages (:mod:`api.routes.ogc`).
+MUNICIPALITY_PATH = "municipality"
+
+
 def get_store(request: Request) -> Store:
-    """The app's store (``app.state.store``), opened once in :func:`api.app.create_app`."""
-    return request.app.state.store
+    """The app's store (``app.state.store``, opened once in :func:`api.app.create_app`); on a
+    store holding several municipalities, the view of the one in view
+    (:func:`municipality_in_view`), so every district code a route is given means that
+    municipality's district."""
+    store = request.app.state.store
+    return scoped(store, municipality_in_view(request, current_access(request)))
+
+
+def municipality_in_view(request: Request, access: Access) -> str | None:
+    """The municipality a request shows, on a store holding several (None on a store of one):
+    the viewer's own when they belong to one (city staff, coordinators, district members: asking
+    for another is a 403); else (the public, the prefecture level) the one asked for by
+    ``?m=`` (or the OGC API's ``/ogc/m/{code}``), else the one chosen before (cookie), else
+    the first by code. An unknown code is a 404. Put in ``request.state.karte_municipalities``
+    (code, names) for the page header."""
+    store = request.app.state.store
+    names = municipalities(store)
+    asked = request.path_params.get(MUNICIPALITY_PATH) or request.query_params.get(MUNICIPALITY_PARAM)
+    if asked is not None and names and asked not in names:
+        raise ApiError(404, f"市町村コード {asked[:8]} はこのシステムにありません")
+    if len(names) <= 1:
+        return None
+    if access.municipality:
+        if asked is not None and asked != access.municipality:
+            raise ApiError(403, "所属する市町村のほかは見られません")
+        chosen = access.municipality
+    else:
+        remembered = request.cookies.get(MUNICIPALITY_COOKIE)
+        chosen = asked or (remembered if remembered in names else None) or next(iter(names))
+    request.state.karte_municipalities = (chosen, names)
+    return chosen
 
 
 def get_users(request: Request) -> UserFile:
@@ -113,7 +152,15 @@ def current_user(request: Request) -> User | None:
 
 def current_access(request: Request) -> Access:
     """The acting user's :class:`~karte.domain.access.Access` with ``route`` set to this route's name;
-    :data:`karte.domain.access.PUBLIC` (level public) when nobody is logged in."""
+    :data:`karte.domain.access.PUBLIC` (level public) when nobody is logged in. Worked out once
+    per request (the store and the route's level check both ask)."""
+    known = getattr(request.state, "karte_access", None)
+    if known is None:
+        known = request.state.karte_access = _access(request)
+    return known
+
+
+def _access(request: Request) -> Access:
     user = current_user(request)
     route = route_name(request)
     if user is None:
@@ -121,6 +168,8 @@ def current_access(request: Request) -> Access:
     # the districts in disaster mode widen a member's view of their own district; every page
     # says so in its banner (base.html)
     store = request.app.state.store
+    if user.municipality and len(municipalities(store)) > 1:
+        store = scoped(store, user.municipality)
     access = disaster.effective_access(store, user.access(route))
     request.state.karte_disaster = disaster.banner(store, access)
     return access

@@ -182,9 +182,10 @@ class PrefectureResult:
 
 
 def build_prefecture(store: Store, *, seed: int, data_date: dt.date | None = None,
-                     fiscal_year: int | None = None,
+                     fiscal_year: int | None = None, codes: list[str] | None = None,
                      report: Callable[[str], None] | None = None) -> PrefectureResult:
-    """Build the prefecture demo into ``store`` (every layer replaced in one write).
+    """Build the prefecture demo (or only the municipalities ``codes``) into ``store`` (every
+    layer replaced in one write).
 
     The demo's history years, plans and supporter ledger (``karte demo --scope city``) are not
     made for the prefecture: the kartes of the fiscal year only.
@@ -201,7 +202,7 @@ def build_prefecture(store: Store, *, seed: int, data_date: dt.date | None = Non
 
     data_date = data_date or synthetic.DEMO_DATA_DATE
     year = fiscal_year if fiscal_year is not None else fiscal_year_of(data_date)
-    layers = step("synthetic_data", lambda: prefecture_layers(seed=seed, data_date=data_date))
+    layers = step("synthetic_data", lambda: prefecture_layers(seed=seed, codes=codes, data_date=data_date))
     meta_text, meta = _meta(data_date, year)
     kartes, stats = step("assemble", lambda: prefecture_kartes(layers, meta))
     step("write_store", lambda: store.write({

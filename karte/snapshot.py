@@ -360,32 +360,36 @@ def _person_flags(gaps: pd.DataFrame) -> pd.DataFrame:
 
 # --- the one cache ---------------------------------------------------------------------------------
 
-_CACHE: dict[str, Snapshot] = {}
-_LOADING: dict[str, threading.Lock] = {}
+_CACHE: dict[tuple, Snapshot] = {}
+_LOADING: dict[tuple, threading.Lock] = {}
 _GUARD = threading.Lock()
+#: (location, stamp) -> the municipalities of that build (:func:`municipalities`)
+_MUNICIPALITIES: dict[str, tuple[str, dict[str, str]]] = {}
 
 
 def current(store: Store) -> Snapshot:
     """The snapshot of the store's current build: kept while :meth:`Store.stamp` and the
     analysis parameters in force (:func:`karte.analysis.current_params`) are unchanged, read
-    again (once, whatever the number of threads asking) when either changes.
+    again (once, whatever the number of threads asking) when either changes. A store limited to
+    one municipality (:class:`karte.store.scoped.MunicipalityView`) has its own snapshot.
 
     Raises :class:`~karte.domain.errors.StoreError` for an empty store.
     """
     stamp = store.stamp()
     params = current_params()
-    snap = _CACHE.get(store.location)
+    key = (store.location, store.municipality)
+    snap = _CACHE.get(key)
     if snap is not None and snap.stamp == stamp and snap.params == params:
         return snap
     if not stamp:
         raise StoreError("ストアが空です。karte demo か karte build を先に実行してください")
     with _GUARD:
-        lock = _LOADING.setdefault(store.location, threading.Lock())
+        lock = _LOADING.setdefault(key, threading.Lock())
     with lock:
-        snap = _CACHE.get(store.location)
+        snap = _CACHE.get(key)
         if snap is not None and snap.stamp == stamp and snap.params == params:
             return snap
-        previous = _CACHE.get(store.location)
+        previous = _CACHE.get(key)
         for _ in range(3):  # a write between the stamp and the reads: read again
             snap = Snapshot.load(store, stamp=stamp, params=params)
             after = store.stamp()
@@ -394,8 +398,29 @@ def current(store: Store) -> Snapshot:
             stamp = after
         if previous is not None:
             _carry_over(previous, snap)
-        _CACHE[store.location] = snap
+        _CACHE[key] = snap
         return snap
+
+
+def municipalities(store: Store) -> dict[str, str]:
+    """The municipalities of the store's build, code -> name (``02201`` -> ``青森市``), in code
+    order, read from the kartes once per build stamp; empty for an empty store or a build whose
+    kartes name no municipality (a view of one municipality names that one only). More than
+    one: pages show one municipality at a time (:class:`karte.store.scoped.MunicipalityView`)."""
+    stamp = store.stamp()
+    found = _MUNICIPALITIES.get(store.location)
+    if found is not None and found[0] == stamp:
+        return found[1]
+    names: dict[str, str] = {}
+    if stamp:
+        for raw in store.read(Layer.KARTES)["karte_json"]:
+            own = (json.loads(raw).get("district") or {}).get("municipality") or {}
+            if own.get("code"):
+                names.setdefault(str(own["code"]), own.get("name") or str(own["code"]))
+    names = dict(sorted(names.items()))
+    with _GUARD:
+        _MUNICIPALITIES[store.location] = (stamp, names)
+    return names
 
 
 def _carry_over(old: Snapshot, new: Snapshot) -> None:
@@ -417,6 +442,7 @@ def clear() -> None:
     """Forget every snapshot (tests and benchmarks that time a cold start)."""
     with _GUARD:
         _CACHE.clear()
+        _MUNICIPALITIES.clear()
 
 
 # --- plans and disaster modes -----------------------------------------------------------------------

@@ -160,7 +160,7 @@ def _urls(app, client) -> list[tuple[str, str]]:
         feature_ids[cid] = fc["features"][0]["id"] if fc.get("features") else "none"
     fill = {"code": ROUTE_CODES, "layer": [v.value for v in WebLayer], "table": [v.value for v in Table],
             "collection_id": list(COLLECTIONS), "copy_id": ["K000001"],
-            "supporter_id": ["SP000001"],
+            "supporter_id": ["SP000001"], "municipality": ["02201"],
             # a small area (町丁・字) of each district: the outreach place pages
             "key_code": [str(app.state.store.read("small_areas", district=c)["key_code"].iloc[0])
                          for c in ROUTE_CODES]}
@@ -180,7 +180,8 @@ def _urls(app, client) -> list[tuple[str, str]]:
                 continue
             urls = [u.replace("{" + p + "}", v) for u in urls for v in fill[p]]
         if "feature_id" in params:
-            urls = [u.replace("{feature_id}", feature_ids[u.split("/")[3]]) for u in urls]
+            urls = [u.replace("{feature_id}", feature_ids[u.split("/collections/")[1].split("/")[0]])
+                    for u in urls]
         if name == "sheet_pdf":
             urls = [f"{u}?edition={e.value}" for u in urls for e in Edition]
         out += [(name, u) for u in urls]

@@ -159,3 +159,31 @@ def test_a_district_without_register_rows_gets_a_karte(layers):
     for m, d in empty:
         row = kartes[(kartes[MUNICIPALITY] == m) & (kartes["district_code"] == d)].iloc[0]
         assert json.loads(row["karte_json"])["register"]["total"] == 0
+
+
+def test_on_the_web_a_coordinator_gets_rows_of_their_municipality_only(store, tmp_path):
+    """The app over the prefecture's PostGIS store: a coordinator of 弘前市 (02202) opens S01 and
+    its register and roster CSVs, and gets 弘前市's S01 and its rows only; another municipality
+    asked for by name is a 403 (issue 18: no row of another municipality through any route)."""
+    from api_fixtures import PASSWORD, SECRET
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from api.deps import WebSettings
+    from karte.users import UserFile
+
+    UserFile(tmp_path / "users.json").add("coord-02202", PASSWORD, level="coordinator", municipality="02202")
+    web = WebSettings(workspace=tmp_path, users_file=tmp_path / "users.json", secret_key=SECRET,
+                      basemap="none")
+    client = TestClient(create_app(web, store=store, warm=False), raise_server_exceptions=False)
+    token = client.post("/api/token", data={"username": "coord-02202", "password": PASSWORD}).json()
+    client.headers["Authorization"] = f"Bearer {token['access_token']}"
+    karte = client.get("/api/districts/S01").json()
+    assert karte["district"]["municipality"]["code"] == "02202"
+    for table, prefix in (("register", "P02202"), ("cooperators", "C02202")):
+        r = client.get(f"/api/districts/S01/tables/{table}.csv")
+        assert r.status_code == 200, r.text
+        ids = [line.split(",")[0] for line in r.text.splitlines()[1:]]
+        assert ids and all(i.startswith(prefix) for i in ids), table
+    assert client.get(f"/districts/S01?m={AOMORI}").status_code == 403
+    assert client.get(f"/ogc/m/{AOMORI}/collections/districts/items").status_code == 403

@@ -10,6 +10,12 @@ themselves: the service checks them all (an unknown one is a 400, never ignored)
 
 Absolute links in the answers all come from :func:`_base`, on :func:`api.deps.public_base_url`:
 a ``Host`` header that is not an allowed host never reaches a link.
+
+A store holding several municipalities (a prefecture's) serves each at its own landing page,
+``/ogc/m/{municipality}`` (``/ogc/m/02203/collections/districts/items``): district codes repeat
+across municipalities, and a GIS client keeps one base URL, so the municipality is part of the
+path and of every link. ``/ogc`` itself serves the municipality :func:`api.deps.municipality_in_view`
+picks (the first by code for a client without a choice).
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import weakref
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from api.deps import current_access, get_store, max_small, public_base_url
+from api.deps import MUNICIPALITY_PATH, current_access, get_store, max_small, public_base_url
 from karte.services import ogc, ogc_api
 from karte.services.ogc import COLLECTIONS
 
@@ -53,7 +59,8 @@ def _base(request: Request) -> str:
     path = _LANDING.get(request.app)
     if path is None:
         path = _LANDING[request.app] = str(request.app.url_path_for("ogc_landing"))
-    return public_base_url(request) + path
+    municipality = request.path_params.get(MUNICIPALITY_PATH)
+    return public_base_url(request) + path + (f"/m/{municipality}" if municipality else "")
 
 
 _LANDING: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -146,3 +153,10 @@ for _cid_ in COLLECTIONS:
         router.add_api_route(f"/collections/{_cid_}{_path}", _endpoint, methods=["GET"], name=f"{_name}_doc",
                              response_class=_response,
                              openapi_extra=ogc_api.operation(_name.removeprefix("ogc_"), COLLECTIONS[_cid_]))
+
+# Every operation again under one municipality's landing page (see the module docstring), for
+# a store holding several; undocumented (the same operations as above).
+for _route in [r for r in router.routes if not r.name.endswith("_doc")]:
+    _path = _route.path.replace(router.prefix, f"/m/{{{MUNICIPALITY_PATH}}}", 1)
+    router.add_api_route(_path, _route.endpoint, methods=["GET"], name=f"{_route.name}_m",
+                         response_class=_route.response_class, include_in_schema=False)

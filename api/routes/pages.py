@@ -11,17 +11,20 @@ from __future__ import annotations
 
 from enum import StrEnum
 from typing import Annotated
+from urllib.parse import urlencode
 
 import pandas as pd
-from fastapi import APIRouter, Path, Request
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
 
 from api import nav
-from api.deps import AccessDep, SettingsDep, StoreDep, csrf_token
+from api.deps import MUNICIPALITY_COOKIE, MUNICIPALITY_PARAM, AccessDep, SettingsDep, StoreDep, csrf_token
+from api.errors import ApiError
 from karte.domain.access import LEVEL_JA, PUBLIC, SUPPRESSED, Access, Level
 from karte.domain.schema import Edition
 from karte.render.webmap import Basemap
 from karte.services import pages
+from karte.snapshot import municipalities
 
 router = APIRouter(include_in_schema=False)
 
@@ -56,6 +59,22 @@ def district_page(request: Request, code: Code, store: StoreDep, access: AccessD
         "district_links": nav.district_links(request.app, access, code),
         "editions": [(e.value, e.ja) for e in Edition if page["personal"] or not e.personal],
     })
+
+
+@router.get("/municipality", name="choose_municipality")
+def choose_municipality(request: Request, m: Annotated[str, Query(pattern=r"^[0-9]{5}$")], next: str = "/"):
+    """The header's municipality chooser (a store holding several): remember the choice (a
+    cookie) and go back to ``next``, a page of this site, with ``?m=`` so the address says
+    which municipality it shows."""
+    names = municipalities(request.app.state.store)
+    if m not in names:
+        raise ApiError(404, f"市町村コード {m} はこのシステムにありません")
+    path = next if next.startswith("/") and not next.startswith("//") else "/"
+    path = path.split("?", 1)[0].split("#", 1)[0]
+    response = RedirectResponse(f"{path}?{urlencode({MUNICIPALITY_PARAM: m})}", status_code=303)
+    response.set_cookie(MUNICIPALITY_COOKIE, m, max_age=365 * 24 * 3600, samesite="lax",
+                        httponly=True, secure=request.app.state.settings.https_only)
+    return response
 
 
 CSV_LABELS = {"base": "基礎情報", "register_summary": "要支援者の集計",

@@ -49,6 +49,8 @@ def city_page(store: Store, access: Access, *, measure: str, max_small: int, bas
     aggregates only, the same for every viewer of one audience, drawn once per build."""
     spec = MEASURES[measure]
     audience = suppression.audience(access)
+    # one municipality of several (a prefecture's store): links say which
+    query = f"?m={store.municipality}" if store.municipality else ""
 
     def build():
         frame = _with_measure(district_figures(store, access, max_small=max_small), measure)
@@ -57,7 +59,7 @@ def city_page(store: Store, access: Access, *, measure: str, max_small: int, bas
         m = choropleth_map(
             frame, value="value", title=spec.label, palette=spec.palette,
             tooltip=[("district_name", "地区"), ("value_text", spec.label), ("population_text", "人口")],
-            notes=[spec.note, *standin_note(frame)], link="/districts/{code}",
+            notes=[spec.note, *standin_note(frame)], link="/districts/{code}" + query,
             salons=services[services["kind"] == "salon"], shelters=shelters,
             asset_base=ASSETS, basemap=basemap, prefer_canvas=False,
         )
@@ -71,7 +73,7 @@ def city_page(store: Store, access: Access, *, measure: str, max_small: int, bas
         store, None, access, municipality=municipality or access.municipality or "", max_small=max_small))
     first = next(iter(snap.kartes.values()), {})
     census_total = (first.get("sources") or {}).get("census_total")   # the city block, per build
-    return {"map": parts, "rows": rows, "spec": spec, "measure": measure,
+    return {"map": parts, "rows": rows, "spec": spec, "measure": measure, "query": query,
             "municipality_name": ((first.get("district") or {}).get("municipality") or {}).get("name") or "",
             "synthetic": "・".join(SYNTHETIC_JA.get(s, s) for s in first.get("synthetic") or []),
             "standin": any(k["district"].get("standin") for k in snap.kartes.values()),

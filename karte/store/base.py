@@ -63,6 +63,9 @@ class Store(ABC):
     location: str
     #: What this store can do beyond the whole-layer interface (:data:`ROWS`, ...).
     capabilities: frozenset[str] = frozenset()
+    #: The municipality its reads are limited to (:class:`karte.store.scoped.MunicipalityView`);
+    #: None: every row.
+    municipality: str | None = None
 
     def close(self) -> None:  # noqa: B027 - a store without resources has nothing to close
         """Release what the store holds open (pooled connections); the next call reopens."""
