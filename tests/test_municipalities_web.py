@@ -67,6 +67,8 @@ def test_public_city_page_shows_the_first_municipality_with_a_chooser(two):
     text = body_text(r)
     assert names[(FIRST, "S01")] in text and names[(SECOND, "S01")] not in text
     assert f'href="/districts/S01?m={FIRST}"' in r.text  # the table's links say which municipality
+    r = _client(app).get(f"/?m={SECOND}")
+    assert f'<input type="hidden" name="m" value="{SECOND}">' in r.text  # the measure form keeps it
 
 
 def test_one_code_opens_each_municipality_own_district(two):
