@@ -74,7 +74,7 @@ def city_page(store: Store, access: Access, *, measure: str, max_small: int, bas
     first = next(iter(snap.kartes.values()), {})
     census_total = (first.get("sources") or {}).get("census_total")   # the city block, per build
     return {"map": parts, "rows": rows, "spec": spec, "measure": measure, "query": query,
-            "in_view": store.municipality,
+            "municipality_in_view": store.municipality,
             "municipality_name": ((first.get("district") or {}).get("municipality") or {}).get("name") or "",
             "synthetic": "・".join(SYNTHETIC_JA.get(s, s) for s in first.get("synthetic") or []),
             "standin": any(k["district"].get("standin") for k in snap.kartes.values()),
