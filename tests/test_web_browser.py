@@ -202,3 +202,38 @@ def test_outreach_page_for_a_coordinator(page, server, tmp_path):
     assert page.errors == []
     _only_tiles_blocked(page)
     _shot(page, tmp_path, "outreach")
+
+
+# the map's own bounds (map.karteFit) on screen, and the boxes of the open layer control and legend,
+# all relative to the map's container
+_FIT_AND_CONTROLS = """() => {
+  const map = window.karteMaps[0], box = map.getContainer().getBoundingClientRect();
+  const a = map.latLngToContainerPoint(map.karteFit.getNorthWest());
+  const b = map.latLngToContainerPoint(map.karteFit.getSouthEast());
+  const rel = (el) => { if (!el) return null; const r = el.getBoundingClientRect();
+    return [r.left - box.left, r.top - box.top, r.right - box.left, r.bottom - box.top]; };
+  return {fit: [a.x, a.y, b.x, b.y], size: [box.width, box.height],
+          controls: [rel(map.getContainer().querySelector(".leaflet-control-layers-expanded")),
+                     rel(map.getContainer().parentNode.querySelector("details.karte-legend[open]"))]};
+}"""
+
+
+@pytest.mark.parametrize("code", ["S01", "S19"])  # the longest district; one the layer box covered
+def test_district_map_fits_the_district_clear_of_legend_and_layers(page, server, code):
+    base, _ = server
+    for width, height in ((1366, 900), (820, 1180)):  # desktop, tablet
+        page.set_viewport_size({"width": width, "height": height})
+        page.goto(f"{base}/districts/{code}", wait_until="load")
+        _wait_drawn(page, 3)
+        page.wait_for_timeout(300)  # the second fit runs once the controls are laid out
+        seen = page.evaluate(_FIT_AND_CONTROLS)
+        x0, y0, x1, y1 = seen["fit"]
+        w, h = seen["size"]
+        assert min(x0, y0) >= -1 and x1 <= w + 1 and y1 <= h + 1, (width, seen)  # all of it shown
+        assert x1 - x0 > w / 4 or y1 - y0 > h / 4, (width, seen)  # and not shrunk to a stamp
+        for control in seen["controls"]:
+            assert control is not None, (width, seen)  # open at these sizes
+            cx0, cy0, cx1, cy1 = control
+            apart = cx1 <= x0 or x1 <= cx0 or cy1 <= y0 or y1 <= cy0
+            assert apart, (width, code, seen)
+    assert page.errors == []

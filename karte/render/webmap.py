@@ -90,7 +90,8 @@ def offline_map(bounds_wgs84, *, asset_base: str, basemap: str | Basemap = "gsi_
     pages use, so a browser test can count them); True draws them on one canvas (large maps).
     """
     spec = basemap if isinstance(basemap, Basemap) else Basemap.named(basemap)
-    m = folium.Map(tiles=None, control_scale=False, prefer_canvas=prefer_canvas)
+    # quarter zoom steps: a fit fills the map instead of jumping a whole level down
+    m = folium.Map(tiles=None, control_scale=False, prefer_canvas=prefer_canvas, zoom_snap=0.25)
     m.default_js = [("leaflet", f"{asset_base}/leaflet.js")]
     m.default_css = [("leaflet_css", f"{asset_base}/leaflet.css")]
     m.add_child(_MetricScale())
@@ -99,9 +100,27 @@ def offline_map(bounds_wgs84, *, asset_base: str, basemap: str | Basemap = "gsi_
     if spec.url:
         folium.TileLayer(spec.url, attr=spec.attribution, name=spec.name, max_zoom=18,
                          overlay=False, control=True).add_to(m)
-    minx, miny, maxx, maxy = bounds_wgs84
-    m.fit_bounds([[miny, minx], [maxy, maxx]])
+    m.add_child(_Fit(bounds_wgs84))
     return m
+
+
+class _Fit(MacroElement):
+    """Fit the map to ``bounds`` (lon/lat) and keep them as ``map.karteFit``: once the page has
+    laid out its legend and layer control, ``static/karte-a11y.js`` fits again with room beside
+    them, so they never cover what the map is of."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        {{ this._parent.get_name() }}.karteFit = L.latLngBounds({{ this.corners }});
+        {{ this._parent.get_name() }}.fitBounds({{ this._parent.get_name() }}.karteFit);
+        {% endmacro %}
+    """)
+
+    def __init__(self, bounds_wgs84: tuple[float, float, float, float]):
+        super().__init__()
+        self._name = "Fit"
+        minx, miny, maxx, maxy = bounds_wgs84
+        self.corners = json.dumps([[miny, minx], [maxy, maxx]])
 
 
 class _MetricScale(MacroElement):

@@ -7,7 +7,8 @@
 //   largest district first and a label whose box meets an already placed one is hidden; hidden
 //   ones come back as soon as the zoom leaves them room;
 // - Escape closes the hover tooltip without moving the pointer (WCAG 1.4.13);
-// - on a map narrower than 600 px the legend and the layer control start folded.
+// - on a map narrower than 600 px the legend and the layer control start folded; on a wider one
+//   the map is fitted again so that the open legend and layer control do not cover the district.
 (function () {
   function box(table) {
     var parent = table.parentElement;
@@ -134,9 +135,32 @@
   // --- small screens: the legend and the layer control start folded, so they never hide the map;
   //     the legend's 凡例 and the layer button open them, a tap on the map folds the layers again ---
   var SMALL = 600;  // px of map width
+  // --- wider maps: the legend and the layer control stay open, and the map is fitted again so
+  //     that what it is of (map.karteFit, karte/render/webmap.py) lies clear of them ---
+  var MARGIN = 8;  // px between the fitted shapes and a control
+  function clear(map) {
+    var box = map.getContainer();
+    if (!map.karteFit || box.clientWidth < SMALL) { return; }
+    var frame = box.getBoundingClientRect(), right = 0, left = 0;
+    var covers = [box.querySelector(".leaflet-control-layers"),
+                  box.parentNode.querySelector("details.karte-legend[open]")];
+    covers.forEach(function (el) {
+      if (!el) { return; }
+      var r = el.getBoundingClientRect();
+      if (r.width === 0 || r.height === 0) { return; }
+      if (r.left + r.width / 2 > frame.left + frame.width / 2) {
+        right = Math.max(right, frame.right - r.left + MARGIN);
+      } else {
+        left = Math.max(left, r.right - frame.left + MARGIN);
+      }
+    });
+    if (right + left === 0 || right + left > frame.width / 2) { return; }  // no room to gain
+    map.fitBounds(map.karteFit, {paddingTopLeft: [left, MARGIN], paddingBottomRight: [right, MARGIN]});
+  }
+
   function compact(map) {
     var box = map.getContainer();
-    if (box.clientWidth >= SMALL) { return; }
+    if (box.clientWidth >= SMALL) { clear(map); return; }
     var legend = box.parentNode.querySelector("details.karte-legend");
     if (legend) { legend.removeAttribute("open"); }
     var layers = box.querySelector(".leaflet-control-layers");
