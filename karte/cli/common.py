@@ -13,8 +13,10 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from karte.domain.access import Access, Level
 from karte.domain.errors import KarteError, ValidationError
 from karte.settings import get_settings
+from karte.snapshot import municipalities
 from karte.store import open_store
 from karte.store.base import Store
+from karte.store.scoped import scoped
 
 out = Console()
 err = Console(stderr=True)
@@ -40,6 +42,24 @@ def store_at(target: str | None, *, must_exist: bool = True) -> Store:
         raise KarteError(f"ストア {store.location} がありません。"
                          "先に karte demo か karte import を実行してください")
     return store
+
+
+def district_store(target: str | None) -> Store:
+    """:func:`store_at` for a command that names districts by code (``show``, ``sheets``): on a
+    store holding several municipalities (district codes repeat across them) the view of the
+    command-line user's own, ``KARTE_MUNICIPALITY`` (:class:`karte.store.scoped.MunicipalityView`);
+    an error naming the choices when the store does not hold it."""
+    store = store_at(target)
+    names = municipalities(store)
+    if len(names) <= 1:
+        return store
+    own = get_settings().municipality
+    if own not in names:
+        choices = "、".join(f"{code} {name}" for code, name in list(names.items())[:5])
+        raise KarteError(f"ストア {store.location} には {len(names)} の市町村があり、KARTE_MUNICIPALITY "
+                         f"({own}) はその中にありません。KARTE_MUNICIPALITY に市町村コードを指定して"
+                         f"ください（例: {choices}）")
+    return scoped(store, own)
 
 
 def cli_access(route: str, *, user: str | None = None) -> Access:

@@ -21,7 +21,7 @@ from typing import Annotated
 
 import typer
 
-from karte.cli.common import ProgressBar, StoreOpt, cli_access, fail, out, store_at
+from karte.cli.common import ProgressBar, StoreOpt, cli_access, district_store, fail, out
 from karte.cli.copies import request_from
 from karte.domain.errors import KarteError
 from karte.services.sheets import check_paper, edition_of, print_sheets
@@ -70,7 +70,7 @@ def sheets(
         kind = edition_of(edition)
         check_paper(paper)
         copy = request_from(holder=holder, holder_kind=holder_kind, purpose=purpose, basis=basis, due=due)
-        target = store_at(store)
+        target = district_store(store)
         with ProgressBar(STAGE_JA, transient=True) as bar:
             result = print_sheets(target, None if all_ else districts, edition=kind, paper=paper,
                                   access=access, out=folder, workers=workers, max_small=settings.suppress_max,

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from karte.cli.common import StoreOpt, cli_access, err, fail, out, store_at
+from karte.cli.common import StoreOpt, cli_access, district_store, err, fail, out
 from karte.districts import build_standin_mapping, write_mapping
 from karte.domain.errors import KarteError
 from karte.domain.layers import Layer
@@ -34,7 +34,7 @@ def show(
     read to its access log under your user name.
     """
     try:
-        karte = karte_view(store_at(store), district, cli_access("cli:show"), include_personal=personal,
+        karte = karte_view(district_store(store), district, cli_access("cli:show"), include_personal=personal,
                            include_trend=True)
     except KarteError as exc:
         fail(exc)
@@ -138,7 +138,7 @@ def _print_trend(k: dict) -> None:
 def districts_list(store: StoreOpt = None) -> None:
     """List the districts in the store with their population."""
     try:
-        table = store_at(store).read(Layer.KARTES)
+        table = district_store(store).read(Layer.KARTES)
     except KarteError as exc:
         fail(exc)
     t = Table(title="地区一覧")
