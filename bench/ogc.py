@@ -94,6 +94,11 @@ end
 """
 
 
+#: The virtualenv scripts/bench_venv.sh makes for tipg and pygeoapi.
+BENCH_VENV_PYTHON = ROOT / ".venv-bench" / "bin" / "python"
+BASELINES_PYTHON = BENCH_VENV_PYTHON if BENCH_VENV_PYTHON.exists() else Path(sys.executable)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="wrk run per server, request and round")
@@ -109,12 +114,19 @@ def main() -> None:
     parser.add_argument("--baseline-ref", default=BASELINE_REF,
                         help="git commit of the previous implementation ('' to leave it out)")
     parser.add_argument("--keep-db", action="store_true", help="keep the benchmark database")
+    parser.add_argument("--baselines-python", type=Path, default=BASELINES_PYTHON,
+                        help="the Python that has tipg, pygeoapi, psycopg2 and uvicorn (default: "
+                             ".venv-bench/bin/python when scripts/bench_venv.sh made it, else this one)")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("missing: wrk (apt-get install wrk; scripts/setup.sh)")
-    optional = [m for m in ("tipg", "pygeoapi", "psycopg2") if not _importable(m)]
+    optional = [m for m in ("tipg", "pygeoapi", "psycopg2", "uvicorn")
+                if not _importable(m, args.baselines_python)]
     if optional:
-        print(f"not installed, so not measured: {', '.join(optional)} (tipg and pygeoapi need all three)")
+        print(f"not installed in {args.baselines_python}, so tipg and pygeoapi are not measured: "
+              f"{', '.join(optional)} (bash scripts/bench_venv.sh installs them in .venv-bench)")
+    else:
+        print(f"tipg and pygeoapi: {_versions(args.baselines_python)}")
 
     folder = Path(tempfile.mkdtemp(prefix="karte-bench-ogc-"))
     gpkg = args.store or _build_demo(folder)
@@ -290,15 +302,15 @@ def _start_servers(servers: list, folder: Path, gpkg: Path, app_db: str, args, *
     port = _free_port()
     tipg_env = {**os.environ, "DATABASE_URL": _plain(app_db), "TIPG_DB_SCHEMAS": '["public"]',
                 "TIPG_DB_TABLES": '["public.ogc_small_areas"]'}
-    servers.append(_uvicorn("tipg", [sys.executable, "-m", "uvicorn", "tipg.main:app"], port, tipg_env,
-                            folder, cwd=folder))
+    uvicorn = [str(args.baselines_python), "-m", "uvicorn"]
+    servers.append(_uvicorn("tipg", [*uvicorn, "tipg.main:app"], port, tipg_env, folder, cwd=folder))
     root = f"http://127.0.0.1:{port}/collections/public.ogc_small_areas/items"
     query = httpx.QueryParams({"filter": FILTER, "filter-lang": "cql2-text", "limit": LIMIT})
     out["tipg"] = {"probe": f"http://127.0.0.1:{port}/collections",
                    "bbox": f"{root}?bbox={BBOX}&limit={LIMIT}", "filter": f"{root}?{query}"}
     port = _free_port()
-    config, openapi = _pygeoapi_config(folder, port, app_db)
-    servers.append(_uvicorn("pygeoapi", [sys.executable, "-m", "uvicorn", "pygeoapi.starlette_app:APP"], port,
+    config, openapi = _pygeoapi_config(folder, port, app_db, args.baselines_python)
+    servers.append(_uvicorn("pygeoapi", [*uvicorn, "pygeoapi.starlette_app:APP"], port,
                             {**os.environ, "PYGEOAPI_CONFIG": str(config), "PYGEOAPI_OPENAPI": str(openapi)},
                             folder, cwd=folder))
     root = f"http://127.0.0.1:{port}/collections/small_areas/items"
@@ -349,7 +361,7 @@ def _slug(name: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in name)
 
 
-def _pygeoapi_config(folder: Path, port: int, app_db: str) -> tuple[Path, Path]:
+def _pygeoapi_config(folder: Path, port: int, app_db: str, python: Path) -> tuple[Path, Path]:
     u = make_url(app_db)
     config = folder / "pygeoapi.yml"
     config.write_text(json.dumps({  # JSON is YAML
@@ -373,7 +385,7 @@ def _pygeoapi_config(folder: Path, port: int, app_db: str) -> tuple[Path, Path]:
                                     "search_path": ["public"]}}]}},
     }))
     openapi = folder / "pygeoapi-openapi.yml"
-    done = subprocess.run([str(Path(sys.executable).parent / "pygeoapi"), "openapi", "generate", str(config),
+    done = subprocess.run([str(python.parent / "pygeoapi"), "openapi", "generate", str(config),
                            "--output-file", str(openapi)], capture_output=True, text=True,
                           env={**os.environ, "PYGEOAPI_CONFIG": str(config)}, cwd=folder)
     if done.returncode != 0:
@@ -478,10 +490,17 @@ def _snapshot_check_cost(store) -> None:
           f"{(time.perf_counter() - t0) / n * 1e6:.0f} µs per call in this process")
 
 
-def _importable(module: str) -> bool:
-    import importlib.util
+def _importable(module: str, python: Path) -> bool:
+    """Can ``python`` import ``module``? (tipg and pygeoapi live in their own virtualenv: tipg
+    pins FastAPI and pydantic versions of its own.)"""
+    probe = f"import importlib.util, sys; sys.exit(importlib.util.find_spec({module!r}) is None)"
+    return python.exists() and subprocess.run([str(python), "-c", probe], capture_output=True).returncode == 0
 
-    return importlib.util.find_spec(module) is not None
+
+def _versions(python: Path) -> str:
+    probe = ("from importlib.metadata import version as v; "
+             "print(', '.join(f'{p} {v(p)}' for p in ('tipg', 'pygeoapi', 'fastapi', 'uvicorn')))")
+    return subprocess.run([str(python), "-c", probe], capture_output=True, text=True).stdout.strip()
 
 
 def _build_demo(folder: Path) -> Path:

@@ -29,6 +29,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -363,8 +364,10 @@ def _person_flags(gaps: pd.DataFrame) -> pd.DataFrame:
 _CACHE: dict[tuple, Snapshot] = {}
 _LOADING: dict[tuple, threading.Lock] = {}
 _GUARD = threading.Lock()
-#: (location, stamp) -> the municipalities of that build (:func:`municipalities`)
-_MUNICIPALITIES: dict[str, tuple[str, dict[str, str]]] = {}
+#: location -> (stamp, when checked, the municipalities of that build) (:func:`municipalities`)
+_MUNICIPALITIES: dict[str, tuple[str, float, dict[str, str]]] = {}
+#: Seconds between two checks of the stamp by :func:`municipalities`.
+MUNICIPALITIES_TTL_S = 1.0
 
 
 def current(store: Store) -> Snapshot:
@@ -404,13 +407,22 @@ def current(store: Store) -> Snapshot:
 
 def municipalities(store: Store) -> dict[str, str]:
     """The municipalities of the store's build, code -> name (``02201`` -> ``青森市``), in code
-    order, read from the kartes once per build stamp; empty for an empty store or a build whose
-    kartes name no municipality (a view of one municipality names that one only). More than
-    one: pages show one municipality at a time (:class:`karte.store.scoped.MunicipalityView`)."""
-    stamp = store.stamp()
+    order, read from the kartes when the build stamp changes; empty for an empty store or a build
+    whose kartes name no municipality (a view of one municipality names that one only). More than
+    one: pages show one municipality at a time (:class:`karte.store.scoped.MunicipalityView`).
+
+    Asked on every web request, so the stamp is checked at most once per
+    :data:`MUNICIPALITIES_TTL_S` (a rebuild that adds a municipality shows within that time): the
+    request's own snapshot check (:func:`current`) is its one stamp query."""
+    now = time.monotonic()
     found = _MUNICIPALITIES.get(store.location)
+    if found is not None and now - found[1] < MUNICIPALITIES_TTL_S:
+        return found[2]
+    stamp = store.stamp()
     if found is not None and found[0] == stamp:
-        return found[1]
+        with _GUARD:
+            _MUNICIPALITIES[store.location] = (stamp, now, found[2])
+        return found[2]
     names: dict[str, str] = {}
     if stamp:
         for raw in store.read(Layer.KARTES)["karte_json"]:
@@ -419,7 +431,7 @@ def municipalities(store: Store) -> dict[str, str]:
                 names.setdefault(str(own["code"]), own.get("name") or str(own["code"]))
     names = dict(sorted(names.items()))
     with _GUARD:
-        _MUNICIPALITIES[store.location] = (stamp, names)
+        _MUNICIPALITIES[store.location] = (stamp, now, names)
     return names
 
 
