@@ -1,5 +1,6 @@
-"""The district map's palette and marker shapes (issue 22: meaning not by colour alone, WCAG 1.4.1;
-issue 15 item 8: one palette told apart with the common colour-vision deficiencies and in greyscale).
+"""The maps' palettes and marker shapes (issue 22: meaning not by colour alone, WCAG 1.4.1; issue 15
+item 8: one palette told apart with the common colour-vision deficiencies and in greyscale): the
+district map's point layers and gap kinds, and the city map's choropleth classes.
 
 Colour-vision deficiencies are simulated with the matrices of Machado, Oliveira and Fernandes (2009),
 severity 1.0 (protanopia, deuteranopia, tritanopia), applied to linear sRGB; greyscale is the
@@ -18,7 +19,7 @@ import pytest
 
 from karte.domain import gaps
 from karte.render import district_map as dm
-from karte.render import webmap
+from karte.render import overview, webmap
 
 MACHADO = {
     "protanopia": np.array([[0.152286, 1.052583, -0.204868],
@@ -139,12 +140,17 @@ def test_salons_are_not_the_green_of_no_gap(view):
     assert d >= SALON_VS_NO_GAP_DE, (view, round(d, 1))
 
 
+#: The register's marker categories: every gap kind and "no gap" (the at-risk summary is not drawn).
+DRAWN_KINDS = (*gaps.GAP_KINDS, gaps.NO_GAP)
+
+
 def test_every_point_category_has_its_own_shape():
     """Shape besides colour (WCAG 1.4.1): every point layer and every gap kind of the register has
     a marker shape no other point category of the district map has; the shapes exist."""
     shapes = {k: dm.STYLES[k]["shape"] for k in POINT_LAYERS}
-    shapes |= {f"register:{k}": dm.GAP_SHAPE[k] for k, _, _ in dm.GAP_STYLE}
+    shapes |= {f"register:{k.key}": k.shape for k in DRAWN_KINDS}
     assert set(dm.GAP_SHAPE) == {k for k, _, _ in dm.GAP_STYLE}, "a gap kind without a shape"
+    assert all(shapes.values()), {k: v for k, v in shapes.items() if not v}
     assert set(shapes.values()) <= set(webmap.SHAPES)
     doubled = [s for s in set(shapes.values()) if list(shapes.values()).count(s) > 1]
     assert not doubled, {k: v for k, v in shapes.items() if v in doubled}
@@ -208,3 +214,119 @@ def test_the_district_map_draws_small_areas_with_named_labels():
                               coverage=empty_points.iloc[:0], services=empty_points, shelters=shelters,
                               asset_base="assets", basemap="none").get_root().render()
     assert "karte-small-area" not in without
+
+
+def test_the_gap_kinds_shapes_are_the_registrys_and_told_apart():
+    """The marker shape of a gap kind lives in its registry entry (adding a kind touches the analysis
+    and :mod:`karte.domain.gaps` only): every kind and "no gap" has a shape the web map can draw, no two
+    the same, and the district map's marker styles, static and personal overlay, use exactly it."""
+    shapes = [k.shape for k in DRAWN_KINDS]
+    assert all(shapes) and set(shapes) <= set(webmap.SHAPES), shapes
+    assert len(set(shapes)) == len(shapes), shapes
+    assert {k.key: k.shape for k in DRAWN_KINDS} == dm.GAP_SHAPE
+    for styles in (dm.register_styles(), dm.register_styles(fillOpacity=1)):
+        assert {k: s["shape"] for k, s in styles.items()} == {k.key: k.shape for k in DRAWN_KINDS}
+        assert {k: s["fillColor"] for k, s in styles.items()} == {k.key: k.colour for k in DRAWN_KINDS}
+    rows = [{"x": float(i), "y": 0.0, "name": k.key, **({k.key: True} if k is not gaps.NO_GAP else {})}
+            for i, k in enumerate(DRAWN_KINDS)]
+    overlay = dm.personal_overlay(register=rows, cooperators=None)
+    layer = overlay["layers"][0]
+    assert [f["properties"]["k"] for f in layer["geojson"]["features"]] == [k.key for k in DRAWN_KINDS]
+    assert {k: s["shape"] for k, s in layer["styles"].items()} == {k.key: k.shape for k in DRAWN_KINDS}
+    legend = {label: style["shape"] for style, label in overlay["legend"]}
+    assert legend == {f"要支援者: {k.short_label}": k.shape for k in DRAWN_KINDS}
+
+
+# --- the city map's choropleth classes ------------------------------------------------------------
+
+#: The smallest CIEDE2000 distance between two neighbouring classes of a choropleth, in every view.
+#: Ten because: a district is a large filled area beside its neighbours, which needs less difference
+#: than the small point markers above (:data:`MIN_DE`, 12); but a reader matches a district to its
+#: legend swatch by memory, through the fill's 65 % opacity over the base map, on an uncalibrated
+#: screen or a greyscale print, which needs several times the just-noticeable difference of side-by-side
+#: patches (about 1). ColorBrewer's 5-class ramps fail it (YlOrRd 5: 8.6 apart in greyscale, YlGn 5:
+#: 7.1; see :func:`test_the_class_check_fails_colorbrewers_five_class_ramps`); the best five of a
+#: 9-class ramp pass it (YlOrRd 9: 10.9, YlGnBu 9: 14.0). Greyscale leaves little room above it: five
+#: greys in equal CIEDE2000 steps of 12 already take L* from 98 down to about 38.
+MIN_CLASS_DE = 10.0
+#: ColorBrewer's 5-class YlOrRd and YlGn: the city map's ramps before issue 15 item 8.
+OLD_RAMPS = {"YlOrRd 5": ("#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026"),
+             "YlGn 5": ("#ffffcc", "#c2e699", "#78c679", "#31a354", "#006837")}
+
+
+def _lightness(palette, view) -> list[float]:
+    return [round(float(lab(c, view)[0]), 2) for c in palette]
+
+
+def _close_neighbours(palette, view, minimum=MIN_CLASS_DE) -> list[tuple]:
+    """(classes, colours, distance) of each pair of neighbouring classes under ``minimum`` in ``view``,
+    for every class count the city map can draw with ``palette`` (2 to its length: ties merge classes)."""
+    close = []
+    for n in range(2, len(palette) + 1):
+        colours = overview.class_colours(n, palette)
+        assert len(colours) == n
+        for a, b in itertools.pairwise(colours):
+            d = ciede2000(lab(a, view), lab(b, view))
+            if d < minimum:
+                close.append((n, a, b, round(d, 1)))
+    return close
+
+
+@pytest.mark.parametrize("view", VIEWS)
+@pytest.mark.parametrize("measure", sorted(overview.MEASURES))
+def test_every_choropleth_palette_runs_light_to_dark_in_every_view(measure, view):
+    """More of a measure is darker, as seen with each deficiency and in greyscale too: the lightness
+    (CIELAB L*, i.e. the luminance) of each palette falls strictly from class to class."""
+    palette = overview.MEASURES[measure].palette
+    assert len(palette) >= 2
+    lightness = _lightness(palette, view)
+    assert all(a > b for a, b in itertools.pairwise(lightness)), (measure, view, lightness)
+
+
+@pytest.mark.parametrize("view", VIEWS)
+@pytest.mark.parametrize("measure", sorted(overview.MEASURES))
+def test_neighbouring_choropleth_classes_are_told_apart_in_every_view(measure, view):
+    """Neighbouring classes as the city map draws them (:func:`karte.render.overview.class_colours`
+    for every class count) are at least :data:`MIN_CLASS_DE` apart with each deficiency and in
+    greyscale."""
+    close = _close_neighbours(overview.MEASURES[measure].palette, view)
+    assert not close, f"{measure}, {view}: {close}"
+
+
+@pytest.mark.parametrize("view", VIEWS)
+def test_the_outreach_ranking_classes_are_told_apart_in_every_view(view):
+    """The outreach map colours its five quantile classes with :data:`karte.render.outreach_map.REDS`
+    directly: the same two rules as the city map's ramps."""
+    from karte.render.outreach_map import REDS
+
+    lightness = _lightness(REDS, view)
+    assert all(a > b for a, b in itertools.pairwise(lightness)), (view, lightness)
+    close = [(a, b) for a, b in itertools.pairwise(REDS)
+             if ciede2000(lab(a, view), lab(b, view)) < MIN_CLASS_DE]
+    assert not close, (view, close)
+
+
+def test_the_palettes_are_the_ones_the_city_map_uses():
+    """Every measure draws one of the two ramps (more is worse, more is better: coverage)."""
+    assert {m.palette for m in overview.MEASURES.values()} == {tuple(overview.PALETTE),
+                                                               tuple(overview.PALETTE_GOOD)}
+    assert overview.MEASURES["coverage"].palette == tuple(overview.PALETTE_GOOD)
+    assert overview.class_colours(5, overview.PALETTE) == list(overview.PALETTE)
+    assert overview.class_colours(2, overview.PALETTE) == [overview.PALETTE[0], overview.PALETTE[-1]]
+
+
+def test_the_class_check_fails_colorbrewers_five_class_ramps():
+    """The check has teeth: the ramps the city map had (ColorBrewer 5-class) pass it in normal vision
+    and run light to dark in every view, but fail it in greyscale, and YlGn also with protanopia and
+    deuteranopia."""
+    for name, ramp in OLD_RAMPS.items():
+        assert _close_neighbours(ramp, "greyscale"), name
+        assert not _close_neighbours(ramp, "normal"), name  # in normal vision they pass
+        for view in VIEWS:
+            assert all(a > b for a, b in itertools.pairwise(_lightness(ramp, view))), (name, view)
+    assert _close_neighbours(OLD_RAMPS["YlGn 5"], "protanopia")
+    assert _close_neighbours(OLD_RAMPS["YlGn 5"], "deuteranopia")
+    # and a ramp out of order is caught by the lightness test's comparison
+    swapped = list(overview.PALETTE)
+    swapped[1], swapped[2] = swapped[2], swapped[1]
+    assert not all(a > b for a, b in itertools.pairwise(_lightness(swapped, "greyscale")))

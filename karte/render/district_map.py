@@ -47,18 +47,10 @@ from karte.render.webmap import (
 GAP_STYLE = tuple((k.key, k.colour, k.short_label) for k in (*gaps.by_priority(), gaps.NO_GAP))
 GAP_COLOUR = {k: c for k, c, _ in GAP_STYLE}
 GAP_LABEL = {k: label for k, _, label in GAP_STYLE}
-#: The marker shape of each gap kind (WCAG 1.4.1: told apart without colour; one of
-#: :data:`karte.render.webmap.SHAPES`, none shared with another point layer of this map).
-GAP_SHAPE = {
-    "no_consent": "x",
-    "no_supporter": "triangle",
-    "supporter_far": "triangle_down",
-    "supporter_overloaded": "diamond",
-    "no_shelter": "hexagon",
-    "no_plan": "bar",
-    "no_location": "hourglass",
-    "none": "circle",
-}
+#: The marker shape of each gap kind and of ``none``, from the registry (:attr:`GapKind.shape
+#: <karte.domain.gaps.GapKind.shape>`: one of :data:`karte.render.webmap.SHAPES`, none shared with
+#: another point layer of this map; ``tests/test_map_palette.py`` checks both).
+GAP_SHAPE = {k.key: k.shape for k in (*gaps.by_priority(), gaps.NO_GAP)}
 
 #: Layer names in the layer control (also what the browser test clicks).
 LAYER_NAMES = {
@@ -95,8 +87,8 @@ SMALL_AREA_STYLE = {"color": "#546e7a", "weight": 1, "dashArray": "4 3", "fill":
 
 
 def register_styles(**extra) -> dict[str, dict]:
-    """The marker style of a support-needer by their first gap kind (fill from
-    :mod:`karte.domain.gaps`, shape from :data:`GAP_SHAPE`)."""
+    """The marker style of a support-needer by their first gap kind (fill and shape from
+    :mod:`karte.domain.gaps`, through :data:`GAP_COLOUR` and :data:`GAP_SHAPE`)."""
     return {k: {**STYLES["register"], "fillColor": c, "shape": GAP_SHAPE[k], **extra}
             for k, c, _ in GAP_STYLE}
 

@@ -18,9 +18,12 @@ import shapely
 from karte.render.overview import classify
 from karte.render.webmap import Basemap, legend_html, offline_map, web_geojson
 
-#: Colours of the score's quantile classes (ColorBrewer Reds 5): the score is scaled by the
-#: city's worst place, so equal-width classes would leave nearly every area in the first one.
-REDS = ("#fee5d9", "#fcae91", "#fb6a4a", "#de2d26", "#a50f15")
+#: Colours of the score's quantile classes: the score is scaled by the city's worst place, so
+#: equal-width classes would leave nearly every area in the first one. ColorBrewer Reds 9, classes
+#: 1, 4, 6, 8 and 9: neighbouring classes at least 10 CIEDE2000 apart with each colour-vision
+#: deficiency and in greyscale, as the city map's ramps (``tests/test_map_palette.py``; Reds 5 came
+#: to 9.7 in greyscale).
+REDS = ("#fff5f0", "#fc9272", "#ef3b2c", "#a50f15", "#67000d")
 #: How many of the first ranks get a number on the map.
 NUMBERED = 20
 LAYER_NAMES = {"ranking": "優先度（町丁・字）", "numbers": "上位の順位",

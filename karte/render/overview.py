@@ -25,10 +25,17 @@ from karte.domain.gaps import GAP_KINDS
 from karte.render.district_map import LABEL_CSS, LAYER_NAMES, STYLES
 from karte.render.webmap import Basemap, copy_assets, for_web, legend_html, offline_map, point_layer
 
-#: Five greyscale-safe sequential colours (ColorBrewer YlOrRd 5): more is worse.
-PALETTE = ["#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026"]
-#: ColorBrewer YlGn 5: more is better (coverage).
-PALETTE_GOOD = ["#ffffcc", "#c2e699", "#78c679", "#31a354", "#006837"]
+#: The city map's class colours, light to dark (issue 15 item 8): every ramp's lightness falls at
+#: every step with protanopia, deuteranopia, tritanopia and in greyscale, and neighbouring classes
+#: (as :func:`class_colours` picks them for 2 to 5 classes) are at least 10 CIEDE2000 apart in each
+#: of those views (``tests/test_map_palette.py``). ColorBrewer's own 5-class ramps are not (their
+#: first steps are 7 to 9 apart in greyscale), so five of the 9-class ramp are taken, spread for
+#: equal steps as seen without colour.
+#: More is worse: ColorBrewer YlOrRd 9, classes 1, 4, 6, 8 and 9.
+PALETTE = ["#ffffcc", "#feb24c", "#fc4e2a", "#bd0026", "#800026"]
+#: More is better (coverage): ColorBrewer YlGnBu 9, classes 1, 4, 6, 7 and 9 (the YlGn ramp it
+#: replaces came to 7 apart in greyscale; no five of YlGn 9 reach 10 with a margin).
+PALETTE_GOOD = ["#ffffd9", "#7fcdbb", "#1d91c0", "#225ea8", "#081d58"]
 #: Districts with no figure, or a figure suppressed for the viewer.
 NO_DATA = "#cccccc"
 #: Simplification (metres) and coordinate decimals of the city map (4 decimals ≈ 10 m).
