@@ -203,13 +203,14 @@ def _nonced(html, nonce: str) -> Markup:
 
 
 def _templates() -> Jinja2Templates:
+    # the templates ship with the code: no stat() of every template file on every page
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True,
-                             extensions=[ScriptNonces])
+                             extensions=[ScriptNonces], auto_reload=False)
     env.globals["csp_nonce"] = _csp_nonce
     env.filters["nonced"] = _nonced
     # JSON in pages (the personal map layers) as UTF-8 letters, not six-byte \u escapes; Jinja
     # still escapes <, >, & and ' so nothing can close the <script> it sits in
-    env.policies["json.dumps_kwargs"] = {"ensure_ascii": False}
+    env.policies["json.dumps_kwargs"] = {"ensure_ascii": False, "separators": (",", ":")}
     return Jinja2Templates(env=env)
 
 

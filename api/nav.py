@@ -61,8 +61,24 @@ def district_links(app: FastAPI, access: Access, code: str) -> list[tuple[str, s
             and (path := _path(app, link.route, code=code)) is not None]
 
 
-def _path(app: FastAPI, route: str, **params) -> str | None:
-    try:
-        return str(app.url_path_for(route, **params))
-    except NoMatchFound:
-        return None
+#: Paths remembered per app (``app.state``), at most this many (district codes come from URLs).
+_REMEMBERED = 4096
+
+
+def _path(app: FastAPI, route: str, code: str | None = None) -> str | None:
+    """The route's path, None when the app has no such route. Remembered per app: the routes are
+    fixed once the app is built, and ``url_path_for`` walks every route (and raises on a miss),
+    which cost a district page about a fifth of its time."""
+    paths = getattr(app.state, "nav_paths", None)
+    if paths is None:
+        paths = app.state.nav_paths = {}
+    key = (route, code)
+    if key not in paths:
+        try:
+            path = str(app.url_path_for(route) if code is None else app.url_path_for(route, code=code))
+        except NoMatchFound:
+            path = None
+        if len(paths) >= _REMEMBERED:
+            return path
+        paths[key] = path
+    return paths[key]

@@ -65,9 +65,12 @@ AT_RISK = GapKind("at_risk", "いずれかの空白がある", "#b71c1c", 99, sh
 NO_GAP = GapKind("none", "空白なし", "#2e7d32", 100, shape="circle")
 
 
+_BY_PRIORITY: tuple[GapKind, ...] = tuple(sorted(GAP_KINDS, key=lambda k: k.priority))
+
+
 def by_priority() -> tuple[GapKind, ...]:
     """The kinds in the order that decides a person's map colour."""
-    return tuple(sorted(GAP_KINDS, key=lambda k: k.priority))
+    return _BY_PRIORITY
 
 
 def primary_gap(flags) -> GapKind:
