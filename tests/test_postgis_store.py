@@ -692,6 +692,28 @@ def test_the_stamp_changes_in_the_writing_transaction_only(filled, pg_app_dsn):
     assert filled.stamp() not in ("", first)
 
 
+def test_the_stamp_is_read_on_its_own_connection_as_the_public_role(filled, pg_admin, pg_app_dsn):
+    """One statement on a connection kept for it: as karte_public, outside any transaction; a
+    commit elsewhere is seen by the next read; a dropped connection is replaced."""
+    first = filled.stamp()
+    rows = pg_admin.execute("SELECT pid, usename, current_setting('is_superuser'), state, query "
+                            "FROM pg_stat_activity WHERE query LIKE 'SELECT stamp FROM karte.snapshot_stamp%'"
+                            ).fetchall()
+    assert len(rows) == 1 and rows[0][1] == "karte_app" and rows[0][3] == "idle"  # not "idle in transaction"
+    with filled._shared._stamp_lock:
+        role = filled._shared._stamp_con.execute("SELECT current_user").fetchone()[0]
+    assert role == "karte_public"
+    with psycopg.connect(pg_app_dsn) as conn:  # another process writes a snapshot layer
+        as_level(conn, CSW)
+        conn.execute("UPDATE karte.cooperators SET capacity = 8 WHERE cooperator_id = 'C1'")
+    second = filled.stamp()
+    assert second not in ("", first)
+    pg_admin.execute("SELECT pg_terminate_backend(%s)", (rows[0][0],))  # e.g. a database restart
+    assert filled.stamp() == second
+    filled.close()
+    assert filled.stamp() == second  # opened again after close, like the pool
+
+
 
 # -- export and import -----------------------------------------------------------------------------
 

@@ -39,12 +39,15 @@ import datetime as dt
 import getpass
 import json
 import math
+import os
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import psycopg
 import shapely
 from pandas.api import types as ptypes
 from psycopg import errors as pgerrors
@@ -125,7 +128,8 @@ class PostGISStore(Store):
         return PostGISStore(self.url, access=access, _shared=self._shared)
 
     def close(self) -> None:
-        """Close the pooled connections."""
+        """Close the pooled connections (and the stamp's)."""
+        self._shared.close_stamp()
         self._shared.engine.dispose()
 
     def __enter__(self) -> PostGISStore:
@@ -185,14 +189,12 @@ class PostGISStore(Store):
     def stamp(self) -> str:
         """The id of the last transaction that wrote a snapshot layer (a trigger in the database
         sets it, in that transaction); ``""`` before the first such write or on a database that is
-        not migrated. One primary-key read, as the least privileged role."""
-        with self._tx(self._anyone()) as cur:
-            try:
-                cur.execute(f"SELECT stamp FROM {SCHEMA}.snapshot_stamp")
-            except pgerrors.UndefinedTable:  # not migrated (or before revision 0003); rolled back
-                return ""
-            hit = cur.fetchone()
-        return "" if hit is None else str(hit[0])
+        not migrated. One statement, one round trip, as the least privileged role (every web
+        request asks: :meth:`_Shared.stamp`)."""
+        try:
+            return self._shared.stamp(self.location)
+        except pgerrors.Error as exc:
+            raise _store_error(exc, self.location, self._anyone(), None) from exc
 
     # -- rows ------------------------------------------------------------------------------------
 
@@ -404,6 +406,54 @@ class _Shared:
         self.engine = engine
         self.checked = False
         self.sealed = False
+        self._stamp_lock = threading.Lock()
+        self._stamp_con: psycopg.Connection | None = None
+        self._stamp_pid = 0
+
+    def stamp(self, location: str) -> str:
+        """The build stamp read on a connection kept for it alone: autocommit, the public role
+        set once for the session, so a read is one statement and one round trip (a pooled
+        transaction took five: the pool's ping, the role, the read, the commit and the begin).
+        Every request checks it, so every worker process sees a new build at once. A dropped
+        connection is replaced once; ``""`` on a database that is not migrated."""
+        with self._stamp_lock:
+            try:
+                return self._read_stamp(location)
+            except psycopg.OperationalError:  # the connection dropped (a restart): once more, anew
+                self._close_stamp()
+                return self._read_stamp(location)
+
+    def _read_stamp(self, location: str) -> str:
+        con = self._stamp_connection(location)
+        try:
+            hit = con.execute(f"SELECT stamp FROM {SCHEMA}.snapshot_stamp").fetchone()
+        except pgerrors.UndefinedTable:  # not migrated (or before revision 0003)
+            return ""
+        return "" if hit is None else str(hit[0])
+
+    def _stamp_connection(self, location: str) -> psycopg.Connection:
+        if self._stamp_con is not None and not self._stamp_con.closed and self._stamp_pid == os.getpid():
+            return self._stamp_con
+        raw = self.engine.raw_connection()  # the engine's URL and connect arguments, out of its pool
+        con = raw.driver_connection
+        raw.detach()
+        con.rollback()
+        con.autocommit = True
+        with con.cursor() as cur:
+            self.check_login(cur, location)
+        con.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(ROLE_OF[Level.PUBLIC])))
+        self._stamp_con, self._stamp_pid = con, os.getpid()
+        return con
+
+    def close_stamp(self) -> None:
+        with self._stamp_lock:
+            self._close_stamp()
+
+    def _close_stamp(self) -> None:
+        if self._stamp_con is not None and self._stamp_pid == os.getpid():
+            with contextlib.suppress(psycopg.Error):
+                self._stamp_con.close()
+        self._stamp_con = None
 
     def sealing(self, cur) -> bool:
         """Does the schema seal who acts (``karte.seal_context()``, migration 0010)? Asked until
