@@ -138,9 +138,20 @@
   // --- wider maps: the legend and the layer control stay open, and the map is fitted again so
   //     that what it is of (map.karteFit, karte/render/webmap.py) lies clear of them ---
   var MARGIN = 8;  // px between the fitted shapes and a control
+  var ROOM = 280;  // px of map width that must stay beside the open controls
   function clear(map) {
     var box = map.getContainer();
     if (!map.karteFit || box.clientWidth < SMALL) { return; }
+    var pad = padding(box);
+    // too little map beside the open controls (the city's wide legend on a narrow map): the
+    // legend starts folded, as on a phone, then the layer control if that is not enough
+    if (box.clientWidth - pad[0] - pad[1] < ROOM) { foldLegend(box); pad = padding(box); }
+    if (box.clientWidth - pad[0] - pad[1] < ROOM) { foldLayers(map, box); pad = padding(box); }
+    if (pad[0] + pad[1] === 0) { return; }  // nothing covers the map
+    map.fitBounds(map.karteFit, {paddingTopLeft: [pad[0], MARGIN], paddingBottomRight: [pad[1], MARGIN]});
+  }
+  // [left, right]: px of the map's width the open legend and layer control cover, on each side
+  function padding(box) {
     var frame = box.getBoundingClientRect(), right = 0, left = 0;
     var covers = [box.querySelector(".leaflet-control-layers"),
                   box.parentNode.querySelector("details.karte-legend[open]")];
@@ -154,20 +165,25 @@
         left = Math.max(left, r.right - frame.left + MARGIN);
       }
     });
-    if (right + left === 0 || right + left > frame.width / 2) { return; }  // no room to gain
-    map.fitBounds(map.karteFit, {paddingTopLeft: [left, MARGIN], paddingBottomRight: [right, MARGIN]});
+    return [left, right];
+  }
+  function foldLegend(box) {
+    var legend = box.parentNode.querySelector("details.karte-legend");
+    if (legend) { legend.removeAttribute("open"); }
+  }
+  function foldLayers(map, box) {
+    var layers = box.querySelector(".leaflet-control-layers");
+    if (!layers || map._karteFolds) { return; }
+    map._karteFolds = true;
+    layers.classList.remove("leaflet-control-layers-expanded");
+    map.on("click", function () { layers.classList.remove("leaflet-control-layers-expanded"); });
   }
 
   function compact(map) {
     var box = map.getContainer();
     if (box.clientWidth >= SMALL) { clear(map); return; }
-    var legend = box.parentNode.querySelector("details.karte-legend");
-    if (legend) { legend.removeAttribute("open"); }
-    var layers = box.querySelector(".leaflet-control-layers");
-    if (layers) {
-      layers.classList.remove("leaflet-control-layers-expanded");
-      map.on("click", function () { layers.classList.remove("leaflet-control-layers-expanded"); });
-    }
+    foldLegend(box);
+    foldLayers(map, box);
   }
 
   // --- tooltips: Escape dismisses them (WCAG 1.4.13) ----------------------------------------
