@@ -84,6 +84,27 @@ def test_one_code_opens_each_municipality_own_district(two):
         assert karte["district"]["municipality"]["code"] == municipality
 
 
+
+def test_a_district_page_and_its_sheet_name_the_municipality(two, tmp_path):
+    """S01 is in every municipality: the heading, the window title and the printed sheet say whose."""
+    import subprocess
+
+    app, _, names = two
+    client = _client(app)
+    for municipality in (FIRST, SECOND):
+        place = client.get(f"/api/districts/S01?m={municipality}").json()["district"]["municipality"]["name"]
+        r = client.get(f"/districts/S01?m={municipality}")
+        heading = re.search(r"<h1>(.*?)<small", r.text).group(1)
+        assert heading.startswith(f"{place} {names[(municipality, 'S01')]}"), heading
+        assert re.search(r"<title>(.*?)</title>", r.text).group(1).startswith(place)
+        pdf = client.get(f"/districts/S01/sheet.pdf?edition=public&m={municipality}")
+        assert pdf.status_code == 200
+        (tmp_path / "s.pdf").write_bytes(pdf.content)
+        first_page = subprocess.run(["pdftotext", "-l", "1", str(tmp_path / "s.pdf"), "-"],
+                                    capture_output=True, text=True, check=True).stdout
+        assert place in first_page.split("地区カルテ 地区シート")[0], first_page[:200]
+
+
 def test_the_chooser_remembers_the_choice(two):
     app, _, names = two
     client = _client(app)

@@ -246,7 +246,8 @@ def _title_block(w: PageWriter, sheet: DistrictSheet, y: float) -> float:
     options = sheet.options
     w.text(LEFT, y - 24, sheet.name, 24, bold=True)
     name_w = w.canvas.stringWidth(sheet.name, w.font, 24)
-    w.text(LEFT + name_w + 10, y - 24, sheet.code, 14, color=MUTED)
+    place = (k["district"].get("municipality") or {}).get("name")  # S01 is in every municipality
+    w.text(LEFT + name_w + 10, y - 24, f"{sheet.code}　{place}" if place else sheet.code, 14, color=MUTED)
     date = dt.date.fromisoformat(k["data_date"])
     w.text(LEFT, y - 42, f"{k['fiscal_year_label']}　地区カルテ 地区シート　"
            f"データ時点 {date.year}年{date.month}月{date.day}日", 10.5)
