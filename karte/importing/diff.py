@@ -77,18 +77,41 @@ def normal(value) -> str:
     return str(value)
 
 
+def _normal_column(values: np.ndarray) -> list[str]:
+    """:func:`normal` of every cell of a column, worked out once per distinct value (a column of
+    text is itself; equal values of any type have the same normal text)."""
+    memo: dict[tuple[type, object], str] = {}
+    out: list[str] = []
+    for value in values:
+        if type(value) is str:
+            out.append(value)
+            continue
+        try:
+            key = (type(value), value)
+            text = memo.get(key)
+        except TypeError:  # unhashable: no memo
+            out.append(normal(value))
+            continue
+        if text is None:
+            text = memo[key] = normal(value)
+        out.append(text)
+    return out
+
+
 def _signatures(frame: pd.DataFrame, id_field: str, columns: list[str]) -> dict[str, tuple]:
     """Row id -> the normal text of ``columns`` (in that order; a missing column reads as empty)."""
-    empty = np.full(len(frame), None, dtype=object)
-    values = [frame[c].to_numpy(dtype=object) if c in frame.columns else empty for c in columns]
-    ids = frame[id_field].to_numpy(dtype=object)
-    return {normal(key): tuple(normal(v[i]) for v in values) for i, key in enumerate(ids)}
+    n = len(frame)
+    texts = [_normal_column(frame[c].to_numpy(dtype=object)) if c in frame.columns else [""] * n
+             for c in columns]
+    ids = _normal_column(frame[id_field].to_numpy(dtype=object))
+    return dict(zip(ids, zip(*texts, strict=True) if texts else [()] * n, strict=True))
 
 
 def _geometries(frame: pd.DataFrame | None, id_field: str) -> dict[str, object]:
     if frame is None or not isinstance(frame, gpd.GeoDataFrame) or not len(frame):
         return {}
-    return dict(zip((normal(k) for k in frame[id_field]), frame.geometry.to_numpy(), strict=True))
+    return dict(zip(_normal_column(frame[id_field].to_numpy(dtype=object)), frame.geometry.to_numpy(),
+                    strict=True))
 
 
 def same_geometry(a, b) -> bool:
@@ -145,9 +168,10 @@ def _is_geometry(frame: pd.DataFrame | None, column: str) -> bool:
 def _districts(frame: pd.DataFrame, id_field: str, district_field: str | None) -> dict[str, str | None]:
     if district_field is None:
         return {}
+    ids = _normal_column(frame[id_field].to_numpy(dtype=object))
     if district_field == id_field:
-        return {normal(k): normal(k) for k in frame[id_field]}
+        return dict(zip(ids, ids, strict=True))
     if district_field not in frame.columns:
         return {}
-    pairs = zip(frame[id_field], frame[district_field], strict=True)
-    return {normal(k): (normal(d) or None) for k, d in pairs}
+    districts = _normal_column(frame[district_field].to_numpy(dtype=object))
+    return {k: (d or None) for k, d in zip(ids, districts, strict=True)}

@@ -14,7 +14,6 @@ A finer geocoder (jageocoder with an installed dictionary) is used first when pr
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 import unicodedata
@@ -28,6 +27,8 @@ from karte.settings import REPO_DATA
 
 TOWN_POINTS = REPO_DATA / "towns" / "aomori_city_town_points_geolonia.json"
 CITY = "青森市"
+#: Addresses a :class:`TownGeocoder` keeps the answer of (one import's worth: they repeat).
+MAX_CACHED = 65_536
 PREFECTURE = "青森県"
 
 _KANJI_DIGITS = {"〇": 0, "一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
@@ -108,13 +109,33 @@ class TownGeocoder:
                 first = next(iter(self.koaza[key].values()))
                 self.towns[key] = (first[0], first[1], key)
         self._longest = max(len(k) for k in self.towns)
+        # each town's 小字 names, longest first (the first a rest starts with wins)
+        self._koaza_order = {town: sorted(names, key=len, reverse=True) for town, names in self.koaza.items()}
+        # address -> the result, or the problem's (ja, en): an address is geocoded once
+        self._cache: dict[str, GeocodeResult | tuple[str, str]] = {}
 
     @classmethod
     def from_file(cls, path: Path = TOWN_POINTS) -> TownGeocoder:
         return cls(json.loads(Path(path).read_text(encoding="utf-8")))
 
-    @functools.lru_cache(maxsize=65536)  # noqa: B019 - one geocoder per import; addresses repeat
     def geocode(self, address: str) -> GeocodeResult:
+        """Locate ``address`` (see the module doc), once per distinct address text. The answers
+        are kept by this geocoder only (one per import): addresses are personal data, and no
+        module-level cache holds them for the life of a server."""
+        found = self._cache.get(address)
+        if found is None:
+            try:
+                found = self._geocode(address)
+            except ValueProblem as exc:
+                found = (exc.ja, exc.en)
+            if len(self._cache) >= MAX_CACHED:  # a long-lived geocoder stays bounded
+                self._cache.clear()
+            self._cache[address] = found
+        if isinstance(found, tuple):
+            raise ValueProblem(*found)
+        return found
+
+    def _geocode(self, address: str) -> GeocodeResult:
         key = match_key(address)
         if not key:
             raise ValueProblem("住所が空です", "empty address")
@@ -129,7 +150,7 @@ class TownGeocoder:
         town_key, rest = found
         lon, lat, label = self.towns[town_key]
         rest = rest.removeprefix("字")
-        for k in sorted(self.koaza.get(town_key, {}), key=len, reverse=True):
+        for k in self._koaza_order.get(town_key, ()):
             if rest.startswith(k):
                 lon, lat, label = self.koaza[town_key][k]
                 break

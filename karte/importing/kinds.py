@@ -1,8 +1,10 @@
 """Per-kind row validation for the point kinds: register, cooperators, services, shelters.
 
 Each kind reads its rows into the store's layer schema (:mod:`karte.domain.schema`), records every
-problem with row and column, locates the rows (:mod:`karte.importing.points`), sets or checks
-their district, and returns one GeoDataFrame in EPSG:6678.
+problem with row and column (each distinct cell text is parsed once per column:
+:class:`~karte.importing.rows.Columns`), locates the rows (:mod:`karte.importing.points`; an
+address is geocoded once), sets or checks their district, and returns one GeoDataFrame in
+EPSG:6678.
 """
 
 from __future__ import annotations
@@ -100,12 +102,20 @@ def _text(row: Row, field: str) -> str | None:
 
 
 def _word(row: Row, field: str) -> str | None:
-    text = nfkc(row.text(field))
+    return row.parse(field, _word_value)
+
+
+def _word_value(text: str) -> str | None:
+    text = nfkc(text)
     return None if text in ("", "なし", "無", "-") else text
 
 
 def _flag(row: Row, field: str) -> bool:
     return bool(row.parse(field, parse_yes_no, default=False))
+
+
+def _supporter_ids(text: str) -> list[str]:
+    return [parse_code(x) for x in parse_list(text)]
 
 
 def _read_register(row: Row, ctx: Context) -> dict:
@@ -121,7 +131,7 @@ def _read_register(row: Row, ctx: Context) -> dict:
     consent_date = row.parse("consent_date", parse_date)
     if consent_date is not None and consent_date > ctx.today:
         row.error("consent_date", "同意日が未来の日付です", "consent date in the future")
-    supporters = row.parse("supporter_ids", lambda t: [parse_code(x) for x in parse_list(t)], default=[])
+    supporters = row.parse("supporter_ids", _supporter_ids, default=[])
     if ctx.cooperator_ids is not None and supporters:
         unknown = [s for s in supporters if s not in ctx.cooperator_ids]
         if unknown:
@@ -239,16 +249,17 @@ def read_points(kind: str, table: RawTable, ctx: Context, findings: Findings) ->
     placement = place(located, rows, city=ctx.city,
                       districts=ctx.districts if spec.has_district else None, small_areas=ctx.small_areas,
                       district_map=ctx.district_map if spec.has_district else None)
+    points = placement.geometry.to_numpy()
     for i, (row, record, loc) in enumerate(zip(rows, records, located, strict=True)):
         failed[i] = failed[i] or bool(placement.outside[i])
-        has_point = placement.geometry.iloc[i] is not None
+        has_point = points[i] is not None
         record["location_precision"] = str(loc.precision if has_point else LocationPrecision.NONE)
         if failed[i] or (kind == "register" and not row.text("address")):
             pass  # the location (or district) problem is already reported
         elif spec.needs_location and not has_point:
             row.error("address", "位置が分かりません (住所か緯度・経度が必要です)", "no location")
         if kind == "register":
-            record["key_code"] = _small_area(row, placement.key_code[i], placement.geometry.iloc[i], ctx)
+            record["key_code"] = _small_area(row, placement.key_code[i], points[i], ctx)
         if spec.has_district:
             record["district_code"] = _reconcile(row, given[i], placement.district_code[i], loc, has_point,
                                                  report=not failed[i])

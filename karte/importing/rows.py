@@ -7,6 +7,11 @@ lines to read, not a million). A cell that a spreadsheet would take for a formul
 ``=``, ``+``, ``-``, ``@``, a tab or a carriage return, and is not a plain number) is imported as
 written, with a warning at its row and column: every CSV and workbook karte writes neutralises it
 (:mod:`karte.render.csvfile`), but whoever opens the original file should know.
+
+The rows of :func:`iter_rows` share one :class:`Columns`: each column's cells are trimmed and
+checked for formulas once per distinct value, and :meth:`Row.parse` with a pure parser reads a
+column's outcomes worked out once per distinct text (dates, consent words and addresses repeat);
+the problems are still recorded row by row, in the order of the file, as each row asks.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ MAX_LISTED = 1_000
 #: What a spreadsheet runs as a formula (OWASP's list: = + - @ tab CR), unless it is a number.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _NUMBER = re.compile(r"^[+-]?(\d+([.,]\d+)*|\.\d+)([eE][+-]?\d+)?$")
+#: What :meth:`Row.text` trims from both ends of a cell.
+_BLANK = " \t\r\n\u3000"
 
 
 def looks_like_formula(text: str) -> bool:
@@ -116,7 +123,7 @@ class Row:
     a problem (at this row, in this column) when it cannot."""
 
     def __init__(self, number: int, cells: list[str], match: HeaderMatch, kind: str,
-                 findings: Findings):
+                 findings: Findings, *, table: Columns | None = None, index: int = 0):
         self.number = number
         self.cells = cells
         self.match = match
@@ -124,6 +131,8 @@ class Row:
         self.findings = findings
         self.ok = True
         self._flagged: set[str] = set()
+        self._table = table          # the cells read column by column, shared by every row
+        self._index = index          # this row's position in ``table``
 
     def has(self, field: str) -> bool:
         return field in self.match.fields
@@ -136,16 +145,26 @@ class Row:
         return names[0] if names else field
 
     def text(self, field: str) -> str:
+        if self._table is not None:
+            texts, formulas = self._table.columns.get(field) or self._table.column(field)
+            i = self._index
+            if formulas is not None and formulas[i] and field not in self._flagged:
+                self._flagged.add(field)
+                self._warn_formula(field)
+            return texts[i]
         j = self.match.fields.get(field)
         if j is None or j >= len(self.cells):
             return ""
         raw = _unneutralised(str(self.cells[j]))
         if field not in self._flagged and looks_like_formula(raw.lstrip(" \u3000")):
             self._flagged.add(field)
-            self.warn(field, "表計算ソフトで数式になる文字（= + - @ など）で始まっています"
-                             "（書き出す CSV・Excel では先頭に ' を付けます）",
-                      "starts like a spreadsheet formula: kept as text, neutralised on export")
-        return raw.strip(" \t\r\n\u3000")
+            self._warn_formula(field)
+        return raw.strip(_BLANK)
+
+    def _warn_formula(self, field: str) -> None:
+        self.warn(field, "表計算ソフトで数式になる文字（= + - @ など）で始まっています"
+                         "（書き出す CSV・Excel では先頭に ' を付けます）",
+                  "starts like a spreadsheet formula: kept as text, neutralised on export")
 
     def error(self, field: str | None, ja: str, en: str) -> None:
         self.ok = False
@@ -164,14 +183,81 @@ class Row:
                 ja, en = empty or ("値が空です (必須の項目です)", "required cell is empty")
                 self.error(field, ja, en)
             return default
-        try:
-            return parser(text)
-        except ValueProblem as exc:
-            self.error(field, exc.ja, exc.en)
+        outcomes = None
+        if self._table is not None:
+            outcomes = self._table.known.get(parser, {}).get(field)
+            if outcomes is None:
+                outcomes = self._table.outcomes(field, parser)
+        value, problem = outcomes[self._index] if outcomes is not None else _outcome(parser, text)
+        if problem is not None:
+            self.error(field, *problem)
             return default
-        except (ValueError, OverflowError, KeyError):
-            self.error(field, "値を読み取れません", "unreadable value")
-            return default
+        return list(value) if isinstance(value, list) else value
+
+
+def _outcome(parser: Callable[[str], T], text: str) -> tuple[T | None, tuple[str, str] | None]:
+    """``(parser(text), None)``, or ``(None, (ja, en))`` when the cell cannot be read."""
+    try:
+        return parser(text), None
+    except ValueProblem as exc:
+        return None, (exc.ja, exc.en)
+    except (ValueError, OverflowError, KeyError):
+        return None, ("値を読み取れません", "unreadable value")
+
+
+#: Modules whose module-level functions are pure functions of the cell text (their results may
+#: be shared between cells holding the same text).
+_PURE_MODULES = frozenset({"karte.importing.values", "karte.importing.kinds", "karte.importing.points",
+                           "karte.importing.geocode"})
+
+
+class Columns:
+    """The data rows of a table read column by column, once for every row: each field's cell
+    text (unneutralised and trimmed, as :meth:`Row.text` gives it) and whether it looks like a
+    formula, worked out once per distinct cell value; and the outcome of each pure parser per
+    distinct text (addresses, dates and controlled words repeat a lot)."""
+
+    def __init__(self, body: list[tuple[int, list[str]]], match: HeaderMatch):
+        self.body = body
+        self.match = match
+        self.columns: dict[str, tuple[list[str], list[bool] | None]] = {}
+        self.known: dict[Callable, dict[str, list[tuple] | None]] = {}   # parser -> field -> outcomes
+
+    def column(self, field: str) -> tuple[list[str], list[bool] | None]:
+        """The field's texts, one per row of ``body``, and the formula flags (None: no formula)."""
+        found = self.columns.get(field)
+        if found is None:
+            found = self.columns[field] = self._read(self.match.fields.get(field))
+        return found
+
+    def _read(self, j: int | None) -> tuple[list[str], list[bool] | None]:
+        if j is None:
+            return [""] * len(self.body), None
+        raw = [str(cells[j]) if j < len(cells) else "" for _n, cells in self.body]
+        seen: dict[str, tuple[str, bool]] = {}
+        for value in set(raw):
+            plain = _unneutralised(value)
+            seen[value] = (plain.strip(_BLANK), looks_like_formula(plain.lstrip(" \u3000")))
+        texts = [seen[v][0] for v in raw]
+        if not any(formula for _text, formula in seen.values()):
+            return texts, None
+        return texts, [seen[v][1] for v in raw]
+
+    def outcomes(self, field: str, parser: Callable) -> list[tuple] | None:
+        """``parser``'s outcome (:func:`_outcome`) for the field's cell in each row of ``body``,
+        worked out once per distinct text; None when ``parser`` is not a module-level function
+        of :data:`_PURE_MODULES` (a lambda or closure may depend on more than the text)."""
+        if getattr(parser, "__module__", None) not in _PURE_MODULES or \
+                "<" in getattr(parser, "__qualname__", "<"):
+            return None                  # not kept either: a lambda is a new object per row
+        by_field = self.known.setdefault(parser, {})
+        found = by_field.get(field)
+        if found is None:
+            texts = self.column(field)[0]
+            by_text = {text: _outcome(parser, text) for text in set(texts) if text}
+            empty = (None, None)
+            found = by_field[field] = [by_text.get(text, empty) for text in texts]
+        return found
 
 
 def iter_rows(table: RawTable, kind: str, findings: Findings, *, header_rows: int = 1,
@@ -200,14 +286,16 @@ def iter_rows(table: RawTable, kind: str, findings: Findings, *, header_rows: in
     if len(findings.problems) > before:  # rows read through a wrong header would only add noise
         return match, iter(())
     body = table.rows[idx + header_rows:]
+    columns = Columns(body, match)
 
     def gen() -> Iterator[Row]:
-        for n, cells in body:
-            if not any(str(c).strip(" \t\r\n\u3000") for c in cells):
+        for i, (n, cells) in enumerate(body):
+            # some cell holds more than blanks <=> the joined cells do
+            if not "".join(map(str, cells)).strip(_BLANK):
                 continue
             if len(cells) > len(header) and any(str(c).strip() for c in cells[len(header):]):
                 findings.warn(n, None, "見出しのない列に値があります (読み込みません)",
                               "values beyond the last header")
-            yield Row(n, cells, match, kind, findings)
+            yield Row(n, cells, match, kind, findings, table=columns, index=i)
 
     return match, gen()

@@ -97,6 +97,11 @@ def check_row(source: str, number: int, cells) -> None:
         raise InputError(f"{source}: 行数が多すぎます (上限 {MAX_ROWS:,} 行)")
     if len(cells) > MAX_COLUMNS:
         raise InputError(f"{source} {number}行目: 列が多すぎます ({len(cells):,} 列、上限 {MAX_COLUMNS} 列)")
+    try:
+        if sum(map(len, cells)) <= MAX_CELL:
+            return  # no cell can be too long (the usual row: one sum, no loop over the cells)
+    except TypeError:  # a cell without a length: look at each
+        pass
     for column, cell in enumerate(cells, start=1):
         if isinstance(cell, str) and len(cell) > MAX_CELL:
             raise InputError(f"{source} {number}行目 {column}列目: セルの文字数が多すぎます "
