@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import json
@@ -50,8 +51,16 @@ from karte.settings import Settings, get_settings
 from karte.store.gpkg_files import write_atomic
 
 _HASHER = PasswordHasher()
-#: Verified against when the user does not exist, so an unknown name takes as long as a wrong password.
-_DUMMY_HASH = _HASHER.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the user does not exist, so an unknown name takes as long as a wrong
+    password. Made at the first login, not at import (an Argon2 hash costs 0.5 s, which every
+    command and every server start paid)."""
+    return _HASHER.hash(secrets.token_urlsafe(16))
+
+
 NAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 DISTRICT_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 MUNICIPALITY_RE = re.compile(r"^[0-9]{5}$")
@@ -142,7 +151,7 @@ class UserFile:
         (:class:`api.auth.LoginGate`)."""
         user = self.get(name) if isinstance(name, str) else None
         try:
-            _HASHER.verify(user.password_hash if user else _DUMMY_HASH, password)
+            _HASHER.verify(user.password_hash if user else _dummy_hash(), password)
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return None
         if user is None:

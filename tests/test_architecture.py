@@ -58,6 +58,7 @@ LAZY_ALLOWED = {
     ("karte/store/__init__.py", "karte.store.postgis"),     # +0.4 s at start for every GeoPackage user
     ("karte/store/cli.py", "karte.store.postgis_models"),   # the same, for db_current
     ("karte/store/cli.py", "karte.store.postgis"),
+    ("karte/cli/census.py", "karte.census.update"),         # tobler + statsmodels: +2 s for every command
 }
 
 

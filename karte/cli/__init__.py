@@ -4,6 +4,11 @@ Every command that reads or writes the store takes ``--store`` (a GeoPackage pat
 ``postgresql+psycopg://`` URL); the default is ``KARTE_DATABASE_URL`` when set, else the
 workspace's ``karte.gpkg``. Errors are printed in Japanese and exit with status 1.
 
+``karte --help`` and ``karte sheets`` import every command module, so what only one command needs
+and costs seconds to import is imported inside that command: the census update (tobler and
+statsmodels, 2 s), uvicorn; the analyses on Dask import dask when they run
+(``tests/test_cli_startup.py``).
+
 ========================  ======================================================================
 module                    commands
 ========================  ======================================================================

@@ -11,16 +11,19 @@ people per district across the two last censuses held.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from karte.census import reconcile, update
+from karte.census import reconcile
 from karte.cli.build import STEP_JA
 from karte.cli.common import ProgressBar, StoreOpt, err, fail, out, store_at
 from karte.domain.errors import KarteError, ValidationError
 from karte.domain.layers import Layer
 from karte.settings import get_settings
+
+if TYPE_CHECKING:
+    from karte.census.update import CensusPlan
 
 census_app = typer.Typer(help="国勢調査: e-Stat の新しい国勢調査の取り込み、市の合計と公表値の照合",
                          no_args_is_help=True)
@@ -45,6 +48,8 @@ def import_(
     verbose: Annotated[bool, typer.Option("--verbose", help="英語の説明と全ての移動を表示")] = False,
 ) -> None:
     """Import a census from e-Stat's downloads and rebuild every karte for it."""
+    import karte.census.update as update  # tobler and statsmodels: 2 s that no other command should pay
+
     settings = get_settings()
     try:
         target = store_at(store)
@@ -101,6 +106,8 @@ def trend(
     after: Annotated[int | None, typer.Option(help="比べる後の国勢調査の年")] = None,
 ) -> None:
     """Print each district's people and households in two censuses held by the store."""
+    import karte.census.update as update  # tobler and statsmodels, as in import_
+
     try:
         table = update.census_trend(store_at(store), before=before, after=after)
     except KarteError as exc:
@@ -110,7 +117,7 @@ def trend(
     print_trend(table, years[0], years[-1], limit=None)
 
 
-def print_plan(plan: update.CensusPlan, *, verbose: bool = False) -> None:
+def print_plan(plan: CensusPlan, *, verbose: bool = False) -> None:
     """The report before writing: files, city totals, changed areas, concealed areas, moves."""
     data = plan.data
     out.print(f"[bold]{reconcile.census_label(plan.year)}の取り込み[/bold]（これまで: "

@@ -18,7 +18,6 @@ import os
 from typing import Annotated
 
 import typer
-import uvicorn
 
 from karte.cli.common import StoreOpt, fail, out
 from karte.domain.errors import KarteError
@@ -56,6 +55,8 @@ def serve(
     signs cookies with the same key (KARTE_SECRET_KEY). Set KARTE_ALLOWED_HOSTS to the names the
     server is reached by (docs/security.md).
     """
+    import uvicorn
+
     if store:
         # the app reads its store from the settings (environment), like every other command
         key = "KARTE_DATABASE_URL" if store.startswith("postgresql") else "KARTE_STORE"

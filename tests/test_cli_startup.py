@@ -1,0 +1,68 @@
+"""The command line starts without the heavy libraries only some commands use (issue 17).
+
+``karte --help`` and ``karte sheets`` import every command module of :mod:`karte.cli`; the
+analyses on Dask, the census update (tobler, statsmodels) and the web server are imported by
+the commands that use them, and the users file hashes no password until someone logs in. Each
+check runs in a fresh interpreter, since this test process has imported them all.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: Modules ``import karte.cli`` must not load: each is imported inside the commands that use it.
+LAZY = (
+    "dask",
+    "distributed",
+    "tobler",
+    "statsmodels",
+    "uvicorn",
+    "karte.census.update",
+)
+
+
+def _loaded_after(statement: str) -> set[str]:
+    code = f"import json, sys\n{statement}\nprint(json.dumps(sorted(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    return set(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def test_importing_the_command_line_loads_none_of_the_heavy_modules():
+    loaded = _loaded_after("import karte.cli")
+    assert "karte.cli.sheets" in loaded  # the check looks at a real import of every command module
+    assert not loaded & set(LAZY), sorted(loaded & set(LAZY))
+
+
+def test_the_lazy_modules_do_load_when_imported():
+    # guards the list above: a misspelt name would make the first test pass for nothing
+    loaded = _loaded_after("import " + ", ".join(m for m in LAZY if m not in ("dask", "distributed")))
+    assert set(LAZY) - {"dask", "distributed"} <= loaded
+    assert {"tobler", "statsmodels"} <= loaded
+    assert importlib.util.find_spec("dask") and importlib.util.find_spec("distributed")
+
+
+def test_help_exits_0_and_lists_every_command():
+    done = subprocess.run([sys.executable, "-m", "karte.cli", "--help"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "COLUMNS": "200"})
+    assert done.returncode == 0, done.stderr
+    for command in ("demo", "build", "sheets", "analyse", "census", "users", "serve", "drill", "cases",
+                    "match"):
+        assert f" {command} " in done.stdout, command
+
+
+def test_importing_the_users_file_hashes_no_password():
+    """An Argon2 hash (0.5 s) made at import was paid by every command and every server start."""
+    code = ("import time; t = time.process_time(); import karte.users as u; "
+            "print(u._dummy_hash.cache_info().currsize)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "0"
