@@ -54,7 +54,7 @@ def district_page(request: Request, code: Code, store: StoreDep, access: AccessD
     if page["personal"]:
         tables += ["register", "cooperators"]
     return _render(request, "district.html", access, {
-        "title": f"{_place(page['karte'])}{page['karte']['district']['name']} — 地区カルテ",
+        "title": " ".join(filter(None, (page["place"], page["karte"]["district"]["name"]))) + " — 地区カルテ",
         "code": code, **page,
         "csv_tables": [(t, CSV_LABELS[t]) for t in tables],
         "district_links": nav.district_links(request.app, access, code),
@@ -76,12 +76,6 @@ def choose_municipality(request: Request, m: Annotated[str, Query(pattern=r"^[0-
     response.set_cookie(MUNICIPALITY_COOKIE, m, max_age=365 * 24 * 3600, samesite="lax",
                         httponly=True, secure=request.app.state.settings.https_only)
     return response
-
-
-def _place(karte: dict) -> str:
-    """The district's municipality before its name (``八戸市 ``): S01 is in every municipality."""
-    name = (karte["district"].get("municipality") or {}).get("name")
-    return f"{name} " if name else ""
 
 
 CSV_LABELS = {"base": "基礎情報", "register_summary": "要支援者の集計",

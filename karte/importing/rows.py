@@ -146,7 +146,7 @@ class Row:
 
     def text(self, field: str) -> str:
         if self._table is not None:
-            texts, formulas = self._table.columns.get(field) or self._table.column(field)
+            texts, formulas = self._table.column(field)
             i = self._index
             if formulas is not None and formulas[i] and field not in self._flagged:
                 self._flagged.add(field)
@@ -183,11 +183,7 @@ class Row:
                 ja, en = empty or ("値が空です (必須の項目です)", "required cell is empty")
                 self.error(field, ja, en)
             return default
-        outcomes = None
-        if self._table is not None:
-            outcomes = self._table.known.get(parser, {}).get(field)
-            if outcomes is None:
-                outcomes = self._table.outcomes(field, parser)
+        outcomes = None if self._table is None else self._table.outcomes(field, parser)
         value, problem = outcomes[self._index] if outcomes is not None else _outcome(parser, text)
         if problem is not None:
             self.error(field, *problem)

@@ -188,7 +188,8 @@ def district_page(store: Store, code: str, access: Access, *, max_small: int, ba
         people = _people_rows(register)
         roster = _roster_rows(cooperators)
         overlay = personal_overlay(register=register, cooperators=cooperators)
-    municipality = (karte["district"].get("municipality") or {}).get("code") or access.municipality or ""
+    place = karte["district"].get("municipality") or {}
+    municipality = place.get("code") or access.municipality or ""
 
     def trend_part() -> tuple[dict, list[dict]]:
         trend = trends.trend(store, code, access, municipality=municipality, max_small=max_small)
@@ -198,7 +199,9 @@ def district_page(store: Store, code: str, access: Access, *, max_small: int, ba
     trend, charts = snap.memo(("page:trend", code, access, municipality, max_small), trend_part)
     projection = snap.memo(("page:projection", code, access, max_small),
                            lambda: trends.projection(store, code, access, max_small=max_small))
-    return {"karte": karte, "map": parts, "personal": personal, "people": people, "roster": roster,
+    # the municipality's name before the district's (S01 is in every municipality of a prefecture)
+    return {"karte": karte, "place": place.get("name") or "", "map": parts, "personal": personal,
+            "people": people, "roster": roster,
             "overlay": overlay, "trend": trend, "trend_charts": charts, "projection": projection,
             "season": season_note(snap.params, season())}
 
