@@ -77,6 +77,10 @@ def test_disaster_mode_lifts_consent_for_the_districts_members_only(access, regi
     assert {r["person_id"] for r in rows if access.may_see_row("register", r)} == register
     plan_rows = PLANS.to_dict("records")
     assert {r["plan_id"] for r in plan_rows if access.may_see_row("evacuation_plans", r)} == plans
+    # the list form a page uses: the same rules, and never another municipality's row
+    elsewhere = [{**r, "municipality_code": "02202"} for r in rows]
+    assert {r["person_id"] for r in access.visible("register", rows + elsewhere)} == register
+    assert {r["plan_id"] for r in access.visible("evacuation_plans", plan_rows)} == plans
 
 
 def test_every_read_in_disaster_mode_is_marked_in_the_route():

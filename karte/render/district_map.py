@@ -26,9 +26,6 @@ from karte.domain.schema import (
     PLAN_STATUS_JA,
     ROLE_JA,
     SERVICE_JA,
-    HelpKind,
-    PlanStatus,
-    Role,
     ServiceKind,
     short_address,
 )
@@ -126,6 +123,14 @@ def outline(district: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 def primary_gap(row) -> str:
     """The gap kind that colours a support-needer: the first of :data:`GAP_STYLE` they have."""
     return gaps.primary_gap(row).key
+
+
+def gap_summary(row) -> tuple[str, list[str]]:
+    """A support-needer's gaps as the map and the page's table show them: the kind that colours
+    them (the first they have in the registry's order, as :func:`primary_gap`; ``none`` for no
+    gap) and the labels of every kind they have, in that order."""
+    found = [(kind, label) for kind, _, label in GAP_STYLE[:-1] if _flag(row.get(kind))]
+    return (found[0][0] if found else gaps.NO_GAP.key), [label for _, label in found]
 
 
 def district_map(
@@ -249,8 +254,8 @@ def personal_overlay(*, register: list[dict] | None, cooperators: list[dict] | N
         legend.append(_legend("cooperators", "共助協力者（星）"))
     if register is not None:
         styles = register_styles(fillOpacity=0.9)
-        keyed = [{**r, "_gap": primary_gap(r)} for r in register]  # the first gap, once per person
-        layer = _overlay_layer(keyed, LAYER_NAMES["register"], styles, key=lambda r: r["_gap"],
+        keyed = [{**r, "_gaps": gap_summary(r)} for r in register]  # once per person
+        layer = _overlay_layer(keyed, LAYER_NAMES["register"], styles, key=lambda r: r["_gaps"][0],
                                tips={k: f"要支援者: {label}" for k, _, label in GAP_STYLE},
                                popup=_person_lines)
         layers.append(layer)
@@ -278,8 +283,7 @@ def _overlay_layer(rows: list[dict], name: str, styles: dict, *, key, tips: dict
 
 
 def _cooperator_lines(r) -> list[str]:
-    helps = "・".join(HELP_JA.get(HelpKind(h), h) if h in HelpKind._value2member_map_ else h
-                     for h in split_list(r.get("help_kinds")))
+    helps = "・".join(HELP_JA.get(h, h) for h in split_list(r.get("help_kinds")))  # StrEnum keys: by value
     lines = [_text(r.get("name")), _role(r)]
     if not _missing(r.get("phone")):
         lines.append(f"電話: {r.get('phone')}")
@@ -293,11 +297,11 @@ def _cooperator_lines(r) -> list[str]:
 
 
 def _person_lines(r) -> list[str]:
-    found = [label for kind, _, label in GAP_STYLE[:-1] if _flag(r.get(kind))]
+    found = r["_gaps"][1]
     plan = r.get("plan_status")
     lines = [_text(r.get("name")), short_address(r.get("address"))]
-    if plan in PlanStatus._value2member_map_:
-        lines.append(f"個別避難計画: {PLAN_STATUS_JA[PlanStatus(plan)]}")
+    if plan in PLAN_STATUS_JA:  # StrEnum keys: looked up by value
+        lines.append(f"個別避難計画: {PLAN_STATUS_JA[plan]}")
     lines.append("空白: " + ("、".join(found) if found else "なし"))
     return lines
 
@@ -353,8 +357,7 @@ def _service_popup(r) -> str:
 
 
 def _cooperator_popup(r) -> str:
-    helps = "・".join(HELP_JA.get(HelpKind(h), h) if h in HelpKind._value2member_map_ else h
-                     for h in split_list(r.get("help_kinds")))
+    helps = "・".join(HELP_JA.get(h, h) for h in split_list(r.get("help_kinds")))  # StrEnum keys: by value
     lines = [f"<b>{_e(r.get('name'))}</b>", _e(_role(r))]
     if not _missing(r.get("phone")):
         lines.append(f"電話: {_e(r.get('phone'))}")
@@ -371,8 +374,8 @@ def _person_popup(r) -> str:
     found = [label for kind, _, label in GAP_STYLE[:-1] if _flag(r.get(kind))]
     plan = r.get("plan_status")
     lines = [f"<b>{_e(r.get('name'))}</b>", _e(short_address(r.get("address")))]
-    if plan in PlanStatus._value2member_map_:
-        lines.append(f"個別避難計画: {PLAN_STATUS_JA[PlanStatus(plan)]}")
+    if plan in PLAN_STATUS_JA:  # StrEnum keys: looked up by value
+        lines.append(f"個別避難計画: {PLAN_STATUS_JA[plan]}")
     lines.append("空白: " + (_e("、".join(found)) if found else "なし"))
     return "<br>".join(lines)
 
@@ -384,7 +387,7 @@ def _kind(r) -> str:
 
 def _role(r) -> str:
     k = r.get("role")
-    return ROLE_JA[Role(k)] if k in Role._value2member_map_ else str(k or "")
+    return ROLE_JA[k] if k in ROLE_JA else str(k or "")  # StrEnum keys: looked up by value
 
 
 def _schedule(r) -> str:
@@ -410,9 +413,11 @@ def _e(v) -> str:
 def _missing(v) -> bool:
     if v is None or v is pd.NA or v is pd.NaT:
         return True
-    if isinstance(v, float):  # the common cases first: pd.isna on every value costs more
+    if v is True or v is False:  # the common cases first: pd.isna on every value costs more
+        return False
+    if isinstance(v, float):
         return v != v
-    if isinstance(v, str | bool | int | Sequence):
+    if isinstance(v, str | int | Sequence):
         return False
     try:
         return bool(pd.isna(v))
@@ -421,4 +426,6 @@ def _missing(v) -> bool:
 
 
 def _flag(v) -> bool:
+    if v is True or v is False:  # the analysis' flags: the rest is for imported text
+        return v
     return not _missing(v) and bool(v) and v not in ("false", "False", "0")

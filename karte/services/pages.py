@@ -20,9 +20,9 @@ from karte.assemble import GAP_COLUMNS, district_gap_columns, gap_column, gap_ra
 from karte.domain.access import SUPPRESSED, Access, Level
 from karte.domain.gaps import AT_RISK
 from karte.domain.layers import Layer
-from karte.domain.schema import ROLE_JA, SYNTHETIC_JA, Role, short_address
+from karte.domain.schema import ROLE_JA, SYNTHETIC_JA, short_address
 from karte.render.charts import trend_chart
-from karte.render.district_map import GAP_LABEL, district_map, personal_overlay, primary_gap
+from karte.render.district_map import GAP_LABEL, district_map, gap_summary, personal_overlay
 from karte.render.overview import MEASURES, choropleth_map, standin_note
 from karte.render.webmap import ASSETS, Basemap, MapParts, map_parts
 from karte.services import history as trends
@@ -209,16 +209,15 @@ def district_page(store: Store, code: str, access: Access, *, max_small: int, ba
 def _people_rows(register: list[dict]) -> list[dict]:
     out = []
     for r in sorted(register, key=lambda r: (str(r.get("kana") or ""), str(r["person_id"]))):
-        key = primary_gap(r)
+        key, labels = gap_summary(r)
         out.append({"name": r["name"], "address": short_address(r.get("address")), "gap": GAP_LABEL[key],
-                    "gap_key": key,
-                    "gaps": [GAP_LABEL[k] for k in GAP_LABEL if k != "none" and _flag(r.get(k))]})
+                    "gap_key": key, "gaps": labels})
     return out
 
 
 def _roster_rows(cooperators: list[dict]) -> list[dict]:
     rows = sorted(cooperators, key=lambda c: (str(c.get("role") or ""), str(c["cooperator_id"])))
-    return [{"role": ROLE_JA[Role(c["role"])] if c["role"] in Role._value2member_map_ else c["role"],
+    return [{"role": ROLE_JA.get(c["role"], c["role"]),  # StrEnum keys: looked up by value
              "name": c["name"], "phone": c["phone"], "assigned": c.get("assigned"),
              "capacity": c["capacity"]}
             for c in rows]
@@ -230,10 +229,6 @@ def _people(v) -> str:
     if _missing(v):
         return "—"
     return v if isinstance(v, str) else f"{int(v):,}人"
-
-
-def _flag(v) -> bool:
-    return not _missing(v) and bool(v)
 
 
 def _missing(v) -> bool:

@@ -74,8 +74,7 @@ def read_records(store: Store, layer: str, access: Access, *, district: str | No
         return []
     snap = snap or _snapshot(store)
     access = with_modes(snap, access)
-    rows = [r for r in store.read_records(layer, district=district, access=access)
-            if access.may_see_row(layer, r)]
+    rows = access.visible(layer, store.read_records(layer, district=district, access=access))
     if str(layer) == Layer.REGISTER and snap is not None:
         for row in rows:
             row["plan_status"] = snap.plan_status_of(row.get("person_id"), row.get(MUNICIPALITY),

@@ -279,7 +279,7 @@ class GeoPackageStore(Store):
 
         def rows(con, table, where, hidden):
             found = select_records(con, table, where, system=not _is_tracked(_spec(layer)), none=hidden)
-            return found if access is None else [r for r in found if access.may_see_row(layer, r)]
+            return found if access is None else access.visible(layer, found)
 
         return self._logged_read(layer, district, municipality, access, rows)
 
