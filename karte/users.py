@@ -308,14 +308,18 @@ class Sessions:
 
     # -- the rows --------------------------------------------------------------------------------
 
-    def rows(self, *, versions: bool = False) -> list[dict]:
+    def rows(self, *, versions: bool = False, token_hash: str | None = None) -> list[dict]:
         """Every session row, read as the store's trusted user (nothing logged): the login check
-        itself. ``versions``: with the row versions an edit needs."""
+        itself. ``versions``: with the row versions an edit needs; ``token_hash``: only the rows
+        of that token, selected by the store (every request asks, and the layer keeps every
+        session ever started: 3,000 rows read whole cost 15 ms a request)."""
         try:
             if versions:
                 frame = self.store.read_full(self.layer)
                 return [{k: (None if _missing(v) else v) for k, v in r.items()}
                         for r in frame.to_dict(orient="records")]
+            if token_hash is not None:
+                return self.store.read_records(self.layer, match={"token_hash": token_hash})
             return self.store.read_records(self.layer)
         except StoreError:
             if self.layer in self.store.layers():
@@ -324,7 +328,7 @@ class Sessions:
 
     def _find(self, token: str, kind: SessionKind | str, *, versions: bool = False) -> dict | None:
         wanted = token_hash(token)
-        for row in self.rows(versions=versions):
+        for row in self.rows(versions=versions, token_hash=None if versions else wanted):
             if row.get("kind") == str(kind) and hmac.compare_digest(str(row.get("token_hash") or ""), wanted):
                 return row
         return None

@@ -893,7 +893,7 @@ def test_a_district_members_rows_are_numbered_by_the_database(pg_store, app, tmp
 
 
 def test_sessions_in_postgis_every_level_own_rows_only(pg_store, app, tmp_path):
-    from karte.users import Sessions, UserFile
+    from karte.users import Sessions, UserFile, token_hash
 
     users = UserFile(tmp_path / "users.json")
     for name, level, district in (("st", "city_staff", None), ("co", "coordinator", None),
@@ -905,6 +905,10 @@ def test_sessions_in_postgis_every_level_own_rows_only(pg_store, app, tmp_path):
     for name in ("st", "co", "ma", "pr", "pu"):
         tokens[name] = sessions.start(users.get(name), kind="token", hours=1)
         assert sessions.resolve(tokens[name], kind="token").name == name
+    found = pg_store.read_records("web_sessions", match={"token_hash": token_hash(tokens["co"])})
+    assert [r["user_name"] for r in found] == ["co"]  # selected in the database, not every session
+    with pytest.raises(StoreError, match="no_such"):
+        pg_store.read_records("web_sessions", match={"no_such": 1})
     for name in ("co", "ma", "pu"):  # raw SQL: each reads its own session row, no other
         with app.transaction():
             _seal(app, users.get(name).access("test"))

@@ -29,6 +29,7 @@ from typer.testing import CliRunner
 from api.auth import LoginThrottle, MemoryLedger, Rules, StoreLedger, Throttled
 from karte.cli import app as karte_app
 from karte.domain.access import Access, Level
+from karte.domain.errors import StoreError
 from karte.store import GeoPackageStore
 from karte.users import Sessions, UserFile, name_key
 
@@ -399,11 +400,29 @@ def test_sessions_of_every_level_on_the_geopackage_store(demo, tmp_path):
         assert sessions.end(token, kind="cookie")
         assert sessions.resolve(token, kind="cookie") is None
     kept = sessions.start(users.get("pub"), kind="token", hours=1)
+    # every request resolves its session: the store selects that token's row, not every session
+    returned = _rows_returned(store)
+    assert sessions.resolve(kept, kind="token").name == "pub" and returned == [1]
+    with pytest.raises(StoreError, match="no_such"):
+        store.read_records("web_sessions", match={"no_such": 1})
     assert sessions.end_user("pub", by=staff) == 1 and sessions.resolve(kept, kind="token") is None
     member_rows = [r for r in sessions.rows() if r["user_name"] == "m5"]
     assert member_rows[0]["session_id"].startswith("WS")
     with pytest.raises(Exception, match="市職員"):
         sessions.listing(Access("m5", Level.DISTRICT_MEMBER, "S05"))
+
+
+def _rows_returned(store) -> list[int]:
+    """How many rows each ``read_records`` of ``store`` returns from now on (appended to the list)."""
+    counts, read = [], store.read_records
+
+    def counted(*args, **kwargs):
+        rows = read(*args, **kwargs)
+        counts.append(len(rows))
+        return rows
+
+    store.read_records = counted
+    return counts
 
 
 # --- the signing key -----------------------------------------------------------------------------------

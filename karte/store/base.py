@@ -98,12 +98,15 @@ class Store(ABC):
         """
 
     def read_records(self, layer: str, *, district: str | None = None, municipality: str | None = None,
-                     access: Access | None = None) -> list[dict]:
+                     access: Access | None = None, match: Mapping[str, object] | None = None) -> list[dict]:
         """:meth:`read` as a list of dicts, one per row (what a page renders), with the point of a
         point layer as ``x`` and ``y`` (EPSG:6678 metres, None without a location) instead of a
         geometry. The same rows, rules and access-log row as :meth:`read`; a store may answer it
-        without building a frame (the GeoPackage store does: a page's reads are its main cost)."""
-        return frame_records(self.read(layer, district=district, municipality=municipality, access=access))
+        without building a frame (the GeoPackage store does: a page's reads are its main cost).
+        ``match``: only the rows whose columns equal these values (selected in the database by
+        both stores: a login's session among every session ever started)."""
+        rows = frame_records(self.read(layer, district=district, municipality=municipality, access=access))
+        return [r for r in rows if all(r.get(k) == v for k, v in (match or {}).items())]
 
     def read_full(self, layer: str, *, access: Access | None = None) -> pd.DataFrame:
         """:meth:`read` plus, on personal and record layers, the :data:`SYSTEM_COLUMNS` (what an

@@ -272,7 +272,7 @@ class GeoPackageStore(Store):
         return self._logged_read(layer, district, municipality, access, rows)
 
     def read_records(self, layer: str, *, district: str | None = None, municipality: str | None = None,
-                     access: Access | None = None) -> list[dict]:
+                     access: Access | None = None, match: Mapping[str, object] | None = None) -> list[dict]:
         """:meth:`read` as dicts, answered without a frame (:func:`select_records`): a district's
         personal rows for a page in about a millisecond, with the same rules and log row."""
         layer = _canonical(layer)
@@ -281,10 +281,10 @@ class GeoPackageStore(Store):
             found = select_records(con, table, where, system=not _is_tracked(_spec(layer)), none=hidden)
             return found if access is None else access.visible(layer, found)
 
-        return self._logged_read(layer, district, municipality, access, rows)
+        return self._logged_read(layer, district, municipality, access, rows, match)
 
     def _logged_read(self, layer: str, district: str | None, municipality: str | None, access: Access | None,
-                     rows):
+                     rows, match: Mapping[str, object] | None = None):
         """``rows(con, table, where, hidden)`` in one read transaction (a consistent snapshot; no
         lock that writers wait for), then, for a personal layer read with an ``access``, its
         access-log row in a short write transaction: the rows are returned only once the read is
@@ -302,6 +302,10 @@ class GeoPackageStore(Store):
                 where.append(("district_code", district))
             if municipality is not None and table.has(MUNICIPALITY):
                 where.append((MUNICIPALITY, municipality))
+            for column, value in (match or {}).items():
+                if not table.has(column):
+                    raise StoreError(f"{self.location} のレイヤ {layer} には {column} 列がありません")
+                where.append((column, value))
             if logged and access.municipality and table.has(MUNICIPALITY):
                 where.append((MUNICIPALITY, access.municipality))  # narrows; the rules decide
             if logged and access.level == Level.DISTRICT_MEMBER and table.has(entry.district_column):

@@ -60,7 +60,15 @@ from karte.domain.access import LEVEL_JA, Access, Level
 from karte.domain.errors import AccessDenied, ConflictError, KarteError, NotFoundError, StoreError
 from karte.domain.layers import LAYERS, MUNICIPALITY, PERSONAL_LAYERS, LayerSpec
 from karte.domain.security import UNLOGGED
-from karte.store.base import AUDIT_ACTIONS, AUDIT_COLUMNS, DATABASE_RLS, ROWS, SPATIAL_SQL, Store
+from karte.store.base import (
+    AUDIT_ACTIONS,
+    AUDIT_COLUMNS,
+    DATABASE_RLS,
+    ROWS,
+    SPATIAL_SQL,
+    Store,
+    frame_records,
+)
 from karte.store.postgis_models import (
     LAYER_MODELS,
     PERSONAL_MODELS,
@@ -155,6 +163,13 @@ class PostGISStore(Store):
         acting, logged = self._acting(access)
         return self._read(str(layer), district=district, municipality=municipality, access=acting,
                           logged=logged, system=False)
+
+    def read_records(self, layer: str, *, district: str | None = None, municipality: str | None = None,
+                     access: Access | None = None, match: Mapping[str, object] | None = None) -> list[dict]:
+        acting, logged = self._acting(access)
+        frame = self._read(str(layer), district=district, municipality=municipality, access=acting,
+                           logged=logged, system=False, match=match)
+        return frame_records(frame)
 
     def read_full(self, layer: str, *, access: Access | None = None) -> pd.DataFrame:
         """:meth:`read` plus, on layers with row versions, the store's ``version``, ``updated_at``
@@ -379,7 +394,7 @@ class PostGISStore(Store):
             raise _store_error(exc, self.location, access, layer) from exc
 
     def _read(self, layer: str, *, district: str | None, municipality: str | None, access: Access,
-              logged: bool, system: bool) -> pd.DataFrame:
+              logged: bool, system: bool, match: Mapping[str, object] | None = None) -> pd.DataFrame:
         personal = layer in PERSONAL_MODELS
         with self._tx(access, trusted=not logged, snapshot=True, layer=layer) as cur:
             entry = _entry(cur, layer, self.location)
@@ -388,6 +403,10 @@ class PostGISStore(Store):
                 where.append(("district_code", district))
                 if not any(c["name"] == "district_code" for c in entry["columns"]):
                     raise StoreError(f"{self.location} のレイヤ {layer} には district_code 列がありません")
+            for column, value in (match or {}).items():
+                if not any(c["name"] == column for c in entry["columns"]):
+                    raise StoreError(f"{self.location} のレイヤ {layer} には {column} 列がありません")
+                where.append((column, value))
             system = system and versioned(LAYER_MODELS.get(layer))
             if personal and not access.sees_personal:
                 frame = _empty(entry, system=system)
