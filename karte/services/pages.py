@@ -183,8 +183,9 @@ def district_page(store: Store, code: str, access: Access, *, max_small: int, ba
     personal = access.may_see_district_rows(code)
     people, roster, overlay = [], [], None
     if personal:
-        register = person_records(snap, read_records(store, Layer.REGISTER, access, district=code))
-        cooperators = cooperator_records(snap, read_records(store, Layer.COOPERATORS, access, district=code))
+        register = person_records(snap, read_records(store, Layer.REGISTER, access, district=code, snap=snap))
+        cooperators = cooperator_records(snap, read_records(store, Layer.COOPERATORS, access, district=code,
+                                                            snap=snap))
         people = _people_rows(register)
         roster = _roster_rows(cooperators)
         overlay = personal_overlay(register=register, cooperators=cooperators)
