@@ -162,7 +162,9 @@ def _wrk(base: str, label: str, path: str, args, cookies) -> tuple[float, float]
     first = httpx.get(base + path, headers=headers, timeout=120)
     cold = time.perf_counter() - t0
     size, zipped = len(first.content), len(gzip.compress(first.content))
-    with httpx.Client(timeout=120, headers=headers) as warm:  # every worker past its cold start
+    # every worker past its cold start: a new connection per request (a kept-alive one stays
+    # with one worker, and another's first page would then be built during the measurement)
+    with httpx.Client(timeout=120, headers={**headers, "Connection": "close"}) as warm:
         for _ in range(8 * args.workers):
             warm.get(base + path)
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
