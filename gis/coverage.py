@@ -14,15 +14,19 @@ times a month (the caller's :attr:`gis.vocab.Vocabulary.frequency_per_month` tur
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 
 from gis.check import require, same_crs
 from gis.distance import nearest_walking
-from gis.network import WalkNetwork
 from gis.params import AnalysisParams
 from gis.vocab import Vocabulary
+
+if TYPE_CHECKING:  # the network (networkx) is the caller's: never imported for the type alone
+    from gis.network import WalkNetwork
 
 #: (population column of the surface, suffix of the output columns)
 GROUPS = (("elderly", "elderly"), ("age_75_plus", "75_plus"))

@@ -14,16 +14,16 @@ origins and destinations by *position* (0..n-1), not by index label.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
 from geopandas.array import GeometryArray
-from scipy import sparse
-from scipy.sparse.csgraph import dijkstra
-from scipy.spatial import cKDTree
 
-from gis.network import WalkNetwork
+if TYPE_CHECKING:  # the network (networkx) is the caller's: never imported for the type alone
+    from gis.network import WalkNetwork
 
 #: How many Dijkstra sources are run at once (bounds memory to batch × network nodes floats).
 _BATCH = 64
@@ -94,7 +94,7 @@ def walking_pairs(
         return _pairs_frame([], [], [])
     if network is None:
         radius = max_m / detour_factor
-        tree_o, tree_d = cKDTree(oxy[o_pos]), cKDTree(dxy[d_pos])
+        tree_o, tree_d = _kdtree(oxy[o_pos]), _kdtree(dxy[d_pos])
         hits = tree_o.sparse_distance_matrix(tree_d, radius * (1 + 1e-12) + _EPS,
                                              output_type="ndarray")
         dist = hits["v"] * detour_factor
@@ -104,7 +104,7 @@ def walking_pairs(
     d_node, d_snap = network.snap(dxy[d_pos])
     out_o, out_d, out_v = [], [], []
     for batch in _batches(len(d_pos)):
-        paths = dijkstra(network.matrix, directed=False, indices=d_node[batch], limit=max_m)
+        paths = _dijkstra(network.matrix, directed=False, indices=d_node[batch], limit=max_m)
         total = d_snap[batch, None] + paths[:, o_node] + o_snap[None, :]
         j, i = np.nonzero(total <= max_m + _EPS)
         out_o.append(o_pos[i])
@@ -138,7 +138,7 @@ def nearest_walking(
     o_pos, d_pos = np.flatnonzero(ook), np.flatnonzero(dok)
     if len(o_pos) and len(d_pos):
         if network is None:
-            dist, j = cKDTree(dxy[d_pos]).query(oxy[o_pos])
+            dist, j = _kdtree(dxy[d_pos]).query(oxy[o_pos])
             nearest[o_pos] = d_pos[j]
             distance[o_pos] = dist * detour_factor
         else:
@@ -177,7 +177,7 @@ def paired_walking(
     sources, inverse = np.unique(d_node, return_inverse=True)
     path = np.empty(len(both))
     for batch in _batches(len(sources)):
-        paths = dijkstra(network.matrix, directed=False, indices=sources[batch])
+        paths = _dijkstra(network.matrix, directed=False, indices=sources[batch])
         rows = np.isin(inverse, batch)
         local = np.searchsorted(batch, inverse[rows])
         path[rows] = paths[local, o_node[rows]]
@@ -211,13 +211,27 @@ def walking_matrix(
     d_node, d_snap = network.snap(dxy[d_pos])
     block = np.empty((len(o_pos), len(d_pos)))
     for batch in _batches(len(d_pos)):
-        paths = dijkstra(network.matrix, directed=False, indices=d_node[batch])
+        paths = _dijkstra(network.matrix, directed=False, indices=d_node[batch])
         block[:, batch] = (d_snap[batch, None] + paths[:, o_node] + o_snap[None, :]).T
     out[np.ix_(o_pos, d_pos)] = block
     return out
 
 
 # --- private steps ------------------------------------------------------------------------------
+
+def _kdtree(xy: np.ndarray):
+    from scipy.spatial import cKDTree  # imported when used, as the graph routines below
+
+    return cKDTree(xy)
+
+
+def _dijkstra(graph, **kwargs):
+    # scipy's graph routines (with its sparse linear algebra) cost about 0.15 s to import: paid by
+    # the analyses on a walking network, not by every command that imports this module
+    from scipy.sparse.csgraph import dijkstra
+
+    return dijkstra(graph, **kwargs)
+
 
 def _batches(n: int):
     for start in range(0, n, _BATCH):
@@ -240,6 +254,8 @@ def _network_nearest(network: WalkNetwork, oxy: np.ndarray, dxy: np.ndarray):
     as its snap distance; one multi-source Dijkstra from all virtual nodes then gives, for every
     network node, the distance to (and the identity of) the nearest destination.
     """
+    from scipy import sparse
+
     n = network.matrix.shape[0]
     m = len(dxy)
     d_node, d_snap = network.snap(dxy)
@@ -247,7 +263,7 @@ def _network_nearest(network: WalkNetwork, oxy: np.ndarray, dxy: np.ndarray):
                             shape=(n + m, n + m))
     base = sparse.block_diag([network.matrix, sparse.csr_matrix((m, m))]).tocsr()
     graph = (base + tie + tie.T).tocsr()
-    dist, _, sources = dijkstra(graph, directed=False, indices=np.arange(n, n + m),
+    dist, _, sources = _dijkstra(graph, directed=False, indices=np.arange(n, n + m),
                                 min_only=True, return_predecessors=True)
     o_node, o_snap = network.snap(oxy)
     total = dist[o_node] + o_snap

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
@@ -42,9 +43,11 @@ import pandas as pd
 
 from gis.check import crs_problems, frame_problems
 from gis.distance import nearest_walking, paired_walking, point_xy
-from gis.network import WalkNetwork
 from gis.params import AnalysisParams
 from gis.vocab import Vocabulary
+
+if TYPE_CHECKING:  # the network (networkx) is the caller's: never imported for the type alone
+    from gis.network import WalkNetwork
 
 GAP_KINDS = ("no_consent", "no_location", "no_supporter", "supporter_far", "supporter_overloaded",
              "no_plan", "no_shelter")

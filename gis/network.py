@@ -14,14 +14,17 @@ with a distance limit, which is what coverage and supporter queries need.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import networkx as nx
 import numpy as np
 import pyproj
-from scipy import sparse
-from scipy.spatial import cKDTree
 
 from gis.crs import METRIC
+
+if TYPE_CHECKING:  # networkx and scipy's graph modules cost 0.25 s: imported by the functions using them
+    import networkx as nx
+    from scipy import sparse
+    from scipy.spatial import cKDTree
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,8 @@ def walk_network(graph: nx.Graph, *, crs=None) -> WalkNetwork:
     -------
     WalkNetwork
     """
+    from scipy.spatial import cKDTree
+
     crs = crs if crs is not None else graph.graph.get("crs")
     if crs is None:
         raise ValueError("the walking network has no 'crs' graph attribute; pass crs=")
@@ -137,6 +142,8 @@ def osm_walk_graph(ways, *, crs="EPSG:4326") -> nx.Graph:
         (``area=yes``), and neither ``foot`` nor ``access`` is ``no``/``private`` (an explicit
         ``foot=yes``/``designated``/``permissive`` overrides ``access``).
     """
+    import networkx as nx
+
     graph = nx.Graph(crs=crs)
     for tags, nodes in ways:
         if not _walkable(tags):
@@ -162,6 +169,8 @@ def _walkable(tags) -> bool:
 
 def _shortest_edges(rows, cols, lengths, n) -> sparse.csr_matrix:
     """Symmetric CSR matrix keeping the shortest of parallel edges (a zero length stays an edge)."""
+    from scipy import sparse
+
     if len(rows):
         order = np.lexsort((lengths, cols, rows))
         rows, cols, lengths = rows[order], cols[order], lengths[order]

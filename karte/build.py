@@ -26,6 +26,7 @@ from karte import (
     history,
     history_demo,
     municipalities,
+    snapshot,
     sources,
     synthetic,
     synthetic_supporters,
@@ -325,6 +326,10 @@ def _finish(store, base: Base, register, cooperators, services, steps: Steps, *,
             }),
             **layers_of_years,
         })
+    with steps("coverage"):
+        # the salon coverage of this build, analysed once and kept in the store (karte.snapshot):
+        # pages and sheets of every process read it instead of analysing again
+        snapshot.current(store).coverage()
     return BuildResult(store, kartes, stats, city, base, steps.timings, fiscal_year=int(fiscal_year))
 
 

@@ -42,6 +42,26 @@ def test_importing_the_command_line_loads_none_of_the_heavy_modules():
     assert not loaded & set(LAZY), sorted(loaded & set(LAZY))
 
 
+#: Modules printing a sheet does not need: the web maps (folium, its tile-provider list), the graph
+#: routines of walking networks (imported by the functions that use them), and the yearly trends
+#: with the import pipeline behind them (the sheet's district check and sources block live in
+#: :mod:`karte.services.district_data`).
+SHEET_UNNEEDED = ("folium", "branca", "xyzservices", "karte.render.map_elements", "scipy.sparse.csgraph",
+                  "karte.services.history", "karte.importing", "karte.services.kartes",
+                  "networkx", "gis.network")
+
+
+def test_the_sheet_service_loads_no_web_map_no_graph_routines_and_no_import_pipeline():
+    loaded = _loaded_after("import karte.services.sheets, karte.snapshot, karte.render.webmap, gis.distance, "
+                           "gis.coverage")
+    assert "karte.services.district_data" in loaded  # the check looks at the sheet's real imports
+    assert not loaded & set(SHEET_UNNEEDED), sorted(loaded & set(SHEET_UNNEEDED))
+    # they load when a map is drawn, a karte viewed
+    drawn = _loaded_after("from karte.render.webmap import offline_map; import karte.services.kartes; "
+                          "offline_map((140.7, 40.8, 140.8, 40.9), asset_base='a', basemap='none')")
+    assert {"folium", "karte.render.map_elements", "karte.services.history"} <= drawn
+
+
 def test_the_lazy_modules_do_load_when_imported():
     # guards the list above: a misspelt name would make the first test pass for nothing
     loaded = _loaded_after("import " + ", ".join(m for m in LAZY if m not in ("dask", "distributed")))

@@ -32,6 +32,7 @@ STEP_JA = {
     "history": "年度別の記録",
     "write_store": "ストアへの保存",
     "supporters_demo": "地域福祉サポーターのデモデータ（合成）",
+    "coverage": "サロン徒歩圏の解析",
 }
 
 FiscalYearOpt = Annotated[int | None, typer.Option(
@@ -73,7 +74,7 @@ def demo(
     try:
         store = GeoPackageStore(folder / "karte.gpkg")
         seed = seed if seed is not None else settings.seed
-        with ProgressBar(STEP_JA, steps=12) as bar:
+        with ProgressBar(STEP_JA, steps=13) as bar:
             result = build_demo(store, Inputs.shipped(settings.data_dir), seed=seed, report=bar.step,
                                 fiscal_year=fiscal_year)
         files = write_outputs(result, folder, basemap=basemap)
@@ -143,7 +144,7 @@ def build(
                                 district_name_field=name_field)
         if census_year is not None:
             inputs = dataclasses.replace(inputs, census_year=census_year)
-        with ProgressBar(STEP_JA, steps=12) as bar:
+        with ProgressBar(STEP_JA, steps=13) as bar:
             result = rebuild(target, inputs, seed=settings.seed, report=bar.step, fiscal_year=fiscal_year)
         with err.status("分析結果（サロンの徒歩圏・避難支援の空白）を年度別の記録に保存しています…"):
             record_analysis(target)

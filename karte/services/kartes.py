@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import pandas as pd
 
-from karte import history
 from karte.assemble import personal_section
 from karte.domain.access import DEFAULT_SUPPRESS_MAX, LEVEL_JA, SUPPRESSED, Access
-from karte.domain.errors import NotFoundError
 from karte.domain.gaps import AT_RISK, GAP_KINDS
 from karte.domain.layers import Layer
 from karte.services import history as trends
 from karte.services import layers, suppression
+from karte.services.district_data import check_district, sources_now
 from karte.services.personal import read_rows
 from karte.services.suppression import suppress_karte
 from karte.snapshot import Snapshot, current, ratio
@@ -79,12 +78,6 @@ def district_codes(store: Store) -> list[str]:
     return current(store).codes
 
 
-def check_district(snap: Snapshot, code: str) -> None:
-    """Raise :class:`NotFoundError` (naming a few known codes) unless ``code`` is a district."""
-    if code not in snap.kartes:
-        raise NotFoundError(f"地区 {code} はありません (例: {', '.join(snap.codes[:5])} …)")
-
-
 def districts_table(store: Store, access: Access, *, max_small: int = DEFAULT_SUPPRESS_MAX) -> pd.DataFrame:
     """The districts with their measures, without geometry (the ``districts`` layer's columns,
     see :meth:`karte.snapshot.Snapshot.layer`); public: small counts :data:`SUPPRESSED`."""
@@ -142,10 +135,3 @@ def coverage_summary(snap: Snapshot, code: str) -> dict:
 def _num(v):
     return None if v is None or v != v else float(v)
 
-
-def sources_now(snap: Snapshot, karte: dict) -> dict:
-    """A karte's ``sources`` block as of now: the build's dates with the analysis line renewed for
-    the parameters in force (a winter walk is shorter), and the census reconciliation the build
-    stored (:mod:`karte.census.reconcile`)."""
-    census_total = (karte.get("sources") or {}).get("census_total")
-    return {**history.sources_block(snap.meta, params=snap.params), "census_total": census_total}

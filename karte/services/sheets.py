@@ -60,7 +60,7 @@ from karte.render.sheet_model import DistrictSheet, SheetOptions, TocEntry
 from karte.render.sheets import merge_sheets, render_sheet
 from karte.services import copies
 from karte.services.copies import CopyRequest
-from karte.services.kartes import check_district, sources_now
+from karte.services.district_data import check_district, sources_now
 from karte.services.personal import read_rows
 from karte.services.suppression import rate_of, small, suppress_karte
 from karte.snapshot import Snapshot, current
@@ -220,8 +220,10 @@ def print_sheets(store: Store, codes: list[str] | None, *, out: Path,
     district, every district starting on a right-hand page. Personal editions are written
     readable by the owner only (mode 0600), and each district's sheet is a numbered copy recorded
     with ``copy`` (:attr:`BatchResult.copies`; the merged file bundles those same copies, whose
-    numbers its contents list). The salon coverage (when the snapshot has none yet) and the
-    drawing run on ``workers`` processes.
+    numbers its contents list). The salon coverage (when the snapshot has none yet: neither
+    computed in this process nor kept in the store for this build) and the drawing run on
+    ``workers`` processes; one district whose coverage is at hand is drawn here, without a pool
+    (starting one costs more than the sheet).
     """
     t0 = time.perf_counter()
     edition = edition_of(edition)
@@ -238,6 +240,8 @@ def print_sheets(store: Store, codes: list[str] | None, *, out: Path,
     suffix = f"-{edition.value}" + ("" if paper == "A4" else f"-{paper}")
     result = BatchResult()
     workers = max(1, min(workers, os.cpu_count() or 1))
+    if len(codes) == 1 and snap.has_coverage():
+        workers = 1
     with _pool(snap, workers) as pool:
         # the store is read as the viewer (and the reads logged) while the workers analyse
         rows: dict[str, PersonalRows] = {}
@@ -330,7 +334,7 @@ def _analysis_job(codes: list[str]) -> dict[str, Coverage]:
 def _coverage_on(pool, snap: Snapshot, progress: Progress):
     """Start the snapshot's coverage analysis on the pool's workers (when it has none yet);
     returns the function that waits for it."""
-    if pool is None or snap._coverage is not None:
+    if pool is None or snap.has_coverage():
         return snap.coverage
     groups_total = math.ceil(len(snap.codes) / 4)
     done = [0]

@@ -36,6 +36,7 @@ primary rule alone until :func:`model` knows it). The rule beside e-Stat's pract
 
 from __future__ import annotations
 
+import json
 import math
 from collections import defaultdict
 from collections.abc import Iterable
@@ -282,9 +283,24 @@ class Plan:
 
 
 def plan(snapshot, max_small: int) -> Plan:
-    """The hidden cells of ``snapshot`` at threshold ``max_small``, computed once per build
-    (the snapshot's memo)."""
-    return snapshot.memo(("suppression-plan", int(max_small)), lambda: choose(model(snapshot), max_small))
+    """The hidden cells of ``snapshot`` at threshold ``max_small``, computed once per build and
+    kept in the store for every process (:meth:`karte.snapshot.Snapshot.kept`)."""
+    return snapshot.kept(f"suppression-plan:{int(max_small)}", lambda: choose(model(snapshot), max_small),
+                         encode=_plan_text, decode=_plan_of_text)
+
+
+def _plan_text(p: Plan) -> str:
+    def cells(found):
+        return sorted((list(c) for c in found), key=json.dumps)
+
+    return json.dumps({"max_small": p.max_small, "hidden": cells(p.hidden), "primary": cells(p.primary)},
+                      ensure_ascii=False)
+
+
+def _plan_of_text(text: str) -> Plan:
+    data = json.loads(text)
+    return Plan(int(data["max_small"]), frozenset(tuple(c) for c in data["hidden"]),
+                frozenset(tuple(c) for c in data["primary"]))
 
 
 def choose(m: Model, max_small: int) -> Plan:

@@ -59,3 +59,10 @@ def scoped(store: Store, municipality: str | None) -> Store:
     if isinstance(store, MunicipalityView):
         store = store._store
     return MunicipalityView(store, municipality)  # type: ignore[return-value]
+
+
+def unscoped(store: Store) -> Store:
+    """The store beneath a :class:`MunicipalityView` (``store`` itself otherwise): where a
+    whole-layer write of what every municipality keeps side by side goes (the build snapshot's
+    kept salon coverage, :mod:`karte.snapshot`)."""
+    return store._store if isinstance(store, MunicipalityView) else store  # type: ignore[return-value]
