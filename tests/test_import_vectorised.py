@@ -104,3 +104,141 @@ def test_good_rows_read_as_each_cell_alone(tmp_path):
     assert list(got["elderly_only_household"]) == [bool(parse_yes_no(c["高齢者のみ世帯"])) for c in cells]
     assert list(got["name"]) == [c["氏名"] for c in cells]
     assert set(got["location_precision"]) == {"town"}
+
+
+# --- the parts engine records what a row-by-row reader records --------------------------------
+
+def _parts():
+    from karte.importing.rows import Part
+    from karte.importing.values import ValueProblem, parse_int
+
+    def where(row, ctx):
+        address, lat = row.text("address"), ""
+        if not address:
+            lat = row.text("latitude")
+            if not lat:
+                row.error("address", "住所が空です", "address missing")
+        if address == "爆発":
+            raise ValueProblem("読めません", "reader gave up")
+        if address.startswith("旧"):
+            row.warn("address", "旧住所です", "old address")
+        return {"address": address or None, "lat": lat or None}
+
+    return [Part(("person_id",), lambda row, ctx: {"id": row.parse("person_id", parse_int, required=True)}),
+            Part(("address", "latitude"), where),
+            Part(("name",), lambda row, ctx: {"name": row.text("name") or None})]
+
+
+def test_parts_record_exactly_what_a_row_by_row_reader_records(tmp_path):
+    from karte.importing.rows import Findings, iter_rows, read_columns, read_parts
+    from karte.importing.tables import read_table
+    from karte.importing.values import ValueProblem
+
+    rng = random.Random(3)
+    rows = [[*REGISTER_HEADER, "緯度"]]
+    for i in range(600):
+        row = register_row(str(i))
+        row[0] = rng.choice([str(i), "", "x", "=1+2"])
+        row[1] = rng.choice(["青森 花子", "", "@SUM(1)", " -a"])
+        row[3] = rng.choice(["青森市新町1", "", "爆発", "旧町1", "\t=cmd"])
+        rows.append([*row, rng.choice(["", "40.8"])])
+        if i % 97 == 0:
+            rows.append([" "] * 5 + [""] * 5 + ["\u3000"])               # a blank row
+        if i % 89 == 0:
+            rows.append([*register_row(str(i)), "", "はみ出し"])         # beyond the header
+    table = read_table(write_csv(tmp_path / "p.csv", rows))
+    parts = _parts()
+
+    expected = Findings("p.csv")
+    _match, by_row = iter_rows(table, "register", expected)
+    want = []
+    for row in by_row:
+        try:
+            want.append([part.read(row, None) for part in parts])
+        except ValueProblem as exc:
+            row.error(None, exc.ja, exc.en)
+
+    got = Findings("p.csv")
+    _match, columns = read_columns(table, "register", got)
+    read = read_parts(columns, parts, None)
+    assert len(got.problems) > 100 and len(got.warnings) > 100
+    assert list(got.problems) == list(expected.problems)
+    assert list(got.warnings) == list(expected.warnings)
+    assert [list(values) for values in zip(*read.values, strict=True)] == want
+
+
+# --- the outside-the-city check ---------------------------------------------------------------
+
+def test_city_area_agrees_with_the_union_of_the_grown_polygons():
+    import numpy as np
+    import shapely
+
+    from karte.importing.points import CityArea
+
+    polygons = np.array([shapely.box(0, 0, 1000, 1000), shapely.box(1500, 0, 2500, 800),
+                         shapely.Polygon([(3000, 0), (4000, 1000), (4000, 0), (3000, 1000)])])  # a bow tie
+    assert not shapely.is_valid(polygons[2])
+    rng = np.random.default_rng(5)
+    xs, ys = rng.uniform(-500, 4500, 20_000), rng.uniform(-500, 1500, 20_000)
+    area = shapely.union_all(shapely.make_valid(polygons)).buffer(300)
+    got = CityArea(polygons, 300).contains_xy(xs, ys)
+    assert got.any() and not got.all()
+    assert (got == shapely.contains_xy(area, xs, ys)).all()
+
+
+# --- a dry run leaves the kartes alone --------------------------------------------------------
+
+def test_a_dry_run_does_not_reassemble_the_kartes_an_import_does(demo, tmp_path, monkeypatch):
+    import json
+
+    from conftest import copy_store
+    from test_import_support import register_rows
+
+    import karte.importing.api as api
+    from karte.store import GeoPackageStore
+
+    copy_store(demo[1] / "karte.gpkg", tmp_path / "k.gpkg")
+    store = GeoPackageStore(tmp_path / "k.gpkg")
+    path = write_csv(tmp_path / "r.csv", register_rows(3))
+    real = api.reassemble
+    monkeypatch.setattr(api, "reassemble", lambda *a, **k: pytest.fail("a dry run reassembled the kartes"))
+    dry = run_register(store, path, dry_run=True, allow_mass_delete=True)
+    assert dry.changed and not dry.written
+    monkeypatch.setattr(api, "reassemble", real)
+    report = run_register(store, path, allow_mass_delete=True)
+    assert report.written
+    kartes = [json.loads(k) for k in store.read("kartes")["karte_json"]]
+    assert sum(k["register"]["total"] for k in kartes) == 3
+
+
+def test_overlapping_imports_leave_garbage_collection_as_it_was():
+    """Two imports in two threads of a server: collection stays off until the last one ends,
+    then is on again (not left off by the one that started while the other had turned it off)."""
+    import gc
+    import threading
+
+    from karte.importing import api
+
+    assert gc.isenabled()
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+    seen = []
+
+    def first():
+        with api._gc_paused():
+            first_in.set()
+            second_in.wait(5)
+        first_out.set()
+
+    def second():
+        first_in.wait(5)
+        with api._gc_paused():
+            second_in.set()
+            first_out.wait(5)
+            seen.append(gc.isenabled())  # the first ended: still off for this one
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert seen == [False] and gc.isenabled()

@@ -5,8 +5,9 @@ It reads the file (:mod:`~karte.importing.tables`), checks every row of it
 (:mod:`~karte.importing.kinds`, :mod:`~karte.importing.areas`), and either raises
 :class:`ImportValidationError` listing every problem (nothing is written), or compares the result
 with the store (:mod:`~karte.importing.diff`) and, when anything changed, writes the new layer
-together with the reassembled kartes and meta in one atomic :meth:`Store.write`. Loading the same
-file again changes nothing and writes nothing.
+together with the reassembled kartes and meta in one atomic :meth:`Store.write` (the kartes are
+reassembled only then: a dry run does not). Loading the same file again changes nothing and
+writes nothing.
 
 :func:`prepare_import` and :func:`apply_import` split the two halves, so the command line can
 show the change report and ask before writing.
@@ -16,10 +17,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import gc
 import getpass
 import hashlib
+import threading
 from collections import Counter
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,7 +44,7 @@ from karte.importing.diff import ChangeReport, diff_layer
 from karte.importing.encoding import ENCODING_JA
 from karte.importing.geocode import Geocoder, TownGeocoder, default_geocoder
 from karte.importing.kinds import POINT_KINDS, Context, read_points
-from karte.importing.points import district_lookup, locate_with_tolerance
+from karte.importing.points import CityArea, district_lookup, locate_with_tolerance
 from karte.importing.refresh import HISTORY_LAYER, meta_frame, reassemble, updated_history, updated_meta
 from karte.importing.rows import Findings
 from karte.importing.tables import read_table
@@ -176,6 +180,7 @@ class PreparedImport:
     by_polygon: bool | None = None                    # districts given as polygons (or by table)
     access: Access | None = None                      # who imports (reads and writes as them)
     apply: Callable | None = None                     # a record kind's own writer (records.py)
+    derive: Callable | None = None                    # adds the kartes, meta and history to write
 
 
 # --- the entry points ----------------------------------------------------------------------
@@ -231,6 +236,34 @@ def import_file(store: Store, kind: str, path: Path, *, dry_run: bool = False, s
     return apply_import(store, prepared)
 
 
+_GC_LOCK = threading.Lock()
+_gc_pauses = 0          # imports running now in this process (a server's threads)
+_gc_was_on = False      # was collection on when the first of them started
+
+
+@contextmanager
+def _gc_paused():
+    """No cyclic garbage collection while a file is read, checked and written: reading a big
+    file makes a few hundred thousand small objects that live until the end (cells, parsed
+    values), and each full collection walks every one of them (about 0.3 s a time on a
+    20,000-row register, four or five times). Collection is process-wide: it resumes (if it was
+    on) when the last import running in this process ends, not when the first does."""
+    global _gc_pauses, _gc_was_on
+    with _GC_LOCK:
+        if _gc_pauses == 0:
+            _gc_was_on = gc.isenabled()
+            gc.disable()
+        _gc_pauses += 1
+    try:
+        yield
+    finally:
+        with _GC_LOCK:
+            _gc_pauses -= 1
+            if _gc_pauses == 0 and _gc_was_on:
+                gc.enable()
+
+
+@_gc_paused()
 def apply_import(store: Store, prepared: PreparedImport) -> ImportReport:
     """Write a prepared import (one atomic write); nothing is written when nothing changed."""
     if prepared.apply is not None:
@@ -239,11 +272,15 @@ def apply_import(store: Store, prepared: PreparedImport) -> ImportReport:
             prepared.report.written = True
         return prepared.report
     if prepared.report.changed and prepared.layers:
+        if prepared.derive is not None:
+            prepared.derive()
+            prepared.derive = None
         store.write(prepared.layers, access=prepared.access)
         prepared.report.written = True
     return prepared.report
 
 
+@_gc_paused()
 def prepare_import(store: Store, kind: str, path: Path, *, sheet: str | None = None,
                    district_map: Path | None = None, encoding: str | None = None,
                    geocoder: Geocoder | None = None, today: dt.date | None = None,
@@ -283,8 +320,9 @@ def prepare_import(store: Store, kind: str, path: Path, *, sheet: str | None = N
     report.warnings = sorted(findings.warnings, key=lambda p: (p.file != report.file, p.row or 0))
     if report.problems:
         raise ImportValidationError(report)
-    if report.changed:
-        _add_derived(prepared, state, kind, path)
+    if report.changed:  # the kartes are reassembled only when the import is written
+        record = _import_record(path, report)
+        prepared.derive = lambda: _add_derived(prepared, state, kind, record)
     prepared.access = state.access
     return prepared
 
@@ -323,7 +361,7 @@ class _StoreState:
         districts = self.get(Layer.DISTRICTS)
         for frame in (small, districts):
             if frame is not None and len(frame):
-                return shapely.union_all(shapely.make_valid(frame.geometry.to_numpy())).buffer(300)
+                return CityArea(frame.geometry.to_numpy(), 300)
         return _town_bbox()
 
 
@@ -610,9 +648,16 @@ def _relocate(frame, districts, findings: Findings, *, layer: str):
 
 # --- kartes and meta -----------------------------------------------------------------------
 
-def _add_derived(prepared: PreparedImport, state: _StoreState, kind: str, path: Path) -> None:
+def _import_record(path: Path, report: ImportReport) -> dict:
+    """What meta records of the imported file (read when it is validated, not when written)."""
+    return {"file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()[:16],
+            "rows": report.rows, "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+
+
+def _add_derived(prepared: PreparedImport, state: _StoreState, kind: str, record: dict) -> None:
     """Add the reassembled kartes and the updated meta to the layers to write (when the store
-    already holds built kartes)."""
+    already holds built kartes). Called by :func:`apply_import`: a dry run, and an import the
+    user declines, never reassemble them."""
     if Layer.KARTES not in state.names or Layer.META not in state.names:
         return
     layers = {str(n): state.get(n) for n in (Layer.SMALL_AREAS, Layer.DISTRICTS, Layer.REGISTER,
@@ -623,8 +668,6 @@ def _add_derived(prepared: PreparedImport, state: _StoreState, kind: str, path: 
     if layers.get(str(Layer.SMALL_AREAS)) is None or layers.get(str(Layer.DISTRICTS)) is None:
         return
     target = {"stats": Layer.SMALL_AREAS, "districts": Layer.DISTRICTS}.get(kind) or POINT_KINDS[kind].layer
-    record = {"file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()[:16],
-              "rows": prepared.report.rows, "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
     meta = updated_meta(state.meta, kind=kind, layer=str(target), small_areas=layers[str(Layer.SMALL_AREAS)],
                         provided=prepared.provided, by_polygon=prepared.by_polygon, record=record)
     kartes = reassemble(layers, meta)

@@ -80,6 +80,10 @@ def normal(value) -> str:
 def _normal_column(values: np.ndarray) -> list[str]:
     """:func:`normal` of every cell of a column, worked out once per distinct value (a column of
     text is itself; equal values of any type have the same normal text)."""
+    kind = pd.api.types.infer_dtype(values, skipna=True)
+    if kind == "string":                                 # text, perhaps with empty cells
+        missing = pd.isna(values)
+        return values.tolist() if not missing.any() else np.where(missing, "", values).tolist()
     memo: dict[tuple[type, object], str] = {}
     out: list[str] = []
     for value in values:

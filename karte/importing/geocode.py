@@ -33,6 +33,8 @@ PREFECTURE = "青森県"
 
 _KANJI_DIGITS = {"〇": 0, "一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 _DASHES = re.compile(r"[‐‑‒–—―−ｰー－]")
+_SPACES = re.compile(r"[\s\u3000]+")
+_DIGIT_DASH = re.compile(r"(?<=\d)[ー－−‐―ｰ](?=\d)")
 _KANJI_NUMBER = re.compile(r"([〇一二三四五六七八九十]+)(丁目|番地|番|号)")
 _BANCHI = re.compile(r"(\d+)(?:番地?の?|の)(\d+)号?")
 _BANCHI_END = re.compile(r"(\d+)番地?$")
@@ -69,16 +71,24 @@ def normalise_address(address: str) -> str:
     ``青森市新町１丁目３－７`` -> ``青森市新町1丁目3-7``. Used for display and storage.
     """
     s = unicodedata.normalize("NFKC", str(address))
-    s = re.sub(r"[\s\u3000]+", "", s)
+    s = _SPACES.sub("", s)
     # a long-vowel mark between digits is a dash (3ー7); elsewhere (ハイツ) it is part of a name
-    s = re.sub(r"(?<=\d)[ー－−‐―ｰ](?=\d)", "-", s)
-    return _DASHES.sub(lambda m: "-" if m.group() not in "ーｰ" else m.group(), s)
+    s = _DIGIT_DASH.sub("-", s)
+    return _DASHES.sub(_dash, s)
+
+
+def _dash(m: re.Match) -> str:
+    return "-" if m.group() not in "ーｰ" else m.group()
 
 
 def match_key(address: str) -> str:
     """The comparable form used to match towns: :func:`normalise_address`, then kanji numerals
     before 丁目/番地/番/号 as digits, ヶ/ヵ as ケ, 大字 dropped, 青森県/青森市 dropped."""
-    s = normalise_address(address)
+    return _match_key(normalise_address(address))
+
+
+def _match_key(s: str) -> str:
+    """:func:`match_key` of an address already normalised (:func:`normalise_address`)."""
     s = _KANJI_NUMBER.sub(lambda m: f"{kanji_number(m.group(1))}{m.group(2)}", s)
     s = s.replace("ヶ", "ケ").replace("ヵ", "ケ")
     s = s.removeprefix(PREFECTURE).removeprefix(CITY)
@@ -108,7 +118,11 @@ class TownGeocoder:
             if key not in self.towns:
                 first = next(iter(self.koaza[key].values()))
                 self.towns[key] = (first[0], first[1], key)
-        self._longest = max(len(k) for k in self.towns)
+        # first character -> the lengths of the town names starting with it, longest first
+        lengths: dict[str, set[int]] = {}
+        for k in self.towns:
+            lengths.setdefault(k[:1], set()).add(len(k))
+        self._lengths = {c: sorted(ns, reverse=True) for c, ns in lengths.items()}
         # each town's 小字 names, longest first (the first a rest starts with wins)
         self._koaza_order = {town: sorted(names, key=len, reverse=True) for town, names in self.koaza.items()}
         # address -> the result, or the problem's (ja, en): an address is geocoded once
@@ -136,13 +150,16 @@ class TownGeocoder:
         return found
 
     def _geocode(self, address: str) -> GeocodeResult:
-        key = match_key(address)
+        normal = normalise_address(address)
+        key = _match_key(normal)
         if not key:
             raise ValueProblem("住所が空です", "empty address")
-        _check_city(normalise_address(address))
+        _check_city(normal)
         chome = _CHOME_DASH.sub(r"\1\2丁目", key, count=1)
-        found = max((m for m in (self._town(key), self._town(chome)) if m is not None),
-                    key=lambda m: len(m[0]), default=None)
+        found = self._town(key)
+        other = self._town(chome) if chome != key else None
+        if other is not None and (found is None or len(other[0]) > len(found[0])):
+            found = other                  # the longer town name (the first of equal ones)
         if found is None or _CHOME.match(found[1]):
             raise ValueProblem("住所の町名 (町丁・字) が青森市の町名一覧に見つかりません。"
                                "町名と丁目を確認してください",
@@ -158,8 +175,8 @@ class TownGeocoder:
 
     def _town(self, key: str) -> tuple[str, str] | None:
         """The longest town name ``key`` starts with, and the rest of ``key``."""
-        for n in range(min(len(key), self._longest), 0, -1):
-            if key[:n] in self.towns:
+        for n in self._lengths.get(key[:1], ()):
+            if n <= len(key) and key[:n] in self.towns:
                 return key[:n], key[n:]
         return None
 

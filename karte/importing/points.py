@@ -27,6 +27,10 @@ from karte.importing.values import ValueProblem, nfkc, parse_float
 #: cut the coast) goes to the nearest district.
 NEAREST_TOLERANCE_M = 300.0
 
+#: A buffer's round ends are chords of the circle (8 a quarter): they fall short of the margin by
+#: at most 300 m x (1 - cos(pi/32)) = 1.5 m.
+SURE_M = 2.0
+
 _TO_METRIC = pyproj.Transformer.from_crs(crs.WGS84, crs.METRIC, always_xy=True)
 
 
@@ -105,52 +109,100 @@ class Placement:
     outside: np.ndarray            # rows whose point lay outside the city (reported, dropped)
 
 
-def place(located: list[Located], rows: list[Row], *, city, districts: gpd.GeoDataFrame | None,
+class CityArea:
+    """The city's area for the outside-the-city check: the union of its polygons grown by
+    ``margin`` metres. A point closer than ``margin`` - :data:`SURE_M` to a valid polygon lies
+    in it for sure; the union is made only when some point does not."""
+
+    def __init__(self, polygons: np.ndarray, margin: float):
+        self.polygons = polygons
+        self.margin = margin
+        self._area = None
+
+    @property
+    def area(self):
+        if self._area is None:
+            self._area = shapely.union_all(shapely.make_valid(self.polygons)).buffer(self.margin)
+        return self._area
+
+    def contains_xy(self, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+        valid = self.polygons[shapely.is_valid(self.polygons)]
+        near = shapely.STRtree(valid).query(shapely.points(xs, ys), predicate="dwithin",
+                                            distance=self.margin - SURE_M)
+        inside = np.zeros(len(xs), dtype=bool)
+        inside[near[0]] = True
+        rest = ~inside
+        if rest.any():
+            inside[rest] = _contains_xy(self.area, xs[rest], ys[rest])
+        return inside
+
+
+def _contains_xy(city, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    if isinstance(city, CityArea):
+        return city.contains_xy(xs, ys)
+    shapely.prepare(city)
+    return shapely.contains_xy(city, xs, ys)
+
+
+def place(located: list[Located], rows, *, city, districts: gpd.GeoDataFrame | None,
           small_areas: gpd.GeoDataFrame | None, district_map: pd.Series | None) -> Placement:
     """Project, check against the city area, and locate every row's point.
 
-    ``city`` is the city's area in EPSG:6678 (or None: no check); ``district_map`` maps
-    ``key_code`` to ``district_code`` (districts by small area), else ``districts`` polygons decide.
-    Problems (a point outside the city) are recorded on the rows.
+    ``city`` is the city's area in EPSG:6678 (a geometry or a :class:`CityArea`; None: no
+    check); ``district_map`` maps ``key_code`` to ``district_code`` (districts by small area),
+    else ``districts`` polygons decide. Problems (a point outside the city) are recorded on the
+    rows (``rows[i]``, in order). Each distinct point is checked and located once (the rows
+    placed at one town point share it).
     """
     n = len(located)
-    xs = np.full(n, np.nan)
-    ys = np.full(n, np.nan)
-    lonlat = [i for i, loc in enumerate(located) if loc.lon is not None]
-    if lonlat:
-        ex, ny = _TO_METRIC.transform([located[i].lon for i in lonlat], [located[i].lat for i in lonlat])
-        xs[lonlat], ys[lonlat] = ex, ny
-    for i, loc in enumerate(located):
-        if loc.x is not None:
-            xs[i], ys[i] = loc.x, loc.y
+    lon = np.array([np.nan if loc.lon is None else loc.lon for loc in located], dtype=float)
+    lat = np.array([np.nan if loc.lat is None else loc.lat for loc in located], dtype=float)
+    xs = np.array([np.nan if loc.x is None else loc.x for loc in located], dtype=float)
+    ys = np.array([np.nan if loc.y is None else loc.y for loc in located], dtype=float)
+    lonlat = ~np.isnan(lon)
+    if lonlat.any():
+        xs[lonlat], ys[lonlat] = _TO_METRIC.transform(lon[lonlat], lat[lonlat])
     has = ~np.isnan(xs)
+    unique, inverse = np.unique(np.column_stack([xs[has], ys[has]]), axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
     outside = np.zeros(n, dtype=bool)
-    if city is not None and has.any():
-        shapely.prepare(city)
+    if city is not None and len(unique):
         inside = np.ones(n, dtype=bool)
-        inside[has] = shapely.contains_xy(city, xs[has], ys[has])
+        inside[has] = _contains_xy(city, unique[:, 0], unique[:, 1])[inverse]
         for i in np.flatnonzero(~inside):
             loc = located[i]
-            if loc.field == "plane_x" and shapely.contains_xy(city, ys[i], xs[i]):
+            if loc.field == "plane_x" and _contains_xy(city, ys[i:i + 1], xs[i:i + 1])[0]:
                 rows[i].error("plane_x", "座標が青森市の区域外です (X座標とY座標が入れ替わっていませんか。"
                               "X は南北、Y は東西)", "point outside the city (X and Y swapped?)")
             else:
                 rows[i].error(loc.field, "座標が青森市の区域外です", "point outside the city")
-            xs[i] = ys[i] = np.nan
             outside[i] = True
-        has = ~np.isnan(xs)
     geoms = np.full(n, None, dtype=object)
-    geoms[has] = shapely.points(xs[has], ys[has])
-    points = gpd.GeoDataFrame(geometry=gpd.GeoSeries(geoms, crs=crs.METRIC))
+    geoms[has & ~outside] = shapely.points(xs[has & ~outside], ys[has & ~outside])
+    # one point per distinct place inside the city, and each row's index among them (or -1)
+    placed = np.flatnonzero(has & ~outside)
+    used = np.zeros(len(unique), dtype=bool)
+    used[inverse[~outside[has]]] = True
+    spots = np.flatnonzero(used)
+    points = gpd.GeoDataFrame(geometry=gpd.GeoSeries(shapely.points(unique[spots]), crs=crs.METRIC))
+    spot_of = np.full(len(unique), -1)
+    spot_of[spots] = np.arange(len(spots))
+    row_spot = np.full(n, -1)
+    row_spot[placed] = spot_of[inverse[~outside[has]]]
+
+    def spread(values) -> list[str | None]:
+        values = list(values)
+        return [values[k] if k >= 0 else None for k in row_spot]
+
     key_code: list[str | None] = [None] * n
-    if small_areas is not None and len(small_areas) and has.any():
-        key_code = list(locate_with_tolerance(points, small_areas, "key_code"))
+    if small_areas is not None and len(small_areas) and len(spots):
+        key_code = spread(locate_with_tolerance(points, small_areas, "key_code"))
     district: list[str | None] = [None] * n
     if district_map is not None:
         district = [district_map.get(k) if k is not None else None for k in key_code]
-    elif districts is not None and len(districts) and has.any():
-        district = list(locate_with_tolerance(points, districts, "district_code"))
-    return Placement(points.geometry, key_code, district, outside)
+    elif districts is not None and len(districts) and len(spots):
+        district = spread(locate_with_tolerance(points, districts, "district_code"))
+    return Placement(gpd.GeoSeries(geoms, crs=crs.METRIC, name="geometry"), key_code, district, outside)
 
 
 def locate_with_tolerance(points: gpd.GeoDataFrame, polygons: gpd.GeoDataFrame, column: str) -> pd.Series:

@@ -12,6 +12,11 @@ The rows of :func:`iter_rows` share one :class:`Columns`: each column's cells ar
 checked for formulas once per distinct value, and :meth:`Row.parse` with a pure parser reads a
 column's outcomes worked out once per distinct text (dates, consent words and addresses repeat);
 the problems are still recorded row by row, in the order of the file, as each row asks.
+
+:func:`read_parts` goes further for a reader written as :class:`Part` s (the point kinds): each
+part runs once per distinct combination of its cells, on a probe row that keeps what it found,
+and only the rows where something was found are visited, to record it at their row and column in
+the order a row-by-row reader would (the first :data:`MAX_LISTED` listed are the same ones).
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TypeVar
+from itertools import zip_longest
+from typing import NamedTuple, TypeVar
 
 from karte.domain.errors import Problem
 from karte.importing.headers import FIELDS, HeaderMatch, find_header_row, match_headers
@@ -35,6 +41,8 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _NUMBER = re.compile(r"^[+-]?(\d+([.,]\d+)*|\.\d+)([eE][+-]?\d+)?$")
 #: What :meth:`Row.text` trims from both ends of a cell.
 _BLANK = " \t\r\n\u3000"
+#: A cell starting with none of these (nor empty) is its own text (right-trimmed), not a formula.
+_SPECIAL_START = frozenset(("", "'", *_BLANK, *FORMULA_START))
 
 
 def looks_like_formula(text: str) -> bool:
@@ -213,11 +221,34 @@ class Columns:
     formula, worked out once per distinct cell value; and the outcome of each pure parser per
     distinct text (addresses, dates and controlled words repeat a lot)."""
 
-    def __init__(self, body: list[tuple[int, list[str]]], match: HeaderMatch):
+    def __init__(self, body: list[tuple[int, list[str]]], match: HeaderMatch, kind: str = "",
+                 findings: Findings | None = None, *, width: int | None = None):
         self.body = body
         self.match = match
+        self.kind = kind
+        self.findings = findings
+        self.width = width           # the header's number of cells (values beyond it are not read)
         self.columns: dict[str, tuple[list[str], list[bool] | None]] = {}
         self.known: dict[Callable, dict[str, list[tuple] | None]] = {}   # parser -> field -> outcomes
+        self._cells: list[tuple[str, ...]] | None = None                # the body's cells by column
+
+    def data_rows(self) -> list[int]:
+        """Positions in ``body`` of the rows that hold more than blanks."""
+        # some cell holds more than blanks <=> the joined cells do
+        return [i for i, (_n, cells) in enumerate(self.body) if "".join(map(str, cells)).strip(_BLANK)]
+
+    def row(self, i: int) -> Row:
+        """The :class:`Row` at position ``i`` of ``body`` (recording into ``findings``)."""
+        number, cells = self.body[i]
+        return Row(number, cells, self.match, self.kind, self.findings, table=self, index=i)
+
+    def note_beyond(self, i: int) -> None:
+        """Warn when the row at ``i`` has values beyond the last header."""
+        number, cells = self.body[i]
+        if self.width is not None and len(cells) > self.width and \
+                any(str(c).strip() for c in cells[self.width:]):
+            self.findings.warn(number, None, "見出しのない列に値があります (読み込みません)",
+                               "values beyond the last header")
 
     def column(self, field: str) -> tuple[list[str], list[bool] | None]:
         """The field's texts, one per row of ``body``, and the formula flags (None: no formula)."""
@@ -229,9 +260,14 @@ class Columns:
     def _read(self, j: int | None) -> tuple[list[str], list[bool] | None]:
         if j is None:
             return [""] * len(self.body), None
-        raw = [str(cells[j]) if j < len(cells) else "" for _n, cells in self.body]
+        if self._cells is None:                     # every column at once (zip is C)
+            self._cells = list(zip_longest(*(cells for _n, cells in self.body), fillvalue=""))
+        raw = [str(c) for c in self._cells[j]] if j < len(self._cells) else [""] * len(self.body)
         seen: dict[str, tuple[str, bool]] = {}
         for value in set(raw):
+            if value[:1] not in _SPECIAL_START:      # neither quoted, blank nor a formula at its start
+                seen[value] = (value.rstrip(_BLANK), False)
+                continue
             plain = _unneutralised(value)
             seen[value] = (plain.strip(_BLANK), looks_like_formula(plain.lstrip(" \u3000")))
         texts = [seen[v][0] for v in raw]
@@ -256,12 +292,158 @@ class Columns:
         return found
 
 
+# --- row readers in parts, each worked out once per distinct value ---------------------------
+
+@dataclass(frozen=True)
+class Part:
+    """One step of a row reader: ``read(row, ctx)`` looks at the cells of ``fields`` only (and
+    at nothing else of the row: not its number) and returns some of the record's values (a
+    dict; a part may also give any other result). It records problems on ``row`` as a reader
+    does. :func:`read_parts` calls it once per distinct combination of those cells."""
+
+    fields: tuple[str, ...]
+    read: Callable[[Row, object], object]
+
+
+class _Probe(Row):
+    """A row of a part's cells only, that keeps what the part records (the cells it read, its
+    problems and warnings) as events to be replayed on the real rows holding those cells."""
+
+    def __init__(self, match: HeaderMatch, kind: str, texts: dict[str, str]):
+        # not Row.__init__: no number, cells or findings (a probe is made per distinct value)
+        self.match, self.kind, self.texts = match, kind, texts
+        self._table = None
+        self.events: list[tuple] = []
+        self.loud = False                # recorded a problem or a warning
+
+    def text(self, field: str) -> str:
+        self.events.append((Row.text, field))
+        return self.texts[field]        # KeyError: the part reads a field it does not declare
+
+    def error(self, field: str | None, ja: str, en: str) -> None:
+        self.events.append((Row.error, field, ja, en))
+        self.loud = True
+
+    def warn(self, field: str | None, ja: str, en: str) -> None:
+        self.events.append((Row.warn, field, ja, en))
+        self.loud = True
+
+
+class _Outcome(NamedTuple):
+    """What one part gave for one combination of cells."""
+
+    value: object
+    events: list[tuple]
+    raised: tuple[str, str] | None      # the ValueProblem a reader let through (drops the row)
+    loud: bool                          # more than cells read: to be replayed on the row
+
+
+@dataclass
+class PartsRead:
+    """:func:`read_parts`' result for the rows it kept: ``values[k][j]`` is part ``k``'s result
+    for kept row ``j``; ``positions[j]`` its position in ``columns.body``; :meth:`row` gives the
+    :class:`Row` to record further problems on (the same object the replay used, if any)."""
+
+    columns: Columns
+    positions: list[int]
+    values: list[list]
+    rows: dict[int, Row]
+
+    def row(self, j: int) -> Row:
+        i = self.positions[j]
+        found = self.rows.get(i)
+        if found is None:
+            found = self.rows[i] = self.columns.row(i)
+        return found
+
+    def number(self, j: int) -> int:
+        return self.columns.body[self.positions[j]][0]
+
+
+def read_parts(columns: Columns, parts: list[Part], ctx: object) -> PartsRead:
+    """Read every data row of ``columns`` through ``parts`` (in order), as a reader calling each
+    part on each row would, and record what they find in the same order: the parts run once per
+    distinct combination of their cells, and only the rows where something was found (or a cell
+    looks like a formula, or has values beyond the header) are visited one by one, to record it
+    at their row and column. A :class:`~karte.importing.values.ValueProblem` a part lets through
+    is a problem of the row (column unknown), and drops the row, as in ``read_points``."""
+    positions = columns.data_rows()
+    every = len(positions) == len(columns.body)
+    keyed: list[tuple[list, dict[object, _Outcome]]] = []     # per part: each row's key, the outcomes
+    attention: set[int] = set()
+    for part in parts:
+        texts = [columns.column(f)[0] for f in part.fields]
+        keys = texts[0] if len(texts) == 1 else list(zip(*texts, strict=True))
+        if not every:
+            keys = [keys[i] for i in positions]
+        memo = {key: _run(part, columns, key if len(texts) > 1 else (key,), ctx) for key in set(keys)}
+        loud = {key for key, found in memo.items() if found.loud}
+        if loud:
+            attention.update(j for j, key in enumerate(keys) if key in loud)
+        keyed.append((keys, memo))
+    for f in list(columns.columns):               # rows with a formula-like cell the parts read
+        flags = columns.column(f)[1]
+        if flags is not None:
+            attention.update(j for j, i in enumerate(positions) if flags[i])
+    if columns.width is not None:
+        width = columns.width
+        attention.update(j for j, i in enumerate(positions) if len(columns.body[i][1]) > width)
+    rows: dict[int, Row] = {}
+    dropped: set[int] = set()
+    for j in sorted(attention):
+        i = positions[j]
+        columns.note_beyond(i)
+        row = rows[i] = columns.row(i)
+        for keys, memo in keyed:
+            found = memo[keys[j]]
+            for method, *args in found.events:
+                method(row, *args)
+            if found.raised is not None:
+                row.error(None, *found.raised)
+                dropped.add(j)
+                break
+    values = []
+    for keys, memo in keyed:
+        value = {key: found.value for key, found in memo.items()}
+        values.append([value[key] for j, key in enumerate(keys) if j not in dropped] if dropped
+                      else list(map(value.__getitem__, keys)))
+    kept = [i for j, i in enumerate(positions) if j not in dropped] if dropped else positions
+    return PartsRead(columns, kept, values, rows)
+
+
+def _run(part: Part, columns: Columns, key: tuple[str, ...], ctx: object) -> _Outcome:
+    fields = part.fields
+    texts = {fields[0]: key[0]} if len(fields) == 1 else dict(zip(fields, key, strict=True))
+    probe = _Probe(columns.match, columns.kind, texts)
+    try:
+        value, raised = part.read(probe, ctx), None
+    except ValueProblem as exc:
+        value, raised = None, (exc.ja, exc.en)
+    return _Outcome(value, probe.events, raised, probe.loud or raised is not None)
+
+
 def iter_rows(table: RawTable, kind: str, findings: Findings, *, header_rows: int = 1,
               ignore: tuple[str, ...] = ()) -> tuple[HeaderMatch | None, Iterator[Row]]:
     """Find the header row, match it, and yield the non-blank data rows after it.
 
     ``header_rows`` > 1 skips extra header lines (e-Stat's second row of labels).
     """
+    match, columns = read_columns(table, kind, findings, header_rows=header_rows, ignore=ignore)
+    if columns is None:
+        return match, iter(())
+
+    def gen() -> Iterator[Row]:
+        for i in columns.data_rows():
+            columns.note_beyond(i)
+            yield columns.row(i)
+
+    return match, gen()
+
+
+def read_columns(table: RawTable, kind: str, findings: Findings, *, header_rows: int = 1,
+                 ignore: tuple[str, ...] = ()) -> tuple[HeaderMatch | None, Columns | None]:
+    """Find the header row and match it (problems recorded), and give the data rows after it
+    read column by column; no :class:`Columns` when the header is missing or wrong."""
     idx = find_header_row(kind, table.rows)
     if idx is None:
         names = "、".join(names[0] for names in FIELDS[kind].values())
@@ -274,24 +456,11 @@ def iter_rows(table: RawTable, kind: str, findings: Findings, *, header_rows: in
                 hint_en = f" (sheet {table.sheet}; choose another with --sheet)"
         findings.error(None, None, f"{where}見出し行が見つかりません (見出しの例: {names}){hint}",
                        f"no header row found{hint_en}")
-        return None, iter(())
+        return None, None
     number, header = table.rows[idx]
     before = len(findings.problems)
     match = match_headers(kind, header, row=number, source=table.source,
                           problems=findings.problems, warnings=findings.warnings, ignore=ignore)
     if len(findings.problems) > before:  # rows read through a wrong header would only add noise
-        return match, iter(())
-    body = table.rows[idx + header_rows:]
-    columns = Columns(body, match)
-
-    def gen() -> Iterator[Row]:
-        for i, (n, cells) in enumerate(body):
-            # some cell holds more than blanks <=> the joined cells do
-            if not "".join(map(str, cells)).strip(_BLANK):
-                continue
-            if len(cells) > len(header) and any(str(c).strip() for c in cells[len(header):]):
-                findings.warn(n, None, "見出しのない列に値があります (読み込みません)",
-                              "values beyond the last header")
-            yield Row(n, cells, match, kind, findings, table=columns, index=i)
-
-    return match, gen()
+        return match, None
+    return match, Columns(table.rows[idx + header_rows:], match, kind, findings, width=len(header))
