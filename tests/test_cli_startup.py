@@ -1,9 +1,10 @@
 """The command line starts without the heavy libraries only some commands use (issue 17).
 
-``karte --help`` and ``karte sheets`` import every command module of :mod:`karte.cli`; the
-analyses on Dask, the census update (tobler, statsmodels) and the web server are imported by
-the commands that use them, and the users file hashes no password until someone logs in. Each
-check runs in a fresh interpreter, since this test process has imported them all.
+``karte sheets`` imports only its own command module (:func:`karte.cli.main`), ``karte --help``
+every one of :mod:`karte.cli`; the analyses on Dask, the census update (tobler, statsmodels)
+and the web server are imported by the commands that use them, and the users file hashes no
+password until someone logs in. Each check runs in a fresh interpreter, since this test process
+has imported them all.
 """
 
 from __future__ import annotations
@@ -37,9 +38,26 @@ def _loaded_after(statement: str) -> set[str]:
 
 
 def test_importing_the_command_line_loads_none_of_the_heavy_modules():
-    loaded = _loaded_after("import karte.cli")
+    loaded = _loaded_after("import karte.cli; karte.cli.app")
     assert "karte.cli.sheets" in loaded  # the check looks at a real import of every command module
     assert not loaded & set(LAZY), sorted(loaded & set(LAZY))
+
+
+def test_a_command_loads_its_own_module_only_and_every_command_is_listed():
+    """``karte sheets …`` builds the application with :mod:`karte.cli.sheets` alone; the table
+    of :data:`karte.cli.COMMANDS` names exactly the commands the modules register."""
+    from typer.main import get_command
+
+    import karte.cli as cli
+
+    every = list(get_command(cli.make_app()).commands)
+    assert sorted(every) == sorted(c for names in cli.COMMANDS.values() for c in names)
+    for command in every:
+        assert command in get_command(cli.make_app(command)).commands
+    loaded = _loaded_after("import sys; sys.argv = ['karte', 'sheets', '--help']\n"
+                           "from karte.cli import main\ntry:\n    main()\nexcept SystemExit:\n    pass")
+    others = {f"karte.cli.{m}" for m in cli.COMMANDS} - {"karte.cli.sheets", "karte.cli.copies"}
+    assert "karte.cli.sheets" in loaded and not loaded & others, sorted(loaded & others)
 
 
 #: Modules printing a sheet does not need: the web maps (folium, its tile-provider list), the graph

@@ -1,5 +1,5 @@
 """``python -m karte.cli``: the same as the ``karte`` command."""
 
-from karte.cli import app
+from karte.cli import main
 
-app()
+main()
