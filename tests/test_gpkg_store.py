@@ -540,3 +540,27 @@ def test_import_store_loads_the_append_only_ledgers_once_and_leaves_the_sessions
         assert_same(store.read_full(name), frame)
     assert len(ledgers["copies"]) == 2
     assert Sessions(store, users).resolve(token, kind="token").name == "st"
+
+
+def test_writers_of_two_processes_queue_on_the_file(tmp_path):
+    """A writer in another process holds the file's writer lock (``flock``) for half a second:
+    this process's write waits for it, instead of sleeping in SQLite's busy handler's steps."""
+    import subprocess
+    import sys
+    import time
+
+    from karte.store import gpkg
+
+    path = tmp_path / "s.gpkg"
+    store = GeoPackageStore(path)
+    store.write({"demo_layer": pd.DataFrame({"a": [1]})})
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDONLY); "
+         "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); time.sleep(0.5)", str(path)],
+        stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    start = time.perf_counter()
+    with store._connection() as con, gpkg._writers(con):
+        waited = time.perf_counter() - start
+    holder.wait(10)
+    assert waited >= 0.3, waited

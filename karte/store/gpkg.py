@@ -477,11 +477,12 @@ def _transaction(con: sqlite3.Connection, *, write: bool) -> Iterator[sqlite3.Co
     """``BEGIN`` (one consistent snapshot) or ``BEGIN IMMEDIATE`` (the write lock, waiting up to
     the busy timeout); committed at the end, rolled back on any exception, Ctrl-C included.
 
-    The writers of one process queue on a Python lock per file first (:func:`_writers`): SQLite's
-    busy handler waits by sleeping in growing steps (up to 100 ms each), so threads of a server
+    The writers queue on :func:`_writers` first: SQLite's busy handler waits by sleeping in
+    growing steps (up to 100 ms each), so the threads and worker processes of a server
     contending for the file's write lock (every logged read of personal rows takes it) would
-    wait far longer than the lock is held; a Python lock hands over at once. Writers in other
-    processes still queue through the busy timeout.
+    wait far longer than the lock is held; a Python lock (threads) and an ``flock`` on the file
+    (processes) hand over at once. The busy timeout stays the guard: writers that take neither
+    (an older karte, another program) still wait their turn.
     """
     with _writers(con) if write else contextlib.nullcontext():
         if write and con.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
@@ -496,15 +497,36 @@ def _transaction(con: sqlite3.Connection, *, write: bool) -> Iterator[sqlite3.Co
         con.execute("COMMIT")
 
 
-_WRITERS: dict[str, threading.Lock] = {}
+class _FileWriters:
+    """The writers of one file in this process: their lock, and the file opened for ``flock``."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.fd = -1
+
+
+_WRITERS: dict[tuple[int, str], _FileWriters] = {}   # (process, file) ->
 _WRITERS_GUARD = threading.Lock()
 
 
-def _writers(con: sqlite3.Connection) -> threading.Lock:
-    """The lock the writers of this process take for the file ``con`` is open on."""
-    path = con.execute("PRAGMA database_list").fetchone()[2]
+@contextlib.contextmanager
+def _writers(con: sqlite3.Connection) -> Iterator[None]:
+    """Held while writing the file ``con`` is open on: the lock of this process's writers, then
+    an exclusive ``flock`` on the file, which other processes' writers take too (``flock`` locks
+    are apart from the POSIX locks SQLite itself takes; a file replaced since is opened anew)."""
+    path = os.path.realpath(con.execute("PRAGMA database_list").fetchone()[2])
     with _WRITERS_GUARD:
-        return _WRITERS.setdefault(os.path.realpath(path), threading.Lock())
+        writers = _WRITERS.setdefault((os.getpid(), path), _FileWriters())
+    with writers.lock:
+        if writers.fd < 0 or os.fstat(writers.fd).st_ino != os.stat(path).st_ino:
+            if writers.fd >= 0:
+                os.close(writers.fd)
+            writers.fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        fcntl.flock(writers.fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(writers.fd, fcntl.LOCK_UN)
 
 
 def _upgrade(con: sqlite3.Connection) -> None:
