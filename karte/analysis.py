@@ -284,7 +284,10 @@ def district_groups(districts: gpd.GeoDataFrame, codes: list[str]) -> list[list[
 
 
 def city_coverage(coverages: list[Coverage]) -> dict[str, float | None]:
-    """The city's uncovered shares (elderly, 75+) from every district's coverage."""
+    """The city's uncovered shares (elderly, 75+) from every district's coverage, summed in the
+    order of the district codes (float sums depend on their order: the analyses' groups finish
+    in any order, and every caller must print the same figure to the last bit)."""
+    coverages = sorted(coverages, key=lambda c: c.code)
     elderly = sum(c.elderly for c in coverages)
     old = sum(c.age_75_plus for c in coverages)
     return {

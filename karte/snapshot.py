@@ -210,8 +210,7 @@ class Snapshot:
             return self._coverage is not None
 
     def _set_coverage(self, results: dict[str, Coverage]) -> None:
-        # in code order: the city's sums do not depend on the order the groups were analysed in
-        self._coverage = (results, city_coverage([results[c] for c in sorted(results)]))
+        self._coverage = (results, city_coverage(list(results.values())))
 
     def coverage_of(self, codes: list[str]) -> dict[str, Coverage]:
         """Salon coverage of the districts ``codes`` (one group of :func:`district_groups`)."""
