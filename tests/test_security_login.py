@@ -31,6 +31,7 @@ from karte.cli import app as karte_app
 from karte.domain.access import Access, Level
 from karte.domain.errors import StoreError
 from karte.store import GeoPackageStore
+from karte.store.scoped import scoped
 from karte.users import Sessions, UserFile, name_key
 
 pytestmark = pytest.mark.slow
@@ -405,6 +406,11 @@ def test_sessions_of_every_level_on_the_geopackage_store(demo, tmp_path):
     assert sessions.resolve(kept, kind="token").name == "pub" and returned == [1]
     with pytest.raises(StoreError, match="no_such"):
         store.read_records("web_sessions", match={"no_such": 1})
+    view = scoped(store, "02201")  # a municipality's view selects the same way
+    assert [r["user_name"] for r in view.read_records("register", match={"person_id": "nobody"})] == []
+    one = store.read_records("register")[0]
+    assert [r["person_id"] for r in view.read_records("register", match={"person_id": one["person_id"]})] \
+        == [one["person_id"]]
     assert sessions.end_user("pub", by=staff) == 1 and sessions.resolve(kept, kind="token") is None
     member_rows = [r for r in sessions.rows() if r["user_name"] == "m5"]
     assert member_rows[0]["session_id"].startswith("WS")

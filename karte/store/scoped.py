@@ -37,9 +37,10 @@ class MunicipalityView:
                                 access=access)
 
     def read_records(self, layer: str, *, district: str | None = None, municipality: str | None = None,
-                     access: Access | None = None) -> list[dict]:
+                     access: Access | None = None, match: Mapping[str, object] | None = None) -> list[dict]:
         return self._store.read_records(layer, district=district,
-                                        municipality=municipality or self.municipality, access=access)
+                                        municipality=municipality or self.municipality, access=access,
+                                        match=match)
 
     def write(self, layers: Mapping[str, pd.DataFrame], *, access: Access | None = None) -> None:
         raise StoreError(f"{self._store.location} の市町村 {self.municipality} だけを見ている状態では、"
