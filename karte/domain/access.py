@@ -154,7 +154,7 @@ class Access:
 
     def visible(self, layer: str, rows: list[dict]) -> list[dict]:
         """:meth:`filter_rows` for rows as dicts (what a page renders): the rules worked out once
-        for the layer, then one comparison per row (:meth:`may_see_row` per row costs 5x more)."""
+        for the layer, then one comparison per row (what :meth:`may_see_row` asks of one row)."""
         entry = spec(layer)
         if entry is None or not entry.personal:
             return rows
@@ -170,17 +170,7 @@ class Access:
 
     def may_see_row(self, layer: str, row) -> bool:
         """:meth:`filter_rows` for one row (a mapping of column to value)."""
-        entry = spec(layer)
-        if entry is None or not entry.personal:
-            return True
-        if not self.sees_personal:
-            return False
-        if MUNICIPALITY in row and row[MUNICIPALITY] != self.municipality:
-            return False
-        if self.level == Level.DISTRICT_MEMBER and entry.district_column \
-                and row.get(entry.district_column) != self.district:
-            return False
-        return not (self._consent_applies(layer) and row.get("consent") not in SHAREABLE)
+        return bool(self.visible(layer, [row]))
 
     def _consent_applies(self, layer: str) -> bool:
         """Must rows of ``layer`` be shareable for this user (see :meth:`filter_rows`)?"""

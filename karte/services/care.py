@@ -78,7 +78,7 @@ from karte.indicators import care_counts
 from karte.render.care_map import care_map, care_overlay
 from karte.render.meeting_sheet import MeetingSheet, SheetHousehold, render_meeting_sheet
 from karte.render.webmap import ASSETS, Basemap, map_parts
-from karte.services.kartes import check_district
+from karte.services.district_data import check_district
 from karte.services.personal import read_records
 from karte.services.suppression import small
 from karte.snapshot import Snapshot, current

@@ -45,6 +45,7 @@ from karte.domain.history import (
 from karte.domain.layers import MUNICIPALITY
 from karte.history_plan import PlanTable, table_from_layers
 from karte.importing.history import read_layer
+from karte.services.district_data import check_district
 from karte.services.suppression import small
 from karte.snapshot import Snapshot, current
 from karte.store.base import Store
@@ -70,13 +71,6 @@ TREND_KEYS = (
 CHART_KEYS = ("elderly_rate", "with_supporter_rate", "plan_done_rate", "coverage_rate", "gap_rate")
 #: Years of the projection after the current fiscal year.
 PROJECTION_YEARS = 5
-
-
-def check_district(snap: Snapshot, code: str) -> None:
-    """Raise :class:`NotFoundError` (naming a few known codes) unless ``code`` is a district (as
-    :func:`karte.services.kartes.check_district`, which imports this module)."""
-    if code not in snap.kartes:
-        raise NotFoundError(f"地区 {code} はありません (例: {', '.join(snap.codes[:5])} …)")
 
 
 def may_edit(access: Access) -> bool:

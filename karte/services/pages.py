@@ -14,7 +14,6 @@ from __future__ import annotations
 import geopandas as gpd
 import pandas as pd
 
-from karte import history
 from karte.analysis import season, season_note
 from karte.assemble import GAP_COLUMNS, district_gap_columns, gap_column, gap_rate_column
 from karte.domain.access import SUPPRESSED, Access, Level
@@ -27,6 +26,7 @@ from karte.render.overview import MEASURES, choropleth_map, standin_note
 from karte.render.webmap import ASSETS, Basemap, MapParts, map_parts
 from karte.services import history as trends
 from karte.services import kartes, suppression
+from karte.services.district_data import sources_now
 from karte.services.layers import layer_view
 from karte.services.personal import cooperator_records, person_records, read_records
 from karte.snapshot import current
@@ -72,7 +72,6 @@ def city_page(store: Store, access: Access, *, measure: str, max_small: int, bas
     city_trend = snap.memo(("page:city-trend", access, municipality, max_small), lambda: trends.trend(
         store, None, access, municipality=municipality or access.municipality or "", max_small=max_small))
     first = next(iter(snap.kartes.values()), {})
-    census_total = (first.get("sources") or {}).get("census_total")   # the city block, per build
     return {"map": parts, "rows": rows, "spec": spec, "measure": measure, "query": query,
             "municipality_in_view": store.municipality,
             "municipality_name": ((first.get("district") or {}).get("municipality") or {}).get("name") or "",
@@ -80,7 +79,7 @@ def city_page(store: Store, access: Access, *, measure: str, max_small: int, bas
             "standin": any(k["district"].get("standin") for k in snap.kartes.values()),
             "measures": [(k, v.label) for k, v in MEASURES.items()],
             "any_gap": {"label": AT_RISK.label, "note": ANY_GAP_NOTE},
-            "sources": {**history.sources_block(snap.meta, params=snap.params), "census_total": census_total},
+            "sources": sources_now(snap, first),
             "trend": city_trend,
             "fiscal_year_label": trends.fiscal_label(year) if (year := trends.build_year(snap)) else ""}
 
