@@ -92,7 +92,6 @@ def test_winter_matches_snow_requests_and_summer_waits_for_them(shared):
     assert winter.counts["open"] > summer.counts["open"]
     for view in (summer, winter):
         assert view.counts["met"] + view.counts["unmet"] == view.counts["open"]
-        assert view.result.seconds < 1.0
 
 
 def test_every_suggestion_has_its_reasons_and_every_unmet_request_says_why(shared):
@@ -124,7 +123,6 @@ def test_the_solver_beats_the_greedy_baseline_on_the_demo(shared):
         assert solved.met >= greedy.met and same.met == greedy.met
         assert same.assignments["cost"].sum() <= greedy.assignments["cost"].sum() + 1e-6  # by construction
         assert same.total_distance_m < greedy.total_distance_m  # and measured: less walking
-        assert solved.seconds < 1.0
 
 
 def test_a_district_match_uses_supporters_of_every_district(shared):
