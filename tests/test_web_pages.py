@@ -171,6 +171,28 @@ def test_every_public_district_page_hides_small_counts(site, names):
     assert checked > 0, "the demo should have districts with small gap counts"
 
 
+def test_the_kept_tables_follow_the_viewer_not_whoever_asked_first(site):
+    """The page's aggregate tables are rendered once per build and audience and kept: in districts
+    with small gap counts, the public gets 秘匿 and a coordinator the exact count, whether the
+    public or the coordinator opened the district first."""
+    from karte.domain.access import PUBLIC
+    from karte.services.kartes import district_codes, karte_view
+
+    small = [code for code in district_codes(site.store)
+             if any(g["count"] == SUPPRESSED for g in karte_view(site.store, code, PUBLIC)["gaps"])]
+    assert len(small) >= 2, "the demo should have districts with small gap counts"
+    public, coordinator = client(site), client(site, "coordinator")
+    for code, order in zip(small[-2:], ((public, coordinator), (coordinator, public)), strict=True):
+        pages = {id(c): c.get(f"/districts/{code}").text for c in order}
+        seen = {who: [(m.group(1), m.group(2)) for m in re.finditer(
+            r'<tr><td>([^<]+)</td><td class="n">([^<]*)</td>', pages[id(c)])]
+            for who, c in (("public", public), ("coordinator", coordinator))}
+        hidden = [label for label, count in seen["public"] if count == SUPPRESSED]
+        assert hidden, code
+        exact = dict(seen["coordinator"])
+        assert all(exact[label] not in (SUPPRESSED, "—") for label in hidden), (code, exact)
+
+
 def _names_sent(html: str) -> dict[str, list[str]]:
     """Layer name -> the names (first popup line) of the points the page sends for it."""
     sent = fx.personal_json(html)

@@ -55,7 +55,7 @@ def district_page(request: Request, code: Code, store: StoreDep, access: AccessD
         tables += ["register", "cooperators"]
     return _render(request, "district.html", access, {
         "title": " ".join(filter(None, (page["place"], page["karte"]["district"]["name"]))) + " — 地区カルテ",
-        "code": code, **page,
+        "code": code, **page, "sections": page["once"](lambda: _district_sections(request, page)),
         "csv_tables": [(t, CSV_LABELS[t]) for t in tables],
         "district_links": nav.district_links(request.app, access, code),
         "editions": [(e.value, e.ja) for e in Edition if page["personal"] or not e.personal],
@@ -87,6 +87,20 @@ CSV_LABELS = {"base": "基礎情報", "register_summary": "要支援者の集計
 
 
 # --- shared ---------------------------------------------------------------------------------------
+
+#: The district page's aggregate sections (district_sections.html) and the page data they are drawn from.
+SECTIONS = ("intro", "basics", "gaps", "cooperators", "rest")
+SECTION_DATA = ("karte", "place", "trend", "trend_charts", "projection")
+
+
+def _district_sections(request: Request, page: dict) -> dict:
+    """The district page's aggregate sections as HTML, drawn from the page's aggregates only (the
+    template is not given the viewer's rows, so it cannot show them to the next viewer)."""
+    env = request.app.state.templates.env
+    env.filters.update(FILTERS)
+    module = env.get_template("district_sections.html").make_module({k: page[k] for k in SECTION_DATA})
+    return {name: getattr(module, name) for name in SECTIONS}
+
 
 def _render(request: Request, template: str, access: Access, context: dict) -> HTMLResponse:
     logged_in = not (access.user == PUBLIC.user and access.level == Level.PUBLIC)

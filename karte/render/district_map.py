@@ -249,15 +249,16 @@ def personal_overlay(*, register: list[dict] | None, cooperators: list[dict] | N
     layers, legend = [], []
     if cooperators is not None:
         styles = {"s": {**STYLES["cooperators"], "fillOpacity": 0.9}}
-        layers.append(_overlay_layer(cooperators, LAYER_NAMES["cooperators"], styles, key=lambda r: "s",
-                                     tips={"s": "共助協力者"}, popup=_cooperator_lines))
+        layers.append(_overlay_layer(cooperators, LAYER_NAMES["cooperators"], styles,
+                                     keys=["s"] * len(cooperators), tips={"s": "共助協力者"},
+                                     popup=lambda i: _cooperator_lines(cooperators[i])))
         legend.append(_legend("cooperators", "共助協力者（星）"))
     if register is not None:
         styles = register_styles(fillOpacity=0.9)
-        keyed = [{**r, "_gaps": gap_summary(r)} for r in register]  # once per person
-        layer = _overlay_layer(keyed, LAYER_NAMES["register"], styles, key=lambda r: r["_gaps"][0],
+        summaries = [gap_summary(r) for r in register]  # once per person: colour and popup agree
+        layer = _overlay_layer(register, LAYER_NAMES["register"], styles, keys=[k for k, _ in summaries],
                                tips={k: f"要支援者: {label}" for k, _, label in GAP_STYLE},
-                               popup=_person_lines)
+                               popup=lambda i: _person_lines(register[i], summaries[i][1]))
         layers.append(layer)
         shown = {f["properties"]["k"] for f in layer["geojson"]["features"]}
         legend += [({**styles[k], "fillOpacity": 1}, f"要支援者: {label}")
@@ -269,14 +270,16 @@ def personal_overlay(*, register: list[dict] | None, cooperators: list[dict] | N
 _TO_WGS84 = Transformer.from_crs(crs.METRIC, crs.WGS84, always_xy=True)
 
 
-def _overlay_layer(rows: list[dict], name: str, styles: dict, *, key, tips: dict, popup) -> dict:
-    located = [r for r in rows if not _missing(r.get("x")) and not _missing(r.get("y"))]
-    lon, lat = _TO_WGS84.transform([r["x"] for r in located], [r["y"] for r in located])
+def _overlay_layer(rows: list[dict], name: str, styles: dict, *, keys: list[str], tips: dict, popup) -> dict:
+    """One layer of :func:`personal_overlay`: the located rows as GeoJSON points, ``keys[i]`` the
+    style of ``rows[i]``, ``popup(i)`` its lines."""
+    located = [i for i, r in enumerate(rows) if not _missing(r.get("x")) and not _missing(r.get("y"))]
+    lon, lat = _TO_WGS84.transform([rows[i]["x"] for i in located], [rows[i]["y"] for i in located])
     features = [
         {"type": "Feature",
          "geometry": {"type": "Point", "coordinates": [round(x, DECIMALS), round(y, DECIMALS)]},
-         "properties": {"k": key(r), "popup": popup(r)}}
-        for r, x, y in zip(located, lon, lat, strict=True)
+         "properties": {"k": keys[i], "popup": popup(i)}}
+        for i, x, y in zip(located, lon, lat, strict=True)
     ]
     return {"name": name, "styles": styles, "tips": tips,
             "geojson": {"type": "FeatureCollection", "features": features}}
@@ -296,8 +299,7 @@ def _cooperator_lines(r) -> list[str]:
     return lines
 
 
-def _person_lines(r) -> list[str]:
-    found = r["_gaps"][1]
+def _person_lines(r, found: list[str]) -> list[str]:
     plan = r.get("plan_status")
     lines = [_text(r.get("name")), short_address(r.get("address"))]
     if plan in PLAN_STATUS_JA:  # StrEnum keys: looked up by value

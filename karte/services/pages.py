@@ -11,6 +11,8 @@ not a folium render.
 
 from __future__ import annotations
 
+import functools
+
 import geopandas as gpd
 import pandas as pd
 
@@ -203,7 +205,10 @@ def district_page(store: Store, code: str, access: Access, *, max_small: int, ba
     return {"karte": karte, "place": place.get("name") or "", "map": parts, "personal": personal,
             "people": people, "roster": roster,
             "overlay": overlay, "trend": trend, "trend_charts": charts, "projection": projection,
-            "season": season_note(snap.params, season())}
+            "season": season_note(snap.params, season()),
+            # the aggregate sections (all but the viewer's rows and the day's season note) are the
+            # same for every viewer of one audience: ``once(render)`` renders them once per build
+            "once": functools.partial(snap.memo, ("page:sections", code, audience, municipality, max_small))}
 
 
 def _people_rows(register: list[dict]) -> list[dict]:
@@ -211,7 +216,7 @@ def _people_rows(register: list[dict]) -> list[dict]:
     for r in sorted(register, key=lambda r: (str(r.get("kana") or ""), str(r["person_id"]))):
         key, labels = gap_summary(r)
         out.append({"name": r["name"], "address": short_address(r.get("address")), "gap": GAP_LABEL[key],
-                    "gap_key": key, "gaps": labels})
+                    "gap_key": key, "gaps": labels, "gap_text": "、".join(labels) or "なし"})
     return out
 
 
