@@ -22,6 +22,7 @@ before any route runs, so no forged ``Host`` reaches a link.
 from __future__ import annotations
 
 import base64
+import gc
 import hashlib
 import logging
 import re
@@ -33,6 +34,7 @@ from urllib.parse import urlsplit
 
 import anyio
 import jinja2
+import orjson
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -202,15 +204,23 @@ def _nonced(html, nonce: str) -> Markup:
     return Markup(_with_nonce(str(html or ""), nonce))
 
 
+def _json_text(value, **_) -> str:
+    """``tojson``'s encoder: numpy numbers as numbers (as the json module writes a numpy float),
+    NaN as null (the json module's NaN is no JSON: the browser's JSON.parse refuses it)."""
+    return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+
+
 def _templates() -> Jinja2Templates:
     # the templates ship with the code: no stat() of every template file on every page
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True,
                              extensions=[ScriptNonces], auto_reload=False)
     env.globals["csp_nonce"] = _csp_nonce
     env.filters["nonced"] = _nonced
-    # JSON in pages (the personal map layers) as UTF-8 letters, not six-byte \u escapes; Jinja
-    # still escapes <, >, & and ' so nothing can close the <script> it sits in
-    env.policies["json.dumps_kwargs"] = {"ensure_ascii": False, "separators": (",", ":")}
+    # JSON in pages (the personal map layers) by orjson: compact, UTF-8 letters rather than six-byte
+    # \u escapes, in a tenth of the json module's time; Jinja's tojson still escapes <, >, & and '
+    # so nothing can close the <script> it sits in
+    env.policies["json.dumps_function"] = _json_text
+    env.policies["json.dumps_kwargs"] = {}
     return Jinja2Templates(env=env)
 
 
@@ -281,12 +291,19 @@ class SecurityHeaders:
 
 
 def _warm(store: Store) -> None:
+    """Load the build snapshot before the first request asks, then move every object alive now
+    (the snapshot's frames, the modules) out of the garbage collector's reach (``gc.freeze``):
+    a full collection otherwise walks those few hundred thousand objects again, stopping every
+    request for about 50–100 ms a few times a minute under load. Frozen objects are still freed
+    by reference counting; only cycles among them stay until the process ends."""
     try:
         if store.exists():  # a store of several municipalities: the one the pages open on
             names = municipalities(store)
             current(scoped(store, next(iter(names)) if len(names) > 1 else None)).coverage()
     except Exception as exc:  # a cold cache is no failure: the first request computes it
         log.warning("warm-up skipped: %s", type(exc).__name__)
+    gc.collect()
+    gc.freeze()
 
 
 __all__ = ["WebSettings", "create_app"]
