@@ -42,3 +42,22 @@ def test_a_council_tile_server_replaces_gsi(app_for):
         html = c.get(path).text
         assert "tiles.example.lg.jp" in html and "青森市 地図タイル" in html, path
         assert "cyberjapandata.gsi.go.jp" not in html, path
+
+
+def test_the_warm_up_freezes_what_it_loaded(demo):
+    """After the server's warm-up (the snapshot loaded), the objects alive are out of the garbage
+    collector's reach: a full collection no longer walks the snapshot (in a child process, so
+    this test's process is left as it was)."""
+    import subprocess
+    import sys
+
+    script = ("import gc, sys\n"
+              "from api.app import _warm\n"
+              "from karte.store import GeoPackageStore\n"
+              "before = gc.get_freeze_count()\n"
+              "_warm(GeoPackageStore(sys.argv[1]))\n"
+              "print(before, gc.get_freeze_count(), len(gc.get_objects()))\n")
+    out = subprocess.run([sys.executable, "-c", script, str(demo[1] / "karte.gpkg")],
+                         capture_output=True, text=True, timeout=300, check=True).stdout.split()
+    before, frozen, tracked = map(int, out)
+    assert before == 0 and frozen > 100_000 and tracked < frozen / 10
