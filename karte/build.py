@@ -39,6 +39,7 @@ from karte.domain.history import HistoryLayer
 from karte.domain.layers import MUNICIPALITY, Layer
 from karte.domain.schema import AGE_BANDS
 from karte.render.overview import write_overview
+from karte.services import suppression
 from karte.settings import get_settings
 from karte.store.base import Store
 
@@ -329,7 +330,13 @@ def _finish(store, base: Base, register, cooperators, services, steps: Steps, *,
     with steps("coverage"):
         # the salon coverage of this build, analysed once and kept in the store (karte.snapshot):
         # pages and sheets of every process read it instead of analysing again
-        snapshot.current(store).coverage()
+        snap = snapshot.current(store)
+        snap.coverage()
+    with steps("kept"):
+        # and the other products every process would otherwise derive first: the gap counts per
+        # district (no persons) and the suppression plan at the configured threshold
+        snap.gaps_at_hand()
+        suppression.plan(snap, get_settings().suppress_max)
     return BuildResult(store, kartes, stats, city, base, steps.timings, fiscal_year=int(fiscal_year))
 
 

@@ -33,6 +33,13 @@ parameters, gives another key, so a kept coverage is used for exactly the inputs
 from; writing it changes no stamp (the layer is no snapshot layer). Other products derived once
 per build (a suppression plan) are kept the same way, keyed by the stamp (:meth:`Snapshot.kept`,
 :data:`PRODUCTS_LAYER`).
+
+**The gap analysis runs when first needed** (:meth:`Snapshot._analysed`), on the frames the
+snapshot read at its stamp: person flags and supporter load need it, the district counts
+(:attr:`Snapshot.district_gaps`, the city's row included) are a kept product of the build
+(:data:`DISTRICT_GAPS_PRODUCT`: counts and rates per district, no persons, as the kartes layer
+holds its counts), so a cold process that prints one public sheet or page analyses nobody. The
+person-level results stay in the process's memory only.
 """
 
 from __future__ import annotations
@@ -86,6 +93,9 @@ COVERAGE_LAYER = "coverage_analysis"
 COVERAGE_VERSION = 1
 #: The store layer that keeps what :meth:`Snapshot.kept` derived once per build (JSON text).
 PRODUCTS_LAYER = "build_products"
+#: The product (:meth:`Snapshot.kept`) that keeps :attr:`Snapshot.district_gaps`: raise its
+#: version when the gap analysis changes its results.
+DISTRICT_GAPS_PRODUCT = "district-gaps:v1"
 
 _log = logging.getLogger(__name__)
 
@@ -113,12 +123,6 @@ class Snapshot:
     emergency_sites: gpd.GeoDataFrame
     #: counting salons (held at least ``params.min_salon_per_month``)
     salons: gpd.GeoDataFrame
-    #: evacuation-support gap counts and rates per district, plus a ``"city"`` row (no persons)
-    district_gaps: pd.DataFrame
-    #: per cooperator_id: ``load`` (persons assigned), ``capacity``, ``spare``, ``overloaded``
-    supporter_load: pd.DataFrame
-    #: what the analyses derived per person, indexed by person_id (personal: join, never list)
-    _person_flags: pd.DataFrame
     #: the register and roster as the trusted pipeline read them: for the analyses only
     _register: gpd.GeoDataFrame = field(repr=False)
     _cooperators: gpd.GeoDataFrame = field(repr=False)
@@ -126,6 +130,8 @@ class Snapshot:
     _plan_status: dict[tuple, str] = field(default_factory=dict, repr=False)
     #: the disaster-mode rows (``disaster_modes``), as the trusted pipeline read them
     disaster_modes: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+    #: the evacuation-support gap analysis of every person, run when first needed (:meth:`_analysed`)
+    _gaps: GapAnalysis | None = field(default=None, repr=False)
     _coverage: tuple[dict[str, Coverage], dict] | None = field(default=None, repr=False)
     #: where the coverage is kept between processes (None: in this process only)
     _kept: Kept | None = field(default=None, repr=False)
@@ -137,7 +143,8 @@ class Snapshot:
 
     @classmethod
     def load(cls, store: Store, *, stamp: str, params: AnalysisParams | None = None) -> Snapshot:
-        """Read the store's build (as its trusted user) and run the gap analysis."""
+        """Read the store's build (as its trusted user). The gap analysis runs when first asked
+        for (:meth:`_analysed`), on these frames: what a snapshot holds is read here, at one stamp."""
         params = params or AnalysisParams()
         table = store.read(Layer.KARTES)
         kartes = {code: json.loads(raw) for code, raw in zip(table["district_code"], table["karte_json"],
@@ -154,13 +161,10 @@ class Snapshot:
         register = with_plan_status(register, plan_status)
         if imported is not None and plan_status:
             _recount_plans(kartes, register, imported)
-        person_gaps, district_gaps, load = evacuation_gaps(register, cooperators, shelters, sites,
-                                                           districts, params=params)
         return cls(
             stamp=stamp, location=store.location, params=params, meta=store.meta(), kartes=kartes,
             districts=districts, small_areas=store.read(Layer.SMALL_AREAS), services=services,
             shelters=shelters, emergency_sites=sites, salons=counting_salons(services, params),
-            district_gaps=district_gaps, supporter_load=load, _person_flags=_person_flags(person_gaps),
             _register=register, _cooperators=cooperators, _plan_status=plan_status,
             disaster_modes=store.read(MODES) if MODES in present else pd.DataFrame())
 
@@ -177,6 +181,45 @@ class Snapshot:
         return self.kartes[code]["district"]["name"]
 
     # -- analyses ------------------------------------------------------------------------------
+
+    @property
+    def district_gaps(self) -> pd.DataFrame:
+        """Evacuation-support gap counts and rates per district, plus a ``"city"`` row (no
+        persons): kept in the store for this build (:meth:`kept`), so a process that prints one
+        public sheet or page reads the city's figures instead of analysing every person."""
+        return self._district_gaps()
+
+    def _district_gaps(self) -> pd.DataFrame:
+        """Decoded from the store when this build's counts are kept there, else the analysis's
+        (then kept for the next process)."""
+        return self.kept(DISTRICT_GAPS_PRODUCT, lambda: self._analysed().district_gaps,
+                         encode=frame_text, decode=frame_of_text)
+
+    def gaps_at_hand(self, *, persons: bool = False) -> None:
+        """Have :attr:`district_gaps` (with ``persons``, every person's gaps too) at hand now: a
+        batch asks before it forks its workers, which then inherit them instead of each reading
+        or analysing them again."""
+        if persons:
+            self._analysed()
+        self._district_gaps()
+
+    @property
+    def supporter_load(self) -> pd.DataFrame:
+        """Per cooperator_id: ``load`` (persons assigned), ``capacity``, ``spare``, ``overloaded``."""
+        return self._analysed().supporter_load
+
+    def _analysed(self) -> GapAnalysis:
+        """The gap analysis of every person, run once on the snapshot's own frames when first
+        needed (person flags, supporter load, or district counts not kept in the store yet).
+        Personal: it stays in this process's memory."""
+        with self._lock:
+            if self._gaps is None:
+                person_gaps, district_gaps, load = evacuation_gaps(
+                    self._register, self._cooperators, self.shelters, self.emergency_sites, self.districts,
+                    params=self.params)
+                self._gaps = GapAnalysis(district_gaps=district_gaps, supporter_load=load,
+                                         person_flags=_person_flags(person_gaps))
+            return self._gaps
 
     def coverage(self, mapper: CoverageMapper | None = None) -> tuple[dict[str, Coverage], dict]:
         """(salon coverage of every district, the city's shares), computed once per build: read
@@ -221,13 +264,13 @@ class Snapshot:
         unknown id): one boolean per gap kind, ``gaps``, ``at_risk``, ``gap_kinds`` (the kinds
         joined by ``;``), ``needs_care``, ``supporter_m`` and ``shelter_m`` (walking metres,
         whole). Call it with the ids of rows the viewer was given by the store."""
-        return self._person_flags.reindex(pd.Index([str(p) for p in person_ids]))
+        return self._analysed().person_flags.reindex(pd.Index([str(p) for p in person_ids]))
 
     def person_flag(self, person_id) -> dict:
         """:meth:`person_flags` of one person as a dict (empty for an unknown id)."""
         with self._lock:
             if "_flag_records" not in self._memo:
-                table = self._person_flags
+                table = self._analysed().person_flags
                 columns = {c: table[c].tolist() for c in table.columns}
                 self._memo["_flag_records"] = {
                     pid: {c: columns[c][i] for c in columns} for i, pid in enumerate(table.index)}
@@ -410,6 +453,36 @@ class Snapshot:
         out["district_code"] = locate_points(points, self.districts, "district_code").to_numpy()
         cols = [key] + [c for c in out.columns if c not in (key, out.geometry.name)]
         return geometry_last(out[[*cols, out.geometry.name]])
+
+
+@dataclass(frozen=True)
+class GapAnalysis:
+    """What :func:`karte.analysis.evacuation_gaps` derived from one snapshot."""
+
+    #: counts and rates per district and the ``"city"`` row (no persons)
+    district_gaps: pd.DataFrame
+    #: per cooperator_id (:attr:`Snapshot.supporter_load`)
+    supporter_load: pd.DataFrame
+    #: what the analyses derived per person, indexed by person_id (personal: join, never list)
+    person_flags: pd.DataFrame
+
+
+def frame_text(frame: pd.DataFrame) -> str:
+    """``frame`` (numbers and text, a named index) as JSON text that :func:`frame_of_text` gives
+    back equal, values and dtypes (floats by their shortest exact repr; NaN as null)."""
+    columns = {str(c): [None if _missing(v) else v for v in frame[c].tolist()] for c in frame.columns}
+    return json.dumps({"index": frame.index.tolist(), "index_name": frame.index.name,
+                       "columns": columns, "dtypes": {str(c): str(t) for c, t in frame.dtypes.items()}},
+                      ensure_ascii=False, allow_nan=False)
+
+
+def frame_of_text(text: str) -> pd.DataFrame:
+    """The frame :func:`frame_text` wrote."""
+    data = json.loads(text)
+    frame = pd.DataFrame({c: pd.Series(v, dtype=object) for c, v in data["columns"].items()})
+    frame = frame.astype(data["dtypes"])
+    frame.index = pd.Index(data["index"], name=data["index_name"])
+    return frame
 
 
 def _person_flags(gaps: pd.DataFrame) -> pd.DataFrame:

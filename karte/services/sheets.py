@@ -242,6 +242,7 @@ def print_sheets(store: Store, codes: list[str] | None, *, out: Path,
     workers = max(1, min(workers, os.cpu_count() or 1))
     if len(codes) == 1 and snap.has_coverage():
         workers = 1
+    snap.gaps_at_hand(persons=edition.personal)  # before the workers are forked: once, here
     with _pool(snap, workers) as pool:
         # the store is read as the viewer (and the reads logged) while the workers analyse
         rows: dict[str, PersonalRows] = {}
