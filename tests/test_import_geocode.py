@@ -41,6 +41,8 @@ def test_town_point_is_the_shipped_point():
 @pytest.mark.parametrize(("address", "message"), [
     ("青森市浜田9丁目1", "見つかりません"),     # 浜田 has no 9丁目: not 大字浜田
     ("青森市存在しない町1-2", "見つかりません"),
+    ("青森市新町十十丁目1", "見つかりません"),  # no number: a problem of its row, not a crash
+    ("青森市新町二三十番地", "見つかりません"),
     ("弘前市本町1", "青森市以外"),
     ("青森県弘前市本町1", "青森市以外"),
     ("東京都新宿区西新宿2-8-1", "青森市以外"),

@@ -57,12 +57,21 @@ class Geocoder(Protocol):
         """Locate ``address`` or raise :class:`~karte.importing.values.ValueProblem`."""
 
 
-def kanji_number(text: str) -> int:
-    """一 -> 1, 十二 -> 12, 二十三 -> 23 (the numerals of 丁目 and 番地)."""
-    if "十" not in text:
-        return int("".join(str(_KANJI_DIGITS[c]) for c in text))
-    tens, _, ones = text.partition("十")
-    return (_KANJI_DIGITS[tens] if tens else 1) * 10 + (_KANJI_DIGITS[ones] if ones else 0)
+def kanji_number(text: str) -> int | None:
+    """一 -> 1, 十二 -> 12, 二十三 -> 23 (the numerals of 丁目 and 番地); None for a run of
+    numerals that is no number written this way (十十, 二三十): the address keeps it as written."""
+    try:
+        if "十" not in text:
+            return int("".join(str(_KANJI_DIGITS[c]) for c in text))
+        tens, _, ones = text.partition("十")
+        return (_KANJI_DIGITS[tens] if tens else 1) * 10 + (_KANJI_DIGITS[ones] if ones else 0)
+    except KeyError:
+        return None
+
+
+def _numeral(m: re.Match) -> str:
+    number = kanji_number(m.group(1))
+    return m.group(0) if number is None else f"{number}{m.group(2)}"
 
 
 def normalise_address(address: str) -> str:
@@ -89,11 +98,15 @@ def match_key(address: str) -> str:
 
 def _match_key(s: str) -> str:
     """:func:`match_key` of an address already normalised (:func:`normalise_address`)."""
-    s = _KANJI_NUMBER.sub(lambda m: f"{kanji_number(m.group(1))}{m.group(2)}", s)
+    # each rewrite runs only on a text holding the characters its pattern needs (most do not)
+    if "丁目" in s or "番" in s or "号" in s:
+        s = _KANJI_NUMBER.sub(_numeral, s)
     s = s.replace("ヶ", "ケ").replace("ヵ", "ケ")
     s = s.removeprefix(PREFECTURE).removeprefix(CITY)
-    s = _BANCHI.sub(r"\1-\2", s)          # 3番地7 / 3番7号 / 3番地の7 / 3の7 -> 3-7
-    s = _BANCHI_END.sub(r"\1", s)          # 12番地 -> 12
+    if "番" in s or "の" in s:
+        s = _BANCHI.sub(r"\1-\2", s)      # 3番地7 / 3番7号 / 3番地の7 / 3の7 -> 3-7
+    if s.endswith(("番", "番地")):        # no newline is left for $ to stop before
+        s = _BANCHI_END.sub(r"\1", s)      # 12番地 -> 12
     return s.replace("大字", "")
 
 
@@ -155,7 +168,7 @@ class TownGeocoder:
         if not key:
             raise ValueProblem("住所が空です", "empty address")
         _check_city(normal)
-        chome = _CHOME_DASH.sub(r"\1\2丁目", key, count=1)
+        chome = _CHOME_DASH.sub(r"\1\2丁目", key, count=1) if "-" in key else key
         found = self._town(key)
         other = self._town(chome) if chome != key else None
         if other is not None and (found is None or len(other[0]) > len(found[0])):

@@ -309,16 +309,17 @@ class _Probe(Row):
     """A row of a part's cells only, that keeps what the part records (the cells it read, its
     problems and warnings) as events to be replayed on the real rows holding those cells."""
 
-    def __init__(self, match: HeaderMatch, kind: str, texts: dict[str, str]):
-        # not Row.__init__: no number, cells or findings (a probe is made per distinct value)
-        self.match, self.kind, self.texts = match, kind, texts
+    def __init__(self, match: HeaderMatch, kind: str, index: dict[str, int], key: tuple[str, ...]):
+        # not Row.__init__: no number, cells or findings (a probe is made per distinct value);
+        # the cells are the key itself, reached through the part's field -> position map
+        self.match, self.kind, self.index, self.key = match, kind, index, key
         self._table = None
         self.events: list[tuple] = []
         self.loud = False                # recorded a problem or a warning
 
     def text(self, field: str) -> str:
         self.events.append((Row.text, field))
-        return self.texts[field]        # KeyError: the part reads a field it does not declare
+        return self.key[self.index[field]]   # KeyError: the part reads a field it does not declare
 
     def error(self, field: str | None, ja: str, en: str) -> None:
         self.events.append((Row.error, field, ja, en))
@@ -376,7 +377,8 @@ def read_parts(columns: Columns, parts: list[Part], ctx: object) -> PartsRead:
         keys = texts[0] if len(texts) == 1 else list(zip(*texts, strict=True))
         if not every:
             keys = [keys[i] for i in positions]
-        memo = {key: _run(part, columns, key if len(texts) > 1 else (key,), ctx) for key in set(keys)}
+        index = {f: n for n, f in enumerate(part.fields)}
+        memo = {key: _run(part, columns, index, key if len(texts) > 1 else (key,), ctx) for key in set(keys)}
         loud = {key for key, found in memo.items() if found.loud}
         if loud:
             attention.update(j for j, key in enumerate(keys) if key in loud)
@@ -411,10 +413,8 @@ def read_parts(columns: Columns, parts: list[Part], ctx: object) -> PartsRead:
     return PartsRead(columns, kept, values, rows)
 
 
-def _run(part: Part, columns: Columns, key: tuple[str, ...], ctx: object) -> _Outcome:
-    fields = part.fields
-    texts = {fields[0]: key[0]} if len(fields) == 1 else dict(zip(fields, key, strict=True))
-    probe = _Probe(columns.match, columns.kind, texts)
+def _run(part: Part, columns: Columns, index: dict[str, int], key: tuple[str, ...], ctx: object) -> _Outcome:
+    probe = _Probe(columns.match, columns.kind, index, key)
     try:
         value, raised = part.read(probe, ctx), None
     except ValueProblem as exc:
