@@ -11,7 +11,8 @@ from a CDN; the OpenAPI reference page (``/api/docs``) is rendered without Swagg
 Every answer passes :class:`SecurityHeaders`: ``Content-Security-Policy`` (scripts only from the
 app itself or carrying this answer's nonce, no plug-ins, no framing by other sites),
 ``X-Content-Type-Options``, ``Referrer-Policy``, ``X-Frame-Options``, and ``Cache-Control:
-no-store`` on everything but the static files (``private, no-store`` for a logged-in user). The
+no-store`` on everything but the static files and the build-versioned map scripts (``/maps/``,
+whose route says how long they keep; ``private, no-store`` for a logged-in user). The
 nonce reaches the pages without their templates naming it: the template loader adds it to every
 ``<script`` tag written in a template file (:class:`ScriptNonces`), and ``base.html`` adds it to
 folium's own inline scripts (the ``nonced`` filter); a script that arrives in data (escaped, so
@@ -268,7 +269,9 @@ class SecurityHeaders:
             return await self.app(scope, receive, send)
         nonce = secrets.token_urlsafe(18)
         scope.setdefault("state", {})["csp_nonce"] = nonce
-        static = scope.get("path", "").startswith("/static/")
+        path = scope.get("path", "")
+        static = path.startswith("/static/")
+        versioned = path.startswith("/maps/")  # a build's map scripts: their routes say how long to keep
         headers = dict(scope.get("headers") or [])
         personal = b"authorization" in headers or b"karte_session=" in headers.get(b"cookie", b"")
         extra = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"same-origin"),
@@ -276,6 +279,8 @@ class SecurityHeaders:
                  (b"content-security-policy", self.policy.replace("{nonce}", nonce).encode())]
         if static:
             extra.append((b"cache-control", b"public, max-age=3600"))
+        elif versioned:
+            extra.append((b"vary", b"Authorization, Cookie"))
         else:
             extra += [(b"cache-control", b"private, no-store" if personal else b"no-store"),
                       (b"vary", b"Authorization, Cookie")]
@@ -299,7 +304,9 @@ def _warm(store: Store) -> None:
     try:
         if store.exists():  # a store of several municipalities: the one the pages open on
             names = municipalities(store)
-            current(scoped(store, next(iter(names)) if len(names) > 1 else None)).coverage()
+            snap = current(scoped(store, next(iter(names)) if len(names) > 1 else None))
+            snap.coverage()
+            snap.gaps_at_hand(persons=True)  # the first personal page would analyse every person
     except Exception as exc:  # a cold cache is no failure: the first request computes it
         log.warning("warm-up skipped: %s", type(exc).__name__)
     gc.collect()

@@ -11,8 +11,9 @@ that compresses). The load comes from ``wrk`` (Debian's, installed by ``scripts/
 load generator that leaves the server's core alone) when it is on the PATH, else from httpx's async
 client (Python: it competes for the CPU, so figures are lower). The first request of each URL
 (cold caches) is timed separately. Measured:
-the public and the coordinator's district page, the district GeoJSON (the district polygon and
-the salon-coverage layer), the city page; the outreach page's size. The coordinator's page (the
+the public and the coordinator's district page, the district map's script (served apart from
+the page, fetched once per build: the browser keeps it), the district GeoJSON (the district
+polygon and the salon-coverage layer), the city page; the outreach page's size. The coordinator's page (the
 same district, with its personal tables and map layers read from the store as the coordinator and
 logged) is printed beside the public one with the throughput ratio between them: the two are
 measured in the same run against the same server. The load average is printed before and after.
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gzip
+import html
 import json
 import os
 import re
@@ -82,6 +84,10 @@ async def _run(base: str, args) -> None:
               ("district GeoJSON: districts", f"/api/districts/{DISTRICT}/layers/districts.geojson"),
               ("district GeoJSON: coverage", f"/api/districts/{DISTRICT}/layers/coverage.geojson"),
               ("city page (public)", "/")]
+    async with httpx.AsyncClient(base_url=base, timeout=120) as client:
+        page = (await client.get(f"/districts/{DISTRICT}")).text
+    script = html.unescape(re.search(r'src="(/maps/[^"]+)"', page).group(1))  # the page names its version
+    public.insert(1, ("district map script (public)", script))
     cookies = await _login(base)
     private = [("district page (coordinator)", f"/districts/{DISTRICT}")]
     tool = "wrk, 1 thread" if shutil.which("wrk") else "httpx (no wrk on the PATH)"

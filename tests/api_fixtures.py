@@ -25,6 +25,7 @@ that writes on purpose makes its own app over :func:`copy_demo`. In a test modul
 from __future__ import annotations
 
 import contextlib
+import html
 import json
 import re
 import sqlite3
@@ -163,6 +164,18 @@ def personal_json(html: str) -> dict | None:
     found = PERSONAL_JSON.findall(html)
     assert len(found) <= 1, "one karte-personal element at most"
     return json.loads(found[0]) if found else None
+
+
+#: A page's map script, served apart from the page (``/maps/…``) so that the browser keeps it.
+MAP_SCRIPT = re.compile(r'<script[^>]* src="(/maps/[^"]+)"')
+
+
+def with_map(client, page: str) -> str:
+    """``page`` with the text of the map scripts it loads appended, as the browser has them: what
+    the map shows is part of what the page shows."""
+    scripts = [client.get(html.unescape(url)) for url in MAP_SCRIPT.findall(page)]
+    assert all(r.status_code == 200 for r in scripts), [r.status_code for r in scripts]
+    return page + "".join(f"\n<script>{r.text}</script>" for r in scripts)
 
 
 _U_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")

@@ -330,3 +330,31 @@ def test_the_class_check_fails_colorbrewers_five_class_ramps():
     swapped = list(overview.PALETTE)
     swapped[1], swapped[2] = swapped[2], swapped[1]
     assert not all(a > b for a, b in itertools.pairwise(_lightness(swapped, "greyscale")))
+
+
+def test_a_map_drawn_twice_is_the_same_text_and_another_map_is_not():
+    """folium names each element with a random id; the parts name them from the map itself, so
+    a server process that draws the same map (another worker, a restart) sends the same script
+    the page names, and a browser may keep it by its version."""
+    import re
+
+    import geopandas as gpd
+    from shapely.geometry import Point, box
+
+    metric = "EPSG:6678"
+
+    def draw(name: str) -> webmap.MapParts:
+        district = gpd.GeoDataFrame({"district_name": [name]}, geometry=[box(0, 0, 2000, 1000)], crs=metric)
+        shelters = gpd.GeoDataFrame({"name": ["避難所"], "welfare": [True]}, geometry=[Point(500, 500)],
+                                    crs=metric)
+        points = gpd.GeoDataFrame({"name": [], "kind": []}, geometry=[], crs=metric)
+        return webmap.map_parts(dm.district_map(district=district, catchments=points.iloc[:0],
+                                                coverage=points.iloc[:0], services=points, shelters=shelters,
+                                                asset_base="assets", basemap="none"))
+
+    first, again, other = draw("テスト地区"), draw("テスト地区"), draw("べつの地区")
+    assert first == again and len(first.version) == 16
+    assert not re.search(r"[0-9a-f]{32}", first.header + first.html + first.script)  # no random id left
+    assert f'id="{first.map_id}"' in first.html and first.map_id in first.script
+    assert first.control_id and first.control_id in first.script
+    assert other.map_id != first.map_id and other.version != first.version

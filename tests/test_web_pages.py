@@ -27,7 +27,7 @@ pytestmark = pytest.mark.slow
 #: The only absolute URLs a page may hold: the GSI tile template and its attribution link.
 ALLOWED_URLS = {"https://cyberjapandata.gsi.go.jp/xyz/pale/{z}/{x}/{y}.png",
                 "https://maps.gsi.go.jp/development/ichiran.html"}
-#: Page-size budget (bytes, uncompressed HTML with the map's data inline).
+#: Page-size budget (bytes, uncompressed HTML; the district map's script comes apart, the city map inline).
 BUDGET = 300_000
 
 
@@ -107,7 +107,7 @@ def test_no_basemap_means_no_url_at_all(demo, tmp_path):
     for role in ("anonymous", "coordinator"):  # the public map and the logged-in one
         c = client(web, role)
         for path in ("/", f"/districts/{OWN}"):
-            html = c.get(path).text
+            html = fx.with_map(c, c.get(path).text)
             assert absolute_urls(html) == set(), (role, path)
             assert "地理院タイル" not in html and "L.tileLayer" not in html
 
@@ -127,9 +127,10 @@ def test_district_page_public(site, names):
     from karte.domain.access import PUBLIC
     from karte.services.kartes import karte_view
 
-    r = client(site).get(f"/districts/{OWN}")
+    c = client(site)
+    r = c.get(f"/districts/{OWN}")
     assert r.status_code == 200
-    html = r.text
+    html = fx.with_map(c, r.text)
     for text in ("地区カルテ", "基礎情報（市全体との比較）", "避難支援の空白", "共助協力者", "共助サービス",
                  "指定避難所", "地区の境界", "サロンの徒歩圏", "徒歩圏外の高齢者がいる区域",
                  f"/districts/{OWN}/sheet.pdf?edition=public", f"/api/districts/{OWN}/tables/base.csv",
@@ -169,6 +170,29 @@ def test_every_public_district_page_hides_small_counts(site, names):
             assert row.group(1) == SUPPRESSED and row.group(2) == "—"
         checked += 1
     assert checked > 0, "the demo should have districts with small gap counts"
+
+
+def test_the_district_map_script_is_kept_by_the_browser_for_the_build(site):
+    """The district map's script comes apart from the page: asked for with the version the page
+    names, the browser keeps it (any cache for the public's suppressed map, the browser only for a
+    logged-in viewer's); asked for with another version (an old page after a rebuild) it is sent
+    but not kept. Its map is the page's (the page's map id), and an unknown district is a 404."""
+    import html as html_text
+
+    for role, scope in (("anonymous", "public"), ("coordinator", "private")):
+        c = client(site, role)
+        page = c.get(f"/districts/{OWN}").text
+        [url] = [html_text.unescape(u) for u in fx.MAP_SCRIPT.findall(page)]
+        r = c.get(url)
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/javascript")
+        assert r.headers["cache-control"] == f"{scope}, max-age=31536000, immutable", role
+        assert "Cookie" in r.headers["vary"]
+        map_id = re.search(r'class="folium-map" id="([^"]+)"', page).group(1)
+        assert f'document.getElementById("{map_id}")' in r.text or f'"{map_id}"' in r.text
+        stale = c.get(re.sub(r"v=[0-9a-f]+", "v=0000", url))
+        assert stale.headers["cache-control"] == "no-store" and stale.text == r.text
+        assert fx.personal_json(r.text) is None and "karte-personal" not in r.text
+    assert client(site).get("/maps/districts/NOPE.js").status_code == 404
 
 
 def test_the_kept_tables_follow_the_viewer_not_whoever_asked_first(site):

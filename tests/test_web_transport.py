@@ -39,7 +39,7 @@ def test_a_council_tile_server_replaces_gsi(app_for):
     url = "https://tiles.example.lg.jp/{z}/{x}/{y}.png"
     c = TestClient(app_for(tile_url=url, tile_attribution="青森市 地図タイル"))
     for path in ("/", f"/districts/{fx.OWN}"):
-        html = c.get(path).text
+        html = fx.with_map(c, c.get(path).text)
         assert "tiles.example.lg.jp" in html and "青森市 地図タイル" in html, path
         assert "cyberjapandata.gsi.go.jp" not in html, path
 

@@ -15,10 +15,18 @@ from urllib.parse import urlencode
 
 import pandas as pd
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api import nav
-from api.deps import MUNICIPALITY_COOKIE, MUNICIPALITY_PARAM, AccessDep, SettingsDep, StoreDep, csrf_token
+from api.deps import (
+    MUNICIPALITY_COOKIE,
+    MUNICIPALITY_PARAM,
+    AccessDep,
+    SettingsDep,
+    StoreDep,
+    csrf_token,
+    municipality_in_view,
+)
 from api.errors import ApiError
 from karte.domain.access import LEVEL_JA, PUBLIC, SUPPRESSED, Access, Level
 from karte.domain.schema import Edition
@@ -53,13 +61,28 @@ def district_page(request: Request, code: Code, store: StoreDep, access: AccessD
     tables = ["base", "register_summary", "cooperator_summary", "services", "shelters"]
     if page["personal"]:
         tables += ["register", "cooperators"]
+    m = municipality_in_view(request, access)
+    script = {"v": page["map"].version, **({MUNICIPALITY_PARAM: m} if m else {})}
     return _render(request, "district.html", access, {
         "title": " ".join(filter(None, (page["place"], page["karte"]["district"]["name"]))) + " — 地区カルテ",
         "code": code, **page, "sections": page["once"](lambda: _district_sections(request, page)),
+        "map_src": f"/maps/districts/{code}.js?{urlencode(script)}",
         "csv_tables": [(t, CSV_LABELS[t]) for t in tables],
         "district_links": nav.district_links(request.app, access, code),
         "editions": [(e.value, e.ja) for e in Edition if page["personal"] or not e.personal],
     })
+
+
+@router.get("/maps/districts/{code}.js", name="district_map_script")
+def district_map_script(code: Code, store: StoreDep, access: AccessDep, settings: SettingsDep, v: str = ""):
+    """The district page's map (drawn once per build and audience), apart from the page so that
+    the browser keeps it: asked for with the version the page names (``v``), it is kept for a
+    year, as a new build's map has a new version; asked for with another, it is not kept."""
+    parts, public = pages.district_map_script(store, code, access, max_small=settings.suppress_max,
+                                              basemap=Basemap.from_settings(settings))
+    keep = ("public" if public else "private") + ", max-age=31536000, immutable"
+    return Response(parts.script, media_type="text/javascript; charset=utf-8",
+                    headers={"Cache-Control": keep if v == parts.version else "no-store"})
 
 
 @router.get("/municipality", name="choose_municipality")

@@ -14,6 +14,7 @@ the GeoJSON helpers here serve printed sheets and the OGC API, which draw none.
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 import math
@@ -164,6 +165,7 @@ class MapParts:
     script: str  #: the JavaScript that draws it (after the div)
     map_id: str  #: the id of the map's <div> (and its JavaScript variable)
     control_id: str = ""  #: the JavaScript variable of its layer control (when it has one)
+    version: str = ""  #: a digest of the three pieces: the same map drawn again has the same one
 
 
 _VIEWPORT = re.compile(r'<meta name="viewport"[^>]*>', re.S)
@@ -179,9 +181,28 @@ def map_parts(m: folium.Map) -> MapParts:
     root = m.get_root()
     root.render()
     header = _FULL_PAGE.sub("", _VIEWPORT.sub("", root.header.render()))
-    return MapParts(header=header, html=root.html.render(),
-                    script=unescape_text(root.script.render()), map_id=m.get_name(),
-                    control_id=getattr(m, "karte_control", ""))
+    pieces = [header, root.html.render(), unescape_text(root.script.render()),
+              m.get_name(), getattr(m, "karte_control", "")]
+    header, div, script, map_id, control_id = stable_ids(pieces)
+    version = hashlib.sha256("\0".join((header, div, script)).encode()).hexdigest()[:16]
+    return MapParts(header=header, html=div, script=script, map_id=map_id, control_id=control_id,
+                    version=version)
+
+
+#: The random part of a folium element's name (``map_<uuid4 hex>``, ``geo_json_<uuid4 hex>`` …).
+_FOLIUM_ID = re.compile(r"(?<=_)[0-9a-f]{32}(?![0-9a-f])")
+
+
+def stable_ids(pieces: list[str]) -> list[str]:
+    """``pieces`` of one rendered map with folium's random element ids replaced by ids made from
+    the map itself: a digest of its text without the ids, then each id's place in order. The same
+    map drawn by another server process, or after a restart, is then the same text, so a page
+    and a map script fetched apart (and cached by the browser) always name the same elements;
+    two different maps on one page still differ."""
+    text = "\0".join(pieces)
+    base = hashlib.sha256(_FOLIUM_ID.sub("", text).encode()).hexdigest()[:10]
+    names = {old: f"{base}{i:x}" for i, old in enumerate(dict.fromkeys(_FOLIUM_ID.findall(text)))}
+    return [_FOLIUM_ID.sub(lambda found: names[found.group(0)], piece) for piece in pieces]
 
 
 _U_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\u([0-9a-fA-F]{4})")

@@ -28,10 +28,10 @@ from karte.render.overview import MEASURES, choropleth_map, standin_note
 from karte.render.webmap import ASSETS, Basemap, MapParts, map_parts
 from karte.services import history as trends
 from karte.services import kartes, suppression
-from karte.services.district_data import sources_now
+from karte.services.district_data import check_district, sources_now
 from karte.services.layers import layer_view
 from karte.services.personal import cooperator_records, person_records, read_records
-from karte.snapshot import current
+from karte.snapshot import Snapshot, current
 from karte.store.base import Store
 
 #: measure -> (column of the districts layer, count column that hides it, "1 - value"?). The gap
@@ -165,22 +165,7 @@ def district_page(store: Store, code: str, access: Access, *, max_small: int, ba
     karte = snap.memo(("page:karte", code, access, max_small), lambda: kartes.karte_view(
         store, code, access, include_personal=False, max_small=max_small))
 
-    def build() -> MapParts:
-        district = layer_view(store, "districts", access, district=code, max_small=max_small)
-        catchments = layer_view(store, "catchments", access, max_small=max_small)
-        if len(district):
-            catchments = catchments[catchments.intersects(district.union_all())]
-        return map_parts(district_map(
-            district=district, catchments=catchments,
-            coverage=layer_view(store, "coverage", access, district=code, max_small=max_small),
-            services=layer_view(store, "services", access, district=code, max_small=max_small),
-            shelters=layer_view(store, "shelters", access, district=code, max_small=max_small),
-            # 町丁・字 outlines and names: something to orient by without basemap tiles
-            small_areas=layer_view(store, "small_areas", access, district=code,
-                                   max_small=max_small)[["name", "geometry"]],
-            asset_base=ASSETS, basemap=basemap))
-
-    parts = snap.memo(("page:district", code, audience, max_small, basemap), build)
+    parts = _district_map(store, snap, code, access, max_small=max_small, basemap=basemap)
     personal = access.may_see_district_rows(code)
     people, roster, overlay = [], [], None
     if personal:
@@ -209,6 +194,39 @@ def district_page(store: Store, code: str, access: Access, *, max_small: int, ba
             # the aggregate sections (all but the viewer's rows and the day's season note) are the
             # same for every viewer of one audience: ``once(render)`` renders them once per build
             "once": functools.partial(snap.memo, ("page:sections", code, audience, municipality, max_small))}
+
+
+def district_map_script(store: Store, code: str, access: Access, *, max_small: int,
+                        basemap: Basemap) -> tuple[MapParts, bool]:
+    """The district page's map as ``access`` sees it (its script is served apart from the page,
+    so a browser keeps it for the build): the same drawing the page names by id and version, and
+    whether it is the public's (suppressed: any cache may keep it)."""
+    snap = current(store)
+    check_district(snap, code)
+    parts = _district_map(store, snap, code, access, max_small=max_small, basemap=basemap)
+    return parts, suppression.audience(access, code) == "suppressed"
+
+
+def _district_map(store: Store, snap: Snapshot, code: str, access: Access, *, max_small: int,
+                  basemap: Basemap) -> MapParts:
+    """The district map for ``access``'s audience, drawn once per build (aggregates only)."""
+    def build() -> MapParts:
+        district = layer_view(store, "districts", access, district=code, max_small=max_small)
+        catchments = layer_view(store, "catchments", access, max_small=max_small)
+        if len(district):
+            catchments = catchments[catchments.intersects(district.union_all())]
+        return map_parts(district_map(
+            district=district, catchments=catchments,
+            coverage=layer_view(store, "coverage", access, district=code, max_small=max_small),
+            services=layer_view(store, "services", access, district=code, max_small=max_small),
+            shelters=layer_view(store, "shelters", access, district=code, max_small=max_small),
+            # 町丁・字 outlines and names: something to orient by without basemap tiles
+            small_areas=layer_view(store, "small_areas", access, district=code,
+                                   max_small=max_small)[["name", "geometry"]],
+            asset_base=ASSETS, basemap=basemap))
+
+    audience = suppression.audience(access, code)
+    return snap.memo(("page:district", code, audience, max_small, basemap), build)
 
 
 def _people_rows(register: list[dict]) -> list[dict]:
