@@ -129,8 +129,12 @@ def gap_summary(row) -> tuple[str, list[str]]:
     """A support-needer's gaps as the map and the page's table show them: the kind that colours
     them (the first they have in the registry's order, as :func:`primary_gap`; ``none`` for no
     gap) and the labels of every kind they have, in that order."""
-    found = [(kind, label) for kind, _, label in GAP_STYLE[:-1] if _flag(row.get(kind))]
+    found = [(kind, label) for kind, label in _KINDS if _flag(row.get(kind))]
     return (found[0][0] if found else gaps.NO_GAP.key), [label for _, label in found]
+
+
+#: (key, label) of every gap kind, in :data:`GAP_STYLE`'s order, without ``none``.
+_KINDS = tuple((kind, label) for kind, _, label in GAP_STYLE[:-1])
 
 
 def district_map(
@@ -234,13 +238,15 @@ def district_map(
 
 # --- the viewer's personal layers, added in the browser to a map drawn once per build ---------------
 
-def personal_overlay(*, register: list[dict] | None, cooperators: list[dict] | None) -> dict:
+def personal_overlay(*, register: list[dict] | None, cooperators: list[dict] | None,
+                     summaries: list[tuple[str, list[str]]] | None = None) -> dict:
     """The personal layers of one viewer as plain data for ``static/karte-personal.js``, which adds
     them to the district map (the map itself holds no personal data and is drawn once per build).
 
     ``register`` and ``cooperators`` are the rows the viewer may see, as dicts with ``x`` and ``y``
-    (EPSG:6678 metres, None without a location), the register rows with their gap flags; None
-    leaves the layer out. Each layer: ``name`` (in the layer control), ``styles`` (marker styles
+    (EPSG:6678 metres, None without a location), the register rows with their gap flags
+    (``summaries``: their :func:`gap_summary`, when the caller has them); None leaves the layer
+    out. Each layer: ``name`` (in the layer control), ``styles`` (marker styles
     by key, with their ``shape``), ``tips`` (the tooltip of a point by its style key), ``geojson`` (points,
     EPSG:4326, whose properties are only ``k``, the style key, and ``popup``, a list of plain-text
     lines the browser inserts as text, never as HTML); ``legend``: (marker style, label) pairs
@@ -255,7 +261,8 @@ def personal_overlay(*, register: list[dict] | None, cooperators: list[dict] | N
         legend.append(_legend("cooperators", "共助協力者（星）"))
     if register is not None:
         styles = register_styles(fillOpacity=0.9)
-        summaries = [gap_summary(r) for r in register]  # once per person: colour and popup agree
+        if summaries is None:  # once per person: colour and popup agree
+            summaries = [gap_summary(r) for r in register]
         layer = _overlay_layer(register, LAYER_NAMES["register"], styles, keys=[k for k, _ in summaries],
                                tips={k: f"要支援者: {label}" for k, _, label in GAP_STYLE},
                                popup=lambda i: _person_lines(register[i], summaries[i][1]))

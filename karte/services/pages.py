@@ -172,9 +172,10 @@ def district_page(store: Store, code: str, access: Access, *, max_small: int, ba
         register = person_records(snap, read_records(store, Layer.REGISTER, access, district=code, snap=snap))
         cooperators = cooperator_records(snap, read_records(store, Layer.COOPERATORS, access, district=code,
                                                             snap=snap))
-        people = _people_rows(register)
+        summaries = [gap_summary(r) for r in register]  # once per person: table, colour and popup agree
+        people = _people_rows(register, summaries)
         roster = _roster_rows(cooperators)
-        overlay = personal_overlay(register=register, cooperators=cooperators)
+        overlay = personal_overlay(register=register, cooperators=cooperators, summaries=summaries)
     place = karte["district"].get("municipality") or {}
     municipality = place.get("code") or access.municipality or ""
 
@@ -229,10 +230,12 @@ def _district_map(store: Store, snap: Snapshot, code: str, access: Access, *, ma
     return snap.memo(("page:district", code, audience, max_small, basemap), build)
 
 
-def _people_rows(register: list[dict]) -> list[dict]:
+def _people_rows(register: list[dict], summaries: list[tuple[str, list[str]]]) -> list[dict]:
     out = []
-    for r in sorted(register, key=lambda r: (str(r.get("kana") or ""), str(r["person_id"]))):
-        key, labels = gap_summary(r)
+    order = sorted(range(len(register)), key=lambda i: (str(register[i].get("kana") or ""),
+                                                        str(register[i]["person_id"])))
+    for i in order:
+        r, (key, labels) = register[i], summaries[i]
         out.append({"name": r["name"], "address": short_address(r.get("address")), "gap": GAP_LABEL[key],
                     "gap_key": key, "gaps": labels, "gap_text": "、".join(labels) or "なし"})
     return out
