@@ -328,16 +328,20 @@ def _finish(store, base: Base, register, cooperators, services, steps: Steps, *,
             **layers_of_years,
         })
     with steps("coverage"):
-        # the salon coverage of this build, analysed once and kept in the store (karte.snapshot):
-        # pages and sheets of every process read it instead of analysing again
-        snap = snapshot.current(store)
-        snap.coverage()
-    with steps("kept"):
-        # and the other products every process would otherwise derive first: the gap counts per
-        # district (no persons) and the suppression plan at the configured threshold
-        snap.gaps_at_hand()
-        suppression.plan(snap, get_settings().suppress_max)
+        keep_products(store)
     return BuildResult(store, kartes, stats, city, base, steps.timings, fiscal_year=int(fiscal_year))
+
+
+def keep_products(store: Store) -> None:
+    """Work out once and keep in the store what every process would otherwise derive first from
+    the store's current build (:mod:`karte.snapshot`): the salon coverage, the gap counts per
+    district (no persons) and the suppression plan at the configured threshold. The last step of
+    a build, and again after anything that writes the build's layers after it (``karte demo``
+    records the analysis by year), since the products are kept per build stamp."""
+    snap = snapshot.current(store)
+    snap.coverage()
+    snap.gaps_at_hand()
+    suppression.plan(snap, get_settings().suppress_max)
 
 
 #: The ``meta`` keys every build writes first (what older readers expect), then the rest sorted.

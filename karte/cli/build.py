@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from karte import demo_prefecture
-from karte.build import Inputs, build_demo, rebuild, write_outputs
+from karte.build import Inputs, build_demo, keep_products, rebuild, write_outputs
 from karte.cli.common import ProgressBar, StoreOpt, err, fail, out, store_at
 from karte.domain.errors import KarteError
 from karte.domain.history import fiscal_label
@@ -82,6 +82,7 @@ def demo(
             record_analysis(store, seed=seed)
         with err.status("QGIS のスタイルとプロジェクトを GeoPackage に書き込んでいます…"):
             write_qgis(store.path)
+        keep_products(store)  # the records above changed the build's stamp
     except KarteError as exc:
         fail(exc)
     out.print(f"地区数 {len(result.kartes)}、人口 {int(result.city['population']):,} 人、"
