@@ -26,6 +26,19 @@ def copy_store(src: Path, dst: Path) -> Path:
     return dst
 
 
+@pytest.fixture
+def demo_copy(demo, tmp_path):
+    """A private copy of the demo GeoPackage store, as the build left it, with the build snapshot
+    cache emptied before and after (tests of what a cold process reads or keeps)."""
+    from karte import snapshot
+    from karte.store import GeoPackageStore
+
+    path = copy_store(demo[1] / "karte.gpkg", tmp_path / "karte.gpkg")
+    snapshot.clear()
+    yield GeoPackageStore(path)
+    snapshot.clear()
+
+
 @pytest.fixture(scope="session")
 def small_areas():
     from karte.sources import read_small_areas

@@ -6,7 +6,6 @@ anything else (a plan) is not."""
 from __future__ import annotations
 
 import json
-import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import shapely
+from api_fixtures import pdf_text
 
 from karte import snapshot
 from karte.analysis import current_params
@@ -32,19 +32,12 @@ FIGURES = ("elderly", "covered_elderly", "age_75_plus", "covered_75_plus", "cell
 
 
 def text_of(pdf: Path) -> str:
-    return subprocess.run(["pdftotext", "-layout", "-enc", "UTF-8", str(pdf), "-"], check=True,
-                          capture_output=True, text=True).stdout
+    return pdf_text(pdf.read_bytes())
 
 
 @pytest.fixture
-def store(demo, tmp_path) -> GeoPackageStore:
-    """A copy of the demo store, as the build left it."""
-    path = tmp_path / "karte.gpkg"
-    with sqlite3.connect(demo[1] / "karte.gpkg") as src, sqlite3.connect(path) as dst:
-        src.backup(dst)
-    snapshot.clear()
-    yield GeoPackageStore(path)
-    snapshot.clear()
+def store(demo_copy) -> GeoPackageStore:
+    return demo_copy
 
 
 def fresh(store) -> Snapshot:

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import copy_store
+from api_fixtures import pdf_text
 
 from karte import snapshot
 from karte.analysis import current_params
@@ -29,17 +29,12 @@ pytest_plugins = ["pg_fixtures"]
 
 
 def text_of(pdf: Path) -> str:
-    return subprocess.run(["pdftotext", "-layout", "-enc", "UTF-8", str(pdf), "-"], check=True,
-                          capture_output=True, text=True).stdout
+    return pdf_text(pdf.read_bytes())
 
 
 @pytest.fixture
-def store(demo, tmp_path) -> GeoPackageStore:
-    """A copy of the demo store, as the build left it."""
-    path = copy_store(demo[1] / "karte.gpkg", tmp_path / "karte.gpkg")
-    snapshot.clear()
-    yield GeoPackageStore(path)
-    snapshot.clear()
+def store(demo_copy) -> GeoPackageStore:
+    return demo_copy
 
 
 def analysed(store) -> Snapshot:
