@@ -358,3 +358,22 @@ def test_a_map_drawn_twice_is_the_same_text_and_another_map_is_not():
     assert f'id="{first.map_id}"' in first.html and first.map_id in first.script
     assert first.control_id and first.control_id in first.script
     assert other.map_id != first.map_id and other.version != first.version
+
+
+def test_the_colour_the_popup_and_the_table_read_a_gap_flag_alike():
+    """One rule for a set gap flag (karte.domain.gaps.is_set): whatever the flags hold (booleans,
+    numbers, text read back from a file, missing values), a person's colour is the first kind the
+    popup and the table list, and the map's tooltip names that kind."""
+    import itertools
+
+    import pandas as pd
+
+    values = [True, False, None, float("nan"), pd.NA, "true", "false", "yes", "1", "0", 1, 0]
+    kinds = [k.key for k in gaps.by_priority()][:3]
+    for combo in itertools.product(values, repeat=len(kinds)):
+        row = dict(zip(kinds, combo, strict=True))
+        key, labels = dm.gap_summary(row)
+        assert key == gaps.primary_gap(row).key, row
+        assert labels[:1] == ([dm.GAP_LABEL[key]] if key != gaps.NO_GAP.key else []), row
+        popup = dm._person_popup({**row, "name": "x"})
+        assert ("空白: " + ("、".join(labels) if labels else "なし")) in popup, row

@@ -78,12 +78,15 @@ def primary_gap(flags) -> GapKind:
     ``flags`` (a mapping or row of booleans by key), else :data:`NO_GAP`."""
     for kind in by_priority():
         value = flags.get(kind.key) if hasattr(flags, "get") else None
-        if _true(value):
+        if is_set(value):
             return kind
     return NO_GAP
 
 
-def _true(value) -> bool:
+def is_set(value) -> bool:
+    """Is this gap flag set? ``True``, a non-zero number, or the text ``true``/``True``/``1`` (a
+    flag read back from a file); None, NaN, pandas' NA and any other text are not. The one rule
+    for every view of a person's gaps (map colour, popup, table)."""
     if value is None or isinstance(value, str):
         return value in ("true", "True", "1")
     try:

@@ -129,7 +129,7 @@ def gap_summary(row) -> tuple[str, list[str]]:
     """A support-needer's gaps as the map and the page's table show them: the kind that colours
     them (the first they have in the registry's order, as :func:`primary_gap`; ``none`` for no
     gap) and the labels of every kind they have, in that order."""
-    found = [(kind, label) for kind, label in _KINDS if _flag(row.get(kind))]
+    found = [(kind, label) for kind, label in _KINDS if gaps.is_set(row.get(kind))]
     return (found[0][0] if found else gaps.NO_GAP.key), [label for _, label in found]
 
 
@@ -380,7 +380,7 @@ def _cooperator_popup(r) -> str:
 
 
 def _person_popup(r) -> str:
-    found = [label for kind, _, label in GAP_STYLE[:-1] if _flag(r.get(kind))]
+    found = [label for kind, label in _KINDS if gaps.is_set(r.get(kind))]
     plan = r.get("plan_status")
     lines = [f"<b>{_e(r.get('name'))}</b>", _e(short_address(r.get("address")))]
     if plan in PLAN_STATUS_JA:  # StrEnum keys: looked up by value
