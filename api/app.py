@@ -280,11 +280,10 @@ class SecurityHeaders:
                  (b"content-security-policy", self.policy.replace("{nonce}", nonce).encode())]
         if static:
             extra.append((b"cache-control", b"public, max-age=3600"))
-        elif versioned:
-            extra.append((b"vary", b"Authorization, Cookie"))
         else:
-            extra += [(b"cache-control", b"private, no-store" if personal else b"no-store"),
-                      (b"vary", b"Authorization, Cookie")]
+            extra.append((b"vary", b"Authorization, Cookie"))
+            if not versioned:
+                extra.append((b"cache-control", b"private, no-store" if personal else b"no-store"))
         names = {name for name, _ in extra}
 
         async def sending(message):

@@ -186,12 +186,8 @@ class Snapshot:
     def district_gaps(self) -> pd.DataFrame:
         """Evacuation-support gap counts and rates per district, plus a ``"city"`` row (no
         persons): kept in the store for this build (:meth:`kept`), so a process that prints one
-        public sheet or page reads the city's figures instead of analysing every person."""
-        return self._district_gaps()
-
-    def _district_gaps(self) -> pd.DataFrame:
-        """Decoded from the store when this build's counts are kept there, else the analysis's
-        (then kept for the next process)."""
+        public sheet or page reads the city's figures instead of analysing every person (the
+        analysis's, kept for the next process, when they are not kept yet)."""
         return self.kept(DISTRICT_GAPS_PRODUCT, lambda: self._analysed().district_gaps,
                          encode=frame_text, decode=frame_of_text)
 
@@ -201,7 +197,7 @@ class Snapshot:
         or analysing them again."""
         if persons:
             self._analysed()
-        self._district_gaps()
+        self.district_gaps  # noqa: B018 - read for its effect: decoded or analysed, and kept
 
     @property
     def supporter_load(self) -> pd.DataFrame:

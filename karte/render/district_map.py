@@ -380,13 +380,9 @@ def _cooperator_popup(r) -> str:
 
 
 def _person_popup(r) -> str:
-    found = [label for kind, label in _KINDS if gaps.is_set(r.get(kind))]
-    plan = r.get("plan_status")
-    lines = [f"<b>{_e(r.get('name'))}</b>", _e(short_address(r.get("address")))]
-    if plan in PLAN_STATUS_JA:  # StrEnum keys: looked up by value
-        lines.append(f"個別避難計画: {PLAN_STATUS_JA[plan]}")
-    lines.append("空白: " + (_e("、".join(found)) if found else "なし"))
-    return "<br>".join(lines)
+    """:func:`_person_lines` as folium's HTML popup: each line escaped, the name in bold."""
+    name, *rest = _person_lines(r, gap_summary(r)[1])
+    return "<br>".join([f"<b>{html.escape(name)}</b>", *map(html.escape, rest)])
 
 
 def _kind(r) -> str:
