@@ -366,22 +366,17 @@ def _service_popup(r) -> str:
 
 
 def _cooperator_popup(r) -> str:
-    helps = "・".join(HELP_JA.get(h, h) for h in split_list(r.get("help_kinds")))  # StrEnum keys: by value
-    lines = [f"<b>{_e(r.get('name'))}</b>", _e(_role(r))]
-    if not _missing(r.get("phone")):
-        lines.append(f"電話: {_e(r.get('phone'))}")
-    if helps:
-        lines.append(f"できること: {_e(helps)}")
-    if not _missing(r.get("capacity")):
-        assigned = r.get("assigned")
-        load = "" if _missing(assigned) else f"{int(assigned)} / "
-        lines.append(f"避難支援の受け持ち: {load}{int(r.get('capacity'))} 人まで")
-    return "<br>".join(lines)
+    return _popup_html(_cooperator_lines(r))
 
 
 def _person_popup(r) -> str:
-    """:func:`_person_lines` as folium's HTML popup: each line escaped, the name in bold."""
-    name, *rest = _person_lines(r, gap_summary(r)[1])
+    return _popup_html(_person_lines(r, gap_summary(r)[1]))
+
+
+def _popup_html(lines: list[str]) -> str:
+    """The plain-text lines of a personal popup (what ``karte-personal.js`` inserts as text) as
+    folium's HTML popup of the map drawn on the server: each line escaped, the first in bold."""
+    name, *rest = lines
     return "<br>".join([f"<b>{html.escape(name)}</b>", *map(html.escape, rest)])
 
 
